@@ -1,0 +1,2 @@
+//! dmclass command line.
+fn main() {}

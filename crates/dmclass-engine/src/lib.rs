@@ -1,0 +1,2 @@
+//! dmclass-engine
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! dmclass-linux: the kernel-facing shell.
+#![allow(unsafe_code)]

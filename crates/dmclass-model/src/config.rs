@@ -1,0 +1,280 @@
+//! Typed configuration (DESIGN.md §3). Every node carries the [`Span`] it came from.
+//!
+//! The parser (`parse` module, to come) builds these from YAML and validates them.
+
+use crate::env::Environment;
+use crate::size::Bytes;
+use std::path::PathBuf;
+
+/// Position of a YAML node in its file (1-based line and column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Span {
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+}
+
+/// An admin-chosen object name: `[A-Za-z0-9_.+-]`, 1..=32 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Name(pub String);
+
+impl Name {
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Schema version; only 1 exists.
+    pub version: u32,
+    /// `auto` (None) or an asserted environment.
+    pub environment: Option<Environment>,
+    /// Span of the `environment` value, when given.
+    pub environment_span: Option<Span>,
+    /// Devices never to register (N3).
+    pub exclude: Vec<Located<PathBuf>>,
+    /// The classes.
+    pub classes: Vec<Class>,
+}
+
+/// A value with the span it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located<T> {
+    /// The value.
+    pub value: T,
+    /// Where it was written.
+    pub span: Span,
+}
+
+/// GDS class type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ClassType {
+    /// System disk of this node (one per node).
+    Root,
+    /// Disks used by this node only.
+    Local,
+    /// Disks shared by the cluster nodes in `nodes`.
+    Shared,
+}
+
+impl ClassType {
+    /// YAML spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClassType::Root => "root",
+            ClassType::Local => "local",
+            ClassType::Shared => "shared",
+        }
+    }
+}
+
+/// A class: a named set of disks with groups, volumes and snapshots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Class {
+    /// Class name.
+    pub name: Name,
+    /// Class type.
+    pub class_type: ClassType,
+    /// Cluster nodes (shared classes only).
+    pub nodes: Vec<String>,
+    /// Whether spares replace failed legs automatically.
+    pub hot_spare: bool,
+    /// Registered disks.
+    pub disks: Vec<Disk>,
+    /// Groups.
+    pub groups: Vec<Group>,
+    /// Volumes.
+    pub volumes: Vec<Volume>,
+    /// Snapshots (cow and proxy).
+    pub snapshots: Vec<Snapshot>,
+    /// Where the class starts.
+    pub span: Span,
+}
+
+/// How a disk is found: never by `/dev/sdX` alone.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum DiskSelector {
+    /// A device path, ideally `/dev/disk/by-id/...`.
+    Device(PathBuf),
+    /// The disk's serial (`ID_SERIAL_SHORT` / `ID_SERIAL`).
+    Serial(String),
+    /// The disk's WWN (`ID_WWN`).
+    Wwn(String),
+}
+
+/// Role of a disk in its class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DiskRole {
+    /// Ordinary member, usable in groups.
+    Member,
+    /// Hot spare.
+    Spare,
+    /// Root class: keep existing data and partitions.
+    Keep,
+    /// Volumes directly on the disk, no group.
+    Single,
+}
+
+/// A registered disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disk {
+    /// Disk name within the class.
+    pub name: Name,
+    /// How to find it.
+    pub selector: DiskSelector,
+    /// Role.
+    pub role: DiskRole,
+    /// Allow overwriting existing signatures.
+    pub wipe: bool,
+    /// Admin declares the disk is a vSAN-backed VMDK (N1, N2).
+    pub vsan: bool,
+    /// Node the disk is local to (netmirror groups in shared classes).
+    pub node: Option<String>,
+    /// Where the disk is declared.
+    pub span: Span,
+}
+
+/// Group type with its parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupKind {
+    /// 2–8 members (disks, or stripe/concat groups).
+    Mirror,
+    /// 2–64 disk columns with a stripe size.
+    Stripe {
+        /// Bytes per stripe chunk.
+        stripe_size: Bytes,
+    },
+    /// 2–64 disks concatenated.
+    Concat,
+    /// Inter-server mirror in a shared class: two disks, one per node (G5).
+    Netmirror,
+}
+
+impl GroupKind {
+    /// YAML spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupKind::Mirror => "mirror",
+            GroupKind::Stripe { .. } => "stripe",
+            GroupKind::Concat => "concat",
+            GroupKind::Netmirror => "netmirror",
+        }
+    }
+}
+
+/// A group of disks (or, for a mirror, of stripe/concat groups).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// Group name.
+    pub name: Name,
+    /// Type.
+    pub kind: GroupKind,
+    /// Member names: disks, or lower groups for a mirror.
+    pub members: Vec<Located<Name>>,
+    /// Where the group is declared.
+    pub span: Span,
+}
+
+/// Mirror engine of a volume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Engine {
+    /// dm-raid raid1 (default).
+    #[default]
+    Raid1,
+    /// dm-mirror.
+    Mirror,
+}
+
+/// Access mode of a volume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Mode {
+    /// Read-write (default).
+    #[default]
+    Rw,
+    /// Read-only.
+    Ro,
+}
+
+/// A volume carved from a group or a single disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    /// Volume name.
+    pub name: Name,
+    /// Group or single disk it lives on.
+    pub on: Located<Name>,
+    /// Requested size.
+    pub size: Bytes,
+    /// Just-resynchronisation (change tracking).
+    pub jrm: bool,
+    /// Mirror engine.
+    pub engine: Engine,
+    /// Access mode.
+    pub mode: Mode,
+    /// Start at boot / on assembly.
+    pub autostart: bool,
+    /// Where the volume is declared.
+    pub span: Span,
+}
+
+/// State of a proxy relative to its master.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProxyState {
+    /// Kept in sync as an extra leg.
+    Joined,
+    /// Split off: a point-in-time copy.
+    Parted,
+}
+
+/// How a proxy copy is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum CopyMode {
+    /// Copied by the kernel (dm-raid resync).
+    #[default]
+    Software,
+    /// Storage-array copy offload (ETERNUS Advanced Copy); gated by S5/S6.
+    Offload,
+}
+
+/// Snapshot kind with its parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotKind {
+    /// dm-snapshot copy-on-write.
+    Cow {
+        /// Size of the COW store.
+        size: Bytes,
+        /// Chunk size.
+        chunk: Bytes,
+    },
+    /// GDS proxy volume in another group.
+    Proxy {
+        /// Group holding the proxy.
+        on: Located<Name>,
+        /// Joined or parted.
+        state: ProxyState,
+        /// Copy mode.
+        copy: CopyMode,
+    },
+}
+
+/// A snapshot of a volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Snapshot name.
+    pub name: Name,
+    /// The origin (master) volume.
+    pub origin: Located<Name>,
+    /// Kind.
+    pub kind: SnapshotKind,
+    /// Where the snapshot is declared.
+    pub span: Span,
+}

@@ -1,0 +1,10 @@
+//! dmclass-rules: what a machine is (facts), what each disk is (device kinds), and the
+//! declarative support matrix (`rules.yaml`) that gates every layout (DESIGN.md §2).
+#![forbid(unsafe_code)]
+
+pub mod facts;
+pub mod kind;
+
+pub use dmclass_model::{BootMode, Environment};
+pub use facts::*;
+pub use kind::DeviceKind;
