@@ -1,2 +1,31 @@
-//! dmclass command line.
-fn main() {}
+//! The `dmclass` command: parses arguments, runs one command, maps the outcome to the
+//! exit status of DESIGN.md §4 (0 success, 1 refused/failed, 2 bad usage).
+#![forbid(unsafe_code)]
+
+mod args;
+mod cmd;
+mod error;
+mod facts;
+mod output;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
+        .format_timestamp(None)
+        .init();
+    match cmd::run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("dmclass: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! One module per subcommand.
+
+mod check;
+mod probe;
+mod rules;
+
+use crate::args::Command;
+use crate::error::CliError;
+use std::process::ExitCode;
+
+/// Run a command; `Ok` carries the exit status for commands whose "no" is not an error
+/// (e.g. `check` finding denials prints them and exits 1).
+pub fn run(command: Command) -> Result<ExitCode, CliError> {
+    match command {
+        Command::Probe(a) => probe::run(&a),
+        Command::Rules(a) => rules::run(&a),
+        Command::Check(a) => check::run(&a),
+    }
+}

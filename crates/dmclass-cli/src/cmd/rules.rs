@@ -1,0 +1,16 @@
+//! `dmclass rules`: the support matrix.
+
+use crate::args::JsonArgs;
+use crate::error::CliError;
+use crate::output::print_json;
+use std::process::ExitCode;
+
+pub fn run(args: &JsonArgs) -> Result<ExitCode, CliError> {
+    let matrix = dmclass_rules::matrix()?;
+    if args.json {
+        print_json(matrix)?;
+    } else {
+        print!("{}", dmclass_rules::render_matrix(matrix));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,43 @@
+//! Errors of the command line, each mapped to an exit status.
+
+use std::path::PathBuf;
+
+/// Why a command did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A file named on the command line could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A facts document is not valid.
+    #[error("{path} is not a facts document (dmclass probe --json): {reason}")]
+    Facts {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The rule table failed to load (a build defect).
+    #[error(transparent)]
+    Rules(#[from] dmclass_rules::RulesError),
+    /// Probing the machine failed.
+    #[error("probing this machine failed: {0}")]
+    Probe(#[from] dmclass_linux::LinuxError),
+    /// The request was refused; details were already printed.
+    #[error("{0}")]
+    Refused(String),
+    /// Output could not be produced.
+    #[error("cannot write output: {0}")]
+    Output(String),
+}
+
+impl CliError {
+    /// Exit status for this error (1: refused or failed).
+    pub fn exit_code(&self) -> u8 {
+        1
+    }
+}

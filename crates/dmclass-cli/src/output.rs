@@ -1,0 +1,97 @@
+//! Plain-text tables and JSON output shared by the commands.
+
+use crate::error::CliError;
+use dmclass_model::Bytes;
+use serde::Serialize;
+
+/// A fixed-width text table: a header row and data rows, columns padded to fit.
+pub struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table with these column titles.
+    pub fn new(header: &[&str]) -> Self {
+        Table {
+            header: header.iter().map(|s| (*s).to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Append a row; missing cells are blank.
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    /// Render with two spaces between columns, no trailing blanks.
+    pub fn render(&self) -> String {
+        let cols = self.header.len();
+        let mut width: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for r in &self.rows {
+            for (i, c) in r.iter().enumerate().take(cols) {
+                width[i] = width[i].max(c.chars().count());
+            }
+        }
+        let mut out = String::new();
+        for r in std::iter::once(&self.header).chain(self.rows.iter()) {
+            let mut line = String::new();
+            for (i, w) in width.iter().enumerate() {
+                let cell = r.get(i).map_or("", String::as_str);
+                if i + 1 == cols {
+                    line.push_str(cell);
+                } else {
+                    line.push_str(&format!("{cell:<w$}  "));
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Human-readable binary size (`512.0 MiB`).
+pub fn human(size: Bytes) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut unit = 0;
+    // Precision loss is fine for display.
+    #[allow(clippy::cast_precision_loss)]
+    let mut v = size.0 as f64;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{} B", size.0)
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// Print a value as pretty JSON on stdout.
+pub fn print_json<T: Serialize>(value: &T) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| CliError::Output(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_pads_columns_and_trims() {
+        let mut t = Table::new(&["A", "LONGER"]);
+        t.row(vec!["xyz".into(), "1".into()]);
+        t.row(vec!["q".into()]);
+        assert_eq!(t.render(), "A    LONGER\nxyz  1\nq\n");
+    }
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human(Bytes(512)), "512 B");
+        assert_eq!(human(Bytes(268_435_456)), "256.0 MiB");
+        assert_eq!(human(Bytes(3 * 1024 * 1024 * 1024 / 2)), "1.5 GiB");
+    }
+}
