@@ -2,9 +2,11 @@
 //! declarative support matrix (`rules.yaml`) that gates every layout (DESIGN.md §2).
 #![forbid(unsafe_code)]
 
+pub mod detect;
 pub mod facts;
 pub mod kind;
 
+pub use detect::{boot_mode, detect_environment};
 pub use dmclass_model::{BootMode, Environment};
 pub use facts::*;
-pub use kind::DeviceKind;
+pub use kind::{classify, DeviceKind};
