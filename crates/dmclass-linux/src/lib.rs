@@ -1,2 +1,30 @@
-//! dmclass-linux: the kernel-facing shell.
+//! dmclass-linux: the kernel-facing shell (DESIGN.md §5).
+//!
+//! This crate gathers the [`Facts`](dmclass_rules::Facts) document from the running
+//! machine: environment and boot mode evidence ([`machine`]), block disks from udev and
+//! sysfs ([`disks`]), on-disk signatures through libblkid ([`signatures`]) and whether
+//! something else uses a disk ([`inuse`]); [`probe()`] assembles them. Every decision
+//! (device kind, environment, boot mode) is delegated to the pure `dmclass-rules` crate;
+//! the parts here that only transform text are pure functions with unit tests, and the
+//! sysfs/procfs root is injectable ([`SysRoot`]) so the readers run against fake trees.
+//!
+//! It is the only crate allowed `unsafe` (for CPUID here; device-mapper ioctls later);
+//! every `unsafe` block carries a comment saying why it is sound.
 #![allow(unsafe_code)]
+// Tests may unwrap (common brief); production code may not (workspace lint).
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod capture;
+pub mod disks;
+pub mod error;
+pub mod inuse;
+pub mod machine;
+pub mod probe;
+pub mod signatures;
+pub mod sysroot;
+
+pub use disks::{disk_facts_from, DiskRecord};
+pub use error::LinuxError;
+pub use machine::{machine_facts, machine_facts_at};
+pub use probe::{facts_from_capture, facts_from_records, probe, probe_with};
+pub use sysroot::SysRoot;

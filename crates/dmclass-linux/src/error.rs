@@ -1,0 +1,21 @@
+//! The crate's error type.
+
+use std::io;
+
+/// Everything that can stop a probe of the machine.
+///
+/// Per-disk trouble (a disk that cannot be opened for blkid, an unreadable sysfs file of
+/// one disk) is not an error of the whole probe: it is recorded in that disk's facts and
+/// logged, so one bad disk never hides the others.
+#[derive(Debug, thiserror::Error)]
+pub enum LinuxError {
+    /// libudev could not be set up or could not enumerate devices.
+    #[error("udev: cannot {action}: {source}")]
+    Udev {
+        /// What was being done (`enumerate block disks`, ...).
+        action: &'static str,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
