@@ -1,19 +1,23 @@
 //! Size newtypes: bytes and 512-byte sectors are never mixed as bare integers.
 
-use serde::{Deserialize, Serialize};
 use crate::error::ModelError;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Size of a sector as the kernel's block layer counts them.
 pub const SECTOR_SIZE: u64 = 512;
 
 /// A size or offset in bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Bytes(pub u64);
 
 /// A size or offset in 512-byte sectors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Sectors(pub u64);
 
@@ -47,10 +51,17 @@ pub const GIB: u64 = 1024 * MIB;
 pub const TIB: u64 = 1024 * GIB;
 
 /// Units accepted after a size, largest first (the emitter picks the largest exact one).
-const UNITS: [(&str, u64); 5] = [("TiB", TIB), ("GiB", GIB), ("MiB", MIB), ("KiB", KIB), ("B", 1)];
+const UNITS: [(&str, u64); 5] = [
+    ("TiB", TIB),
+    ("GiB", GIB),
+    ("MiB", MIB),
+    ("KiB", KIB),
+    ("B", 1),
+];
 
 /// What a size may look like; quoted in every size error.
-pub const SIZE_ACCEPTED: &str = "an integer with an optional unit B, KiB, MiB, GiB or TiB, e.g. 512MiB";
+pub const SIZE_ACCEPTED: &str =
+    "an integer with an optional unit B, KiB, MiB, GiB or TiB, e.g. 512MiB";
 
 impl Bytes {
     /// Parse `N`, `NB`, `NKiB`, `NMiB`, `NGiB` or `NTiB` (binary units only, no
@@ -61,7 +72,9 @@ impl Bytes {
             given: text.to_string(),
             reason,
         };
-        let digits_end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+        let digits_end = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
         let (digits, unit) = text.split_at(digits_end);
         if digits.is_empty() {
             return Err(bad("it does not start with a number".to_string()));
@@ -72,7 +85,7 @@ impl Bytes {
             *m
         } else {
             let hint = match unit {
-                "K" | "k" | "KB" | "kB" | "KiB " => "; units are binary and spelled KiB",
+                "K" | "k" | "KB" | "kB" => "; units are binary and spelled KiB",
                 "M" | "MB" | "m" => "; units are binary and spelled MiB",
                 "G" | "GB" | "g" => "; units are binary and spelled GiB",
                 "T" | "TB" | "t" => "; units are binary and spelled TiB",
@@ -111,7 +124,7 @@ impl fmt::Display for Bytes {
         }
         let (unit, m) = UNITS
             .iter()
-            .find(|(_, m)| self.0 % m == 0)
+            .find(|(_, m)| self.0.is_multiple_of(*m))
             .copied()
             .unwrap_or(("B", 1));
         write!(f, "{}{unit}", self.0 / m)
@@ -119,6 +132,7 @@ impl fmt::Display for Bytes {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -155,7 +169,17 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for n in [1, 511, 512, 4096, 1536 * MIB, GIB, 3 * TIB, u64::MAX, 5 * TIB + 512] {
+        for n in [
+            1,
+            511,
+            512,
+            4096,
+            1536 * MIB,
+            GIB,
+            3 * TIB,
+            u64::MAX,
+            5 * TIB + 512,
+        ] {
             let shown = Bytes(n).to_string();
             assert_eq!(Bytes::parse(&shown).unwrap(), Bytes(n), "{shown}");
         }

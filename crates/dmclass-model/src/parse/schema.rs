@@ -1,0 +1,532 @@
+//! Node tree → typed [`Config`], per DESIGN.md §3. Shape problems (unknown keys,
+//! wrong types, bad words, sizes, names) are found here with the exact position of
+//! the offending key or value; relations between objects are checked in `validate`.
+
+use super::tree::{Node, NodeKind};
+use super::values::{Ctx, Fields};
+use crate::config::{
+    Class, ClassType, Config, CopyMode, Disk, DiskRole, DiskSelector, Engine, Group, GroupKind,
+    Located, Mode, ProxyState, Snapshot, SnapshotKind, Span, Volume,
+};
+use crate::env::Environment;
+use crate::name::{check_node_name, NODE_ACCEPTED};
+use crate::size::{Bytes, GIB, KIB, MIB, SECTOR_SIZE};
+use std::path::PathBuf;
+
+/// Default chunk of a cow snapshot: 4 KiB, LVM's default for `lvcreate -s`.
+pub const DEFAULT_COW_CHUNK: Bytes = Bytes(4 * KIB);
+
+const TOP_KEYS: &[&str] = &["version", "environment", "exclude", "classes"];
+const CLASS_KEYS: &[&str] = &[
+    "name",
+    "type",
+    "nodes",
+    "hot_spare",
+    "disks",
+    "groups",
+    "volumes",
+    "snapshots",
+];
+const DISK_KEYS: &[&str] = &[
+    "name", "device", "serial", "wwn", "role", "wipe", "vsan", "node",
+];
+const GROUP_KEYS: &[&str] = &["name", "type", "members", "stripe_size"];
+const VOLUME_KEYS: &[&str] = &["name", "on", "size", "jrm", "engine", "mode", "autostart"];
+const SNAPSHOT_KEYS: &[&str] = &[
+    "name", "origin", "type", "size", "chunk", "on", "state", "copy",
+];
+
+const CLASS_TYPES: &[(&str, ClassType)] = &[
+    ("root", ClassType::Root),
+    ("local", ClassType::Local),
+    ("shared", ClassType::Shared),
+];
+const ROLES: &[(&str, DiskRole)] = &[
+    ("member", DiskRole::Member),
+    ("spare", DiskRole::Spare),
+    ("keep", DiskRole::Keep),
+    ("single", DiskRole::Single),
+];
+/// Group type words; the stripe size is filled in separately.
+const GROUP_TYPES: &[(&str, GroupKind)] = &[
+    ("mirror", GroupKind::Mirror),
+    (
+        "stripe",
+        GroupKind::Stripe {
+            stripe_size: Bytes(0),
+        },
+    ),
+    ("concat", GroupKind::Concat),
+    ("netmirror", GroupKind::Netmirror),
+];
+const ENGINES: &[(&str, Engine)] = &[("raid1", Engine::Raid1), ("mirror", Engine::Mirror)];
+const MODES: &[(&str, Mode)] = &[("rw", Mode::Rw), ("ro", Mode::Ro)];
+const SNAPSHOT_TYPES: &[(&str, bool)] = &[("cow", true), ("proxy", false)];
+const STATES: &[(&str, ProxyState)] = &[
+    ("joined", ProxyState::Joined),
+    ("parted", ProxyState::Parted),
+];
+const COPIES: &[(&str, CopyMode)] = &[
+    ("software", CopyMode::Software),
+    ("offload", CopyMode::Offload),
+];
+
+/// Convert the document root; `None` (an empty file) is itself an error.
+pub(crate) fn config(ctx: &mut Ctx, root: Option<&Node>) -> Config {
+    let mut config = Config {
+        version: 1,
+        environment: None,
+        environment_span: None,
+        exclude: Vec::new(),
+        classes: Vec::new(),
+    };
+    let Some(root) = root else {
+        ctx.err_accepting(
+            Span { line: 1, column: 1 },
+            "the configuration is empty",
+            "a mapping with `version: 1` and `classes`",
+        );
+        return config;
+    };
+    let Some(f) = ctx.fields(root, "the configuration", TOP_KEYS) else {
+        return config;
+    };
+    if let Some(v) = ctx.required(&f, "version", "version: 1") {
+        match &v.kind {
+            NodeKind::Scalar { text, plain: true } if text == "1" => {}
+            _ => ctx.err_accepting(
+                v.span,
+                format!("unsupported `version` {}", v.describe()),
+                "1",
+            ),
+        }
+    }
+    if let Some(v) = f.get("environment") {
+        config.environment_span = Some(v.span);
+        let accepted = format!(
+            "auto, {}",
+            Environment::ALL.map(Environment::as_str).join(", ")
+        );
+        if let Some(text) = ctx.text(v, "environment", &accepted) {
+            if text != "auto" {
+                match text.parse::<Environment>() {
+                    Ok(e) => config.environment = Some(e),
+                    Err(_) => ctx.err_accepting(
+                        v.span,
+                        format!("unknown `environment` {}", v.describe()),
+                        accepted,
+                    ),
+                }
+            }
+        }
+    }
+    let exclude_hint = "a list of absolute device paths, e.g. /dev/disk/by-id/virtio-guest01";
+    for item in ctx.list(f.get("exclude"), "exclude", exclude_hint) {
+        if let Some(path) = device_path(ctx, item, "exclude") {
+            config.exclude.push(Located {
+                value: path,
+                span: item.span,
+            });
+        }
+    }
+    for item in ctx.list(f.get("classes"), "classes", "a list of classes") {
+        if let Some(c) = class(ctx, item) {
+            config.classes.push(c);
+        }
+    }
+    config
+}
+
+/// An absolute path (to a device).
+fn device_path(ctx: &mut Ctx, node: &Node, key: &str) -> Option<PathBuf> {
+    let hint = "an absolute device path, e.g. /dev/disk/by-id/virtio-data1";
+    let text = ctx.text(node, key, hint)?;
+    if text.starts_with('/') && !text.contains('\0') && text.len() > 1 {
+        Some(PathBuf::from(text))
+    } else {
+        ctx.err_accepting(
+            node.span,
+            format!("`{key}` {} is not an absolute path", node.describe()),
+            hint,
+        );
+        None
+    }
+}
+
+/// What an object is called in messages: "disk `d1`".
+fn what(f: &Fields, kind: &str) -> String {
+    match f.get("name").map(|n| &n.kind) {
+        Some(NodeKind::Scalar { text, .. }) => format!("{kind} `{}`", super::tree::shorten(text)),
+        _ => kind.to_string(),
+    }
+}
+
+fn class(ctx: &mut Ctx, node: &Node) -> Option<Class> {
+    let mut f = ctx.fields(node, "a class", CLASS_KEYS)?;
+    f.what = what(&f, "class");
+    let name = ctx
+        .required(&f, "name", "a class name")
+        .and_then(|n| ctx.name(n, "name"));
+    let class_type = ctx
+        .required(&f, "type", "root, local, shared")
+        .and_then(|t| ctx.choice(t, "type", CLASS_TYPES));
+    if class_type.is_none() {
+        ctx.incomplete.insert(f.span);
+    }
+    let mut nodes: Vec<String> = Vec::new();
+    let node_list = ctx.list(f.get("nodes"), "nodes", "a list of cluster node names");
+    for n in node_list {
+        let Some(text) = ctx.text(n, "nodes", NODE_ACCEPTED) else {
+            continue;
+        };
+        if let Err(e) = check_node_name(&text) {
+            ctx.err_accepting(n.span, e.to_string(), NODE_ACCEPTED);
+        } else if nodes.contains(&text) {
+            ctx.err(n.span, format!("node `{text}` is listed twice"));
+        } else {
+            nodes.push(text);
+        }
+    }
+    match (class_type, f.key_span("nodes")) {
+        (Some(ClassType::Shared), _) if nodes.len() < 2 => ctx.err_accepting(
+            f.key_span("nodes").unwrap_or(f.span),
+            format!(
+                "shared {} needs `nodes` with at least 2 cluster nodes",
+                f.what
+            ),
+            "nodes: [node1, node2]",
+        ),
+        (Some(t @ (ClassType::Root | ClassType::Local)), Some(span)) => ctx.err_accepting(
+            span,
+            format!(
+                "`nodes` is only for shared classes; {} is {}",
+                f.what,
+                t.as_str()
+            ),
+            "type: shared, or no `nodes`",
+        ),
+        _ => {}
+    }
+    let hot_spare = ctx.boolean(f.get("hot_spare"), "hot_spare", false);
+    let disks = ctx
+        .list(f.get("disks"), "disks", "a list of disks")
+        .iter()
+        .filter_map(|d| disk(ctx, d))
+        .collect();
+    let groups = ctx
+        .list(f.get("groups"), "groups", "a list of groups")
+        .iter()
+        .filter_map(|g| group(ctx, g))
+        .collect();
+    let volumes = ctx
+        .list(f.get("volumes"), "volumes", "a list of volumes")
+        .iter()
+        .filter_map(|v| volume(ctx, v))
+        .collect();
+    let snapshots = ctx
+        .list(f.get("snapshots"), "snapshots", "a list of snapshots")
+        .iter()
+        .filter_map(|s| snapshot(ctx, s))
+        .collect();
+    Some(Class {
+        name: name?.value,
+        class_type: class_type.unwrap_or(ClassType::Local),
+        nodes,
+        hot_spare,
+        disks,
+        groups,
+        volumes,
+        snapshots,
+        span: f.span,
+    })
+}
+
+/// Serials and WWNs: non-empty printable text without blanks.
+fn identifier(ctx: &mut Ctx, node: &Node, key: &str) -> Option<String> {
+    let hint = "the disk's serial or WWN as udev reports it (no spaces)";
+    let text = ctx.text(node, key, hint)?;
+    if text.is_empty() || text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        ctx.err_accepting(
+            node.span,
+            format!("`{key}` {} is empty or contains blanks", node.describe()),
+            hint,
+        );
+        return None;
+    }
+    Some(text)
+}
+
+fn disk(ctx: &mut Ctx, node: &Node) -> Option<Disk> {
+    let mut f = ctx.fields(node, "a disk", DISK_KEYS)?;
+    f.what = what(&f, "disk");
+    let name = ctx
+        .required(&f, "name", "a disk name")
+        .and_then(|n| ctx.name(n, "name"));
+    let mut selector = None;
+    let mut first_key: Option<&str> = None;
+    for key in ["device", "serial", "wwn"] {
+        let Some(v) = f.get(key) else { continue };
+        if let Some(first) = first_key {
+            ctx.err_accepting(
+                f.key_span(key).unwrap_or(v.span),
+                format!(
+                    "{} already has `{first}`; a disk is selected one way only",
+                    f.what
+                ),
+                "exactly one of device, serial, wwn",
+            );
+            continue;
+        }
+        first_key = Some(key);
+        selector = match key {
+            "device" => device_path(ctx, v, key).map(DiskSelector::Device),
+            "serial" => identifier(ctx, v, key).map(DiskSelector::Serial),
+            _ => identifier(ctx, v, key).map(DiskSelector::Wwn),
+        };
+    }
+    if first_key.is_none() {
+        ctx.err_accepting(
+            f.span,
+            format!("{} says neither device, serial nor wwn", f.what),
+            "exactly one of device, serial, wwn",
+        );
+    }
+    let selector = selector.unwrap_or_else(|| {
+        ctx.incomplete.insert(f.span);
+        DiskSelector::Device(PathBuf::new())
+    });
+    let role = f
+        .get("role")
+        .and_then(|r| ctx.choice(r, "role", ROLES))
+        .unwrap_or(DiskRole::Member);
+    let wipe = ctx.boolean(f.get("wipe"), "wipe", false);
+    let vsan = ctx.boolean(f.get("vsan"), "vsan", false);
+    let node_name = f.get("node").and_then(|n| {
+        let text = ctx.text(n, "node", NODE_ACCEPTED)?;
+        match check_node_name(&text) {
+            Ok(()) => Some(text),
+            Err(e) => {
+                ctx.err_accepting(n.span, e.to_string(), NODE_ACCEPTED);
+                None
+            }
+        }
+    });
+    Some(Disk {
+        name: name?.value,
+        selector,
+        role,
+        wipe,
+        vsan,
+        node: node_name,
+        span: f.span,
+    })
+}
+
+/// A power-of-two size within `[min, max]`, also a multiple of the sector size.
+fn aligned_size(ctx: &mut Ctx, node: &Node, key: &str, min: u64, max: u64) -> Option<Bytes> {
+    let size = ctx.size(node, key)?;
+    if size.is_power_of_two()
+        && size.0 >= min
+        && size.0 <= max
+        && size.0.is_multiple_of(SECTOR_SIZE)
+    {
+        Some(size)
+    } else {
+        ctx.err_accepting(
+            node.span,
+            format!(
+                "`{key}` {size} is not a power of two between {} and {}",
+                Bytes(min),
+                Bytes(max)
+            ),
+            format!(
+                "a power of two from {} to {}, e.g. 64KiB",
+                Bytes(min),
+                Bytes(max)
+            ),
+        );
+        None
+    }
+}
+
+fn group(ctx: &mut Ctx, node: &Node) -> Option<Group> {
+    let mut f = ctx.fields(node, "a group", GROUP_KEYS)?;
+    f.what = what(&f, "group");
+    let name = ctx
+        .required(&f, "name", "a group name")
+        .and_then(|n| ctx.name(n, "name"));
+    let mut kind = ctx
+        .required(&f, "type", "mirror, stripe, concat, netmirror")
+        .and_then(|t| ctx.choice(t, "type", GROUP_TYPES));
+    let stripe_size = f.get("stripe_size");
+    match (&mut kind, stripe_size) {
+        (Some(GroupKind::Stripe { stripe_size: s }), Some(v)) => {
+            if let Some(size) = aligned_size(ctx, v, "stripe_size", 4 * KIB, GIB) {
+                *s = size;
+            }
+        }
+        (Some(GroupKind::Stripe { .. }), None) => ctx.err_accepting(
+            f.span,
+            format!("stripe {} has no `stripe_size`", f.what),
+            "a power of two from 4KiB to 1GiB, e.g. stripe_size: 64KiB",
+        ),
+        (Some(k), Some(_)) => ctx.err(
+            f.key_span("stripe_size").unwrap_or(f.span),
+            format!(
+                "`stripe_size` applies to stripe groups only; {} is a {} group",
+                f.what,
+                k.as_str()
+            ),
+        ),
+        _ => {}
+    }
+    if kind.is_none() {
+        ctx.incomplete.insert(f.span);
+    }
+    let members_node = ctx.required(&f, "members", "a list of disk or group names");
+    let members = ctx
+        .list(members_node, "members", "a list of disk or group names")
+        .iter()
+        .filter_map(|m| ctx.reference(m, "members"))
+        .collect();
+    Some(Group {
+        name: name?.value,
+        kind: kind.unwrap_or(GroupKind::Mirror),
+        members,
+        span: f.span,
+    })
+}
+
+/// A volume or snapshot size: non-zero whole sectors.
+fn device_size(ctx: &mut Ctx, node: &Node, key: &str) -> Option<Bytes> {
+    let size = ctx.size(node, key)?;
+    if size.0 == 0 || !size.0.is_multiple_of(SECTOR_SIZE) {
+        ctx.err_accepting(
+            node.span,
+            format!("`{key}` {size} is not a positive multiple of 512 bytes"),
+            "a non-zero size in whole 512-byte sectors, e.g. 1GiB",
+        );
+        return None;
+    }
+    Some(size)
+}
+
+fn volume(ctx: &mut Ctx, node: &Node) -> Option<Volume> {
+    let mut f = ctx.fields(node, "a volume", VOLUME_KEYS)?;
+    f.what = what(&f, "volume");
+    let name = ctx
+        .required(&f, "name", "a volume name")
+        .and_then(|n| ctx.name(n, "name"));
+    let on = ctx
+        .required(&f, "on", "the name of a group or single disk")
+        .and_then(|n| ctx.reference(n, "on"));
+    let size = ctx
+        .required(&f, "size", "a size, e.g. 10GiB")
+        .and_then(|s| device_size(ctx, s, "size"));
+    let jrm = ctx.boolean(f.get("jrm"), "jrm", true);
+    let engine = f
+        .get("engine")
+        .and_then(|e| ctx.choice(e, "engine", ENGINES))
+        .unwrap_or_default();
+    let mode = f
+        .get("mode")
+        .and_then(|m| ctx.choice(m, "mode", MODES))
+        .unwrap_or_default();
+    let autostart = ctx.boolean(f.get("autostart"), "autostart", true);
+    if on.is_none() {
+        ctx.incomplete.insert(f.span);
+    }
+    Some(Volume {
+        name: name?.value,
+        on: on.unwrap_or(Located {
+            value: crate::config::Name(String::new()),
+            span: f.span,
+        }),
+        size: size.unwrap_or(Bytes(MIB)),
+        jrm,
+        engine,
+        mode,
+        autostart,
+        span: f.span,
+    })
+}
+
+fn snapshot(ctx: &mut Ctx, node: &Node) -> Option<Snapshot> {
+    let mut f = ctx.fields(node, "a snapshot", SNAPSHOT_KEYS)?;
+    f.what = what(&f, "snapshot");
+    let name = ctx
+        .required(&f, "name", "a snapshot name")
+        .and_then(|n| ctx.name(n, "name"));
+    let origin = ctx
+        .required(&f, "origin", "the name of a volume in this class")
+        .and_then(|n| ctx.reference(n, "origin"));
+    let cow = ctx
+        .required(&f, "type", "cow, proxy")
+        .and_then(|t| ctx.choice(t, "type", SNAPSHOT_TYPES));
+    let (own, other, kind_word): (&[&str], &[&str], &str) = match cow {
+        Some(true) => (&["size", "chunk"], &["on", "state", "copy"], "cow"),
+        Some(false) => (&["on", "state", "copy"], &["size", "chunk"], "proxy"),
+        None => (&[], &[], ""),
+    };
+    for key in other {
+        if let Some(span) = f.key_span(key) {
+            ctx.err_accepting(
+                span,
+                format!("`{key}` does not apply to {kind_word} {}", f.what),
+                format!(
+                    "for a {kind_word} snapshot: name, origin, type, {}",
+                    own.join(", ")
+                ),
+            );
+        }
+    }
+    let kind = match cow {
+        Some(true) => {
+            let size = ctx
+                .required(
+                    &f,
+                    "size",
+                    "a size for the copy-on-write store, e.g. 256MiB",
+                )
+                .and_then(|s| device_size(ctx, s, "size"));
+            let chunk = f
+                .get("chunk")
+                .and_then(|c| aligned_size(ctx, c, "chunk", 4 * KIB, 512 * KIB))
+                .unwrap_or(DEFAULT_COW_CHUNK);
+            Some(SnapshotKind::Cow {
+                size: size.unwrap_or(Bytes(MIB)),
+                chunk,
+            })
+        }
+        Some(false) => {
+            let on = ctx
+                .required(&f, "on", "the name of the group that holds the proxy")
+                .and_then(|n| ctx.reference(n, "on"));
+            let state = f
+                .get("state")
+                .and_then(|s| ctx.choice(s, "state", STATES))
+                .unwrap_or(ProxyState::Joined);
+            let copy = f
+                .get("copy")
+                .and_then(|c| ctx.choice(c, "copy", COPIES))
+                .unwrap_or_default();
+            on.map(|on| SnapshotKind::Proxy { on, state, copy })
+        }
+        None => None,
+    };
+    if kind.is_none() || origin.is_none() {
+        ctx.incomplete.insert(f.span);
+    }
+    Some(Snapshot {
+        name: name?.value,
+        origin: origin.unwrap_or(Located {
+            value: crate::config::Name(String::new()),
+            span: f.span,
+        }),
+        kind: kind.unwrap_or(SnapshotKind::Cow {
+            size: Bytes(MIB),
+            chunk: DEFAULT_COW_CHUNK,
+        }),
+        span: f.span,
+    })
+}
