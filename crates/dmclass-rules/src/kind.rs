@@ -160,7 +160,7 @@ pub fn classify(props: &BTreeMap<String, String>, machine: Option<Environment>) 
 /// True when the inquiry data is VMware's virtual disk (`VMware`/`Virtual disk` on ESXi,
 /// `VMware,`/`VMware Virtual S` on Workstation), from udev's `ID_*` or the sysfs fields.
 pub fn is_vmware_virtual_disk(props: &BTreeMap<String, String>) -> bool {
-    let get = |k: &str| props.get(k).map(|v| v.trim()).unwrap_or("");
+    let get = |k: &str| props.get(k).map_or("", |v| v.trim());
     let vendor_ok = [get("ID_VENDOR"), get("SYSFS_vendor")]
         .iter()
         .any(|v| v.starts_with("VMware"));
