@@ -13,7 +13,12 @@ use std::path::PathBuf;
 /// Exit status: 0 success, 1 refused or failed (stderr says what, why, and what was
 /// left unchanged), 2 bad usage.
 #[derive(Debug, Parser)]
-#[command(name = "dmclass", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "dmclass",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// More log output (repeat for debug); also RUST_LOG.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

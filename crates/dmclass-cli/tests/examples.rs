@@ -34,7 +34,11 @@ fn every_example_has_facts() {
     let all = examples();
     assert!(all.len() >= 10, "expected the example set, found {all:?}");
     for y in all {
-        assert!(y.with_extension("facts.json").exists(), "{} has no facts file", y.display());
+        assert!(
+            y.with_extension("facts.json").exists(),
+            "{} has no facts file",
+            y.display()
+        );
     }
 }
 
@@ -71,7 +75,11 @@ fn denied_examples_fail_with_their_reason() {
             .unwrap_or_else(|| panic!("{name} lacks an `# expect:` line"));
         let out = check(&y);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{name} must be refused; stderr: {stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{name} must be refused; stderr: {stderr}"
+        );
         assert!(
             stderr.contains(expect),
             "{name}: stderr should mention `{expect}`:\n{stderr}"

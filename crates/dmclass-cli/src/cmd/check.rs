@@ -61,11 +61,19 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode, CliError> {
             report: Some(&report),
         })?;
     } else {
+        // A finding with a position reads `file:line:col: ...` like the parser's errors.
+        let at = |f: &dmclass_rules::Finding| {
+            if f.span.is_some() {
+                format!("{file}:{f}")
+            } else {
+                f.to_string()
+            }
+        };
         for w in &report.warnings {
-            eprintln!("warning: {w}");
+            eprintln!("warning: {}", at(w));
         }
         for d in &report.denials {
-            eprintln!("denied: {d}");
+            eprintln!("denied: {}", at(d));
         }
     }
     if ok {

@@ -26,7 +26,9 @@ pub fn render(facts: &Facts) -> String {
     let evidence: Vec<String> = [
         m.cpuid_hypervisor.as_ref().map(|v| format!("cpuid={v}")),
         m.dmi_sys_vendor.as_ref().map(|v| format!("dmi-vendor={v}")),
-        m.dmi_product_name.as_ref().map(|v| format!("dmi-product={v}")),
+        m.dmi_product_name
+            .as_ref()
+            .map(|v| format!("dmi-product={v}")),
         m.dev_kvm.then(|| "/dev/kvm".to_string()),
     ]
     .into_iter()
@@ -36,7 +38,15 @@ pub fn render(facts: &Facts) -> String {
         out.push_str(&format!("evidence:    {}\n", evidence.join(", ")));
     }
     out.push('\n');
-    let mut t = Table::new(&["DISK", "KIND", "SIZE", "ID", "SIGNATURES", "IN USE", "DMCLASS"]);
+    let mut t = Table::new(&[
+        "DISK",
+        "KIND",
+        "SIZE",
+        "ID",
+        "SIGNATURES",
+        "IN USE",
+        "DMCLASS",
+    ]);
     for d in &facts.disks {
         t.row(vec![
             d.devnode.display().to_string(),
@@ -78,7 +88,11 @@ fn signatures(d: &DiskFacts) -> String {
 
 fn in_use(d: &DiskFacts) -> String {
     let u = &d.in_use;
-    let mut why: Vec<String> = u.mounted.iter().map(|m| format!("mounted {}", m.display())).collect();
+    let mut why: Vec<String> = u
+        .mounted
+        .iter()
+        .map(|m| format!("mounted {}", m.display()))
+        .collect();
     why.extend(u.holders.iter().map(|h| format!("held by {h}")));
     if u.exclusive {
         why.push("open exclusively".to_string());
