@@ -36,8 +36,16 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// Exit status for this error (1: refused or failed).
+    /// Exit status for this error: every error reaching here is a refusal or a
+    /// failure (1); usage errors (2) are reported by clap before a command runs.
     pub fn exit_code(&self) -> u8 {
-        1
+        match self {
+            CliError::Read { .. }
+            | CliError::Facts { .. }
+            | CliError::Rules(_)
+            | CliError::Probe(_)
+            | CliError::Refused(_)
+            | CliError::Output(_) => 1,
+        }
     }
 }

@@ -3,6 +3,7 @@
 use crate::error::CliError;
 use dmclass_model::Bytes;
 use serde::Serialize;
+use std::fmt::Write as _;
 
 /// A fixed-width text table: a header row and data rows, columns padded to fit.
 pub struct Table {
@@ -41,7 +42,7 @@ impl Table {
                 if i + 1 == cols {
                     line.push_str(cell);
                 } else {
-                    line.push_str(&format!("{cell:<w$}  "));
+                    let _ = write!(line, "{cell:<w$}  ");
                 }
             }
             out.push_str(line.trim_end());

@@ -1,5 +1,7 @@
 //! The command-line contract: exit statuses, error positions, JSON shapes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on setup failure
+
 use std::path::Path;
 use std::process::{Command, Output};
 

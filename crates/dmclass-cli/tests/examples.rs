@@ -1,6 +1,8 @@
 //! Every example checks as its header says: supported rows pass against their facts,
 //! `denied-*` files are refused with the reason their `# expect:` line names.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on setup failure
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -1,2 +1,28 @@
-//! dmclass-engine
+//! dmclass-engine: the pure core of dmclass (DESIGN.md §5).
+//!
+//! * [`metadata`]: the on-disk private area (headers, alternating config slots, CRC32C)
+//!   and the class description stored in it;
+//! * [`layout`]: legs, segments and extents of a volume;
+//! * [`alloc`]: slice placement on member disks (1 MiB aligned, first fit);
+//! * [`names`]: device-mapper names and UUIDs;
+//! * [`region`]: the bitmap / dirty-log region size rule;
+//! * [`tables`]: device-mapper tables for a volume, children first;
+//! * [`status`]: total parsers for raid and mirror status lines.
+//!
+//! Nothing here does I/O: reading a private area goes through [`metadata::AreaRead`].
 #![forbid(unsafe_code)]
+
+pub mod alloc;
+pub mod error;
+pub mod io;
+pub mod layout;
+pub mod metadata;
+pub mod names;
+pub mod region;
+pub mod status;
+pub mod tables;
+
+#[cfg(test)]
+pub(crate) mod testutil;
+
+pub use error::{EngineError, Result};

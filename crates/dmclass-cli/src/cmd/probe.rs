@@ -4,6 +4,7 @@ use crate::args::ProbeArgs;
 use crate::error::CliError;
 use crate::output::{human, print_json, Table};
 use dmclass_rules::{DiskFacts, Facts};
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 pub fn run(args: &ProbeArgs) -> Result<ExitCode, CliError> {
@@ -35,7 +36,7 @@ pub fn render(facts: &Facts) -> String {
     .flatten()
     .collect();
     if !evidence.is_empty() {
-        out.push_str(&format!("evidence:    {}\n", evidence.join(", ")));
+        let _ = writeln!(out, "evidence:    {}", evidence.join(", "));
     }
     out.push('\n');
     let mut t = Table::new(&[

@@ -1,0 +1,125 @@
+//! The engine's single error type. Every variant names the object it is about.
+
+use crate::metadata::MetaProblem;
+use dmclass_model::Sectors;
+
+/// Everything that can go wrong in the pure engine.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// Neither header copy of a private area is valid.
+    #[error("disk {disk}: no valid dmclass header (copy A: {a}; copy B: {b})")]
+    NoValidHeader {
+        /// Disk label given by the caller.
+        disk: String,
+        /// Why copy A was rejected.
+        a: MetaProblem,
+        /// Why copy B was rejected.
+        b: MetaProblem,
+    },
+    /// The disk carries no dmclass header at all (both copies absent).
+    #[error("disk {disk}: not a dmclass member (no header magic at 4096 or 8192)")]
+    NotMember {
+        /// Disk label given by the caller.
+        disk: String,
+    },
+    /// Neither configuration slot holds a valid class description.
+    #[error("disk {disk}: no valid configuration slot (slot 0: {slot0}; slot 1: {slot1})")]
+    NoValidSlot {
+        /// Disk label given by the caller.
+        disk: String,
+        /// Why slot 0 was rejected.
+        slot0: MetaProblem,
+        /// Why slot 1 was rejected.
+        slot1: MetaProblem,
+    },
+    /// Reading the private area failed (the I/O trait reported an error).
+    #[error("disk {disk}: reading {len} bytes at offset {offset}: {reason}")]
+    Read {
+        /// Disk label given by the caller.
+        disk: String,
+        /// Byte offset in the private area.
+        offset: u64,
+        /// Bytes requested.
+        len: usize,
+        /// The reader's message.
+        reason: String,
+    },
+    /// The class description does not fit in a slot.
+    #[error("class metadata is {len} bytes, a slot holds at most {max}")]
+    MetaTooLarge {
+        /// Encoded body length.
+        len: usize,
+        /// Slot capacity.
+        max: usize,
+    },
+    /// JSON serialisation of the class description failed.
+    #[error("encoding class metadata: {0}")]
+    MetaEncode(String),
+    /// A write would not advance the generation.
+    #[error("new metadata generation {new} is not newer than {current} already on disk")]
+    StaleGeneration {
+        /// Generation on disk.
+        current: u64,
+        /// Generation offered.
+        new: u64,
+    },
+    /// A group (or single disk) has not enough free space for a request.
+    #[error("no room on {on} for volume {volume}: {detail}")]
+    NoRoom {
+        /// Group or disk the volume is on.
+        on: String,
+        /// Volume being allocated or grown.
+        volume: String,
+        /// What was needed and what is free.
+        detail: String,
+    },
+    /// A referenced disk is unknown to the allocator or class.
+    #[error("unknown disk {0}")]
+    UnknownDisk(String),
+    /// A volume is placed on something that is neither a group nor a disk of the class.
+    #[error("unknown group or disk {0}")]
+    UnknownTarget(String),
+    /// A layout or request is inconsistent (mirror legs of different size, bad stripe size...).
+    #[error("invalid layout: {0}")]
+    InvalidLayout(String),
+    /// A size is out of range (zero, overflowing, below the minimum).
+    #[error("invalid size {size} for {what}")]
+    InvalidSize {
+        /// What was being sized.
+        what: String,
+        /// The offending size.
+        size: Sectors,
+    },
+    /// A generated device-mapper name is longer than the kernel allows.
+    #[error("device name {name} is {len} bytes, the kernel allows at most 127")]
+    NameTooLong {
+        /// The generated name.
+        name: String,
+        /// Its length.
+        len: usize,
+    },
+    /// A name component contains a reserved layer string.
+    #[error("name {name} contains the reserved string {reserved}")]
+    ReservedName {
+        /// The admin's name.
+        name: String,
+        /// The reserved suffix it contains.
+        reserved: &'static str,
+    },
+    /// A device reference could not be turned into `major:minor`.
+    #[error("cannot resolve device {0} to major:minor")]
+    Unresolved(String),
+    /// A kernel status line could not be parsed.
+    #[error("{target} status {input:?}: {reason}")]
+    Status {
+        /// Target type (`raid`, `mirror`).
+        target: &'static str,
+        /// What was wrong.
+        reason: String,
+        /// The offending text (truncated to 200 bytes).
+        input: String,
+    },
+}
+
+/// Result alias for the engine.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -1,0 +1,273 @@
+//! The class description stored (as JSON) in every configuration slot.
+//!
+//! It is the whole class: every disk with its identity, groups, volumes with their
+//! layouts and states, snapshots, and the pending intent of an interrupted apply.
+//! Enumerations are spelled as the YAML and GDS spell them.
+
+use crate::layout::VolumeLayout;
+use dmclass_model::Sectors;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Version of the JSON body format (independent of the binary layout version).
+pub const BODY_FORMAT: u32 = 1;
+
+/// The whole class as recorded on disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassMeta {
+    /// Body format version ([`BODY_FORMAT`]).
+    pub format: u32,
+    /// Class name.
+    pub name: String,
+    /// Class UUID (also in every header and slot).
+    pub uuid: Uuid,
+    /// Class type.
+    pub class_type: ClassTypeMeta,
+    /// Cluster nodes (shared classes).
+    #[serde(default)]
+    pub nodes: Vec<String>,
+    /// Automatic hot spare.
+    #[serde(default)]
+    pub hot_spare: bool,
+    /// Generation: bumped by every metadata write; the newest valid one wins.
+    pub generation: u64,
+    /// Registered disks.
+    pub disks: Vec<DiskMeta>,
+    /// Groups.
+    pub groups: Vec<GroupMeta>,
+    /// Volumes.
+    pub volumes: Vec<VolumeMeta>,
+    /// Snapshots (placeholder until snapshots are built; always in the format).
+    #[serde(default)]
+    pub snapshots: Vec<SnapshotMeta>,
+    /// An apply in progress, for crash recovery (placeholder).
+    #[serde(default)]
+    pub intent: Option<Intent>,
+}
+
+impl ClassMeta {
+    /// An empty class description at generation 0.
+    pub fn new(name: &str, uuid: Uuid, class_type: ClassTypeMeta) -> Self {
+        ClassMeta {
+            format: BODY_FORMAT,
+            name: name.to_owned(),
+            uuid,
+            class_type,
+            nodes: Vec::new(),
+            hot_spare: false,
+            generation: 0,
+            disks: Vec::new(),
+            groups: Vec::new(),
+            volumes: Vec::new(),
+            snapshots: Vec::new(),
+            intent: None,
+        }
+    }
+
+    /// The disk with this name.
+    pub fn disk(&self, name: &str) -> Option<&DiskMeta> {
+        self.disks.iter().find(|d| d.name == name)
+    }
+
+    /// The group with this name.
+    pub fn group(&self, name: &str) -> Option<&GroupMeta> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+
+    /// The volume with this name.
+    pub fn volume(&self, name: &str) -> Option<&VolumeMeta> {
+        self.volumes.iter().find(|v| v.name == name)
+    }
+}
+
+/// Class type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassTypeMeta {
+    /// System disk class.
+    Root,
+    /// One node.
+    Local,
+    /// Cluster nodes in scope.
+    Shared,
+}
+
+/// How a disk is recognised again (never by `/dev/sdX`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct DiskIdentity {
+    /// `ID_SERIAL_SHORT` or `ID_SERIAL`.
+    #[serde(default)]
+    pub serial: Option<String>,
+    /// `ID_WWN`.
+    #[serde(default)]
+    pub wwn: Option<String>,
+    /// A `/dev/disk/by-id/...` link.
+    #[serde(default)]
+    pub by_id: Option<String>,
+}
+
+/// Role of a disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiskRoleMeta {
+    /// Ordinary member.
+    Member,
+    /// Hot spare.
+    Spare,
+    /// Root class disk whose data is kept.
+    Keep,
+    /// Volumes directly on the disk.
+    Single,
+}
+
+/// GDS disk state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum DiskState {
+    /// Usable.
+    Enable,
+    /// Identity check failed or missing.
+    Disable,
+    /// Hot spare standing by.
+    Spare,
+}
+
+/// A registered disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskMeta {
+    /// Name within the class.
+    pub name: String,
+    /// Disk UUID (also in this disk's headers and slots).
+    pub uuid: Uuid,
+    /// How to recognise it.
+    pub identity: DiskIdentity,
+    /// Size of the disk when registered.
+    pub size: Sectors,
+    /// Role.
+    pub role: DiskRoleMeta,
+    /// State.
+    pub state: DiskState,
+}
+
+/// Group type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "type")]
+pub enum GroupKindMeta {
+    /// Mirror of disks or of lower groups.
+    Mirror,
+    /// Stripe with a chunk size.
+    Stripe {
+        /// Chunk size.
+        chunk: Sectors,
+    },
+    /// Concatenation.
+    Concat,
+    /// Inter-server mirror.
+    Netmirror,
+}
+
+/// A group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupMeta {
+    /// Name.
+    pub name: String,
+    /// Type.
+    pub kind: GroupKindMeta,
+    /// Members: disk names, or lower group names for a mirror.
+    pub members: Vec<String>,
+}
+
+/// Mirror engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineMeta {
+    /// dm-raid raid1.
+    #[default]
+    Raid1,
+    /// dm-mirror.
+    Mirror,
+}
+
+/// Access mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModeMeta {
+    /// Read-write.
+    #[default]
+    Rw,
+    /// Read-only.
+    Ro,
+}
+
+/// A volume with its layout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeMeta {
+    /// Name.
+    pub name: String,
+    /// Volume UUID (part of every dm UUID of the volume).
+    pub uuid: Uuid,
+    /// Group or single disk it lives on.
+    pub on: String,
+    /// Logical size.
+    pub size: Sectors,
+    /// Mirror engine.
+    pub engine: EngineMeta,
+    /// Just-resynchronisation.
+    pub jrm: bool,
+    /// Access mode.
+    pub mode: ModeMeta,
+    /// Start on assembly.
+    pub autostart: bool,
+    /// Region size of the bitmap / dirty log (fixed when the volume is created).
+    pub region: Sectors,
+    /// Where the data lives, with per-leg (slice) states.
+    pub layout: VolumeLayout,
+}
+
+/// Snapshot kind (placeholder).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "type")]
+pub enum SnapshotKindMeta {
+    /// dm-snapshot copy-on-write.
+    Cow {
+        /// COW store size.
+        size: Sectors,
+        /// Chunk size.
+        chunk: Sectors,
+    },
+    /// GDS proxy volume.
+    Proxy {
+        /// Group holding the proxy.
+        on: String,
+        /// `joined` or `parted`.
+        state: String,
+    },
+}
+
+/// A snapshot (placeholder: recorded so the format has room for it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotMeta {
+    /// Name.
+    pub name: String,
+    /// UUID.
+    pub uuid: Uuid,
+    /// Origin volume.
+    pub origin: String,
+    /// Kind.
+    pub kind: SnapshotKindMeta,
+}
+
+/// A multi-step change that was started and may need finishing after a crash
+/// (placeholder for crash-safe apply).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intent {
+    /// Operation name.
+    pub op: String,
+    /// Object it applies to.
+    pub object: String,
+    /// Generation at which the intent was recorded.
+    pub generation: u64,
+    /// Steps already done.
+    #[serde(default)]
+    pub done: Vec<String>,
+}
