@@ -31,4 +31,4 @@ test: check-style unit-test vm-test
 clean:
 	$(CARGO) clean
 
--include tests/vm/Makefile.vm
+include Makefile.vm

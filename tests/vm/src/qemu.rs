@@ -1,0 +1,288 @@
+//! The QEMU command line and the `-device` properties shared with QMP `device_add`.
+
+use crate::image::ImagePaths;
+use crate::spec::{Bus, DiskSpec, Firmware, IoOp, Personality, VmSpec};
+use serde_json::{Map, Value};
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// One `-device` property value; numbers stay numbers for QMP's typed `device_add`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Prop {
+    Str(String),
+    Num(u64),
+    /// A number written in hex on the command line (WWNs read better that way).
+    Hex(u64),
+}
+
+/// A disk's guest device: driver and properties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DeviceProps {
+    pub driver: &'static str,
+    pub props: Vec<(&'static str, Prop)>,
+}
+
+impl DeviceProps {
+    /// `driver,key=value,...` with commas in values doubled (QEMU option syntax).
+    pub fn to_cli(&self) -> String {
+        let mut s = self.driver.to_string();
+        for (k, v) in &self.props {
+            s.push(',');
+            s.push_str(k);
+            s.push('=');
+            match v {
+                Prop::Str(t) => s.push_str(&t.replace(',', ",,")),
+                Prop::Num(n) => s.push_str(&n.to_string()),
+                Prop::Hex(n) => {
+                    let _ = write!(s, "{n:#x}");
+                }
+            }
+        }
+        s
+    }
+
+    /// The QMP `device_add` arguments.
+    pub fn to_qmp(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("driver".into(), Value::from(self.driver));
+        for (k, v) in &self.props {
+            let value = match v {
+                Prop::Str(t) => Value::from(t.as_str()),
+                Prop::Num(n) | Prop::Hex(n) => Value::from(*n),
+            };
+            m.insert((*k).to_string(), value);
+        }
+        Value::Object(m)
+    }
+}
+
+/// The guest device of `disk`; `scsi_id` is its target number on its SCSI bus.
+pub(crate) fn device_props(disk: &DiskSpec, scsi_id: u64) -> DeviceProps {
+    let mut props = vec![
+        ("drive", Prop::Str(disk.id.clone())),
+        ("id", Prop::Str(format!("dev-{}", disk.id))),
+    ];
+    let driver = match disk.bus {
+        Bus::VirtioBlk => "virtio-blk-pci",
+        Bus::Nvme => "nvme",
+        Bus::VirtioScsi | Bus::Pvscsi => {
+            let bus = if disk.bus == Bus::Pvscsi {
+                "pv0.0"
+            } else {
+                "scsi0.0"
+            };
+            props.push(("bus", Prop::Str(bus.into())));
+            props.push(("scsi-id", Prop::Num(scsi_id)));
+            props.push(("lun", Prop::Num(0)));
+            if let Some(v) = &disk.vendor {
+                props.push(("vendor", Prop::Str(v.clone())));
+            }
+            if let Some(p) = &disk.product {
+                props.push(("product", Prop::Str(p.clone())));
+            }
+            if let Some(w) = disk.wwn {
+                props.push(("wwn", Prop::Hex(w)));
+            }
+            "scsi-hd"
+        }
+    };
+    if let Some(s) = &disk.serial {
+        props.push(("serial", Prop::Str(s.clone())));
+    }
+    DeviceProps { driver, props }
+}
+
+/// Devices of every disk in spec order; SCSI target numbers count per controller.
+pub(crate) fn all_device_props(spec: &VmSpec) -> Vec<DeviceProps> {
+    let (mut virtio_scsi, mut pvscsi) = (0, 0);
+    spec.disks
+        .iter()
+        .map(|d| {
+            let n = match d.bus {
+                Bus::VirtioScsi => &mut virtio_scsi,
+                Bus::Pvscsi => &mut pvscsi,
+                Bus::VirtioBlk | Bus::Nvme => return device_props(d, 0),
+            };
+            let props = device_props(d, *n);
+            *n += 1;
+            props
+        })
+        .collect()
+}
+
+/// The `-blockdev` options of a disk: file node, optional blkdebug node, raw node.
+pub(crate) fn blockdev_args(disk: &DiskSpec, file: &Path) -> Vec<String> {
+    let id = &disk.id;
+    let mut out = vec![format!(
+        "driver=file,filename={},node-name=f-{id}",
+        file.display().to_string().replace(',', ",,")
+    )];
+    let mut top = format!("f-{id}");
+    if !disk.inject.is_empty() {
+        let mut b = format!("driver=blkdebug,image=f-{id},node-name=b-{id}");
+        for (i, e) in disk.inject.iter().enumerate() {
+            let event = match e.op {
+                IoOp::Read => "read_aio",
+                IoOp::Write => "write_aio",
+            };
+            let once = if e.once { "on" } else { "off" };
+            let _ = write!(
+                b,
+                ",inject-error.{i}.event={event},inject-error.{i}.errno={},\
+                 inject-error.{i}.sector={},inject-error.{i}.once={once}",
+                e.errno, e.sector.0
+            );
+        }
+        out.push(b);
+        top = format!("b-{id}");
+    }
+    out.push(format!("driver=raw,file={top},node-name={id}"));
+    out
+}
+
+/// Paths of one VM instance.
+pub(crate) struct Paths<'a> {
+    pub image: &'a ImagePaths,
+    pub ovmf: PathBuf,
+    pub console_log: &'a Path,
+    pub agent_sock: &'a Path,
+    pub qmp_sock: &'a Path,
+    pub disk_file: &'a dyn Fn(&DiskSpec) -> PathBuf,
+}
+
+/// The full QEMU argument list (without the program).
+pub(crate) fn args(spec: &VmSpec, p: &Paths<'_>) -> Vec<OsString> {
+    let mut a: Vec<String> = Vec::new();
+    let mut push = |items: &[&str]| a.extend(items.iter().map(|s| (*s).to_string()));
+    push(&["-accel", "tcg", "-machine", "pc", "-smp", "1"]);
+    push(&[
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-no-reboot",
+    ]);
+    let mem = spec.memory_mib.to_string();
+    push(&["-m", &mem]);
+    if spec.firmware == Firmware::Uefi {
+        let ovmf = p.ovmf.display().to_string();
+        push(&["-bios", &ovmf]);
+    }
+    let kernel = p.image.kernel.display().to_string();
+    let initrd = p.image.initrd.display().to_string();
+    let append = format!("console=ttyS0 panic=-1 {}", spec.extra_append);
+    push(&[
+        "-kernel",
+        &kernel,
+        "-initrd",
+        &initrd,
+        "-append",
+        append.trim(),
+    ]);
+    let con = format!(
+        "file,id=con,path={},append=on",
+        p.console_log.display().to_string().replace(',', ",,")
+    );
+    push(&["-chardev", &con, "-serial", "chardev:con"]);
+    let agent = format!(
+        "socket,id=agent,path={},server=on,wait=off",
+        p.agent_sock.display().to_string().replace(',', ",,")
+    );
+    push(&["-chardev", &agent, "-device", "virtio-serial-pci,id=vser0"]);
+    push(&["-device", "virtserialport,chardev=agent,name=dmclass.agent"]);
+    let qmp = format!(
+        "unix:{},server=on,wait=off",
+        p.qmp_sock.display().to_string().replace(',', ",,")
+    );
+    push(&["-qmp", &qmp]);
+    if spec.personality == Personality::VmwareGuest {
+        // TCG answers CPUID 0x40000000 with "TCGTCGTCGTCG", which detection (like
+        // systemd-detect-virt) trusts before DMI; TCG cannot say "VMwareVMware", so the
+        // leaf is switched off and the VMware DMI data below decides.
+        push(&["-cpu", "qemu64,tcg-cpuid=off"]);
+        push(&[
+            "-smbios",
+            "type=1,manufacturer=VMware,, Inc.,product=VMware Virtual Platform",
+        ]);
+    }
+    // The personality's controller is always there so disks can be hot-added later.
+    let has = |b: Bus| spec.disks.iter().any(|d| d.bus == b);
+    if spec.personality == Personality::KvmGuest || has(Bus::VirtioScsi) {
+        push(&["-device", "virtio-scsi-pci,id=scsi0"]);
+    }
+    if spec.personality == Personality::VmwareGuest || has(Bus::Pvscsi) {
+        push(&["-device", "pvscsi,id=pv0"]);
+    }
+    for (disk, dev) in spec.disks.iter().zip(all_device_props(spec)) {
+        for b in blockdev_args(disk, &(p.disk_file)(disk)) {
+            push(&["-blockdev", &b]);
+        }
+        let d = dev.to_cli();
+        push(&["-device", &d]);
+    }
+    a.into_iter().map(OsString::from).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::InjectedError;
+    use dmclass_model::{Bytes, Sectors};
+
+    #[test]
+    fn rdm_device_has_vendor_product_wwn_and_numeric_qmp_values() {
+        let d = DiskSpec::rdm("r1", "vrdm1", 0x6000_00e0_0d28_0001, Bytes(1 << 20));
+        let p = device_props(&d, 3);
+        assert_eq!(
+            p.to_cli(),
+            "scsi-hd,drive=r1,id=dev-r1,bus=pv0.0,scsi-id=3,lun=0,vendor=FUJITSU,\
+             product=ETERNUS_DXL,wwn=0x600000e00d280001,serial=vrdm1"
+        );
+        let q = p.to_qmp();
+        assert_eq!(q["wwn"], Value::from(0x6000_00e0_0d28_0001_u64));
+        assert_eq!(q["scsi-id"], Value::from(3));
+        assert_eq!(q["driver"], Value::from("scsi-hd"));
+        assert_eq!(
+            d.expected_by_id().as_deref(),
+            Some("wwn-0x600000e00d280001")
+        );
+        assert_eq!(d.expected_serial().as_deref(), Some("600000e00d280001"));
+        assert_eq!(d.expected_kind(), "vmware-rdm");
+    }
+
+    #[test]
+    fn blkdebug_node_sits_between_file_and_raw() {
+        let d = DiskSpec::virtio_blk("d1", "s1", Bytes(1 << 20)).with_error(InjectedError {
+            op: IoOp::Read,
+            sector: Sectors(2048),
+            errno: 5,
+            once: false,
+        });
+        let b = blockdev_args(&d, Path::new("/r/a,b.raw"));
+        assert_eq!(b[0], "driver=file,filename=/r/a,,b.raw,node-name=f-d1");
+        assert!(b[1].starts_with("driver=blkdebug,image=f-d1,node-name=b-d1,"));
+        assert!(b[1].contains("inject-error.0.event=read_aio"));
+        assert!(b[1].contains("inject-error.0.sector=2048"));
+        assert_eq!(b[2], "driver=raw,file=b-d1,node-name=d1");
+    }
+
+    #[test]
+    fn scsi_targets_count_per_controller() {
+        let spec = VmSpec::new("t", Personality::VmwareGuest, Firmware::Bios)
+            .disk(DiskSpec::vmdk("a", "a", Bytes(512)))
+            .disk(DiskSpec::virtio_scsi("b", "b", Bytes(512)))
+            .disk(DiskSpec::rdm("c", "c", 1, Bytes(512)));
+        let ids: Vec<String> = all_device_props(&spec)
+            .iter()
+            .map(DeviceProps::to_cli)
+            .collect();
+        assert!(ids[0].contains("bus=pv0.0,scsi-id=0"), "{}", ids[0]);
+        assert!(ids[1].contains("bus=scsi0.0,scsi-id=0"), "{}", ids[1]);
+        assert!(ids[2].contains("bus=pv0.0,scsi-id=1"), "{}", ids[2]);
+        assert_eq!(
+            spec.disks[0].expected_by_id().as_deref(),
+            Some("scsi-0VMware_Virtual_disk_a")
+        );
+    }
+}

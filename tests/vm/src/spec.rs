@@ -1,0 +1,293 @@
+//! What a VM looks like: personality, firmware, disks (DESIGN.md §6).
+
+use dmclass_model::{Bytes, Sectors};
+use std::time::Duration;
+
+/// The hypervisor a VM pretends to run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Personality {
+    /// QEMU/KVM guest: virtio-blk and virtio-scsi disks.
+    KvmGuest,
+    /// VMware guest: VMware SMBIOS, a pvscsi controller, VMDK- and RDM-like disks.
+    VmwareGuest,
+}
+
+impl Personality {
+    /// The environment name `dmclass probe` should report.
+    pub fn environment(self) -> &'static str {
+        match self {
+            Personality::KvmGuest => "kvm-guest",
+            Personality::VmwareGuest => "vmware-guest",
+        }
+    }
+}
+
+/// Firmware the VM boots with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Firmware {
+    /// SeaBIOS (QEMU's default).
+    Bios,
+    /// OVMF (`-bios /usr/share/ovmf/OVMF.fd`, or `$DMCLASS_OVMF`).
+    Uefi,
+}
+
+impl Firmware {
+    /// The boot mode name `dmclass probe` should report.
+    pub fn boot_mode(self) -> &'static str {
+        match self {
+            Firmware::Bios => "bios",
+            Firmware::Uefi => "uefi",
+        }
+    }
+}
+
+/// The controller a disk hangs off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Bus {
+    /// `virtio-blk-pci` (its own PCI function).
+    VirtioBlk,
+    /// `scsi-hd` on the `virtio-scsi-pci` controller `scsi0`.
+    VirtioScsi,
+    /// `scsi-hd` on the VMware `pvscsi` controller `pv0`.
+    Pvscsi,
+    /// `nvme` controller with one namespace.
+    Nvme,
+}
+
+/// Which request an injected error hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IoOp {
+    /// Reads (`read_aio`).
+    Read,
+    /// Writes (`write_aio`).
+    Write,
+}
+
+/// An I/O error injected by a `blkdebug` node between the file and the raw node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InjectedError {
+    /// Reads or writes.
+    pub op: IoOp,
+    /// The request touching this sector fails.
+    pub sector: Sectors,
+    /// errno the guest sees (5 = EIO).
+    pub errno: i32,
+    /// Fail only the first matching request.
+    pub once: bool,
+}
+
+/// One disk attached to the VM, backed by a sparse file in the scenario's run directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskSpec {
+    /// QEMU node name (letters, digits, `-`, `_`, `.`; starts with a letter). The device
+    /// is `dev-<id>`, the file node `f-<id>`.
+    pub id: String,
+    /// Size of the backing file.
+    pub size: Bytes,
+    /// Controller.
+    pub bus: Bus,
+    /// Serial number (`serial=`).
+    pub serial: Option<String>,
+    /// SCSI NAA WWN (`wwn=`), a 64-bit value.
+    pub wwn: Option<u64>,
+    /// SCSI INQUIRY vendor (`vendor=`).
+    pub vendor: Option<String>,
+    /// SCSI INQUIRY product (`product=`).
+    pub product: Option<String>,
+    /// Injected I/O errors (adds a blkdebug node).
+    pub inject: Vec<InjectedError>,
+}
+
+impl DiskSpec {
+    fn new(id: &str, bus: Bus, serial: &str, size: Bytes) -> Self {
+        DiskSpec {
+            id: id.to_string(),
+            size,
+            bus,
+            serial: Some(serial.to_string()),
+            wwn: None,
+            vendor: None,
+            product: None,
+            inject: Vec::new(),
+        }
+    }
+
+    /// A virtio-blk disk (`/dev/vdX`, `by-id/virtio-<serial>`).
+    pub fn virtio_blk(id: &str, serial: &str, size: Bytes) -> Self {
+        Self::new(id, Bus::VirtioBlk, serial, size)
+    }
+
+    /// A QEMU SCSI disk on virtio-scsi.
+    pub fn virtio_scsi(id: &str, serial: &str, size: Bytes) -> Self {
+        Self::new(id, Bus::VirtioScsi, serial, size)
+    }
+
+    /// A VMDK-like disk: `VMware` / `Virtual disk` on pvscsi.
+    pub fn vmdk(id: &str, serial: &str, size: Bytes) -> Self {
+        DiskSpec {
+            vendor: Some("VMware".into()),
+            product: Some("Virtual disk".into()),
+            ..Self::new(id, Bus::Pvscsi, serial, size)
+        }
+    }
+
+    /// An RDM-like disk on pvscsi: a storage array's inquiry data
+    /// (`FUJITSU` / `ETERNUS_DXL`) and a WWN.
+    pub fn rdm(id: &str, serial: &str, wwn: u64, size: Bytes) -> Self {
+        DiskSpec {
+            vendor: Some("FUJITSU".into()),
+            product: Some("ETERNUS_DXL".into()),
+            wwn: Some(wwn),
+            ..Self::new(id, Bus::Pvscsi, serial, size)
+        }
+    }
+
+    /// An NVMe namespace.
+    pub fn nvme(id: &str, serial: &str, size: Bytes) -> Self {
+        Self::new(id, Bus::Nvme, serial, size)
+    }
+
+    /// Adds an injected I/O error.
+    #[must_use]
+    pub fn with_error(mut self, error: InjectedError) -> Self {
+        self.inject.push(error);
+        self
+    }
+
+    /// The device kind `dmclass probe` should report (DESIGN.md §2).
+    pub fn expected_kind(&self) -> &'static str {
+        match self.bus {
+            Bus::VirtioBlk => "virtio-blk",
+            Bus::VirtioScsi => "virtio-scsi",
+            Bus::Pvscsi if self.vendor.as_deref() == Some("VMware") => "vmware-vmdk",
+            Bus::Pvscsi => "vmware-rdm",
+            Bus::Nvme => "nvme",
+        }
+    }
+
+    /// The WWN as udev reports it (`ID_WWN`, `0x` + 16 hex digits).
+    pub fn expected_wwn(&self) -> Option<String> {
+        self.wwn.map(|w| format!("0x{w:016x}"))
+    }
+
+    /// The serial as udev reports it in `ID_SERIAL_SHORT`: for a SCSI disk with a WWN
+    /// the NAA id (hex, no `0x`), otherwise the serial given to QEMU.
+    pub fn expected_serial(&self) -> Option<String> {
+        match (self.bus, self.wwn) {
+            (Bus::VirtioScsi | Bus::Pvscsi, Some(w)) => Some(format!("{w:016x}")),
+            _ => self.serial.clone(),
+        }
+    }
+
+    /// The `/dev/disk/by-id/` name udev creates for this disk (the most specific one).
+    pub fn expected_by_id(&self) -> Option<String> {
+        let serial = self.serial.as_deref()?;
+        let udev = |s: &str| s.trim().replace(' ', "_");
+        Some(match self.bus {
+            Bus::VirtioBlk => format!("virtio-{serial}"),
+            Bus::Nvme => format!("nvme-QEMU_NVMe_Ctrl_{serial}"),
+            Bus::VirtioScsi | Bus::Pvscsi => match self.wwn {
+                Some(w) => format!("wwn-0x{w:016x}"),
+                None => format!(
+                    "scsi-0{}_{}_{}",
+                    udev(self.vendor.as_deref().unwrap_or("QEMU")),
+                    udev(self.product.as_deref().unwrap_or("QEMU HARDDISK")),
+                    serial
+                ),
+            },
+        })
+    }
+}
+
+/// A whole VM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmSpec {
+    /// Scenario name: names the run directory `target/vm/run/<name>/` and the log
+    /// directory `target/vm/logs/<name>/`; unique per test.
+    pub name: String,
+    /// Hypervisor personality.
+    pub personality: Personality,
+    /// Firmware.
+    pub firmware: Firmware,
+    /// Guest memory, MiB.
+    pub memory_mib: u32,
+    /// Disks, in attachment order.
+    pub disks: Vec<DiskSpec>,
+    /// How long a boot may take until the agent answers.
+    pub boot_timeout: Duration,
+    /// Extra kernel command-line arguments.
+    pub extra_append: String,
+}
+
+impl VmSpec {
+    /// A VM with no disks, 512 MiB, a 240 s boot timeout (software emulation, two VMs
+    /// sharing two cores).
+    pub fn new(name: &str, personality: Personality, firmware: Firmware) -> Self {
+        VmSpec {
+            name: name.to_string(),
+            personality,
+            firmware,
+            memory_mib: 512,
+            disks: Vec::new(),
+            boot_timeout: Duration::from_secs(240),
+            extra_append: String::new(),
+        }
+    }
+
+    /// Adds a disk.
+    #[must_use]
+    pub fn disk(mut self, disk: DiskSpec) -> Self {
+        self.disks.push(disk);
+        self
+    }
+
+    /// Sets the guest memory.
+    #[must_use]
+    pub fn memory_mib(mut self, mib: u32) -> Self {
+        self.memory_mib = mib;
+        self
+    }
+
+    /// The disk with this id.
+    pub fn find_disk(&self, id: &str) -> Option<&DiskSpec> {
+        self.disks.iter().find(|d| d.id == id)
+    }
+}
+
+/// Checks names QEMU will accept as ids and that the scenario name is path-safe.
+pub(crate) fn validate(spec: &VmSpec) -> Result<(), String> {
+    let ok_id = |s: &str| {
+        s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && s.len() <= 28
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    if !ok_id(&spec.name) {
+        return Err(format!(
+            "scenario name `{}`: use [A-Za-z][A-Za-z0-9_.-]*, at most 28 characters",
+            spec.name
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for d in &spec.disks {
+        if !ok_id(&d.id) {
+            return Err(format!(
+                "disk id `{}`: use [A-Za-z][A-Za-z0-9_.-]*, at most 28 characters",
+                d.id
+            ));
+        }
+        if !seen.insert(d.id.as_str()) {
+            return Err(format!("disk id `{}` used twice", d.id));
+        }
+        if d.size.0 == 0 || d.size.0 % 512 != 0 {
+            return Err(format!(
+                "disk `{}`: size must be a non-zero multiple of 512",
+                d.id
+            ));
+        }
+    }
+    if !(128..=4096).contains(&spec.memory_mib) {
+        return Err(format!("memory {} MiB out of 128..=4096", spec.memory_mib));
+    }
+    Ok(())
+}

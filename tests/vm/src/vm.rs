@@ -1,0 +1,368 @@
+//! A running VM: QEMU process, QMP session, guest agent, disks, logs.
+
+use crate::agent::{Agent, Output};
+use crate::error::VmError;
+use crate::image::{ensure_image, vm_dir, ImagePaths, KEEP_ENV};
+use crate::qemu::{self, DeviceProps};
+use crate::qmp::{BlockStats, Qmp};
+use crate::spec::{validate, DiskSpec, VmSpec};
+use serde_json::{json, Value};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Default limit for one guest command.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A VM booted from the test image. Dropping it kills QEMU; the scenario's logs and disk
+/// images are deleted when the test passed and kept when it panicked (or with
+/// `DMCLASS_VM_KEEP=1`).
+#[derive(Debug)]
+pub struct Vm {
+    spec: VmSpec,
+    image: ImagePaths,
+    run_dir: PathBuf,
+    log_dir: PathBuf,
+    console_log: PathBuf,
+    qemu_log: PathBuf,
+    devices: Vec<DeviceProps>,
+    child: Option<Child>,
+    qmp: Option<Qmp>,
+    agent: Option<Agent>,
+    boots: u32,
+    last_boot: Duration,
+}
+
+fn qemu_program() -> String {
+    std::env::var("DMCLASS_QEMU").unwrap_or_else(|_| "qemu-system-x86_64".into())
+}
+
+fn ovmf_path() -> PathBuf {
+    std::env::var_os("DMCLASS_OVMF")
+        .map_or_else(|| PathBuf::from("/usr/share/ovmf/OVMF.fd"), PathBuf::from)
+}
+
+impl Vm {
+    /// Builds the image if needed, creates the scenario's sparse disk files under
+    /// `target/vm/run/<name>/` (fresh: an earlier run's files are removed), starts QEMU
+    /// and waits until the guest agent answers (udev has settled by then).
+    pub fn boot(spec: VmSpec) -> Result<Vm, VmError> {
+        validate(&spec).map_err(VmError::Spec)?;
+        let image = ensure_image()?;
+        let base = vm_dir();
+        let run_dir = base.join("run").join(&spec.name);
+        let log_dir = base.join("logs").join(&spec.name);
+        for d in [&run_dir, &log_dir] {
+            if d.exists() {
+                fs::remove_dir_all(d)
+                    .map_err(|e| VmError::io(format!("clear {}", d.display()), e))?;
+            }
+            fs::create_dir_all(d).map_err(|e| VmError::io(format!("create {}", d.display()), e))?;
+        }
+        if run_dir.join("agent.sock").as_os_str().len() > 100 {
+            return Err(VmError::Spec(format!(
+                "run directory {} too long for a Unix socket path; set DMCLASS_VM_DIR",
+                run_dir.display()
+            )));
+        }
+        for d in &spec.disks {
+            let path = run_dir.join(format!("{}.raw", d.id));
+            File::create(&path)
+                .and_then(|f| f.set_len(d.size.0))
+                .map_err(|e| VmError::io(format!("create disk {}", path.display()), e))?;
+        }
+        let mut vm = Vm {
+            devices: qemu::all_device_props(&spec),
+            console_log: log_dir.join("console.log"),
+            qemu_log: log_dir.join("qemu.log"),
+            spec,
+            image,
+            run_dir,
+            log_dir,
+            child: None,
+            qmp: None,
+            agent: None,
+            boots: 0,
+            last_boot: Duration::ZERO,
+        };
+        vm.start()?;
+        Ok(vm)
+    }
+
+    /// Starts QEMU on the existing disk files (after [`Vm::power_cut`]) and waits for
+    /// the agent.
+    pub fn start(&mut self) -> Result<(), VmError> {
+        if self.child.is_some() {
+            return Err(VmError::Spec(format!(
+                "VM `{}` is already running",
+                self.spec.name
+            )));
+        }
+        let t0 = Instant::now();
+        self.boots += 1;
+        let agent_sock = self.run_dir.join("agent.sock");
+        let qmp_sock = self.run_dir.join("qmp.sock");
+        for s in [&agent_sock, &qmp_sock] {
+            let _ = fs::remove_file(s);
+        }
+        let mut con = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.console_log)
+            .map_err(|e| VmError::io(format!("open {}", self.console_log.display()), e))?;
+        writeln!(
+            con,
+            "\n===== dmclass-vmtest: {} boot {} =====",
+            self.spec.name, self.boots
+        )
+        .map_err(|e| VmError::io("write console log", e))?;
+        let qemu_err = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.qemu_log)
+            .map_err(|e| VmError::io(format!("open {}", self.qemu_log.display()), e))?;
+        let run_dir = self.run_dir.clone();
+        let disk_file = move |d: &DiskSpec| run_dir.join(format!("{}.raw", d.id));
+        let args = qemu::args(
+            &self.spec,
+            &qemu::Paths {
+                image: &self.image,
+                ovmf: ovmf_path(),
+                console_log: &self.console_log,
+                agent_sock: &agent_sock,
+                qmp_sock: &qmp_sock,
+                disk_file: &disk_file,
+            },
+        );
+        let cmdline = std::iter::once(qemu_program())
+            .chain(args.iter().map(|a| format!("'{}'", a.to_string_lossy())))
+            .collect::<Vec<_>>()
+            .join(" ");
+        fs::write(self.log_dir.join("qemu.cmdline"), format!("{cmdline}\n"))
+            .map_err(|e| VmError::io("write qemu.cmdline", e))?;
+        let child = Command::new(qemu_program())
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(qemu_err)
+            .spawn()
+            .map_err(|e| VmError::io(format!("start {}", qemu_program()), e))?;
+        self.child = Some(child);
+        let deadline = t0 + self.spec.boot_timeout;
+        let qmp = Qmp::connect(&qmp_sock, Duration::from_secs(20))
+            .map_err(|e| self.exited_or("connecting QMP", e))?;
+        self.qmp = Some(qmp);
+        let mut agent = Agent::connect(&agent_sock, Duration::from_secs(20))
+            .map_err(|e| self.exited_or("connecting to the agent socket", e))?;
+        let ready = {
+            let mut alive = || self.check_alive("booting");
+            agent.wait_ready(deadline, &mut alive)?
+        };
+        if !ready {
+            return Err(VmError::Timeout {
+                what: format!("VM `{}` to boot (guest agent)", self.spec.name),
+                secs: self.spec.boot_timeout.as_secs(),
+                console_log: self.console_log.clone(),
+            });
+        }
+        self.agent = Some(agent);
+        self.last_boot = t0.elapsed();
+        log::info!(
+            "{}: boot {} took {:?}",
+            self.spec.name,
+            self.boots,
+            self.last_boot
+        );
+        Ok(())
+    }
+
+    fn check_alive(&mut self, what: &str) -> Result<(), VmError> {
+        let Some(child) = self.child.as_mut() else {
+            return Err(VmError::NotRunning(self.spec.name.clone()));
+        };
+        match child.try_wait() {
+            Ok(None) => Ok(()),
+            Ok(Some(status)) => {
+                self.child = None;
+                Err(VmError::QemuExited {
+                    status: status.to_string(),
+                    what: what.to_string(),
+                    stderr_log: self.qemu_log.clone(),
+                    console_log: self.console_log.clone(),
+                })
+            }
+            Err(e) => Err(VmError::io("wait for QEMU", e)),
+        }
+    }
+
+    /// Prefers "QEMU exited" over a secondary connection error.
+    fn exited_or(&mut self, what: &str, err: VmError) -> VmError {
+        std::thread::sleep(Duration::from_millis(200));
+        match self.check_alive(what) {
+            Err(e @ VmError::QemuExited { .. }) => e,
+            _ => err,
+        }
+    }
+
+    /// Runs a shell script in the guest with [`DEFAULT_COMMAND_TIMEOUT`]; any exit status
+    /// is an `Ok`.
+    pub fn run(&mut self, command: &str) -> Result<Output, VmError> {
+        self.run_timeout(command, DEFAULT_COMMAND_TIMEOUT)
+    }
+
+    /// Runs a shell script in the guest; the guest kills it after `timeout`.
+    pub fn run_timeout(&mut self, command: &str, timeout: Duration) -> Result<Output, VmError> {
+        let Some(mut agent) = self.agent.take() else {
+            return Err(VmError::NotRunning(self.spec.name.clone()));
+        };
+        let result = {
+            let mut alive = || self.check_alive("running a guest command");
+            agent.run(command, timeout, &mut alive)
+        };
+        match result {
+            Ok(Some(out)) => {
+                self.agent = Some(agent);
+                Ok(out)
+            }
+            // the agent is stuck or QEMU died: the VM is not usable any more
+            Ok(None) => Err(VmError::Timeout {
+                what: format!("guest command `{command}`"),
+                secs: timeout.as_secs() + 15,
+                console_log: self.console_log.clone(),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The QMP session.
+    pub fn qmp(&mut self) -> Result<&mut Qmp, VmError> {
+        self.qmp
+            .as_mut()
+            .ok_or_else(|| VmError::NotRunning(self.spec.name.clone()))
+    }
+
+    fn device(&self, disk: &str) -> Result<&DeviceProps, VmError> {
+        self.spec
+            .disks
+            .iter()
+            .position(|d| d.id == disk)
+            .and_then(|i| self.devices.get(i))
+            .ok_or_else(|| VmError::Spec(format!("no disk `{disk}` in VM `{}`", self.spec.name)))
+    }
+
+    /// Hot-unplugs a disk's guest device (`device_del dev-<id>`) and waits for QEMU's
+    /// `DEVICE_DELETED` (the guest has let go of it). The block node stays.
+    pub fn unplug(&mut self, disk: &str) -> Result<(), VmError> {
+        self.device(disk)?;
+        let dev = format!("dev-{disk}");
+        let qmp = self.qmp()?;
+        qmp.execute("device_del", &json!({ "id": dev }))?;
+        qmp.wait_event(
+            "DEVICE_DELETED",
+            |e| e["data"]["device"].as_str() == Some(dev.as_str()),
+            Duration::from_secs(90),
+        )?;
+        Ok(())
+    }
+
+    /// Plugs a disk's guest device back with the same properties (`device_add`).
+    pub fn plug(&mut self, disk: &str) -> Result<(), VmError> {
+        let args = self.device(disk)?.to_qmp();
+        self.qmp()?.execute("device_add", &args)?;
+        Ok(())
+    }
+
+    /// I/O counters of a disk's guest device since it was (re)attached; `None` while it
+    /// is unplugged.
+    pub fn blockstats(&mut self, disk: &str) -> Result<Option<BlockStats>, VmError> {
+        self.device(disk)?;
+        self.qmp()?.blockstats(disk)
+    }
+
+    /// Runs a raw QMP command (shortcut for `vm.qmp()?.execute(..)`).
+    pub fn qmp_execute(&mut self, command: &str, arguments: &Value) -> Result<Value, VmError> {
+        self.qmp()?.execute(command, arguments)
+    }
+
+    /// Power cut: kills QEMU at once (SIGKILL). Whatever the guest had not flushed to the
+    /// virtual disk is lost; the disk files stay for [`Vm::start`].
+    pub fn power_cut(&mut self) -> Result<(), VmError> {
+        self.agent = None;
+        self.qmp = None;
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            child
+                .wait()
+                .map_err(|e| VmError::io("wait for killed QEMU", e))?;
+        }
+        Ok(())
+    }
+
+    /// `sync` in the guest, power cut, boot again on the same disks.
+    pub fn reboot(&mut self) -> Result<(), VmError> {
+        let out = self.run("sync")?;
+        if !out.success() {
+            return Err(VmError::Protocol(format!(
+                "guest sync failed: {}",
+                out.stderr
+            )));
+        }
+        self.power_cut()?;
+        self.start()
+    }
+
+    /// The spec the VM was booted with.
+    pub fn spec(&self) -> &VmSpec {
+        &self.spec
+    }
+
+    /// Host path of a disk's backing file.
+    pub fn disk_file(&self, disk: &str) -> PathBuf {
+        self.run_dir.join(format!("{disk}.raw"))
+    }
+
+    /// The serial console log (all boots of this scenario).
+    pub fn console_log(&self) -> &Path {
+        &self.console_log
+    }
+
+    /// The scenario's log directory (`target/vm/logs/<name>/`).
+    pub fn log_dir(&self) -> &Path {
+        &self.log_dir
+    }
+
+    /// How long the last boot took, QEMU start to agent answer.
+    pub fn boot_time(&self) -> Duration {
+        self.last_boot
+    }
+
+    /// Number of boots so far.
+    pub fn boots(&self) -> u32 {
+        self.boots
+    }
+
+    /// True while QEMU runs.
+    pub fn is_running(&mut self) -> bool {
+        self.check_alive("checking").is_ok()
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        let _ = self.power_cut();
+        let keep = std::env::var(KEEP_ENV).is_ok_and(|v| v == "1");
+        if std::thread::panicking() || keep {
+            eprintln!(
+                "dmclass-vmtest: kept logs of `{}` in {} and disks in {}",
+                self.spec.name,
+                self.log_dir.display(),
+                self.run_dir.display()
+            );
+        } else {
+            let _ = fs::remove_dir_all(&self.run_dir);
+            let _ = fs::remove_dir_all(&self.log_dir);
+        }
+    }
+}
