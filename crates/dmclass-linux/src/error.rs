@@ -18,4 +18,10 @@ pub enum LinuxError {
         #[source]
         source: io::Error,
     },
+    /// The kernel has no usable device-mapper (module not loaded, no control node).
+    #[error("{reason}")]
+    NoDeviceMapper {
+        /// What is missing and what to do.
+        reason: String,
+    },
 }

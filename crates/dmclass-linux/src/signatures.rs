@@ -1,7 +1,7 @@
-//! On-disk signatures through libblkid's low-level probe (what `wipefs` lists), and the
-//! extension point for dmclass's own label.
+//! On-disk signatures through libblkid's low-level probe (what `wipefs` lists), plus
+//! dmclass's own private area, which libblkid does not know ([`crate::label`]).
 
-use dmclass_rules::{LabelFacts, Signature};
+use dmclass_rules::Signature;
 use libblkid_rs::{BlkidProbe, BlkidProbeRet, BlkidSublks, BlkidSublksFlags};
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -20,17 +20,29 @@ const MAX_SIGNATURES: usize = 64;
 
 /// Every signature libblkid finds on the whole device at `dev`: file systems, RAID and LVM
 /// members (`USAGE` `filesystem`, `raid`, `crypto`, `other`...) and partition tables
-/// (`PTTYPE`, usage `partition_table`).
+/// (`PTTYPE`, usage `partition_table`); then a `dmclass` entry (usage `other`, label =
+/// class name) when the device carries a dmclass header ([`crate::label::area_signature`]).
 ///
-/// Never fails: a device that cannot be opened or probed gives one [`UNREADABLE`] entry.
+/// Never fails: a device that cannot be opened or probed gives one [`UNREADABLE`] entry;
+/// one whose dmclass header cannot be read gets an [`UNREADABLE`] entry added.
 pub fn probe_signatures(dev: &Path) -> Vec<Signature> {
-    match try_probe(dev) {
+    let mut sigs = match try_probe(dev) {
         Ok(sigs) => sigs,
         Err(reason) => {
             log::warn!("{reason}");
-            vec![unreadable(reason)]
+            return vec![unreadable(reason)];
+        }
+    };
+    match crate::label::area_signature(dev) {
+        Ok(Some(sig)) => sigs.push(sig),
+        Ok(None) => {}
+        Err(reason) => {
+            let reason = format!("cannot read the dmclass header area: {reason}");
+            log::warn!("{reason}");
+            sigs.push(unreadable(reason));
         }
     }
+    sigs
 }
 
 /// The entry for a device that could not be probed.
@@ -112,17 +124,6 @@ fn current_signature(probe: &BlkidProbe) -> Option<Signature> {
         label: None,
         uuid: value("PTUUID"),
     })
-}
-
-/// The dmclass label (class, disk, UUIDs, generation) on `dev`, if it carries one.
-///
-/// Extension point, deliberately empty for now: the on-disk metadata format (DESIGN.md §5,
-/// "On-disk metadata") is being designed in the metadata issue, and its reader arrives
-/// with it. libblkid does not know dmclass's header, so this reader will parse it itself
-/// (through dmclass-engine's decoder). Until then no disk reports a label.
-pub fn read_label(dev: &Path) -> Option<LabelFacts> {
-    log::trace!("{}: dmclass label reader not present yet", dev.display());
-    None
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use crate::error::ModelError;
 pub const NAME_MAX: usize = 32;
 
 /// What a name may look like; quoted in every name error.
-pub const NAME_ACCEPTED: &str = "1 to 32 characters from A-Z a-z 0-9 _ . + -, not `.` or `..`";
+pub const NAME_ACCEPTED: &str = "1 to 32 characters from A-Z a-z 0-9 _ . + -, not starting with `-`, not `.` or `..`";
 
 /// Longest accepted cluster node name (a host name), in characters.
 pub const NODE_NAME_MAX: usize = 64;
@@ -34,6 +34,11 @@ impl Name {
         }
         if let Some(c) = text.chars().find(|c| !is_name_char(*c)) {
             return Err(bad(format!("character {c:?} is not accepted")));
+        }
+        if text.starts_with('-') {
+            // As LVM: a leading `-` would make two (class, volume) pairs share one dm
+            // name after hyphen doubling (`a-`/`b` vs `a`/`-b`), and reads as an option.
+            return Err(bad("it must not start with `-`".to_string()));
         }
         if text == "." || text == ".." {
             // Names are path components under /dev/dmclass.
@@ -78,7 +83,7 @@ mod tests {
 
     #[test]
     fn accepts_the_documented_alphabet() {
-        for ok in ["a", "vol1-snap", "A.b+c_d-e", "1", "-x", &"x".repeat(32)] {
+        for ok in ["a", "vol1-snap", "A.b+c_d-e", "1", "x-", &"x".repeat(32)] {
             assert_eq!(Name::new(ok).unwrap().as_str(), ok);
         }
     }
@@ -93,6 +98,7 @@ mod tests {
             ("é", "'é'"),
             (".", "reserved"),
             ("..", "reserved"),
+            ("-x", "start with"),
         ] {
             let err = Name::new(text).unwrap_err().to_string();
             assert!(err.contains(fragment), "{text:?}: {err}");

@@ -132,7 +132,7 @@ fn awkward_text_is_quoted_on_output() {
         nodes: Vec::new(),
         hot_spare: false,
         disks: vec![Disk {
-            name: Name("-".into()),
+            name: Name("+".into()),
             selector: DiskSelector::Serial("~".into()),
             role: DiskRole::Single,
             wipe: false,

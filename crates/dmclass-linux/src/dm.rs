@@ -1,0 +1,525 @@
+//! The real device-mapper [`Kernel`], over the `devicemapper` crate's ioctls.
+//!
+//! # udev synchronisation and the hang it can cause
+//!
+//! When `/run/udev/control` exists, the `devicemapper` crate runs LVM's cookie protocol
+//! on resume and remove: it creates a SysV semaphore, passes its cookie to the kernel and
+//! then **waits without a timeout** until udev's `95-dm-notify.rules` runs
+//! `dmsetup udevcomplete <cookie>` (devicemapper-rs#858). If udev never gets there
+//! (rules missing, udevd wedged, a container that has `/run/udev/control` but no
+//! udevd), the call would hang forever. So [`LinuxKernel`] runs those two ioctls on a
+//! helper thread and gives up after [`LinuxKernel::udev_timeout`] (30 s by default) with
+//! an `ETIMEDOUT` error saying so; the thread is left behind (it holds its own control
+//! descriptor and ends if udev ever confirms) and the semaphore stays allocated until
+//! then (`dmsetup udevcomplete_all` releases it). Without `/run/udev/control` nothing
+//! waits and the ioctl runs inline.
+
+use crate::error::LinuxError;
+use devicemapper::{errors, DevId, DeviceInfo, DmError, DmFlags, DmName, DmOptions, DmUuid, DM};
+use dmclass_engine::io::{DevNum, DmInfo, IoError, IoResult, Kernel, TargetLine, Visibility};
+use dmclass_model::Sectors;
+use std::path::Path;
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The device-mapper control node.
+pub const CONTROL: &str = "/dev/mapper/control";
+/// udev's control socket: present when udevd runs (the crate's test for cookie waits).
+pub const UDEV_CONTROL: &str = "/run/udev/control";
+/// Longest target type (the kernel's 16 bytes with the NUL).
+pub const TARGET_TYPE_MAX: usize = 15;
+/// Default bound on a udev-synchronised ioctl and on `udevadm settle`.
+pub const UDEV_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The kernel's device-mapper, through `/dev/mapper/control`.
+pub struct LinuxKernel {
+    dm: DM,
+    udev_timeout: Duration,
+}
+
+impl std::fmt::Debug for LinuxKernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinuxKernel")
+            .field("udev_timeout", &self.udev_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LinuxKernel {
+    /// Open the device-mapper control node.
+    pub fn new() -> Result<Self, LinuxError> {
+        if !Path::new(CONTROL).exists() {
+            return Err(LinuxError::NoDeviceMapper {
+                reason: "this kernel has no device-mapper (no /dev/mapper/control); load dm-mod"
+                    .into(),
+            });
+        }
+        let dm = DM::new().map_err(|e| LinuxError::NoDeviceMapper {
+            reason: format!("cannot open {CONTROL}: {}", dm_message(&e)),
+        })?;
+        Ok(LinuxKernel {
+            dm,
+            udev_timeout: UDEV_TIMEOUT,
+        })
+    }
+
+    /// Use another bound for udev-synchronised ioctls and `settle` (whole seconds for
+    /// `udevadm settle`, at least 1).
+    #[must_use]
+    pub fn with_udev_timeout(mut self, timeout: Duration) -> Self {
+        self.udev_timeout = timeout;
+        self
+    }
+
+    /// The bound on udev-synchronised ioctls.
+    pub fn udev_timeout(&self) -> Duration {
+        self.udev_timeout
+    }
+
+    /// The kernel's device-mapper interface version (major, minor, patch).
+    pub fn version(&self) -> IoResult<(u32, u32, u32)> {
+        self.dm
+            .version()
+            .map_err(|e| dm_err("version", CONTROL, &e))
+    }
+
+    /// Run an ioctl that may wait for a udev cookie, bounded (module doc).
+    fn udev_bounded<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        name: &str,
+        f: impl FnOnce(&DM) -> IoResult<T> + Send + 'static,
+    ) -> IoResult<T> {
+        if !Path::new(UDEV_CONTROL).exists() {
+            return f(&self.dm);
+        }
+        let object = name.to_owned();
+        run_bounded(op, name, self.udev_timeout, move || {
+            let dm = DM::new().map_err(|e| dm_err(op, &object, &e))?;
+            f(&dm)
+        })
+    }
+}
+
+/// Run `f` on a helper thread; if it has not finished after `timeout`, return an
+/// `ETIMEDOUT` error and leave the thread behind (module doc).
+pub fn run_bounded<T: Send + 'static>(
+    op: &'static str,
+    object: &str,
+    timeout: Duration,
+    f: impl FnOnce() -> IoResult<T> + Send + 'static,
+) -> IoResult<T> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name(format!("dmclass-{op}"))
+        .spawn(move || {
+            // The receiver is gone after a timeout: nothing left to tell.
+            let _ = tx.send(f());
+        })
+        .map_err(|e| IoError {
+            op,
+            object: object.to_owned(),
+            errno: e.raw_os_error(),
+            message: format!("cannot start a helper thread: {e}"),
+        })?;
+    match rx.recv_timeout(timeout) {
+        Ok(r) => r,
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(IoError {
+            op,
+            object: object.to_owned(),
+            errno: Some(nix::libc::ETIMEDOUT),
+            message: format!(
+                "no answer after {} s: the kernel most likely did it but udev did not \
+                 confirm the event (is systemd-udevd running with 95-dm-notify.rules?); \
+                 `dmsetup udevcomplete_all` releases the wait",
+                timeout.as_secs()
+            ),
+        }),
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err(IoError::new(
+            op,
+            object,
+            "the helper thread ended without an answer",
+        )),
+    }
+}
+
+/// Check a table before it reaches `table_load` (which `assert!`s on long target types)
+/// and convert it to the crate's tuples.
+pub fn table_tuples(name: &str, table: &[TargetLine]) -> IoResult<Vec<(u64, u64, String, String)>> {
+    let bad = |m: String| IoError::new("load", name, m);
+    if table.is_empty() {
+        return Err(bad("empty table".into()));
+    }
+    table
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let t = &l.target;
+            if t.is_empty() || t.len() > TARGET_TYPE_MAX {
+                return Err(bad(format!(
+                    "line {i}: target type {t:?} must be 1 to {TARGET_TYPE_MAX} bytes"
+                )));
+            }
+            if !t.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(bad(format!(
+                    "line {i}: target type {t:?} is not plain ASCII"
+                )));
+            }
+            if l.params.contains('\0') {
+                return Err(bad(format!("line {i}: parameters contain a NUL byte")));
+            }
+            if l.len.0 == 0 {
+                return Err(bad(format!("line {i}: zero length")));
+            }
+            Ok((l.start.0, l.len.0, t.clone(), l.params.clone()))
+        })
+        .collect()
+}
+
+fn dm_name<'a>(op: &'static str, name: &'a str) -> IoResult<&'a DmName> {
+    DmName::new(name).map_err(|e| dm_err(op, name, &e))
+}
+
+/// The errno inside a failed ioctl, if that is what failed.
+fn dm_errno(e: &DmError) -> Option<i32> {
+    match e {
+        DmError::Core(errors::Error::Ioctl(_, _, _, errno)) => Some(**errno as i32),
+        _ => None,
+    }
+}
+
+/// A short message: the ioctl error text (the crate's own Display dumps both headers).
+fn dm_message(e: &DmError) -> String {
+    match e {
+        DmError::Core(errors::Error::Ioctl(_, _, _, errno)) => errno.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Map a `DmError` to an [`IoError`], errno kept (EBUSY, ENXIO, EEXIST... distinguishable).
+pub fn dm_err(op: &'static str, object: &str, e: &DmError) -> IoError {
+    let errno = dm_errno(e);
+    IoError {
+        op,
+        object: object.to_owned(),
+        errno,
+        message: errno_hint(op, errno).map_or_else(
+            || dm_message(e),
+            |hint| format!("{} ({hint})", dm_message(e)),
+        ),
+    }
+}
+
+/// What an errno usually means for a dm operation (appended to the message).
+pub fn errno_hint(op: &str, errno: Option<i32>) -> Option<&'static str> {
+    match (op, errno?) {
+        (_, nix::libc::ENXIO) => Some("no such dm device"),
+        ("create", nix::libc::EBUSY) => Some("a dm device with this name or UUID exists"),
+        ("remove", nix::libc::EBUSY) => {
+            Some("the device is open: mounted, or used by another device")
+        }
+        (_, nix::libc::EBUSY) => Some("device busy"),
+        ("load", nix::libc::EINVAL) => Some("the kernel refused the table; see `dmesg`"),
+        (_, nix::libc::EACCES | nix::libc::EPERM) => Some("device-mapper needs root"),
+        _ => None,
+    }
+}
+
+fn dm_info(fallback_name: &str, i: &DeviceInfo) -> DmInfo {
+    let flags = i.flags();
+    let dev = i.device();
+    DmInfo {
+        name: i
+            .name()
+            .map_or_else(|| fallback_name.to_owned(), ToString::to_string),
+        uuid: i.uuid().map(ToString::to_string).unwrap_or_default(),
+        devnum: DevNum {
+            major: dev.major,
+            minor: dev.minor,
+        },
+        open_count: u32::try_from(i.open_count()).unwrap_or(0),
+        suspended: flags.contains(DmFlags::DM_SUSPEND),
+        live_table: flags.contains(DmFlags::DM_ACTIVE_PRESENT),
+        inactive_table: flags.contains(DmFlags::DM_INACTIVE_PRESENT),
+        event_nr: i.event_nr(),
+    }
+}
+
+fn lines(v: Vec<(u64, u64, String, String)>) -> Vec<TargetLine> {
+    v.into_iter()
+        .map(|(start, len, target, params)| TargetLine {
+            start: Sectors(start),
+            len: Sectors(len),
+            target,
+            params,
+        })
+        .collect()
+}
+
+impl Kernel for LinuxKernel {
+    fn list(&self) -> IoResult<Vec<DmInfo>> {
+        let devs = self
+            .dm
+            .list_devices()
+            .map_err(|e| dm_err("list", CONTROL, &e))?;
+        let mut out = Vec::with_capacity(devs.len());
+        for (name, _, _) in devs {
+            // A device removed between the list and the info is simply gone.
+            if let Some(info) = self.info(&name.to_string())? {
+                out.push(info);
+            }
+        }
+        Ok(out)
+    }
+
+    fn info(&self, name: &str) -> IoResult<Option<DmInfo>> {
+        let id = DevId::Name(dm_name("info", name)?);
+        match self.dm.device_info(&id) {
+            Ok(i) => Ok(Some(dm_info(name, &i))),
+            Err(e) if dm_errno(&e) == Some(nix::libc::ENXIO) => Ok(None),
+            Err(e) => Err(dm_err("info", name, &e)),
+        }
+    }
+
+    fn create(&mut self, name: &str, uuid: &str) -> IoResult<DmInfo> {
+        let n = dm_name("create", name)?;
+        let u = if uuid.is_empty() {
+            None
+        } else {
+            Some(DmUuid::new(uuid).map_err(|e| dm_err("create", name, &e))?)
+        };
+        self.dm
+            .device_create(n, u, DmOptions::default())
+            .map(|i| dm_info(name, &i))
+            .map_err(|e| dm_err("create", name, &e))
+    }
+
+    fn load(&mut self, name: &str, table: &[TargetLine], read_only: bool) -> IoResult<()> {
+        let tuples = table_tuples(name, table)?;
+        let id = DevId::Name(dm_name("load", name)?);
+        let flags = if read_only {
+            DmFlags::DM_READONLY
+        } else {
+            DmFlags::empty()
+        };
+        self.dm
+            .table_load(&id, &tuples, DmOptions::default().set_flags(flags))
+            .map(|_| ())
+            .map_err(|e| dm_err("load", name, &e))
+    }
+
+    fn suspend(&mut self, name: &str, noflush: bool) -> IoResult<()> {
+        let id = DevId::Name(dm_name("suspend", name)?);
+        let mut flags = DmFlags::DM_SUSPEND;
+        if noflush {
+            flags |= DmFlags::DM_NOFLUSH;
+        }
+        // Suspend never waits for udev (the crate skips the cookie with DM_SUSPEND).
+        self.dm
+            .device_suspend(&id, DmOptions::default().set_flags(flags))
+            .map(|_| ())
+            .map_err(|e| dm_err("suspend", name, &e))
+    }
+
+    fn resume(&mut self, name: &str, visibility: Visibility) -> IoResult<()> {
+        dm_name("resume", name)?;
+        let options = match visibility {
+            Visibility::Public => DmOptions::default(),
+            Visibility::Private => DmOptions::private(),
+        };
+        let owned = name.to_owned();
+        self.udev_bounded("resume", name, move |dm| {
+            let id = DevId::Name(dm_name("resume", &owned)?);
+            dm.device_suspend(&id, options)
+                .map(|_| ())
+                .map_err(|e| dm_err("resume", &owned, &e))
+        })
+    }
+
+    fn remove(&mut self, name: &str) -> IoResult<()> {
+        dm_name("remove", name)?;
+        let owned = name.to_owned();
+        self.udev_bounded("remove", name, move |dm| {
+            let id = DevId::Name(dm_name("remove", &owned)?);
+            dm.device_remove(&id, DmOptions::default())
+                .map(|_| ())
+                .map_err(|e| dm_err("remove", &owned, &e))
+        })
+    }
+
+    fn table(&self, name: &str) -> IoResult<Vec<TargetLine>> {
+        let id = DevId::Name(dm_name("table", name)?);
+        self.dm
+            .table_status(
+                &id,
+                DmOptions::default().set_flags(DmFlags::DM_STATUS_TABLE),
+            )
+            .map(|(_, t)| lines(t))
+            .map_err(|e| dm_err("table", name, &e))
+    }
+
+    fn status(&self, name: &str) -> IoResult<Vec<TargetLine>> {
+        let id = DevId::Name(dm_name("status", name)?);
+        self.dm
+            .table_status(&id, DmOptions::default())
+            .map(|(_, t)| lines(t))
+            .map_err(|e| dm_err("status", name, &e))
+    }
+
+    fn message(&mut self, name: &str, msg: &str) -> IoResult<Option<String>> {
+        if msg.contains('\0') {
+            return Err(IoError::new("message", name, "message contains a NUL byte"));
+        }
+        let id = DevId::Name(dm_name("message", name)?);
+        self.dm
+            .target_msg(&id, None, msg)
+            .map(|(_, out)| out)
+            .map_err(|e| dm_err("message", name, &e))
+    }
+
+    fn settle(&mut self) -> IoResult<()> {
+        settle(self.udev_timeout)
+    }
+}
+
+/// `udevadm settle --timeout=<s>` when udev runs (`/run/udev/control`) and `udevadm`
+/// is installed; otherwise nothing to wait for.
+pub fn settle(timeout: Duration) -> IoResult<()> {
+    if !Path::new(UDEV_CONTROL).exists() {
+        return Ok(());
+    }
+    let Some(udevadm) = [
+        "/usr/bin/udevadm",
+        "/bin/udevadm",
+        "/sbin/udevadm",
+        "/usr/sbin/udevadm",
+    ]
+    .into_iter()
+    .map(Path::new)
+    .find(|p| p.exists()) else {
+        log::debug!("udev runs but udevadm is not installed: not settling");
+        return Ok(());
+    };
+    let secs = timeout.as_secs().max(1);
+    let out = Command::new(udevadm)
+        .arg("settle")
+        .arg(format!("--timeout={secs}"))
+        .output()
+        .map_err(|e| IoError {
+            op: "settle",
+            object: udevadm.display().to_string(),
+            errno: e.raw_os_error(),
+            message: e.to_string(),
+        })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(IoError::new(
+            "settle",
+            "udev",
+            format!(
+                "udevadm settle --timeout={secs} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(target: &str, params: &str) -> TargetLine {
+        TargetLine {
+            start: Sectors(0),
+            len: Sectors(8),
+            target: target.into(),
+            params: params.into(),
+        }
+    }
+
+    #[test]
+    fn tables_are_checked_before_the_ioctl() {
+        let ok = table_tuples("d", &[line("linear", "7:0 2048")]).unwrap();
+        assert_eq!(ok, vec![(0, 8, "linear".into(), "7:0 2048".into())]);
+        assert!(table_tuples("d", &[line(&"x".repeat(15), "")]).is_ok());
+        for (bad, why) in [
+            (line(&"x".repeat(16), ""), "1 to 15 bytes"),
+            (line("", ""), "1 to 15 bytes"),
+            (line("lin ear", ""), "plain ASCII"),
+            (line("linéar", ""), "plain ASCII"),
+            (line("linear", "a\0b"), "NUL"),
+        ] {
+            let e = table_tuples("d", &[bad]).unwrap_err();
+            assert_eq!((e.op, e.object.as_str()), ("load", "d"));
+            assert!(e.message.contains(why), "{e}");
+        }
+        let mut zero = line("zero", "");
+        zero.len = Sectors(0);
+        assert!(table_tuples("d", &[zero]).is_err());
+        assert!(table_tuples("d", &[]).is_err());
+    }
+
+    #[test]
+    fn errno_hints_tell_busy_absent_and_existing_apart() {
+        use nix::libc::{EBUSY, EINVAL, ENXIO};
+        assert_eq!(errno_hint("info", Some(ENXIO)), Some("no such dm device"));
+        assert!(errno_hint("create", Some(EBUSY))
+            .unwrap()
+            .contains("exists"));
+        assert!(errno_hint("remove", Some(EBUSY)).unwrap().contains("open"));
+        assert!(errno_hint("load", Some(EINVAL)).unwrap().contains("dmesg"));
+        assert_eq!(errno_hint("load", None), None);
+    }
+
+    #[test]
+    fn non_ioctl_errors_have_no_errno() {
+        let e = DmName::new(&"n".repeat(200)).unwrap_err();
+        let io = dm_err("create", "n", &e);
+        assert_eq!(io.errno, None);
+        assert!(io.message.contains("200"), "{io}");
+    }
+
+    #[test]
+    fn bounded_runs_return_in_time_or_time_out() {
+        let v = run_bounded("resume", "d", Duration::from_secs(5), || Ok(42)).unwrap();
+        assert_eq!(v, 42);
+        let e = run_bounded("resume", "d", Duration::from_secs(5), || {
+            Err::<(), _>(IoError::new("resume", "d", "inner"))
+        })
+        .unwrap_err();
+        assert_eq!(e.message, "inner");
+        let start = std::time::Instant::now();
+        let e = run_bounded("remove", "dmclass-c-v", Duration::from_millis(100), || {
+            std::thread::sleep(Duration::from_secs(3));
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(start.elapsed() < Duration::from_secs(2));
+        assert_eq!(e.errno, Some(nix::libc::ETIMEDOUT));
+        assert_eq!((e.op, e.object.as_str()), ("remove", "dmclass-c-v"));
+        assert!(e.message.contains("udevcomplete_all"), "{e}");
+    }
+
+    #[test]
+    fn new_explains_a_kernel_without_device_mapper() {
+        match LinuxKernel::new() {
+            Ok(k) => {
+                // A machine with device-mapper: the control node answers.
+                assert!(Path::new(CONTROL).exists());
+                assert_eq!(k.udev_timeout(), UDEV_TIMEOUT);
+            }
+            Err(e) => {
+                let text = e.to_string();
+                if Path::new(CONTROL).exists() {
+                    assert!(text.contains("cannot open"), "{text}");
+                } else {
+                    assert!(text.contains("no /dev/mapper/control"), "{text}");
+                    assert!(text.contains("dm-mod"), "{text}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The reverse of `dmclass_engine::names::dm_name`, for the udev rule
+//! (`udev-rules/69-dmclass.rules` runs `dmclass udev-import $env{DM_NAME}`).
+//!
+//! A dm name is `dmclass-<class>-<volume>[<layer>]` where every `-` inside a component is
+//! doubled (LVM's escaping). A single `-` therefore separates components; `--` is a
+//! literal `-`. Layers are appended as `_rimage_N`, `_rmeta_N`, `_mimage_N`, `_mlog`
+//! (admin names may not contain these, `names::RESERVED`) or as a third component
+//! `-real` / `-cow`.
+//!
+//! **Ambiguity.** The escaping cannot tell where the separator lies in an odd run of
+//! dashes: class `a-` + volume `b` and class `a` + volume `-b` both give
+//! `dmclass-a---b`. LVM avoids this by refusing names that begin with `-`; the split here
+//! assumes the same (the separator is the *last* dash of an odd run), so it is exact for
+//! every name that does not start a volume with `-`. A class may start with `-`.
+
+use dmclass_engine::names::{NAME_PREFIX, RESERVED};
+
+/// Split a dm name made by `dm_name` into class, volume and layer tag (`rimage_0`,
+/// `mlog`, `real`, ...; `None` for the visible volume). `None` when the name is not one
+/// of dmclass's. Total on any input.
+pub fn split_dm_name(name: &str) -> Option<(String, String, Option<String>)> {
+    let rest = name.strip_prefix(NAME_PREFIX)?.strip_prefix('-')?;
+    let parts = unescape_split(rest);
+    let (class, volume, dash_layer) = match parts.as_slice() {
+        [c, v] => (c, v, None),
+        [c, v, l] if l == "real" || l == "cow" => (c, v, Some(l.clone())),
+        _ => return None,
+    };
+    if class.is_empty() || RESERVED.iter().any(|r| class.contains(r)) {
+        return None;
+    }
+    let (volume, underscore_layer) = split_layer_suffix(volume)?;
+    if volume.is_empty() {
+        return None;
+    }
+    let layer = match (dash_layer, underscore_layer) {
+        (Some(_), Some(_)) => return None,
+        (a, b) => a.or(b),
+    };
+    Some((class.clone(), volume.to_owned(), layer))
+}
+
+/// The lines `dmclass udev-import <dm name>` prints for udev's `IMPORT{program}`:
+/// `DMCLASS_CLASS=`, `DMCLASS_VOLUME=`, `DMCLASS_LAYER=` (empty for the volume itself).
+/// `None` when the name is not dmclass's (the command then prints nothing).
+pub fn udev_import(name: &str) -> Option<String> {
+    let (class, volume, layer) = split_dm_name(name)?;
+    Some(format!(
+        "DMCLASS_CLASS={class}\nDMCLASS_VOLUME={volume}\nDMCLASS_LAYER={}\n",
+        layer.unwrap_or_default()
+    ))
+}
+
+/// Split at every single `-`, turning each `--` into a literal `-`.
+fn unescape_split(s: &str) -> Vec<String> {
+    let mut parts = vec![String::new()];
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '-' {
+            if chars.peek() == Some(&'-') {
+                chars.next();
+                push_char(&mut parts, '-');
+            } else {
+                parts.push(String::new());
+            }
+        } else {
+            push_char(&mut parts, c);
+        }
+    }
+    parts
+}
+
+fn push_char(parts: &mut [String], c: char) {
+    if let Some(last) = parts.last_mut() {
+        last.push(c);
+    }
+}
+
+/// `v_rimage_3` → (`v`, Some(`rimage_3`)); `v` → (`v`, None); a reserved marker that is
+/// not a well-formed layer → `None`.
+fn split_layer_suffix(volume: &str) -> Option<(&str, Option<String>)> {
+    let Some(at) = RESERVED.iter().filter_map(|r| volume.find(r)).min() else {
+        return Some((volume, None));
+    };
+    let tag = volume.get(at + 1..)?;
+    let well_formed = tag == "mlog"
+        || ["rimage_", "rmeta_", "mimage_"].iter().any(|p| {
+            tag.strip_prefix(p)
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        });
+    well_formed.then(|| (volume.get(..at).unwrap_or_default(), Some(tag.to_owned())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dmclass_engine::names::{dm_name, Layer};
+
+    fn split(n: &str) -> Option<(String, String, Option<String>)> {
+        split_dm_name(n)
+    }
+
+    #[allow(clippy::unnecessary_wraps)] // compared with split_dm_name's Option
+    fn some(c: &str, v: &str, l: Option<&str>) -> Option<(String, String, Option<String>)> {
+        Some((c.into(), v.into(), l.map(Into::into)))
+    }
+
+    #[test]
+    fn inverts_dm_name_for_every_layer() {
+        let layers = [
+            Layer::Top,
+            Layer::Rimage(0),
+            Layer::Rimage(12),
+            Layer::Rmeta(1),
+            Layer::Mimage(2),
+            Layer::Mlog,
+            Layer::Real,
+            Layer::Cow,
+        ];
+        let names = [
+            "data", "my-class", "a--b", "trail-", "x_y", "real", "cow", "v-real",
+        ];
+        for class in names.iter().copied().chain(["-lead"]) {
+            for volume in names {
+                for layer in layers {
+                    let dm = dm_name(class, volume, layer).unwrap();
+                    let tag = (layer != Layer::Top).then(|| layer.tag());
+                    assert_eq!(
+                        split(&dm),
+                        some(class, volume, tag.as_deref()),
+                        "{dm} from {class:?} {volume:?} {layer:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn known_names() {
+        assert_eq!(split("dmclass-data-v1"), some("data", "v1", None));
+        assert_eq!(
+            split("dmclass-my--class-a--b_rimage_1"),
+            some("my-class", "a-b", Some("rimage_1"))
+        );
+        assert_eq!(split("dmclass-c-v-real"), some("c", "v", Some("real")));
+        assert_eq!(split("dmclass-c-v--real"), some("c", "v-real", None));
+        assert_eq!(split("dmclass-c-v_mlog"), some("c", "v", Some("mlog")));
+    }
+
+    #[test]
+    fn volumes_starting_with_a_dash_are_the_documented_ambiguity() {
+        // (`a-`, `b`) and (`a`, `-b`) both escape to this name; the split picks the first.
+        assert_eq!(split("dmclass-a---b"), some("a-", "b", None));
+        assert_eq!(split("dmclass-c-v---real"), some("c", "v-", Some("real")));
+    }
+
+    #[test]
+    fn foreign_and_malformed_names_are_refused() {
+        for bad in [
+            "",
+            "dmclass",
+            "dmclass-",
+            "dmclass-c",
+            "dmclass-c-",
+            "dmclass--c-v",
+            "dmclass-c-v-",
+            "dmclass-c-v-snap",
+            "dmclass-c-v-real-cow",
+            "dmclass-c-v_rimage_",
+            "dmclass-c-v_rimage_x",
+            "dmclass-c-v_mlogx",
+            "dmclass-c-v_rimage_0-real",
+            "dmclass-c-_rimage_0",
+            "dmclass-c_rmeta_0-v",
+            "vg0-lv0",
+            "dmclassx-c-v",
+            "luks-0123",
+        ] {
+            assert_eq!(split(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn import_lines_for_udev() {
+        assert_eq!(
+            udev_import("dmclass-data-v1").unwrap(),
+            "DMCLASS_CLASS=data\nDMCLASS_VOLUME=v1\nDMCLASS_LAYER=\n"
+        );
+        assert_eq!(
+            udev_import("dmclass-data-v1_rmeta_0").unwrap(),
+            "DMCLASS_CLASS=data\nDMCLASS_VOLUME=v1\nDMCLASS_LAYER=rmeta_0\n"
+        );
+        assert_eq!(udev_import("vg-lv"), None);
+    }
+}
