@@ -45,6 +45,13 @@ pub enum Command {
     /// Exits 0 when the configuration can be applied here, 1 with every reason when it
     /// cannot. With `--facts` no device is touched.
     Check(CheckArgs),
+    /// udev helper: print DMCLASS_CLASS, DMCLASS_VOLUME and DMCLASS_LAYER for a dm name
+    /// (used by 69-dmclass.rules; not for interactive use).
+    #[command(hide = true)]
+    UdevImport {
+        /// The dm device name (`$env{DM_NAME}`).
+        dm_name: String,
+    },
 }
 
 /// `--json` only.

@@ -19,6 +19,7 @@ pub mod layout;
 pub mod metadata;
 pub mod names;
 pub mod region;
+pub mod sim;
 pub mod status;
 pub mod tables;
 

@@ -15,5 +15,13 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Probe(a) => probe::run(&a),
         Command::Rules(a) => rules::run(&a),
         Command::Check(a) => check::run(&a),
+        Command::UdevImport { dm_name } => match dmclass_linux::udev_names::udev_import(&dm_name) {
+            Some(lines) => {
+                print!("{lines}");
+                Ok(ExitCode::SUCCESS)
+            }
+            // Not one of ours: udev treats a failed IMPORT as "no properties".
+            None => Ok(ExitCode::from(1)),
+        },
     }
 }

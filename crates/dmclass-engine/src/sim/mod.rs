@@ -30,8 +30,11 @@ mod tests;
 #[cfg(test)]
 mod tests_data;
 
+pub use data::EAGAIN;
 pub use disks::SimDisks;
+pub use disks::ENOENT;
 pub use kernel::SimKernel;
+pub use table::KNOWN_TARGETS;
 
 use crate::io::{DevNum, IoError, Visibility};
 use dmclass_model::Bytes;
@@ -86,12 +89,15 @@ pub(crate) fn errno_err(
     }
 }
 
+/// A write failpoint closure: (path, byte offset, length) -> fail?
+pub(crate) type WriteHook = Box<dyn FnMut(&Path, Bytes, usize) -> bool>;
+
 /// Decides whether a disk write fails (crash simulation).
 pub(crate) enum WriteFailpoint {
     /// This many more writes succeed, then every write fails.
     After(u64),
     /// Fail a write when the closure says so (path, byte offset, length).
-    Hook(Box<dyn FnMut(&Path, Bytes, usize) -> bool>),
+    Hook(WriteHook),
 }
 
 /// A one-shot kernel failure: the next matching call fails with `errno`.
