@@ -119,6 +119,44 @@ pub enum EngineError {
         /// The offending text (truncated to 200 bytes).
         input: String,
     },
+    /// A change the planner will not make (or an unsafe state), with the reason.
+    #[error("class {class}: {object}: {reason}")]
+    Refused {
+        /// Class name.
+        class: String,
+        /// Object refused (volume, disk, group, class).
+        object: String,
+        /// Why, and what would be accepted.
+        reason: String,
+    },
+    /// The on-disk metadata changed since the plan was made.
+    #[error("class {class}: on-disk metadata is at generation {found}, the plan was made against {planned}; plan again")]
+    MetadataChanged {
+        /// Class name.
+        class: String,
+        /// Generation the plan was based on (`none` for a new class).
+        planned: String,
+        /// Generation found now.
+        found: u64,
+    },
+    /// A kernel or disk operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What the engine was doing.
+        context: String,
+        /// The failed operation.
+        source: crate::io::IoError,
+    },
+    /// A table read back from the kernel differs from the one loaded.
+    #[error("device {device}: table read back differs from the one loaded (loaded {loaded:?}, kernel has {kernel:?})")]
+    TableMismatch {
+        /// dm name.
+        device: String,
+        /// What was loaded.
+        loaded: String,
+        /// What the kernel reports.
+        kernel: String,
+    },
 }
 
 /// Result alias for the engine.

@@ -7,19 +7,27 @@
 //! * [`names`]: device-mapper names and UUIDs;
 //! * [`region`]: the bitmap / dirty-log region size rule;
 //! * [`tables`]: device-mapper tables for a volume, children first;
-//! * [`status`]: total parsers for raid and mirror status lines.
+//! * [`status`]: total parsers for raid and mirror status lines;
+//! * [`plan`] / [`exec`]: desired vs actual → ordered actions, run over [`io::Kernel`] / [`io::Disks`];
+//! * [`assemble`]: scan disks, group classes, activate (degraded when legs are missing), deactivate;
+//! * [`state`] / [`export`]: GDS status model and rendering; the class back as YAML.
 //!
 //! Nothing here does I/O: reading a private area goes through [`metadata::AreaRead`].
 #![forbid(unsafe_code)]
 
 pub mod alloc;
+pub mod assemble;
 pub mod error;
+pub mod exec;
+pub mod export;
 pub mod io;
 pub mod layout;
 pub mod metadata;
 pub mod names;
+pub mod plan;
 pub mod region;
 pub mod sim;
+pub mod state;
 pub mod status;
 pub mod tables;
 

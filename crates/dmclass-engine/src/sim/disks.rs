@@ -42,6 +42,11 @@ impl SimDisks {
         SimDisks { world }
     }
 
+    /// The shared world (persist.rs saves it).
+    pub(crate) fn world(&self) -> &Rc<RefCell<World>> {
+        &self.world
+    }
+
     /// The simulated kernel of the same world.
     pub fn kernel(&self) -> SimKernel {
         SimKernel::from_world(Rc::clone(&self.world))
@@ -74,7 +79,10 @@ impl SimDisks {
                 "major 253 is device-mapper's",
             ));
         }
-        if w.disks.contains_key(path) || w.disks.values().any(|d| d.devnum == devnum) {
+        if w.disks.contains_key(path)
+            || w.aliases.contains_key(path)
+            || w.disks.values().any(|d| d.devnum == devnum)
+        {
             return Err(errno_err(
                 "add_disk",
                 obj,
@@ -104,10 +112,57 @@ impl SimDisks {
         f: impl FnOnce(&mut DiskState) -> T,
     ) -> IoResult<T> {
         let mut w = self.world.borrow_mut();
+        let path = w.resolve(path).to_path_buf();
         w.disks
-            .get_mut(path)
+            .get_mut(&path)
             .map(f)
-            .ok_or_else(|| unknown(op, path))
+            .ok_or_else(|| unknown(op, &path))
+    }
+
+    /// Makes `alias` another path of the disk at `target` (a udev link such as
+    /// `/dev/disk/by-id/...`): every call taking a disk path accepts it. `target` may
+    /// itself be an alias; `alias` must not name a disk or a dm device.
+    pub fn add_alias(&mut self, alias: impl AsRef<Path>, target: impl AsRef<Path>) -> IoResult<()> {
+        let alias = alias.as_ref();
+        let mut w = self.world.borrow_mut();
+        let target = w.resolve(target.as_ref()).to_path_buf();
+        if !w.disks.contains_key(&target) {
+            return Err(unknown("add_alias", &target));
+        }
+        let dm_path = alias.starts_with("/dev/mapper")
+            || w.dm_by_path(alias).is_some()
+            || alias.to_str().is_some_and(|s| s.starts_with("/dev/dm-"));
+        let taken =
+            w.disks.contains_key(alias) || w.aliases.get(alias).is_some_and(|t| *t != target);
+        if dm_path || taken {
+            return Err(errno_err(
+                "add_alias",
+                alias.display().to_string(),
+                EEXIST,
+                "path is a disk, a dm device or another disk's alias",
+            ));
+        }
+        w.aliases.insert(alias.to_path_buf(), target);
+        Ok(())
+    }
+
+    /// The disk path behind `path` (itself for a disk, the target for an alias);
+    /// `None` when no disk has that path.
+    pub fn resolve(&self, path: impl AsRef<Path>) -> Option<PathBuf> {
+        let w = self.world.borrow();
+        let p = w.resolve(path.as_ref());
+        w.disks.contains_key(p).then(|| p.to_path_buf())
+    }
+
+    /// The aliases of the disk at `path`, sorted.
+    pub fn aliases(&self, path: impl AsRef<Path>) -> Vec<PathBuf> {
+        let w = self.world.borrow();
+        let p = w.resolve(path.as_ref());
+        w.aliases
+            .iter()
+            .filter(|(_, t)| t.as_path() == p)
+            .map(|(a, _)| a.clone())
+            .collect()
     }
 
     /// Hot-unplugs a disk: its node disappears, I/O through tables that still hold it
@@ -195,6 +250,7 @@ fn check_range(op: &'static str, obj: &str, off: u64, len: u64, size: u64) -> Io
 impl World {
     /// Reads or writes a disk by path (sector aligned, bounds checked, failpoints).
     pub(crate) fn disk_io(&mut self, path: &Path, off: u64, buf: Buf<'_>) -> IoResult<()> {
+        let path = &self.resolve(path).to_path_buf();
         let op = buf.op();
         let obj = path.display().to_string();
         let Some(disk) = self.disks.get(path) else {
@@ -297,7 +353,9 @@ impl SimDisks {
                 w.dm_io(&name, off, buf, 0)
             }
             // Opening an unplugged disk by path fails like a missing node.
-            None if w.disks.get(path).is_some_and(|d| !d.attached) => Err(unknown(buf.op(), path)),
+            None if w.disks.get(w.resolve(path)).is_some_and(|d| !d.attached) => {
+                Err(unknown(buf.op(), path))
+            }
             None => w.disk_io(path, off, buf),
         }
     }
@@ -334,7 +392,7 @@ impl Disks for SimDisks {
                 return Ok(d.devnum);
             }
         }
-        match w.disks.get(dev) {
+        match w.disks.get(w.resolve(dev)) {
             Some(d) if d.attached => Ok(d.devnum),
             _ => Err(unknown("stat", dev)),
         }
@@ -347,7 +405,7 @@ impl Disks for SimDisks {
                 return Ok(Bytes(d.size_sectors() * 512));
             }
         }
-        match w.disks.get(dev) {
+        match w.disks.get(w.resolve(dev)) {
             Some(d) if d.attached => Ok(d.size),
             _ => Err(unknown("size", dev)),
         }

@@ -16,12 +16,16 @@
 //!   the disk is back (bitmap resync), so per-disk write counters show a just-resync;
 //! * failpoints: disk writes stop after N (crash), kernel calls fail on demand.
 //!
+//! The world can be saved to a file and loaded back ([`save`], [`load`]), or built from
+//! a facts document ([`world_from_facts`]), so separate CLI processes share one machine.
+//!
 //! Snapshot targets are accepted and report a status, but I/O through them is refused
 //! with "not simulated".
 
 mod data;
 mod disks;
 mod kernel;
+mod persist;
 mod status;
 mod table;
 
@@ -29,11 +33,14 @@ mod table;
 mod tests;
 #[cfg(test)]
 mod tests_data;
+#[cfg(test)]
+mod tests_persist;
 
 pub use data::EAGAIN;
 pub use disks::SimDisks;
 pub use disks::ENOENT;
 pub use kernel::SimKernel;
+pub use persist::{load, save, world_from_facts, FORMAT_VERSION};
 pub use table::KNOWN_TARGETS;
 
 use crate::io::{DevNum, IoError, Visibility};
@@ -122,7 +129,8 @@ pub(crate) struct DiskState {
 }
 
 /// Runtime state of a raid1 / mirror line: which legs failed and what they missed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct Redundancy {
     /// Leg failed an I/O (sticky until a resume finds it healthy again).
     pub(crate) dead: Vec<bool>,
@@ -162,6 +170,8 @@ pub(crate) enum Node {
 #[derive(Default)]
 pub(crate) struct World {
     pub(crate) disks: BTreeMap<PathBuf, DiskState>,
+    /// Other paths of a disk (`/dev/disk/by-id/...` -> `/dev/vda`), like udev's links.
+    pub(crate) aliases: BTreeMap<PathBuf, PathBuf>,
     pub(crate) dm: BTreeMap<String, DmDev>,
     pub(crate) next_minor: u32,
     pub(crate) write_fail: Option<WriteFailpoint>,
@@ -170,6 +180,11 @@ pub(crate) struct World {
 }
 
 impl World {
+    /// The disk path an alias stands for; any other path unchanged.
+    pub(crate) fn resolve<'a>(&'a self, path: &'a Path) -> &'a Path {
+        self.aliases.get(path).map_or(path, PathBuf::as_path)
+    }
+
     /// The device behind a device number (an unplugged disk still resolves).
     pub(crate) fn node(&self, dev: DevNum) -> Option<Node> {
         if dev.major == DM_MAJOR {

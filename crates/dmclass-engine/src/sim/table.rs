@@ -137,6 +137,37 @@ pub(crate) fn parse_table(
     lines: &[TargetLine],
     read_only: bool,
 ) -> Result<Table, Reject> {
+    parse(Some(world), me, lines, read_only)
+}
+
+/// Rebuilds a table saved from a world (persist.rs): the same syntax checks as a load,
+/// but no device lookups (a device may be unplugged now, and a raid1 set's superblocks
+/// were read when the table was first loaded). `new_sets[i]` restores line i's
+/// "new set" flag.
+pub(crate) fn restore_table(
+    lines: &[TargetLine],
+    read_only: bool,
+    new_sets: &[bool],
+) -> Result<Table, Reject> {
+    let me = DevNum {
+        major: super::DM_MAJOR,
+        minor: u32::MAX,
+    };
+    let mut t = parse(None, me, lines, read_only)?;
+    for (m, &fresh) in t.maps.iter_mut().zip(new_sets) {
+        if let Mapping::Raid1(r) = m {
+            r.new_set = fresh;
+        }
+    }
+    Ok(t)
+}
+
+fn parse(
+    world: Option<&World>,
+    me: DevNum,
+    lines: &[TargetLine],
+    read_only: bool,
+) -> Result<Table, Reject> {
     if lines.is_empty() {
         return Err(inval("table load with no targets"));
     }
@@ -236,7 +267,8 @@ impl<'a> Words<'a> {
 
 /// Context of the line being parsed.
 struct Ctx<'a> {
-    world: &'a World,
+    /// `None` when restoring a saved table: no device checks.
+    world: Option<&'a World>,
     me: DevNum,
     len: u64,
     target: &'a str,
@@ -251,13 +283,16 @@ impl Ctx<'_> {
             major: ma.parse().map_err(|_| bad())?,
             minor: mi.parse().map_err(|_| bad())?,
         };
-        let size = self.world.usable_size(dev).ok_or_else(|| {
+        let Some(world) = self.world else {
+            return Ok(dev);
+        };
+        let size = world.usable_size(dev).ok_or_else(|| {
             (
                 ENXIO,
                 format!("{}: device lookup failed for {dev}", self.target),
             )
         })?;
-        if dev == self.me || reaches(self.world, dev, self.me, 0) {
+        if dev == self.me || reaches(world, dev, self.me, 0) {
             return Err(inval(format!("{}: {dev} would create a loop", self.target)));
         }
         if offset.checked_add(len).is_none_or(|end| end > size) {
@@ -395,12 +430,15 @@ impl Ctx<'_> {
     /// The superblock check of `analyse_superblocks`: a blank rmeta joining a set that
     /// has superblocks needs `rebuild` (this is why rmeta is zeroed before first use).
     fn superblocks(&self, r: &mut Raid1, delta: bool) -> Result<(), Reject> {
+        let Some(world) = self.world else {
+            return Ok(());
+        };
         let fresh: Vec<Option<bool>> = r
             .legs
             .iter()
             .map(|l| {
                 l.meta.map(|m| {
-                    self.world
+                    world
                         .peek(m, 0, RAID_SB_MAGIC.len())
                         .is_none_or(|b| b != RAID_SB_MAGIC)
                 })

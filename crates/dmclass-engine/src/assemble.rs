@@ -1,0 +1,300 @@
+//! Activation from on-disk metadata alone (boot, `dmclass activate`): find every
+//! private area, group them by class, start the volumes (children first), degraded
+//! when a leg's disk is missing; and `deactivate` (top devices first).
+
+use crate::error::{EngineError, Result};
+use crate::exec::device::{ensure, io_err};
+use crate::io::{DevNum, Disks, Kernel};
+use crate::layout::SliceState;
+use crate::metadata::{ClassMeta, DecodedArea};
+use crate::names::{escape, parse_dm_uuid, NAME_PREFIX};
+use crate::plan::{read_area_at, AreaState};
+use crate::tables::{volume_devices, Activation};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use uuid::Uuid;
+
+/// A disk carrying a valid dmclass private area.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundArea {
+    /// Device node.
+    pub path: PathBuf,
+    /// What the area holds.
+    pub area: DecodedArea,
+}
+
+/// What a scan found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanResult {
+    /// Valid areas.
+    pub found: Vec<FoundArea>,
+    /// Disks with a damaged dmclass area (path, reason); disks without one are skipped.
+    pub damaged: Vec<(PathBuf, String)>,
+}
+
+/// Read the private area of every path.
+pub fn scan(paths: &[PathBuf], disks: &dyn Disks) -> ScanResult {
+    let mut out = ScanResult::default();
+    for p in paths {
+        match read_area_at(&p.display().to_string(), p, disks) {
+            AreaState::Member(a) => out.found.push(FoundArea {
+                path: p.clone(),
+                area: *a,
+            }),
+            AreaState::Blank => {}
+            AreaState::Unreadable(why) => out.damaged.push((p.clone(), why)),
+        }
+    }
+    out
+}
+
+/// A member disk found on the machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PresentDisk {
+    /// Disk name in the class.
+    pub name: String,
+    /// Device node.
+    pub path: PathBuf,
+    /// Generation of the metadata on it.
+    pub generation: u64,
+}
+
+/// One class assembled from the areas found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassOnDisks {
+    /// The newest valid description across its disks.
+    pub meta: ClassMeta,
+    /// Member disks found (including stale ones: their data legs are used).
+    pub present: Vec<PresentDisk>,
+    /// Recorded members not found.
+    pub missing: Vec<String>,
+    /// Members whose metadata is older than `meta` (reported; their metadata is not used).
+    pub stale: Vec<PresentDisk>,
+}
+
+/// Group found areas by class UUID (sorted by class name, then UUID).
+pub fn group_classes(found: &[FoundArea]) -> Vec<ClassOnDisks> {
+    let mut by: BTreeMap<Uuid, Vec<&FoundArea>> = BTreeMap::new();
+    for f in found {
+        by.entry(f.area.meta.uuid).or_default().push(f);
+    }
+    let mut out = Vec::new();
+    for areas in by.values() {
+        let Some(meta) = areas
+            .iter()
+            .map(|f| &f.area.meta)
+            .max_by_key(|m| m.generation)
+            .cloned()
+        else {
+            continue;
+        };
+        let mut present = Vec::new();
+        let mut stale = Vec::new();
+        for f in areas {
+            let Some(d) = meta
+                .disks
+                .iter()
+                .find(|d| d.uuid == f.area.header.disk_uuid)
+            else {
+                continue; // an area of this class on a disk no longer recorded
+            };
+            if present.iter().any(|p: &PresentDisk| p.name == d.name) {
+                continue; // the same disk seen through two paths
+            }
+            let p = PresentDisk {
+                name: d.name.clone(),
+                path: f.path.clone(),
+                generation: f.area.meta.generation,
+            };
+            if p.generation < meta.generation {
+                stale.push(p.clone());
+            }
+            present.push(p);
+        }
+        let missing = meta
+            .disks
+            .iter()
+            .filter(|d| present.iter().all(|p| p.name != d.name))
+            .map(|d| d.name.clone())
+            .collect();
+        out.push(ClassOnDisks {
+            meta,
+            present,
+            missing,
+            stale,
+        });
+    }
+    out.sort_by(|a, b| (&a.meta.name, a.meta.uuid).cmp(&(&b.meta.name, b.meta.uuid)));
+    out
+}
+
+/// What an activation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ActivateReport {
+    /// Volumes started (or changed) now.
+    pub started: Vec<String>,
+    /// Volumes that were already active with the right tables.
+    pub already_active: Vec<String>,
+    /// Volumes started without some legs: (volume, missing leg indexes).
+    pub degraded: Vec<(String, Vec<usize>)>,
+    /// Volumes not started, with the reason.
+    pub skipped: Vec<(String, String)>,
+    /// Warnings for the admin (degraded volumes, stale disks).
+    pub warnings: Vec<String>,
+}
+
+/// Start every `autostart` volume of `class` (children first). A mirrored volume
+/// whose leg lacks a disk starts degraded with a warning; a volume with no leg
+/// present is skipped with the reason. Running it again changes nothing.
+pub fn activate(
+    class: &ClassOnDisks,
+    kernel: &mut dyn Kernel,
+    disks: &dyn Disks,
+    progress: &mut dyn FnMut(&str),
+) -> Result<ActivateReport> {
+    let meta = &class.meta;
+    let mut rep = ActivateReport::default();
+    let mut numbers: BTreeMap<String, DevNum> = BTreeMap::new();
+    for p in &class.present {
+        let n = disks
+            .devnum(&p.path)
+            .map_err(|e| io_err(format!("disk {}", p.name), e))?;
+        numbers.insert(p.name.clone(), n);
+    }
+    for s in &class.stale {
+        rep.warnings.push(format!(
+            "class {}: disk {} has metadata generation {}, the class is at {}; it will be updated by the next apply",
+            meta.name, s.name, s.generation, meta.generation
+        ));
+    }
+    for vol in &meta.volumes {
+        if !vol.autostart {
+            rep.skipped
+                .push((vol.name.clone(), "autostart is off".into()));
+            continue;
+        }
+        let missing: Vec<usize> = vol
+            .layout
+            .legs
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.disks().iter().any(|d| !numbers.contains_key(*d)))
+            .map(|(i, _)| i)
+            .collect();
+        if missing.len() == vol.layout.legs.len() {
+            let why = "no leg has all its disks present".to_owned();
+            rep.warnings.push(format!(
+                "class {}: volume {} not started: {why}",
+                meta.name, vol.name
+            ));
+            rep.skipped.push((vol.name.clone(), why));
+            continue;
+        }
+        let mut v = vol.clone();
+        let mut act = Activation {
+            rebuild: v
+                .layout
+                .legs
+                .iter()
+                .enumerate()
+                .filter(|(i, l)| l.state == SliceState::Copy && !missing.contains(i))
+                .map(|(i, _)| i)
+                .collect(),
+            missing: missing.clone(),
+            ..Activation::default()
+        };
+        let present = v.layout.legs.len() - missing.len();
+        if v.engine == crate::metadata::EngineMeta::Mirror && present == 1 && !missing.is_empty() {
+            // dm-mirror needs two legs: map the surviving leg directly.
+            v.layout
+                .legs
+                .retain(|l| l.disks().iter().all(|d| numbers.contains_key(*d)));
+            v.layout.log = None;
+            act = Activation::default();
+        }
+        if !missing.is_empty() {
+            let names: Vec<String> = missing
+                .iter()
+                .filter_map(|i| vol.layout.legs.get(*i))
+                .flat_map(|l| l.disks().into_iter().map(str::to_owned))
+                .filter(|d| !numbers.contains_key(d))
+                .collect();
+            rep.warnings.push(format!(
+                "class {}: volume {} started degraded: leg(s) {:?} missing (disk(s) {})",
+                meta.name,
+                vol.name,
+                missing,
+                names.join(", ")
+            ));
+            rep.degraded.push((vol.name.clone(), missing.clone()));
+        }
+        progress(&format!("activating {}/{}", meta.name, vol.name));
+        let mut changed = false;
+        for spec in volume_devices(&meta.name, meta.uuid, &v, &act)? {
+            changed |= ensure(kernel, &spec, &numbers)?;
+        }
+        if changed {
+            rep.started.push(vol.name.clone());
+        } else {
+            rep.already_active.push(vol.name.clone());
+        }
+    }
+    kernel.settle().map_err(|e| io_err("waiting for udev", e))?;
+    Ok(rep)
+}
+
+/// Whether dm name `name` belongs to class `class` (by its escaped prefix).
+fn name_in_class(name: &str, class: &str) -> bool {
+    let prefix = format!("{NAME_PREFIX}-{}-", escape(class));
+    name.strip_prefix(&prefix)
+        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('-'))
+}
+
+/// Remove every dm device of class `class`: visible volumes first, then hidden
+/// layers. Refuses, removing nothing, when a volume is open. Returns the removed
+/// dm names.
+pub fn deactivate(class: &str, kernel: &mut dyn Kernel) -> Result<Vec<String>> {
+    let all = kernel
+        .list()
+        .map_err(|e| io_err("listing device-mapper devices", e))?;
+    let uuids: Vec<Uuid> = all
+        .iter()
+        .filter(|i| name_in_class(&i.name, class))
+        .filter_map(|i| parse_dm_uuid(&i.uuid).map(|(c, _, _)| c))
+        .collect();
+    let mut tops = Vec::new();
+    let mut layers = Vec::new();
+    for i in &all {
+        let Some((c, _, layer)) = parse_dm_uuid(&i.uuid) else {
+            continue;
+        };
+        if !uuids.contains(&c) {
+            continue;
+        }
+        if layer.is_empty() {
+            if i.open_count > 0 {
+                return Err(EngineError::Refused {
+                    class: class.to_owned(),
+                    object: format!("device {}", i.name),
+                    reason: format!(
+                        "it is open ({} opener(s), EBUSY); unmount or close it first",
+                        i.open_count
+                    ),
+                });
+            }
+            tops.push(i.name.clone());
+        } else {
+            layers.push(i.name.clone());
+        }
+    }
+    let mut removed = Vec::new();
+    for n in tops.into_iter().chain(layers) {
+        kernel
+            .remove(&n)
+            .map_err(|e| io_err(format!("removing {n}"), e))?;
+        removed.push(n);
+    }
+    kernel.settle().map_err(|e| io_err("waiting for udev", e))?;
+    Ok(removed)
+}

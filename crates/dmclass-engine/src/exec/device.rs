@@ -1,0 +1,265 @@
+//! dm device steps shared by the executor and activation: render a spec with the
+//! machine's device numbers, create / load / resume idempotently, read the table back
+//! and compare it.
+//!
+//! Comparison: whitespace is normalised and every line's start, length and target
+//! must be equal. Parameters are compared word by word, exactly, except for `raid`
+//! lines: the kernel prints `rebuild N` only while leg N is not yet in sync (dm-raid
+//! `raid_status`, STATUSTYPE_TABLE), so `rebuild` pairs are dropped from both sides
+//! and `<#raid_params>` recomputed before comparing. linear, striped and mirror
+//! tables are printed by the kernel as loaded (dm-raid1 `mirror_status` echoes the
+//! log and leg arguments and ` 1 handle_errors`), so they are compared exactly.
+
+use crate::error::{EngineError, Result};
+use crate::io::{DevNum, Kernel, TargetLine, Visibility};
+use crate::plan::DiskBinding;
+use crate::tables::{DevRef, DeviceSpec, Resolver};
+use std::collections::BTreeMap;
+
+pub(crate) use crate::plan::io_err;
+
+/// Resolves disks from a name → number map and dm devices through the kernel.
+pub(crate) struct KernelResolver<'a> {
+    pub(crate) disks: BTreeMap<String, DevNum>,
+    pub(crate) kernel: &'a dyn Kernel,
+}
+
+impl Resolver for KernelResolver<'_> {
+    fn resolve(&self, dev: &DevRef) -> Option<String> {
+        match dev {
+            DevRef::Disk(n) => self.disks.get(n).map(ToString::to_string),
+            DevRef::Dm(n) => self
+                .kernel
+                .info(n)
+                .ok()
+                .flatten()
+                .map(|i| i.devnum.to_string()),
+            DevRef::Missing => Some("-".into()),
+        }
+    }
+}
+
+/// Disk name → device number through [`crate::io::Disks::devnum`].
+pub(crate) fn disk_numbers(
+    bindings: &[DiskBinding],
+    disks: &dyn crate::io::Disks,
+) -> Result<BTreeMap<String, DevNum>> {
+    bindings
+        .iter()
+        .map(|b| {
+            disks
+                .devnum(&b.path)
+                .map(|n| (b.name.clone(), n))
+                .map_err(|e| io_err(format!("disk {}", b.name), e))
+        })
+        .collect()
+}
+
+/// The spec's table as kernel lines.
+pub(crate) fn lines(spec: &DeviceSpec, r: &dyn Resolver) -> Result<Vec<TargetLine>> {
+    spec.table
+        .iter()
+        .map(|l| {
+            Ok(TargetLine {
+                start: l.start,
+                len: l.len,
+                target: l.target.clone(),
+                params: l.render_params(r)?,
+            })
+        })
+        .collect()
+}
+
+fn canonical(l: &TargetLine) -> Vec<String> {
+    let words: Vec<&str> = l.params.split_whitespace().collect();
+    if l.target != "raid" || words.len() < 2 {
+        return words.into_iter().map(str::to_owned).collect();
+    }
+    // raid: <type> <#params> <params...> <#devs> <devs...>
+    let n: usize = words[1].parse().unwrap_or(0);
+    let end = (2 + n).min(words.len());
+    let mut params = Vec::new();
+    let mut i = 2;
+    while i < end {
+        if words[i] == "rebuild" {
+            i += 2;
+            continue;
+        }
+        params.push(words[i].to_owned());
+        i += 1;
+    }
+    let mut out = vec![words[0].to_owned(), params.len().to_string()];
+    out.extend(params);
+    out.extend(words[end..].iter().map(|w| (*w).to_owned()));
+    out
+}
+
+/// Whether the kernel's table is the one loaded (rules in the module doc).
+pub(crate) fn same_table(loaded: &[TargetLine], kernel: &[TargetLine]) -> bool {
+    loaded.len() == kernel.len()
+        && loaded.iter().zip(kernel).all(|(a, b)| {
+            a.start == b.start
+                && a.len == b.len
+                && a.target == b.target
+                && canonical(a) == canonical(b)
+        })
+}
+
+fn text(t: &[TargetLine]) -> String {
+    t.iter()
+        .map(|l| format!("{} {} {} {}", l.start.0, l.len.0, l.target, l.params))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// What a device step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Done,
+    Skipped,
+}
+
+/// Create the device unless it exists with the same UUID.
+pub(crate) fn create(kernel: &mut dyn Kernel, name: &str, uuid: &str) -> Result<Outcome> {
+    match kernel
+        .info(name)
+        .map_err(|e| io_err(format!("device {name}"), e))?
+    {
+        Some(i) if i.uuid == uuid => Ok(Outcome::Skipped),
+        Some(i) => Err(EngineError::Refused {
+            class: String::new(),
+            object: format!("device {name}"),
+            reason: format!(
+                "a device of that name exists with UUID {:?}, not {uuid}",
+                i.uuid
+            ),
+        }),
+        None => {
+            kernel
+                .create(name, uuid)
+                .map_err(|e| io_err(format!("creating {name}"), e))?;
+            Ok(Outcome::Done)
+        }
+    }
+}
+
+/// Suspend unless already suspended.
+pub(crate) fn suspend(kernel: &mut dyn Kernel, name: &str) -> Result<Outcome> {
+    match kernel
+        .info(name)
+        .map_err(|e| io_err(format!("device {name}"), e))?
+    {
+        Some(i) if i.suspended => Ok(Outcome::Skipped),
+        _ => {
+            kernel
+                .suspend(name, false)
+                .map_err(|e| io_err(format!("suspending {name}"), e))?;
+            Ok(Outcome::Done)
+        }
+    }
+}
+
+/// Resume when a table is pending or the device is suspended.
+pub(crate) fn resume(kernel: &mut dyn Kernel, spec: &DeviceSpec) -> Result<Outcome> {
+    let name = &spec.name;
+    match kernel
+        .info(name)
+        .map_err(|e| io_err(format!("device {name}"), e))?
+    {
+        Some(i) if !i.suspended && !i.inactive_table => Ok(Outcome::Skipped),
+        _ => {
+            let vis = if spec.hidden {
+                Visibility::Private
+            } else {
+                Visibility::Public
+            };
+            kernel
+                .resume(name, vis)
+                .map_err(|e| io_err(format!("resuming {name}"), e))?;
+            Ok(Outcome::Done)
+        }
+    }
+}
+
+/// Read the live table back and compare.
+pub(crate) fn verify(kernel: &dyn Kernel, spec: &DeviceSpec, r: &dyn Resolver) -> Result<()> {
+    let want = lines(spec, r)?;
+    let have = kernel
+        .table(&spec.name)
+        .map_err(|e| io_err(format!("reading table of {}", spec.name), e))?;
+    if same_table(&want, &have) {
+        Ok(())
+    } else {
+        Err(EngineError::TableMismatch {
+            device: spec.name.clone(),
+            loaded: text(&want),
+            kernel: text(&have),
+        })
+    }
+}
+
+/// Remove unless absent.
+pub(crate) fn remove(kernel: &mut dyn Kernel, name: &str) -> Result<Outcome> {
+    if kernel
+        .info(name)
+        .map_err(|e| io_err(format!("device {name}"), e))?
+        .is_none()
+    {
+        return Ok(Outcome::Skipped);
+    }
+    kernel
+        .remove(name)
+        .map_err(|e| io_err(format!("removing {name}"), e))?;
+    Ok(Outcome::Done)
+}
+
+/// Bring one device to `spec`: create, load, resume, verify (each skipped when
+/// already done). Returns whether anything changed.
+pub(crate) fn ensure(
+    kernel: &mut dyn Kernel,
+    spec: &DeviceSpec,
+    disks: &BTreeMap<String, DevNum>,
+) -> Result<bool> {
+    let c = create(kernel, &spec.name, &spec.uuid)?;
+    let l = {
+        let r = KernelResolver {
+            disks: disks.clone(),
+            kernel: &*kernel,
+        };
+        let t = lines(spec, &r)?;
+        drop(r);
+        load_lines(kernel, spec, &t)?
+    };
+    let s = resume(kernel, spec)?;
+    let r = KernelResolver {
+        disks: disks.clone(),
+        kernel: &*kernel,
+    };
+    verify(kernel, spec, &r)?;
+    Ok([c, l, s].contains(&Outcome::Done))
+}
+
+/// [`load`] with lines already rendered (the resolver borrows the kernel).
+pub(crate) fn load_lines(
+    kernel: &mut dyn Kernel,
+    spec: &DeviceSpec,
+    t: &[TargetLine],
+) -> Result<Outcome> {
+    if let Some(i) = kernel
+        .info(&spec.name)
+        .map_err(|e| io_err(format!("device {}", spec.name), e))?
+    {
+        if i.live_table && !i.inactive_table {
+            let live = kernel
+                .table(&spec.name)
+                .map_err(|e| io_err(format!("reading table of {}", spec.name), e))?;
+            if same_table(t, &live) {
+                return Ok(Outcome::Skipped);
+            }
+        }
+    }
+    kernel
+        .load(&spec.name, t, spec.read_only)
+        .map_err(|e| io_err(format!("loading {}", spec.name), e))?;
+    Ok(Outcome::Done)
+}

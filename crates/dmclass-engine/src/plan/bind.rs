@@ -1,0 +1,199 @@
+//! Binding configured disks to devices, and reading what is on them.
+
+use super::{Actual, DiskBinding};
+use crate::error::{EngineError, Result};
+use crate::io::{Disks, IoError, Kernel};
+use crate::metadata::{read_area, AreaRead, DecodedArea, DiskIdentity};
+use crate::names::UUID_PREFIX;
+use dmclass_model::{Bytes, Class, DiskSelector};
+use dmclass_rules::{DiskFacts, Facts};
+use std::path::{Path, PathBuf};
+
+/// What a bound disk's private area holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AreaState {
+    /// No dmclass header: not a member of any class.
+    Blank,
+    /// A valid dmclass area (of this class or another one).
+    Member(Box<DecodedArea>),
+    /// A damaged dmclass area or an unreadable disk: never written to.
+    Unreadable(String),
+}
+
+/// [`AreaRead`] over a [`Disks`] device.
+pub(crate) struct DiskReader<'a> {
+    pub(crate) disks: &'a dyn Disks,
+    pub(crate) path: &'a Path,
+}
+
+impl AreaRead for DiskReader<'_> {
+    fn read_at(&mut self, offset: u64, len: usize) -> std::result::Result<Vec<u8>, String> {
+        self.disks
+            .read(self.path, Bytes(offset), len)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Read the private area on `path`, labelling errors with `label`.
+pub(crate) fn read_area_at(label: &str, path: &Path, disks: &dyn Disks) -> AreaState {
+    let mut r = DiskReader { disks, path };
+    match read_area(label, &mut r) {
+        Ok(a) => AreaState::Member(Box::new(a)),
+        Err(EngineError::NotMember { .. }) => AreaState::Blank,
+        Err(e) => AreaState::Unreadable(e.to_string()),
+    }
+}
+
+/// Read every bound disk's area and list dmclass's live dm devices.
+pub fn read_actual(
+    bindings: &[DiskBinding],
+    disks: &dyn Disks,
+    kernel: &dyn Kernel,
+) -> Result<Actual> {
+    let areas = bindings
+        .iter()
+        .map(|b| (b.name.clone(), read_area_at(&b.name, &b.path, disks)))
+        .collect();
+    let live = kernel
+        .list()
+        .map_err(|source| io_err("listing device-mapper devices", source))?
+        .into_iter()
+        .filter(|i| i.uuid.starts_with(UUID_PREFIX))
+        .collect();
+    Ok(Actual { areas, live })
+}
+
+pub(crate) fn io_err(context: impl Into<String>, source: IoError) -> EngineError {
+    EngineError::Io {
+        context: context.into(),
+        source,
+    }
+}
+
+fn norm(p: &Path) -> PathBuf {
+    // udev records links relative to /dev (`disk/by-id/...`).
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        Path::new("/dev").join(p)
+    }
+}
+
+fn strip_wwn(w: &str) -> String {
+    let w = w.trim();
+    let w = w
+        .strip_prefix("0x")
+        .or_else(|| w.strip_prefix("0X"))
+        .unwrap_or(w);
+    w.to_ascii_lowercase()
+}
+
+/// Same matching as the rule gate (dmclass-rules `gate::devices::matches`).
+fn matches(sel: &DiskSelector, d: &DiskFacts) -> bool {
+    let prop = |k: &str| d.properties.get(k).map(|v| v.trim());
+    match sel {
+        DiskSelector::Device(p) => {
+            norm(p) == norm(&d.devnode) || d.links.iter().any(|l| norm(l) == norm(p))
+        }
+        DiskSelector::Serial(s) => {
+            let s = s.trim();
+            !s.is_empty()
+                && (d.serial.as_deref().map(str::trim) == Some(s)
+                    || prop("ID_SERIAL_SHORT") == Some(s)
+                    || prop("ID_SERIAL") == Some(s))
+        }
+        DiskSelector::Wwn(w) => {
+            let w = strip_wwn(w);
+            !w.is_empty()
+                && [
+                    d.wwn.as_deref(),
+                    prop("ID_WWN"),
+                    prop("ID_WWN_WITH_EXTENSION"),
+                ]
+                .into_iter()
+                .flatten()
+                .any(|x| strip_wwn(x) == w)
+        }
+    }
+}
+
+/// The identity recorded for a disk: the selector's by-id path when it is one, else
+/// the first by-id link (sorted), plus serial and WWN.
+fn identity(sel: &DiskSelector, d: &DiskFacts) -> DiskIdentity {
+    let is_by_id = |p: &Path| norm(p).starts_with("/dev/disk/by-id");
+    let by_id = match sel {
+        DiskSelector::Device(p) if is_by_id(p) => Some(norm(p)),
+        _ => {
+            let mut links: Vec<PathBuf> = d
+                .links
+                .iter()
+                .filter(|l| is_by_id(l))
+                .map(|l| norm(l))
+                .collect();
+            links.sort();
+            links.into_iter().next()
+        }
+    };
+    DiskIdentity {
+        serial: d.serial.clone(),
+        wwn: d.wwn.clone(),
+        by_id: by_id.map(|p| p.to_string_lossy().into_owned()),
+    }
+}
+
+/// Bind every disk of `class` to the one disk of `facts` its selector designates.
+/// Refuses (naming the disk) when a selector matches nothing or several disks.
+pub fn bind_disks(class: &Class, facts: &Facts) -> Result<Vec<DiskBinding>> {
+    let mut out = Vec::with_capacity(class.disks.len());
+    for disk in &class.disks {
+        let hits: Vec<&DiskFacts> = facts
+            .disks
+            .iter()
+            .filter(|d| matches(&disk.selector, d))
+            .collect();
+        let d = match hits.as_slice() {
+            [one] => *one,
+            [] => {
+                return Err(refuse(
+                    class,
+                    &disk.name.0,
+                    "no disk on this machine matches its selector",
+                ))
+            }
+            many => {
+                let nodes: Vec<String> = many
+                    .iter()
+                    .map(|d| d.devnode.display().to_string())
+                    .collect();
+                return Err(refuse(
+                    class,
+                    &disk.name.0,
+                    &format!("its selector matches several disks: {}", nodes.join(", ")),
+                ));
+            }
+        };
+        let devnum = match (d.properties.get("MAJOR"), d.properties.get("MINOR")) {
+            (Some(a), Some(b)) => match (a.trim().parse(), b.trim().parse()) {
+                (Ok(major), Ok(minor)) => Some(crate::io::DevNum { major, minor }),
+                _ => None,
+            },
+            _ => None,
+        };
+        out.push(DiskBinding {
+            name: disk.name.0.clone(),
+            path: d.devnode.clone(),
+            devnum,
+            size: d.size,
+            identity: identity(&disk.selector, d),
+        });
+    }
+    Ok(out)
+}
+
+fn refuse(class: &Class, disk: &str, reason: &str) -> EngineError {
+    EngineError::Refused {
+        class: class.name.0.clone(),
+        object: format!("disk {disk}"),
+        reason: reason.to_owned(),
+    }
+}

@@ -1,0 +1,253 @@
+//! The planner: desired class (YAML) + actual state (on-disk metadata, live dm
+//! devices) → an ordered list of actions (DESIGN.md §5).
+//!
+//! Supported changes: create a class, add disks and groups, add a volume, grow a
+//! volume, add a leg to a mirror group (every raid1 volume on it gets the leg), remove a
+//! volume (only with [`PlanOptions::allow_destroy`]), remove an empty group. Anything
+//! else is refused with [`EngineError::Refused`] naming the object and the reason.
+//!
+//! Ordering rules:
+//! * new member disks get a fresh private area ([`ActionKind::FormatArea`]), existing
+//!   members the new generation ([`ActionKind::WriteMetadata`]) — both *before* any
+//!   kernel change that creates or grows something, so a crash leaves the new volume
+//!   recorded;
+//! * metadata devices (raid1 `rmeta`, dm-mirror log) are zeroed before first use;
+//! * devices are created children first (create, load, resume, verify); a changed
+//!   stack is loaded bottom-up, suspended top-down, resumed bottom-up, verified;
+//! * removals take the top device first, and the metadata is written *after* the kernel
+//!   devices are gone;
+//! * a raid1 leg added to a live volume is rebuilt (`rebuild N`), then a final
+//!   metadata write marks it `ACTIVE` (LVM clears its rebuild flag the same way).
+//!
+//! A plan is deterministic for a given [`PlanOptions::id_seed`] (UUIDs for new
+//! objects), so its JSON can be golden-tested.
+
+mod bind;
+mod current;
+mod diff;
+mod render;
+mod steps;
+
+#[cfg(test)]
+pub(crate) mod tests;
+
+pub use bind::{bind_disks, read_actual, AreaState};
+pub(crate) use bind::{io_err, read_area_at};
+
+use crate::error::Result;
+use crate::io::{DevNum, DmInfo};
+use crate::metadata::{ClassMeta, DiskIdentity};
+use crate::tables::DeviceSpec;
+use dmclass_model::{Bytes, Class};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use uuid::Uuid;
+
+#[allow(unused_imports)] // doc links
+use crate::error::EngineError;
+
+/// A configured disk found on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskBinding {
+    /// Disk name in the class.
+    pub name: String,
+    /// Device node to read and write.
+    pub path: PathBuf,
+    /// Device number, when known (only used to render tables in plans; the executor
+    /// asks [`crate::io::Disks::devnum`]).
+    pub devnum: Option<DevNum>,
+    /// Size of the disk.
+    pub size: Bytes,
+    /// How the disk is recognised again (recorded in the metadata).
+    pub identity: DiskIdentity,
+}
+
+/// What is on the machine now for one class.
+#[derive(Debug, Clone, Default)]
+pub struct Actual {
+    /// Private area of every bound disk, by disk name.
+    pub areas: BTreeMap<String, AreaState>,
+    /// Live dm devices owned by dmclass (UUID starting `DMCLASS-`).
+    pub live: Vec<DmInfo>,
+}
+
+/// Planner options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Allow removing volumes (`--allow-destroy`).
+    pub allow_destroy: bool,
+    /// Seed for the UUIDs of new objects; `None` draws random v4 UUIDs.
+    pub id_seed: Option<u64>,
+}
+
+/// Source of UUIDs for new objects.
+pub(crate) struct Ids {
+    seed: Option<u64>,
+    n: u64,
+}
+
+impl Ids {
+    pub(crate) fn new(seed: Option<u64>) -> Self {
+        Ids { seed, n: 0 }
+    }
+
+    /// The next UUID (version 4 shaped also when seeded).
+    pub(crate) fn next(&mut self) -> Uuid {
+        self.n += 1;
+        match self.seed {
+            None => Uuid::new_v4(),
+            Some(s) => {
+                let mut b = [0u8; 16];
+                b[..8].copy_from_slice(&s.to_be_bytes());
+                b[8..].copy_from_slice(&self.n.to_be_bytes());
+                uuid::Builder::from_random_bytes(b).into_uuid()
+            }
+        }
+    }
+}
+
+/// Kind of an action (stable JSON spelling, snake case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// Write a fresh private area on a new member disk.
+    FormatArea,
+    /// Zero a metadata extent (raid1 rmeta, dm-mirror log) before first use.
+    ZeroExtent,
+    /// Write the new class generation to every existing member.
+    WriteMetadata,
+    /// Create an empty dm device.
+    Create,
+    /// Load a table into a device's inactive slot.
+    Load,
+    /// Suspend a device (parents before children).
+    Suspend,
+    /// Resume a device (children before parents), making a loaded table live.
+    Resume,
+    /// Read the live table back and compare it with what was loaded.
+    Verify,
+    /// Remove a dm device (top first).
+    Remove,
+}
+
+/// What the executor does for one action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Step {
+    Format {
+        disk: String,
+    },
+    Zero {
+        disk: String,
+        offset: Bytes,
+        len: Bytes,
+    },
+    WriteMeta {
+        meta: Box<ClassMeta>,
+    },
+    Create {
+        name: String,
+        uuid: String,
+    },
+    Load {
+        spec: Box<DeviceSpec>,
+    },
+    Suspend {
+        name: String,
+    },
+    Resume {
+        spec: Box<DeviceSpec>,
+    },
+    Verify {
+        spec: Box<DeviceSpec>,
+    },
+    Remove {
+        name: String,
+    },
+}
+
+/// One planned action. JSON: `{"kind": ..., "object": ..., "detail": ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Action {
+    /// What is done.
+    pub kind: ActionKind,
+    /// To what: a disk name, a dm name, or the class name.
+    pub object: String,
+    /// Human-readable detail (sizes, offsets, generation).
+    pub detail: String,
+    #[serde(skip)]
+    pub(crate) step: Step,
+}
+
+/// An ordered set of actions that turns the actual class into the desired one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// Class name.
+    pub class: String,
+    /// Class UUID (new for a new class).
+    pub class_uuid: Uuid,
+    /// Newest on-disk generation the plan was made against; `None` for a new class.
+    pub based_on_generation: Option<u64>,
+    /// The class description once the plan is executed (first metadata write).
+    #[serde(skip)]
+    pub new_meta: ClassMeta,
+    /// Actions in execution order.
+    pub actions: Vec<Action>,
+    /// Remarks (rounded sizes, ignored attributes).
+    pub notes: Vec<String>,
+    /// Disk name → device node, for rendering.
+    #[serde(skip)]
+    pub(crate) disks: BTreeMap<String, PathBuf>,
+    /// Disk name → device number, for rendering (`<name>` when unknown).
+    #[serde(skip)]
+    pub(crate) devnums: BTreeMap<String, DevNum>,
+    /// dm name → device number of live devices, for rendering.
+    #[serde(skip)]
+    pub(crate) live: BTreeMap<String, DevNum>,
+}
+
+impl Plan {
+    /// True when nothing needs doing (re-applying the same file).
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+}
+
+/// Plan the changes that make `desired` true on the bound disks.
+///
+/// `bindings` must hold every disk of `desired` (see [`bind_disks`]); `actual` comes
+/// from [`read_actual`] over the same bindings. Refusals are [`EngineError::Refused`];
+/// nothing is written by planning.
+pub fn plan(
+    desired: &Class,
+    bindings: &[DiskBinding],
+    actual: &Actual,
+    opts: &PlanOptions,
+) -> Result<Plan> {
+    let mut ids = Ids::new(opts.id_seed);
+    let cur = current::current(desired, bindings, actual)?;
+    let d = diff::diff(desired, bindings, &cur, opts, &mut ids)?;
+    let mut p = Plan {
+        class: desired.name.as_str().to_owned(),
+        class_uuid: d.meta.uuid,
+        based_on_generation: cur.meta.as_ref().map(|m| m.generation),
+        new_meta: d.meta.clone(),
+        actions: Vec::new(),
+        notes: d.notes.clone(),
+        disks: bindings
+            .iter()
+            .map(|b| (b.name.clone(), b.path.clone()))
+            .collect(),
+        devnums: bindings
+            .iter()
+            .filter_map(|b| b.devnum.map(|n| (b.name.clone(), n)))
+            .collect(),
+        live: actual
+            .live
+            .iter()
+            .map(|i| (i.name.clone(), i.devnum))
+            .collect(),
+    };
+    p.actions = steps::actions(&cur, &d, actual)?;
+    Ok(p)
+}

@@ -1,0 +1,354 @@
+//! Turning a [`Diff`] into ordered actions (ordering rules in the module doc).
+
+use super::current::Current;
+use super::diff::{settled, Change, Diff};
+use super::{Action, ActionKind, Actual, Step};
+use crate::error::{EngineError, Result};
+use crate::layout::{Extent, SliceState};
+use crate::metadata::{ClassMeta, VolumeMeta};
+use crate::tables::{volume_devices, Activation, DeviceSpec};
+use dmclass_model::Bytes;
+
+fn act(kind: ActionKind, object: &str, detail: String, step: Step) -> Action {
+    Action {
+        kind,
+        object: object.to_owned(),
+        detail,
+        step,
+    }
+}
+
+fn mib(s: dmclass_model::Sectors) -> String {
+    let b = s.0 * 512;
+    if b.is_multiple_of(1 << 30) {
+        format!("{} GiB", b >> 30)
+    } else {
+        format!("{} MiB", b >> 20)
+    }
+}
+
+fn summary(spec: &DeviceSpec) -> String {
+    let kinds: Vec<&str> = spec.table.iter().map(|l| l.target.as_str()).collect();
+    format!(
+        "{} ({}, {} sectors)",
+        kinds.join("+"),
+        mib(spec.len()),
+        spec.len().0
+    )
+}
+
+/// The activation a volume's devices are built with: rebuild legs in state `COPY`.
+pub(crate) fn activation(vol: &VolumeMeta) -> Activation {
+    Activation {
+        rebuild: vol
+            .layout
+            .legs
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.state == SliceState::Copy)
+            .map(|(i, _)| i)
+            .collect(),
+        ..Activation::default()
+    }
+}
+
+pub(crate) fn specs(meta: &ClassMeta, vol: &VolumeMeta) -> Result<Vec<DeviceSpec>> {
+    volume_devices(&meta.name, meta.uuid, vol, &activation(vol))
+}
+
+/// create, load, resume, verify for a device that does not exist yet.
+pub(crate) fn create_steps(spec: &DeviceSpec, out: &mut Vec<Action>) {
+    let n = &spec.name;
+    out.push(act(
+        ActionKind::Create,
+        n,
+        spec.uuid.clone(),
+        Step::Create {
+            name: n.clone(),
+            uuid: spec.uuid.clone(),
+        },
+    ));
+    out.push(act(
+        ActionKind::Load,
+        n,
+        summary(spec),
+        Step::Load {
+            spec: Box::new(spec.clone()),
+        },
+    ));
+    out.push(act(
+        ActionKind::Resume,
+        n,
+        visibility(spec),
+        Step::Resume {
+            spec: Box::new(spec.clone()),
+        },
+    ));
+    out.push(act(
+        ActionKind::Verify,
+        n,
+        "read the table back".into(),
+        Step::Verify {
+            spec: Box::new(spec.clone()),
+        },
+    ));
+}
+
+fn visibility(spec: &DeviceSpec) -> String {
+    if spec.hidden {
+        "private (hidden from udev)"
+    } else {
+        "public"
+    }
+    .into()
+}
+
+fn zero(e: &Extent, what: &str, out: &mut Vec<Action>) {
+    let offset = Bytes(e.offset.0 * 512);
+    let len = Bytes(e.len.0 * 512);
+    out.push(act(
+        ActionKind::ZeroExtent,
+        &e.disk,
+        format!("{what}: {} bytes at byte {}", len.0, offset.0),
+        Step::Zero {
+            disk: e.disk.clone(),
+            offset,
+            len,
+        },
+    ));
+}
+
+fn write_meta(meta: &ClassMeta, disks: &[String], why: &str) -> Action {
+    act(
+        ActionKind::WriteMetadata,
+        &meta.name,
+        format!(
+            "generation {} on {} ({why})",
+            meta.generation,
+            disks.join(", ")
+        ),
+        Step::WriteMeta {
+            meta: Box::new(meta.clone()),
+        },
+    )
+}
+
+fn refuse(class: &str, object: &str, reason: String) -> EngineError {
+    EngineError::Refused {
+        class: class.to_owned(),
+        object: object.to_owned(),
+        reason,
+    }
+}
+
+/// Every action, in order.
+pub(crate) fn actions(cur: &Current, d: &Diff, actual: &Actual) -> Result<Vec<Action>> {
+    let mut out = Vec::new();
+    if d.changes.is_empty() && cur.meta.as_ref() == Some(&d.meta) {
+        return Ok(out);
+    }
+    let meta = &d.meta;
+    let live = |n: &str| actual.live.iter().find(|i| i.name == n);
+    let old = cur.meta.as_ref();
+    // 1. Remove destroyed volumes' devices, top first (metadata is written after).
+    for c in &d.changes {
+        if let (Change::RemoveVolume(v), Some(om)) = (c, old) {
+            let specs = volume_devices(&om.name, om.uuid, v, &Activation::default())?;
+            for s in specs.iter().rev() {
+                if let Some(i) = live(&s.name) {
+                    if s.role == crate::tables::DeviceRole::Top && i.open_count > 0 {
+                        return Err(refuse(
+                            &meta.name,
+                            &format!("volume {}", v.name),
+                            format!(
+                                "device {} is open ({} opener(s)); unmount or close it first",
+                                s.name, i.open_count
+                            ),
+                        ));
+                    }
+                    out.push(act(
+                        ActionKind::Remove,
+                        &s.name,
+                        format!("volume {} (destroyed)", v.name),
+                        Step::Remove {
+                            name: s.name.clone(),
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    // 2. Zero metadata extents of new volumes and new legs.
+    for c in &d.changes {
+        match c {
+            Change::NewVolume(n) => {
+                if let Some(v) = meta.volume(n) {
+                    for (i, l) in v.layout.legs.iter().enumerate() {
+                        if let Some(e) = &l.rmeta {
+                            zero(e, &format!("volume {n} leg {i} rmeta"), &mut out);
+                        }
+                    }
+                    if let Some(e) = &v.layout.log {
+                        zero(e, &format!("volume {n} mirror log"), &mut out);
+                    }
+                }
+            }
+            Change::AddLeg(n) => {
+                let (Some(v), Some(ov)) = (meta.volume(n), old.and_then(|m| m.volume(n))) else {
+                    continue;
+                };
+                if live(&crate::names::dm_name(
+                    &meta.name,
+                    n,
+                    crate::names::Layer::Top,
+                )?)
+                .is_none()
+                {
+                    return Err(refuse(&meta.name, &format!("volume {n}"), "it is not active; activate the class first (a new leg is rebuilt from the live legs)".into()));
+                }
+                for (i, l) in v.layout.legs.iter().enumerate().skip(ov.layout.legs.len()) {
+                    if let Some(e) = &l.rmeta {
+                        zero(e, &format!("volume {n} new leg {i} rmeta"), &mut out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    // 3. Metadata: fresh areas on new disks, the new generation on the others.
+    let mut existing = Vec::new();
+    for dm in &meta.disks {
+        if d.changes.contains(&Change::NewDisk(dm.name.clone())) {
+            out.push(act(
+                ActionKind::FormatArea,
+                &dm.name,
+                format!(
+                    "new member: private area with class {} generation {}",
+                    meta.name, meta.generation
+                ),
+                Step::Format {
+                    disk: dm.name.clone(),
+                },
+            ));
+        } else {
+            existing.push(dm.name.clone());
+        }
+    }
+    if !existing.is_empty() {
+        out.push(write_meta(meta, &existing, "before kernel changes"));
+    }
+    // 4. Kernel: new volumes, then changed live volumes.
+    let mut rebuilt = false;
+    let mut reloaded: Vec<&str> = Vec::new();
+    for c in &d.changes {
+        match c {
+            Change::NewVolume(n) => {
+                if let Some(v) = meta.volume(n) {
+                    for s in specs(meta, v)? {
+                        create_steps(&s, &mut out);
+                    }
+                }
+            }
+            Change::Grow(n) | Change::AddLeg(n) => {
+                let (Some(v), Some(om)) = (meta.volume(n), old) else {
+                    continue;
+                };
+                let Some(ov) = om.volume(n) else { continue };
+                if reloaded.contains(&n.as_str()) {
+                    continue; // grow + add leg in one apply: one reload
+                }
+                reloaded.push(n);
+                let top = crate::names::dm_name(&meta.name, n, crate::names::Layer::Top)?;
+                if live(&top).is_none() {
+                    continue; // inactive: the next activation uses the new layout
+                }
+                rebuilt |= matches!(c, Change::AddLeg(_));
+                reload(meta, om, v, ov, &live, &mut out)?;
+            }
+            _ => {}
+        }
+    }
+    // 5. After a rebuild was started, record the new legs as ACTIVE.
+    if rebuilt {
+        if let Some(m) = settled(meta) {
+            let all: Vec<String> = m.disks.iter().map(|x| x.name.clone()).collect();
+            out.push(write_meta(
+                &m,
+                &all,
+                "new legs are being rebuilt by the kernel",
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Reload a live volume's stack (children first); unused layers removed last.
+fn reload<'a>(
+    meta: &ClassMeta,
+    om: &ClassMeta,
+    v: &VolumeMeta,
+    ov: &VolumeMeta,
+    live: &dyn Fn(&str) -> Option<&'a crate::io::DmInfo>,
+    out: &mut Vec<Action>,
+) -> Result<()> {
+    let new = specs(meta, v)?;
+    let old = specs(om, ov)?;
+    // As LVM's preload: new children are created and resumed, grown children are
+    // loaded and resumed before their parent (the parent only uses their old part),
+    // then the top is loaded, suspended and resumed, and everything verified.
+    let mut verify = Vec::new();
+    for s in &new {
+        let before = old.iter().find(|o| o.name == s.name);
+        if live(&s.name).is_none() {
+            create_steps(s, out);
+        } else if before.map(|b| &b.table) != Some(&s.table) {
+            let spec = Box::new(s.clone());
+            out.push(act(
+                ActionKind::Load,
+                &s.name,
+                summary(s),
+                Step::Load { spec: spec.clone() },
+            ));
+            if s.role == crate::tables::DeviceRole::Top {
+                out.push(act(
+                    ActionKind::Suspend,
+                    &s.name,
+                    "flush and hold I/O".into(),
+                    Step::Suspend {
+                        name: s.name.clone(),
+                    },
+                ));
+            }
+            out.push(act(
+                ActionKind::Resume,
+                &s.name,
+                "make the new table live".into(),
+                Step::Resume { spec },
+            ));
+            verify.push(s);
+        }
+    }
+    for s in verify {
+        out.push(act(
+            ActionKind::Verify,
+            &s.name,
+            "read the table back".into(),
+            Step::Verify {
+                spec: Box::new(s.clone()),
+            },
+        ));
+    }
+    for o in old.iter().rev() {
+        if new.iter().all(|s| s.name != o.name) && live(&o.name).is_some() {
+            out.push(act(
+                ActionKind::Remove,
+                &o.name,
+                "layer no longer used".into(),
+                Step::Remove {
+                    name: o.name.clone(),
+                },
+            ));
+        }
+    }
+    Ok(())
+}

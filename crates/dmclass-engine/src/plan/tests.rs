@@ -1,0 +1,276 @@
+//! Planner tests and the simulated-world fixture shared by the executor, assembly,
+//! status and export tests.
+#![allow(clippy::unwrap_used, clippy::many_single_char_names)]
+
+use super::*;
+use crate::exec::execute;
+use crate::io::Disks;
+use crate::sim::{new_sim, SimDisks, SimKernel};
+use crate::EngineError;
+use std::fmt::Write as _;
+
+/// A simulated machine with bound disks.
+pub(crate) struct W {
+    pub(crate) k: SimKernel,
+    pub(crate) d: SimDisks,
+    pub(crate) b: Vec<DiskBinding>,
+}
+
+/// Disks `/dev/vdb`, `/dev/vdc`, ... of `mib` MiB named `names`.
+pub(crate) fn world(names: &[&str], mib: u64) -> W {
+    let (k, mut d) = new_sim();
+    let mut b = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        let path = PathBuf::from(format!(
+            "/dev/vd{}",
+            char::from(b'b' + u8::try_from(i).unwrap())
+        ));
+        let devnum = DevNum {
+            major: 252,
+            minor: 16 * u32::try_from(i).unwrap(),
+        };
+        d.add_disk(&path, devnum, Bytes(mib << 20)).unwrap();
+        b.push(DiskBinding {
+            name: (*n).to_owned(),
+            path,
+            devnum: Some(devnum),
+            size: Bytes(mib << 20),
+            identity: DiskIdentity {
+                serial: Some(format!("S-{n}")),
+                wwn: None,
+                by_id: Some(format!("/dev/disk/by-id/virtio-{n}")),
+            },
+        });
+    }
+    W { k, d, b }
+}
+
+/// Parse one class (`body` is the list entry under `classes:`).
+pub(crate) fn class(body: &str) -> Class {
+    let text = format!("version: 1\nclasses:\n{body}");
+    match dmclass_model::parse("t.yaml", &text) {
+        Ok(c) => c.classes.into_iter().next().unwrap(),
+        Err(d) => panic!("{d:?}\n{text}"),
+    }
+}
+
+/// Class `data`: disks d1..dN (by-id selectors), then `rest` (groups, volumes).
+pub(crate) fn yaml(disks: &[&str], rest: &str) -> Class {
+    let mut s = String::from("  - name: data\n    type: local\n    disks:\n");
+    for d in disks {
+        let _ = writeln!(
+            s,
+            "      - {{name: {d}, device: /dev/disk/by-id/virtio-{d}}}"
+        );
+    }
+    s.push_str(rest);
+    class(&s)
+}
+
+pub(crate) fn plan_for(w: &W, c: &Class, destroy: bool) -> Result<Plan> {
+    let bound: Vec<DiskBinding> =
+        w.b.iter()
+            .filter(|b| c.disks.iter().any(|d| d.name.as_str() == b.name))
+            .cloned()
+            .collect();
+    let a = read_actual(&bound, &w.d, &w.k)?;
+    plan(
+        c,
+        &bound,
+        &a,
+        &PlanOptions {
+            allow_destroy: destroy,
+            id_seed: Some(7),
+        },
+    )
+}
+
+pub(crate) fn apply(w: &mut W, c: &Class, destroy: bool) -> Result<Plan> {
+    let p = plan_for(w, c, destroy)?;
+    let bound: Vec<DiskBinding> =
+        w.b.iter()
+            .filter(|b| c.disks.iter().any(|d| d.name.as_str() == b.name))
+            .cloned()
+            .collect();
+    execute(&p, &bound, &mut w.k, &mut w.d, &mut |_| {})?;
+    Ok(p)
+}
+
+/// CRC32C of every disk's whole content, and its write count.
+pub(crate) fn sums(w: &W) -> Vec<(u32, u64)> {
+    w.b.iter()
+        .map(|b| {
+            let size = w.d.size(&b.path).unwrap().0;
+            let mut crc = 0u32;
+            let mut off = 0;
+            while off < size {
+                let chunk = w.d.read(&b.path, Bytes(off), 4 << 20).unwrap();
+                crc = crc32c::crc32c_append(crc, &chunk);
+                off += 4 << 20;
+            }
+            (crc, w.d.write_count(&b.path).unwrap())
+        })
+        .collect()
+}
+
+pub(crate) const MIRROR: &str = "    groups:\n      - {name: m, type: mirror, members: [d1, d2]}\n";
+
+pub(crate) fn v1(size: &str) -> String {
+    format!("{MIRROR}    volumes:\n      - {{name: v1, on: m, size: {size}}}\n")
+}
+
+fn kinds(p: &Plan) -> Vec<(&str, String)> {
+    p.actions
+        .iter()
+        .map(|a| {
+            (
+                a.object.as_str(),
+                serde_json::to_value(a.kind)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn new_raid1_class_plan_is_ordered_and_deterministic() {
+    let w = world(&["d1", "d2"], 128);
+    let c = yaml(&["d1", "d2"], &v1("16MiB"));
+    let p = plan_for(&w, &c, false).unwrap();
+    let k = kinds(&p);
+    let order: Vec<&str> = k.iter().map(|(_, k)| k.as_str()).collect();
+    assert_eq!(
+        &order[..4],
+        ["zero_extent", "zero_extent", "format_area", "format_area"]
+    );
+    assert!(!order.contains(&"write_metadata"), "{order:?}");
+    // Children first: rmeta_0, rimage_0, rmeta_1, rimage_1, then the raid device.
+    let created: Vec<&str> = k
+        .iter()
+        .filter(|(_, k)| k == "create")
+        .map(|(o, _)| *o)
+        .collect();
+    assert_eq!(
+        created,
+        [
+            "dmclass-data-v1_rmeta_0",
+            "dmclass-data-v1_rimage_0",
+            "dmclass-data-v1_rmeta_1",
+            "dmclass-data-v1_rimage_1",
+            "dmclass-data-v1",
+        ]
+    );
+    assert_eq!(&order[4..8], ["create", "load", "resume", "verify"]);
+    assert_eq!(p.based_on_generation, None);
+    assert_eq!(p.new_meta.generation, 1);
+    // Deterministic with a seed; JSON has the stable field names.
+    let again = plan_for(&w, &c, false).unwrap();
+    let j = serde_json::to_value(&p).unwrap();
+    assert_eq!(j, serde_json::to_value(&again).unwrap());
+    assert_eq!(j["actions"][0]["kind"], "zero_extent");
+    assert_eq!(j["actions"][0]["object"], "d1");
+    assert!(j["actions"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("rmeta"));
+    // Tables: disks by number, dm devices not yet created by placeholder.
+    let t = p.tables();
+    assert!(t.contains("0 2048 linear 252:0 65536\n"), "{t}");
+    assert!(
+        t.contains(
+            "raid raid1 3 0 region_size 128 2 <dmclass-data-v1_rmeta_0> <dmclass-data-v1_rimage_0>"
+        ),
+        "{t}"
+    );
+    assert!(p.render().contains("format_area"));
+}
+
+fn refused(r: Result<Plan>, what: &str) {
+    match r {
+        Err(EngineError::Refused { reason, object, .. }) => {
+            assert!(
+                format!("{object}: {reason}").contains(what),
+                "{object}: {reason}"
+            );
+        }
+        other => panic!("expected a refusal containing {what:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn unsupported_changes_are_refused_and_change_no_byte() {
+    let mut w = world(&["d1", "d2", "d3"], 128);
+    let c = yaml(&["d1", "d2"], &v1("16MiB"));
+    apply(&mut w, &c, false).unwrap();
+    w.k.write_dev("dmclass-data-v1", Bytes(0), &[7u8; 4096])
+        .unwrap();
+    let before = sums(&w);
+    let cases = [
+        (v1("8MiB"), "shrinking"),
+        (
+            format!(
+                "{MIRROR}    volumes:\n      - {{name: v1, on: m, size: 16MiB, engine: mirror}}\n"
+            ),
+            "engine",
+        ),
+        (format!("{MIRROR}    volumes: []\n"), "--allow-destroy"),
+        (
+            format!("{MIRROR}    volumes:\n      - {{name: v1, on: m, size: 16MiB, jrm: false}}\n"),
+            "jrm",
+        ),
+    ];
+    for (rest, why) in &cases {
+        refused(apply(&mut w, &yaml(&["d1", "d2"], rest), false), why);
+    }
+    // Moving a volume to another group or disk.
+    let moved = class(&format!(
+        "  - name: data\n    type: local\n    disks:\n      - {{name: d1, device: /dev/disk/by-id/virtio-d1}}\n      - {{name: d2, device: /dev/disk/by-id/virtio-d2}}\n      - {{name: d3, device: /dev/disk/by-id/virtio-d3, role: single}}\n{MIRROR}    volumes:\n      - {{name: v1, on: d3, size: 16MiB}}\n"
+    ));
+    refused(apply(&mut w, &moved, false), "moving it from m to d3");
+    // Class type change.
+    let text = v1("16MiB");
+    let shared = class(&format!(
+        "  - name: data\n    type: shared\n    nodes: [a, b]\n    disks:\n      - {{name: d1, device: /dev/disk/by-id/virtio-d1}}\n      - {{name: d2, device: /dev/disk/by-id/virtio-d2}}\n{text}"
+    ));
+    refused(apply(&mut w, &shared, false), "class type");
+    // Removing a disk that holds slices (d2 out of the file, the group on d1 + d3).
+    let c2 = yaml(&["d1", "d3"], "    groups:\n      - {name: m, type: mirror, members: [d1, d3]}\n    volumes:\n      - {name: v1, on: m, size: 16MiB}\n");
+    refused(apply(&mut w, &c2, false), "holds slices");
+    // A disk of another class.
+    let other = class("  - name: other\n    type: local\n    disks:\n      - {name: d1, device: /dev/disk/by-id/virtio-d1}\n      - {name: d3, device: /dev/disk/by-id/virtio-d3}\n");
+    let mut w3 = W {
+        k: w.d.kernel(),
+        d: w.d.clone(),
+        b: w.b.clone(),
+    };
+    refused(
+        apply(&mut w3, &other, false),
+        "belongs to dmclass class data",
+    );
+    assert_eq!(sums(&w), before);
+    // Still applies as a no-op.
+    assert!(plan_for(&w, &c, false).unwrap().is_empty());
+}
+
+#[test]
+fn execute_refuses_a_plan_made_against_older_metadata() {
+    let mut w = world(&["d1", "d2"], 128);
+    apply(&mut w, &yaml(&["d1", "d2"], &v1("16MiB")), false).unwrap();
+    let grow = yaml(&["d1", "d2"], &v1("32MiB"));
+    let stale = plan_for(&w, &grow, false).unwrap();
+    let add = yaml(
+        &["d1", "d2"],
+        &format!("{}      - {{name: v2, on: m, size: 8MiB}}\n", v1("16MiB")),
+    );
+    apply(&mut w, &add, false).unwrap();
+    let before = sums(&w);
+    let err = execute(&stale, &w.b, &mut w.k, &mut w.d, &mut |_| {}).unwrap_err();
+    assert!(
+        matches!(err, EngineError::MetadataChanged { found: 2, .. }),
+        "{err}"
+    );
+    assert_eq!(sums(&w), before);
+}

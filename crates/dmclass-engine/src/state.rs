@@ -1,0 +1,335 @@
+//! Status model (GDS states, DESIGN.md §1) derived from the class description, the
+//! disks found and the kernel's status lines; JSON for `status --json` and an
+//! `sdxinfo`-like text rendering.
+//!
+//! JSON (stable): `{name, uuid, type, generation, disks: [{name, path, state, size}],
+//! volumes: [{name, state, path, size, engine, group, sync_percent, slices: [{leg,
+//! disk, state, sync_percent}]}]}`; sizes in bytes; `path` of a missing disk is null;
+//! `sync_percent` is null when not mirrored or not active.
+//!
+//! Derivation: a volume without a live top device is `STOP` (`INVALID` when no leg
+//! has all its disks); its slices are `STOP`, or `INVALID` when a disk is missing.
+//! For a live raid1 volume each health char gives its slice state: `A` → `ACTIVE`,
+//! `a` → `COPY` (with the sync percent), `D` and `-` → `INVALID`; dm-mirror legs are
+//! `ACTIVE` when alive and in sync, `COPY` (legs after the first) while regions are
+//! out of sync, else `INVALID`. A volume is `INVALID` when no slice is `ACTIVE`.
+
+use crate::assemble::PresentDisk;
+use crate::error::Result;
+use crate::exec::device::io_err;
+use crate::io::Kernel;
+use crate::layout::SliceState;
+use crate::metadata::{ClassMeta, DiskState, EngineMeta, VolumeMeta};
+use crate::names::{dm_name, user_path, Layer};
+use crate::status::{parse_mirror_status, parse_raid_status, MirrorHealth, RaidHealth};
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// Volume state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum VolumeState {
+    /// Started.
+    Active,
+    /// Not started.
+    Stop,
+    /// No usable slice.
+    Invalid,
+}
+
+/// A disk's status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DiskStatus {
+    /// Name in the class.
+    pub name: String,
+    /// Device node (null when missing).
+    pub path: Option<String>,
+    /// `ENABLE`, `DISABLE` (missing), `SPARE`.
+    pub state: DiskState,
+    /// Size in bytes at registration.
+    pub size: u64,
+}
+
+/// One slice (mirror leg).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SliceStatus {
+    /// Leg index.
+    pub leg: usize,
+    /// Disk(s) of the leg, `+`-joined for stripe/concat legs.
+    pub disk: String,
+    /// GDS slice state.
+    pub state: SliceState,
+    /// Resync progress while `COPY`.
+    pub sync_percent: Option<f64>,
+}
+
+/// One volume.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VolumeStatus {
+    /// Name.
+    pub name: String,
+    /// GDS volume state.
+    pub state: VolumeState,
+    /// `/dev/dmclass/<class>/<volume>`.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// `raid1` or `mirror`.
+    pub engine: EngineMeta,
+    /// Group or disk it lives on.
+    pub group: String,
+    /// Sync percent of a live mirrored volume.
+    pub sync_percent: Option<f64>,
+    /// Slices.
+    pub slices: Vec<SliceStatus>,
+}
+
+/// One class.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClassStatus {
+    /// Name.
+    pub name: String,
+    /// UUID.
+    pub uuid: String,
+    /// `root`, `local`, `shared`.
+    #[serde(rename = "type")]
+    pub class_type: crate::metadata::ClassTypeMeta,
+    /// Metadata generation.
+    pub generation: u64,
+    /// Disks.
+    pub disks: Vec<DiskStatus>,
+    /// Volumes.
+    pub volumes: Vec<VolumeStatus>,
+}
+
+/// The status of a class whose `present` disks were found.
+pub fn class_status(
+    meta: &ClassMeta,
+    present: &[PresentDisk],
+    kernel: &dyn Kernel,
+) -> Result<ClassStatus> {
+    let here = |d: &str| present.iter().find(|p| p.name == d);
+    let disks = meta
+        .disks
+        .iter()
+        .map(|d| DiskStatus {
+            name: d.name.clone(),
+            path: here(&d.name).map(|p| p.path.display().to_string()),
+            state: match (here(&d.name), d.state) {
+                (None, _) => DiskState::Disable,
+                (Some(_), s) => s,
+            },
+            size: d.size.0 * 512,
+        })
+        .collect();
+    let mut volumes = Vec::new();
+    for v in &meta.volumes {
+        volumes.push(volume(meta, v, &|d| here(d).is_some(), kernel)?);
+    }
+    Ok(ClassStatus {
+        name: meta.name.clone(),
+        uuid: meta.uuid.to_string(),
+        class_type: meta.class_type,
+        generation: meta.generation,
+        disks,
+        volumes,
+    })
+}
+
+fn volume(
+    meta: &ClassMeta,
+    v: &VolumeMeta,
+    here: &dyn Fn(&str) -> bool,
+    kernel: &dyn Kernel,
+) -> Result<VolumeStatus> {
+    let whole: Vec<bool> = v
+        .layout
+        .legs
+        .iter()
+        .map(|l| l.disks().iter().all(|d| here(d)))
+        .collect();
+    let mut slices: Vec<SliceStatus> = v
+        .layout
+        .legs
+        .iter()
+        .enumerate()
+        .map(|(i, l)| SliceStatus {
+            leg: i,
+            disk: l.disks().join("+"),
+            state: if whole[i] {
+                SliceState::Stop
+            } else {
+                SliceState::Invalid
+            },
+            sync_percent: None,
+        })
+        .collect();
+    let top = dm_name(&meta.name, &v.name, Layer::Top)?;
+    let live = kernel
+        .info(&top)
+        .map_err(|e| io_err(format!("device {top}"), e))?
+        .is_some_and(|i| i.live_table);
+    let mut sync = None;
+    if live {
+        let st = kernel
+            .status(&top)
+            .map_err(|e| io_err(format!("status of {top}"), e))?;
+        let line = st.first();
+        match line.map(|l| l.target.as_str()) {
+            Some("raid") => {
+                let r = parse_raid_status(line.map_or("", |l| l.params.as_str()))?;
+                let pct = r.percent();
+                sync = Some(pct);
+                for (s, h) in slices.iter_mut().zip(&r.health) {
+                    (s.state, s.sync_percent) = match h {
+                        RaidHealth::InSync => (SliceState::Active, None),
+                        RaidHealth::Syncing => (SliceState::Copy, Some(pct)),
+                        RaidHealth::Dead | RaidHealth::Absent => (SliceState::Invalid, None),
+                    };
+                }
+            }
+            Some("mirror") => {
+                let m = parse_mirror_status(line.map_or("", |l| l.params.as_str()))?;
+                #[allow(clippy::cast_precision_loss)]
+                let pct = if m.total == 0 {
+                    100.0
+                } else {
+                    m.in_sync as f64 * 100.0 / m.total as f64
+                };
+                sync = Some(pct);
+                let mut h = m.health.iter();
+                for (i, s) in slices.iter_mut().enumerate() {
+                    if !whole[i] {
+                        continue;
+                    }
+                    (s.state, s.sync_percent) = match h.next() {
+                        Some(MirrorHealth::Alive) if m.in_sync < m.total && i > 0 => {
+                            (SliceState::Copy, Some(pct))
+                        }
+                        Some(MirrorHealth::Alive) => (SliceState::Active, None),
+                        _ => (SliceState::Invalid, None),
+                    };
+                }
+            }
+            _ => {
+                for (i, s) in slices.iter_mut().enumerate() {
+                    if whole[i] {
+                        s.state = SliceState::Active;
+                    }
+                }
+            }
+        }
+    }
+    let state = if live {
+        if slices.iter().any(|s| s.state == SliceState::Active) {
+            VolumeState::Active
+        } else {
+            VolumeState::Invalid
+        }
+    } else if whole.contains(&true) {
+        VolumeState::Stop
+    } else {
+        VolumeState::Invalid
+    };
+    Ok(VolumeStatus {
+        name: v.name.clone(),
+        state,
+        path: user_path(&meta.name, &v.name).display().to_string(),
+        size: v.size.0 * 512,
+        engine: v.engine,
+        group: v.on.clone(),
+        sync_percent: if v.layout.legs.len() > 1 { sync } else { None },
+        slices,
+    })
+}
+
+fn word<T: Serialize>(t: &T) -> String {
+    serde_json::to_value(t)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// `sdxinfo`-like text: class, disk, volume and slice tables.
+pub fn render(classes: &[ClassStatus]) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "OBJ    NAME             TYPE    GENERATION");
+    let _ = writeln!(o, "------ ---------------- ------- ----------");
+    for c in classes {
+        let _ = writeln!(
+            o,
+            "class  {:<16} {:<7} {}",
+            c.name,
+            word(&c.class_type),
+            c.generation
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\nOBJ    NAME     CLASS            DEVNAM                           BLOCKS       STATUS"
+    );
+    let _ = writeln!(
+        o,
+        "------ -------- ---------------- -------------------------------- ------------ -------"
+    );
+    for c in classes {
+        for d in &c.disks {
+            let _ = writeln!(
+                o,
+                "disk   {:<8} {:<16} {:<32} {:<12} {}",
+                d.name,
+                c.name,
+                d.path.as_deref().unwrap_or("*"),
+                d.size / 512,
+                word(&d.state)
+            );
+        }
+    }
+    let _ = writeln!(
+        o,
+        "\nOBJ    NAME     CLASS            GROUP    ENGINE BLOCKS       STATUS   PATH"
+    );
+    let _ = writeln!(
+        o,
+        "------ -------- ---------------- -------- ------ ------------ -------- ----"
+    );
+    for c in classes {
+        for v in &c.volumes {
+            let _ = writeln!(
+                o,
+                "volume {:<8} {:<16} {:<8} {:<6} {:<12} {:<8} {}",
+                v.name,
+                c.name,
+                v.group,
+                word(&v.engine),
+                v.size / 512,
+                word(&v.state),
+                v.path
+            );
+        }
+    }
+    let _ = writeln!(
+        o,
+        "\nOBJ    CLASS            GROUP    DISK     VOLUME   STATUS"
+    );
+    let _ = writeln!(
+        o,
+        "------ ---------------- -------- -------- -------- --------"
+    );
+    for c in classes {
+        for v in &c.volumes {
+            for s in &v.slices {
+                let st = match s.sync_percent {
+                    Some(p) => format!("{}({p:.0}%)", word(&s.state)),
+                    None => word(&s.state),
+                };
+                let _ = writeln!(
+                    o,
+                    "slice  {:<16} {:<8} {:<8} {:<8} {st}",
+                    c.name, v.group, s.disk, v.name
+                );
+            }
+        }
+    }
+    o
+}
