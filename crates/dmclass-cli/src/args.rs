@@ -45,6 +45,32 @@ pub enum Command {
     /// Exits 0 when the configuration can be applied here, 1 with every reason when it
     /// cannot. With `--facts` no device is touched.
     Check(CheckArgs),
+    /// Show what `apply` would do: ordered actions and, with `--tables`, the exact
+    /// device-mapper tables. Changes nothing.
+    ///
+    /// With `--facts`, disks are not read: the plan assumes they are blank (new class).
+    Plan(PlanArgs),
+    /// Make the configuration true: register disks, write metadata, create volumes.
+    ///
+    /// Shows the plan and asks for confirmation unless `--yes`. Idempotent: applying
+    /// the same file again does nothing. Refuses, changing nothing, when the
+    /// configuration is not supported here, a disk carries data (`wipe: true` to
+    /// allow), is in use, or the class changed on disk since it was read.
+    Apply(ApplyArgs),
+    /// Show classes as they are on disk and in the kernel: disks (ENABLE, DISABLE,
+    /// SPARE), volumes (ACTIVE, STOP, INVALID) with size, path and resync percent, and
+    /// each volume's slices (ACTIVE, STOP, INVALID, COPY, TEMP, NOUSE).
+    Status(StatusArgs),
+    /// Assemble classes from the metadata on their disks (no YAML needed) and start
+    /// their autostart volumes. A mirror with a missing disk starts degraded, with a
+    /// warning. Running it again changes nothing.
+    Activate(ActivateArgs),
+    /// Stop every volume of the named classes (top devices first). Refuses, changing
+    /// nothing more, while a volume is open (mounted, in use by a guest).
+    Deactivate(DeactivateArgs),
+    /// Print the class as it is on disk, as YAML that `apply` accepts; applying it
+    /// again plans nothing.
+    Export(ExportArgs),
     /// udev helper: print DMCLASS_CLASS, DMCLASS_VOLUME and DMCLASS_LAYER for a dm name
     /// (used by 69-dmclass.rules; not for interactive use).
     #[command(hide = true)]
@@ -86,4 +112,81 @@ pub struct CheckArgs {
     /// Machine-readable report.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Arguments of `plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The YAML configuration.
+    pub file: PathBuf,
+    /// Read machine facts from this file instead of probing; touches no device.
+    #[arg(long, value_name = "F")]
+    pub facts: Option<PathBuf>,
+    /// Assume this environment instead of the detected one.
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<Environment>,
+    /// Plan removals of volumes missing from the file (as `apply --allow-destroy`).
+    #[arg(long)]
+    pub allow_destroy: bool,
+    /// Machine-readable plan.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the device-mapper tables the plan loads.
+    #[arg(long)]
+    pub tables: bool,
+}
+
+/// Arguments of `apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The YAML configuration.
+    pub file: PathBuf,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Allow removing volumes that are missing from the file.
+    #[arg(long)]
+    pub allow_destroy: bool,
+    /// Assume this environment instead of the detected one.
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<Environment>,
+}
+
+/// Arguments of `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this class.
+    pub class: Option<String>,
+    /// Machine-readable status.
+    #[arg(long)]
+    pub json: bool,
+    /// Redraw every 2 seconds; without a terminal, stop once nothing is resyncing.
+    #[arg(long)]
+    pub watch: bool,
+}
+
+/// Arguments of `activate`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["classes", "all"])))]
+pub struct ActivateArgs {
+    /// Classes to activate.
+    pub classes: Vec<String>,
+    /// Every class found on this machine's disks.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// Arguments of `deactivate`.
+#[derive(Debug, Args)]
+pub struct DeactivateArgs {
+    /// Classes to deactivate.
+    #[arg(required = true)]
+    pub classes: Vec<String>,
+}
+
+/// Arguments of `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The class.
+    pub class: String,
 }

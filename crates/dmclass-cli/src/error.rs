@@ -27,6 +27,9 @@ pub enum CliError {
     /// Probing the machine failed.
     #[error("probing this machine failed: {0}")]
     Probe(#[from] dmclass_linux::LinuxError),
+    /// The engine refused or failed (planning, executing, assembling).
+    #[error(transparent)]
+    Engine(#[from] dmclass_engine::EngineError),
     /// The request was refused; details were already printed.
     #[error("{0}")]
     Refused(String),
@@ -44,6 +47,7 @@ impl CliError {
             | CliError::Facts { .. }
             | CliError::Rules(_)
             | CliError::Probe(_)
+            | CliError::Engine(_)
             | CliError::Refused(_)
             | CliError::Output(_) => 1,
         }

@@ -32,7 +32,10 @@ pub fn load(path: &Path) -> Result<Facts, CliError> {
 pub fn obtain(file: Option<&Path>, env: Option<Environment>) -> Result<Facts, CliError> {
     let mut facts = match file {
         Some(p) => load(p)?,
-        None => dmclass_linux::probe()?,
+        None => match crate::backend::sim_dir() {
+            Some(dir) => crate::backend::sim_facts(&dir)?,
+            None => dmclass_linux::probe()?,
+        },
     };
     if let Some(env) = env {
         facts.environment = env;

@@ -3,7 +3,9 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod backend;
 mod cmd;
+mod config;
 mod error;
 mod facts;
 mod output;
@@ -12,6 +14,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    dmclass_linux::process::default_sigpipe();
     let cli = args::Cli::parse();
     let level = match cli.verbose {
         0 => "warn",

@@ -11,7 +11,8 @@
 //! the parts here that only transform text are pure functions with unit tests, and the
 //! sysfs/procfs root is injectable ([`SysRoot`]) so the readers run against fake trees.
 //!
-//! It is the only crate allowed `unsafe` (CPUID, the BLKGETSIZE64 ioctl);
+//! It is the only crate allowed `unsafe` (CPUID, the BLKGETSIZE64 ioctl, the dm
+//! resume/remove ioctls of [`dmraw`]);
 //! every `unsafe` block carries a comment saying why it is sound.
 #![allow(unsafe_code)]
 // Tests may unwrap (common brief); production code may not (workspace lint).
@@ -21,11 +22,13 @@ pub mod capture;
 pub mod diskio;
 pub mod disks;
 pub mod dm;
+pub mod dmraw;
 pub mod error;
 pub mod inuse;
 pub mod label;
 pub mod machine;
 pub mod probe;
+pub mod process;
 pub mod signatures;
 pub mod sysroot;
 pub mod udev_names;

@@ -8,7 +8,8 @@ use crate::error::ModelError;
 pub const NAME_MAX: usize = 32;
 
 /// What a name may look like; quoted in every name error.
-pub const NAME_ACCEPTED: &str = "1 to 32 characters from A-Z a-z 0-9 _ . + -, not starting with `-`, not `.` or `..`";
+pub const NAME_ACCEPTED: &str =
+    "1 to 32 characters from A-Z a-z 0-9 _ . + -, not starting with `-`, not `.` or `..`";
 
 /// Longest accepted cluster node name (a host name), in characters.
 pub const NODE_NAME_MAX: usize = 64;

@@ -36,10 +36,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode, CliError> {
                     report: None,
                 })?;
             } else {
-                eprint!("{diags}");
-                if !diags.to_string().ends_with('\n') {
-                    eprintln!();
-                }
+                eprintln!("{diags}");
             }
             return Err(CliError::Refused(format!(
                 "{}: {} error(s) in the configuration; nothing was touched",
@@ -61,39 +58,24 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode, CliError> {
             report: Some(&report),
         })?;
     } else {
-        // A finding with a position reads `file:line:col: ...` like the parser's errors.
-        let at = |f: &dmclass_rules::Finding| {
-            if f.span.is_some() {
-                format!("{file}:{f}")
-            } else {
-                f.to_string()
-            }
-        };
-        for w in &report.warnings {
-            eprintln!("warning: {}", at(w));
-        }
-        for d in &report.denials {
-            eprintln!("denied: {}", at(d));
-        }
+        crate::config::print_report(&file, &report);
     }
-    if ok {
-        if !args.json {
-            println!(
-                "{file}: OK for {} ({} boot){}",
-                facts.environment,
-                facts.boot,
-                if report.warnings.is_empty() {
-                    String::new()
-                } else {
-                    format!(", {} warning(s)", report.warnings.len())
-                }
-            );
-        }
-        Ok(ExitCode::SUCCESS)
-    } else {
-        Err(CliError::Refused(format!(
+    if !ok {
+        return Err(CliError::Refused(format!(
             "{file}: {} reason(s) why this configuration cannot be applied here",
             report.denials.len()
-        )))
+        )));
     }
+    if !args.json {
+        let warnings = if report.warnings.is_empty() {
+            String::new()
+        } else {
+            format!(", {} warning(s)", report.warnings.len())
+        };
+        println!(
+            "{file}: OK for {} ({} boot){warnings}",
+            facts.environment, facts.boot
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

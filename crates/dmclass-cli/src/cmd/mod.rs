@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
+mod apply;
 mod check;
+mod classes;
 mod probe;
 mod rules;
 
@@ -15,6 +17,12 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Probe(a) => probe::run(&a),
         Command::Rules(a) => rules::run(&a),
         Command::Check(a) => check::run(&a),
+        Command::Plan(a) => apply::plan(&a),
+        Command::Apply(a) => apply::apply(&a),
+        Command::Status(a) => classes::status(&a),
+        Command::Activate(a) => classes::activate(&a),
+        Command::Deactivate(a) => classes::deactivate(&a),
+        Command::Export(a) => classes::export(&a),
         Command::UdevImport { dm_name } => match dmclass_linux::udev_names::udev_import(&dm_name) {
             Some(lines) => {
                 print!("{lines}");

@@ -1,0 +1,103 @@
+//! Which kernel and disks the commands drive: the real ones (device-mapper ioctls,
+//! O_DIRECT disk I/O, a live probe), or — when `DMCLASS_SIM=<dir>` is set — the
+//! engine's simulation persisted in that directory, so the whole command line can be
+//! tested end to end, across invocations, on a machine without device-mapper.
+//!
+//! Simulation directory: `facts.json` (what `probe` reports; written by the test) and
+//! `world.json` (simulated disks and dm devices; created from the facts when absent).
+
+use crate::error::CliError;
+use dmclass_engine::io::{Disks, Kernel};
+use dmclass_engine::sim::{self, SimDisks, SimKernel};
+use dmclass_model::Environment;
+use dmclass_rules::Facts;
+use std::path::{Path, PathBuf};
+
+/// Environment variable selecting the simulation.
+pub const SIM_ENV: &str = "DMCLASS_SIM";
+
+/// Kernel + disks + facts for one command.
+pub enum Backend {
+    /// This machine.
+    Real {
+        /// Device-mapper.
+        kernel: dmclass_linux::LinuxKernel,
+        /// Member disks.
+        disks: dmclass_linux::LinuxDisks,
+    },
+    /// The persisted simulation.
+    Sim {
+        /// Simulation directory.
+        dir: PathBuf,
+        /// Simulated kernel.
+        kernel: SimKernel,
+        /// Simulated disks.
+        disks: SimDisks,
+    },
+}
+
+/// The simulation directory, when `DMCLASS_SIM` is set.
+pub fn sim_dir() -> Option<PathBuf> {
+    std::env::var_os(SIM_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+fn sim_err(what: &str, e: impl std::fmt::Display) -> CliError {
+    CliError::Refused(format!("simulation ({SIM_ENV}): {what}: {e}"))
+}
+
+/// Facts of the simulated machine (`<dir>/facts.json`).
+pub fn sim_facts(dir: &Path) -> Result<Facts, CliError> {
+    crate::facts::load(&dir.join("facts.json"))
+}
+
+impl Backend {
+    /// Open the backend for a command that changes or inspects the kernel.
+    pub fn open() -> Result<Backend, CliError> {
+        if let Some(dir) = sim_dir() {
+            let world = dir.join("world.json");
+            let (kernel, disks) = if world.exists() {
+                sim::load(&world).map_err(|e| sim_err("cannot load the world", e))?
+            } else {
+                let facts = sim_facts(&dir)?;
+                sim::world_from_facts(&facts).map_err(|e| sim_err("cannot build the world", e))?
+            };
+            return Ok(Backend::Sim { dir, kernel, disks });
+        }
+        Ok(Backend::Real {
+            kernel: dmclass_linux::LinuxKernel::new()?,
+            disks: dmclass_linux::LinuxDisks::new(),
+        })
+    }
+
+    /// Facts about this machine: `--facts` file, the simulation's, or a live probe.
+    /// `env` overrides the detected environment.
+    pub fn facts(&self, env: Option<Environment>) -> Result<Facts, CliError> {
+        let mut facts = match self {
+            Backend::Real { .. } => dmclass_linux::probe()?,
+            Backend::Sim { dir, .. } => sim_facts(dir)?,
+        };
+        if let Some(env) = env {
+            facts.environment = env;
+        }
+        Ok(facts)
+    }
+
+    /// The kernel and disks, mutably.
+    pub fn parts(&mut self) -> (&mut dyn Kernel, &mut dyn Disks) {
+        match self {
+            Backend::Real { kernel, disks } => (kernel, disks),
+            Backend::Sim { kernel, disks, .. } => (kernel, disks),
+        }
+    }
+
+    /// Persist the simulation (no-op for the real machine). Called after every
+    /// command, also a failed one: the simulated world keeps what was done.
+    pub fn finish(&self) -> Result<(), CliError> {
+        if let Backend::Sim { dir, disks, .. } = self {
+            sim::save(disks, &dir.join("world.json")).map_err(|e| sim_err("cannot save", e))?;
+        }
+        Ok(())
+    }
+}

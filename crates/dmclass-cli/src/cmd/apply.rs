@@ -1,0 +1,166 @@
+//! `dmclass plan` and `dmclass apply`.
+
+use crate::args::{ApplyArgs, PlanArgs};
+use crate::backend::Backend;
+use crate::error::CliError;
+use crate::output::print_json;
+use dmclass_engine::plan::{self, Actual, Plan, PlanOptions};
+use dmclass_model::Config;
+use dmclass_rules::Facts;
+use serde::Serialize;
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+#[derive(Serialize)]
+struct PlanJson<'a> {
+    file: String,
+    environment: String,
+    classes: &'a [Plan],
+}
+
+/// Plan every class of the file against what the backend reads (or blank disks when
+/// `backend` is `None`, i.e. `--facts`).
+fn plan_all(
+    config: &Config,
+    facts: &Facts,
+    mut backend: Option<&mut Backend>,
+    opts: &PlanOptions,
+) -> Result<Vec<Plan>, CliError> {
+    let mut plans = Vec::new();
+    for class in &config.classes {
+        let bindings = plan::bind_disks(class, facts)?;
+        let actual = match backend.as_deref_mut() {
+            Some(b) => {
+                let (kernel, disks) = b.parts();
+                plan::read_actual(&bindings, &*disks, &*kernel)?
+            }
+            None => Actual::default(),
+        };
+        plans.push(plan::plan(class, &bindings, &actual, opts)?);
+    }
+    Ok(plans)
+}
+
+fn print_plans(plans: &[Plan], tables: bool) {
+    for p in plans {
+        print!("{}", p.render());
+        if tables && !p.is_empty() {
+            print!("{}", p.tables());
+        }
+    }
+}
+
+pub fn plan(args: &PlanArgs) -> Result<ExitCode, CliError> {
+    let config = crate::config::load(&args.file)?;
+    let opts = PlanOptions {
+        allow_destroy: args.allow_destroy,
+        id_seed: None,
+    };
+    let (facts, plans) = if let Some(f) = &args.facts {
+        let facts = crate::facts::obtain(Some(f), args.env)?;
+        crate::config::gate(&args.file, &config, &facts)?;
+        let plans = plan_all(&config, &facts, None, &opts)?;
+        (facts, plans)
+    } else {
+        let mut backend = Backend::open()?;
+        let facts = backend.facts(args.env)?;
+        crate::config::gate(&args.file, &config, &facts)?;
+        let plans = plan_all(&config, &facts, Some(&mut backend), &opts)?;
+        (facts, plans)
+    };
+    if args.json {
+        print_json(&PlanJson {
+            file: args.file.display().to_string(),
+            environment: facts.environment.to_string(),
+            classes: &plans,
+        })?;
+    } else {
+        if args.facts.is_some() {
+            println!("(planned with --facts: disks were not read and are assumed blank)");
+        }
+        print_plans(&plans, args.tables);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ask on the terminal; without one, refuse rather than guess.
+fn confirm(prompt: &str) -> Result<bool, CliError> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(CliError::Refused(
+            "not confirmed: standard input is not a terminal; use --yes to apply without asking; nothing was changed"
+                .into(),
+        ));
+    }
+    eprint!("{prompt} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| CliError::Output(e.to_string()))?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes" | "YES"))
+}
+
+pub fn apply(args: &ApplyArgs) -> Result<ExitCode, CliError> {
+    let config = crate::config::load(&args.file)?;
+    let mut backend = Backend::open()?;
+    let result = apply_with(args, &config, &mut backend);
+    // The simulated world keeps whatever was done, also on failure.
+    backend.finish()?;
+    result
+}
+
+fn apply_with(
+    args: &ApplyArgs,
+    config: &Config,
+    backend: &mut Backend,
+) -> Result<ExitCode, CliError> {
+    let facts = backend.facts(args.env)?;
+    crate::config::gate(&args.file, config, &facts)?;
+    let opts = PlanOptions {
+        allow_destroy: args.allow_destroy,
+        id_seed: None,
+    };
+    let plans = plan_all(config, &facts, Some(backend), &opts)?;
+    print_plans(&plans, false);
+    if plans.iter().all(Plan::is_empty) {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.yes && !confirm("Apply these changes?")? {
+        return Err(CliError::Refused(
+            "not confirmed; nothing was changed".into(),
+        ));
+    }
+    for p in &plans {
+        if p.is_empty() {
+            continue;
+        }
+        let bindings = plan::bind_disks(
+            config
+                .classes
+                .iter()
+                .find(|c| c.name.as_str() == p.class)
+                .ok_or_else(|| {
+                    CliError::Refused(format!("class {} vanished from the plan", p.class))
+                })?,
+            &facts,
+        )?;
+        let (kernel, disks) = backend.parts();
+        let mut progress = |line: &str| eprintln!("  {line}");
+        let report = dmclass_engine::exec::execute(p, &bindings, kernel, disks, &mut progress)?;
+        println!(
+            "class {}: applied {} action(s), generation {}",
+            p.class,
+            report.done.len(),
+            report.generation
+        );
+        for v in &p.new_meta.volumes {
+            println!(
+                "  {}",
+                dmclass_engine::names::user_path(&p.class, &v.name).display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,195 @@
+//! Commands on classes found on disk: `status`, `activate`, `deactivate`, `export`.
+
+use crate::args::{ActivateArgs, DeactivateArgs, ExportArgs, StatusArgs};
+use crate::backend::Backend;
+use crate::error::CliError;
+use crate::output::print_json;
+use dmclass_engine::assemble::{self, ClassOnDisks};
+use dmclass_engine::state::{self, ClassStatus};
+use serde::Serialize;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+/// Every class whose metadata is on this machine's disks.
+fn found_classes(backend: &mut Backend) -> Result<Vec<ClassOnDisks>, CliError> {
+    let facts = backend.facts(None)?;
+    let paths: Vec<_> = facts.disks.iter().map(|d| d.devnode.clone()).collect();
+    let (_, disks) = backend.parts();
+    let scan = assemble::scan(&paths, &*disks);
+    for (path, why) in &scan.damaged {
+        eprintln!(
+            "warning: {}: dmclass metadata is damaged and was not used: {why}",
+            path.display()
+        );
+    }
+    Ok(assemble::group_classes(&scan.found))
+}
+
+fn not_found(name: &str, classes: &[ClassOnDisks]) -> CliError {
+    let known: Vec<&str> = classes.iter().map(|c| c.meta.name.as_str()).collect();
+    CliError::Refused(format!(
+        "no class `{name}` on this machine's disks (found: {})",
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    ))
+}
+
+/// Pick the named classes, refusing unknown names before anything is done.
+fn select<'a>(
+    classes: &'a [ClassOnDisks],
+    names: &[String],
+) -> Result<Vec<&'a ClassOnDisks>, CliError> {
+    names
+        .iter()
+        .map(|n| {
+            classes
+                .iter()
+                .find(|c| &c.meta.name == n)
+                .ok_or_else(|| not_found(n, classes))
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct StatusJson<'a> {
+    classes: &'a [ClassStatus],
+}
+
+fn collect_status(backend: &mut Backend, only: Option<&str>) -> Result<Vec<ClassStatus>, CliError> {
+    let classes = found_classes(backend)?;
+    let chosen: Vec<&ClassOnDisks> = match only {
+        Some(n) => select(&classes, &[n.to_string()])?,
+        None => classes.iter().collect(),
+    };
+    let (kernel, _) = backend.parts();
+    let mut out = Vec::new();
+    for c in chosen {
+        for s in &c.stale {
+            eprintln!(
+                "warning: class {}: disk {} ({}) holds an older generation {} and is not trusted",
+                c.meta.name,
+                s.name,
+                s.path.display(),
+                s.generation
+            );
+        }
+        out.push(state::class_status(&c.meta, &c.present, &*kernel)?);
+    }
+    Ok(out)
+}
+
+fn resyncing(classes: &[ClassStatus]) -> bool {
+    classes.iter().any(|c| {
+        c.volumes
+            .iter()
+            .any(|v| v.sync_percent.is_some_and(|p| p < 100.0))
+    })
+}
+
+pub fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
+    let mut backend = Backend::open()?;
+    let tty = std::io::stdout().is_terminal();
+    loop {
+        let all = collect_status(&mut backend, args.class.as_deref())?;
+        if args.watch && tty {
+            // Clear the screen and home the cursor, like watch(1).
+            print!("\x1b[2J\x1b[H");
+        }
+        if args.json {
+            print_json(&StatusJson { classes: &all })?;
+        } else if all.is_empty() {
+            println!("no dmclass class found on this machine's disks");
+        } else {
+            print!("{}", state::render(&all));
+        }
+        if !args.watch || (!tty && !resyncing(&all)) {
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+}
+
+pub fn activate(args: &ActivateArgs) -> Result<ExitCode, CliError> {
+    let mut backend = Backend::open()?;
+    let result = activate_with(args, &mut backend);
+    backend.finish()?;
+    result
+}
+
+fn activate_with(args: &ActivateArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
+    let classes = found_classes(backend)?;
+    let chosen: Vec<&ClassOnDisks> = if args.all {
+        classes.iter().collect()
+    } else {
+        select(&classes, &args.classes)?
+    };
+    if chosen.is_empty() {
+        println!("no dmclass class found on this machine's disks");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut failed = 0usize;
+    for c in chosen {
+        for m in &c.missing {
+            eprintln!("warning: class {}: disk {m} is missing", c.meta.name);
+        }
+        let (kernel, disks) = backend.parts();
+        let mut progress = |line: &str| log::info!("{line}");
+        let r = assemble::activate(c, kernel, &*disks, &mut progress)?;
+        for w in &r.warnings {
+            eprintln!("warning: class {}: {w}", c.meta.name);
+        }
+        for (v, why) in &r.skipped {
+            eprintln!("class {}: volume {v} not started: {why}", c.meta.name);
+        }
+        failed += r.skipped.len();
+        println!(
+            "class {}: {} started, {} already active, {} degraded, {} not started",
+            c.meta.name,
+            r.started.len(),
+            r.already_active.len(),
+            r.degraded.len(),
+            r.skipped.len()
+        );
+    }
+    if failed > 0 {
+        return Err(CliError::Refused(format!(
+            "{failed} volume(s) could not be started"
+        )));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn deactivate(args: &DeactivateArgs) -> Result<ExitCode, CliError> {
+    let mut backend = Backend::open()?;
+    let result = deactivate_with(args, &mut backend);
+    backend.finish()?;
+    result
+}
+
+fn deactivate_with(args: &DeactivateArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
+    let classes = found_classes(backend)?;
+    // Unknown names are refused before any class is touched.
+    let chosen = select(&classes, &args.classes)?;
+    for c in chosen {
+        let (kernel, _) = backend.parts();
+        let removed = assemble::deactivate(&c.meta.name, kernel)?;
+        println!(
+            "class {}: stopped ({} device(s) removed)",
+            c.meta.name,
+            removed.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn export(args: &ExportArgs) -> Result<ExitCode, CliError> {
+    let mut backend = Backend::open()?;
+    let classes = found_classes(&mut backend)?;
+    let c = select(&classes, std::slice::from_ref(&args.class))?[0];
+    let config = dmclass_engine::export::export(&c.meta)?;
+    print!("{}", dmclass_model::to_yaml(&config));
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,169 @@
+//! The whole command line end to end on the simulated kernel and disks
+//! (`DMCLASS_SIM=<dir>`), across separate invocations as an admin would run them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on setup failure
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+struct Sim {
+    dir: PathBuf,
+}
+
+impl Sim {
+    fn new(tag: &str, facts: &str) -> Sim {
+        let dir = std::env::temp_dir().join(format!("dmclass-sim-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(root().join(facts), dir.join("facts.json")).unwrap();
+        Sim { dir }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_dmclass"))
+            .args(args)
+            .env("DMCLASS_SIM", &self.dir)
+            .current_dir(root())
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "dmclass {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args)).unwrap()
+    }
+
+    fn world(&self) -> Vec<u8> {
+        std::fs::read(self.dir.join("world.json")).unwrap_or_default()
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn volume<'a>(status: &'a Value, class: &str, vol: &str) -> &'a Value {
+    status["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == class)
+        .and_then(|c| {
+            c["volumes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|v| v["name"] == vol)
+        })
+        .unwrap_or_else(|| panic!("no {class}/{vol} in {status}"))
+}
+
+#[test]
+fn apply_status_deactivate_activate_export() {
+    let sim = Sim::new("life", "examples/kvm-guest-mirror.facts.json");
+    let yaml = "examples/kvm-guest-mirror.yaml";
+
+    let out = sim.ok(&["apply", yaml, "--yes"]);
+    assert!(out.contains("/dev/dmclass/data/vol1"), "{out}");
+
+    // Idempotent: the same file plans nothing.
+    let out = sim.ok(&["apply", yaml, "--yes"]);
+    assert!(out.contains("nothing to do"), "{out}");
+    let plan = sim.json(&["plan", yaml, "--json"]);
+    for c in plan["classes"].as_array().unwrap() {
+        assert!(c["actions"].as_array().unwrap().is_empty(), "{plan}");
+    }
+
+    let st = sim.json(&["status", "--json"]);
+    let v1 = volume(&st, "data", "vol1");
+    assert_eq!(v1["state"], "ACTIVE");
+    assert_eq!(v1["path"], "/dev/dmclass/data/vol1");
+    assert_eq!(v1["size"], 1u64 << 30);
+    assert_eq!(v1["slices"].as_array().unwrap().len(), 2);
+    assert_eq!(volume(&st, "data", "vol2")["engine"], "mirror");
+
+    // Export re-applies as a no-op.
+    let exported = sim.ok(&["export", "data"]);
+    let file = sim.dir.join("exported.yaml");
+    std::fs::write(&file, exported).unwrap();
+    let out = sim.ok(&["apply", file.to_str().unwrap(), "--yes"]);
+    assert!(out.contains("nothing to do"), "{out}");
+
+    sim.ok(&["deactivate", "data"]);
+    let st = sim.json(&["status", "data", "--json"]);
+    assert_eq!(volume(&st, "data", "vol1")["state"], "STOP");
+
+    let out = sim.ok(&["activate", "--all"]);
+    assert!(out.contains("2 started"), "{out}");
+    let st = sim.json(&["status", "--json"]);
+    assert_eq!(volume(&st, "data", "vol1")["state"], "ACTIVE");
+    // Activating again changes nothing.
+    let out = sim.ok(&["activate", "data"]);
+    assert!(out.contains("0 started, 2 already active"), "{out}");
+}
+
+#[test]
+fn refused_apply_changes_nothing() {
+    let sim = Sim::new("refuse", "examples/kvm-guest-mirror.facts.json");
+    // d1 carries an ext4 file system and the file does not say `wipe: true`.
+    let facts_path = sim.dir.join("facts.json");
+    let mut facts: Value = serde_json::from_slice(&std::fs::read(&facts_path).unwrap()).unwrap();
+    facts["disks"][0]["signatures"] = serde_json::json!([{"type": "ext4", "usage": "filesystem"}]);
+    std::fs::write(&facts_path, serde_json::to_vec(&facts).unwrap()).unwrap();
+    let o = sim.run(&["apply", "examples/kvm-guest-mirror.yaml", "--yes"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("ext4") && err.contains("nothing was touched"),
+        "{err}"
+    );
+    // No byte was written to any simulated disk, and no device was created.
+    let world: Value = serde_json::from_slice(&sim.world()).unwrap();
+    for d in world["disks"].as_array().unwrap() {
+        assert_eq!(d["bytes_written"], 0, "{}", d["path"]);
+        assert!(d["pages"].as_object().unwrap().is_empty(), "{}", d["path"]);
+    }
+    assert!(world["devices"].as_array().unwrap().is_empty());
+    // A second refusal leaves the world byte-identical.
+    let before = sim.world();
+    assert_eq!(
+        sim.run(&["apply", "examples/kvm-guest-mirror.yaml", "--yes"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(before, sim.world());
+}
+
+#[test]
+fn usage_and_unknown_classes() {
+    let sim = Sim::new("usage", "examples/kvm-guest-mirror.facts.json");
+    assert_eq!(sim.run(&["activate"]).status.code(), Some(2));
+    assert_eq!(sim.run(&["deactivate"]).status.code(), Some(2));
+    let o = sim.run(&["deactivate", "nosuch"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no class `nosuch`"));
+    assert_eq!(sim.run(&["export", "nosuch"]).status.code(), Some(1));
+    // Not confirmed without a terminal and without --yes.
+    let o = sim.run(&["apply", "examples/kvm-guest-mirror.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--yes"));
+}
