@@ -32,3 +32,4 @@ clean:
 	$(CARGO) clean
 
 include Makefile.vm
+-include Makefile.bench
