@@ -31,5 +31,8 @@ test: check-style unit-test vm-test
 clean:
 	$(CARGO) clean
 
+# The VM targets (Makefile.vm) build dmclass first; make sure the packages are there.
+vm-dmclass: deps
+
 include Makefile.vm
 -include Makefile.bench

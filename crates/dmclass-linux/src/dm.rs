@@ -23,7 +23,8 @@
 //! other rules), no semaphore, no wait. The engine calls [`Kernel::settle`] at the end
 //! of a command; should it not, dropping the kernel settles once if any event is
 //! outstanding, so a command never returns before its links exist.
-//! [`LinuxKernel::with_udev_wait_per_device`] restores the crate's per-device waits.
+//! [`LinuxKernel::with_udev_wait_per_device`] (or `DMCLASS_UDEV_WAIT=per-device`)
+//! restores the crate's per-device waits.
 
 use crate::dmraw;
 use crate::error::LinuxError;
@@ -41,6 +42,10 @@ pub const CONTROL: &str = "/dev/mapper/control";
 pub const UDEV_CONTROL: &str = "/run/udev/control";
 /// Longest target type (the kernel's 16 bytes with the NUL).
 pub const TARGET_TYPE_MAX: usize = 15;
+/// Environment variable: `per-device` makes [`LinuxKernel::new`] wait for udev after
+/// every resume/remove (the crate's protocol) instead of batching; for measuring the
+/// difference and as a fallback should batching ever misbehave.
+pub const UDEV_WAIT_ENV: &str = "DMCLASS_UDEV_WAIT";
 /// Default bound on a udev-synchronised ioctl and on `udevadm settle`.
 pub const UDEV_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -79,7 +84,7 @@ impl LinuxKernel {
         Ok(LinuxKernel {
             dm,
             udev_timeout: UDEV_TIMEOUT,
-            per_device_wait: false,
+            per_device_wait: std::env::var(UDEV_WAIT_ENV).is_ok_and(|v| v == "per-device"),
             unsettled: 0,
         })
     }

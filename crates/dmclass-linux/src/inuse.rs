@@ -127,6 +127,7 @@ pub fn sysfs_usage(root: &SysRoot, name: &str, mounts: &[MountEntry]) -> InUse {
         holders: holders.into_iter().collect(),
         exclusive: false,
         partitions: parts,
+        dmclass_holders: Vec::new(),
     }
 }
 

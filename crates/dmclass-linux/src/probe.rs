@@ -32,6 +32,9 @@ pub fn probe_with(root: &SysRoot) -> Result<Facts, LinuxError> {
         disk.signatures = probe_signatures(&node);
         disk.in_use = in_use(root, &disk.name, &node, &mounts);
         disk.dmclass = read_label(&node);
+        if let Some(label) = &disk.dmclass {
+            split_own_holders(root, &mut disk.in_use, label.class_uuid.as_deref());
+        }
     }
     Ok(facts)
 }
@@ -72,4 +75,54 @@ pub fn facts_from_capture(capture: &Capture) -> Facts {
         })
         .collect();
     facts_from_records(machine_facts_from_capture(&capture.machine), records)
+}
+
+/// Move the holders that are dm devices of the disk's own class (dm UUID
+/// `DMCLASS-<class uuid hex>...`) from `holders` to `dmclass_holders`, so re-applying
+/// a running class does not see its own volumes as foreign users.
+fn split_own_holders(root: &SysRoot, in_use: &mut dmclass_rules::InUse, class_uuid: Option<&str>) {
+    let Some(class_uuid) = class_uuid else {
+        return;
+    };
+    let prefix = format!("DMCLASS-{}", class_uuid.replace('-', "").to_ascii_lowercase());
+    let (own, other): (Vec<String>, Vec<String>) =
+        std::mem::take(&mut in_use.holders).into_iter().partition(|h| {
+            root.read_trimmed(format!("/sys/block/{h}/dm/uuid"))
+                .is_some_and(|u| u.starts_with(&prefix))
+        });
+    in_use.holders = other;
+    in_use.dmclass_holders = own;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_own_holders;
+    use crate::SysRoot;
+    use dmclass_rules::InUse;
+
+    #[test]
+    fn own_dm_holders_are_split_off() {
+        let dir = std::env::temp_dir().join(format!("dmclass-holders-{}", std::process::id()));
+        for (dm, uuid) in [
+            ("dm-0", "DMCLASS-0123456789abcdef0123456789abcdefaaaa-rimage_0"),
+            ("dm-1", "LVM-xyz"),
+        ] {
+            let d = dir.join(format!("sys/block/{dm}/dm"));
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("uuid"), format!("{uuid}\n")).unwrap();
+        }
+        let mut u = InUse {
+            holders: vec!["dm-0".into(), "dm-1".into(), "md0".into()],
+            exclusive: true,
+            ..InUse::default()
+        };
+        split_own_holders(
+            &SysRoot::new(&dir),
+            &mut u,
+            Some("01234567-89ab-cdef-0123-456789abcdef"),
+        );
+        assert_eq!(u.dmclass_holders, vec!["dm-0"]);
+        assert_eq!(u.holders, vec!["dm-1", "md0"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -90,12 +90,21 @@ pub struct InUse {
     /// Partitions of the disk.
     #[serde(default)]
     pub partitions: Vec<String>,
+    /// Holders that are dm devices of the class named in this disk's own dmclass label
+    /// (the class's volumes, running): not a reason to refuse re-applying that class.
+    #[serde(default)]
+    pub dmclass_holders: Vec<String>,
 }
 
 impl InUse {
     /// True when the disk must not be touched.
+    ///
+    /// The class's own running volumes hold their disks exclusively; that alone does
+    /// not make the disk busy (they are listed in `dmclass_holders`, not `holders`).
     pub fn is_busy(&self) -> bool {
-        !self.mounted.is_empty() || !self.holders.is_empty() || self.exclusive
+        !self.mounted.is_empty()
+            || !self.holders.is_empty()
+            || (self.exclusive && self.dmclass_holders.is_empty())
     }
 }
 
@@ -158,4 +167,31 @@ pub struct DiskFacts {
     /// The recorded udev/sysfs properties the kind was derived from.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InUse;
+
+    #[test]
+    fn own_class_holders_do_not_make_a_disk_busy() {
+        let own = InUse {
+            exclusive: true,
+            dmclass_holders: vec!["dm-0".into()],
+            ..InUse::default()
+        };
+        assert!(!own.is_busy());
+        let foreign = InUse {
+            exclusive: true,
+            ..InUse::default()
+        };
+        assert!(foreign.is_busy());
+        let mixed = InUse {
+            exclusive: true,
+            holders: vec!["md127".into()],
+            dmclass_holders: vec!["dm-0".into()],
+            ..InUse::default()
+        };
+        assert!(mixed.is_busy());
+    }
 }

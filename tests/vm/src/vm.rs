@@ -33,6 +33,7 @@ pub struct Vm {
     agent: Option<Agent>,
     boots: u32,
     last_boot: Duration,
+    keep_logs: bool,
 }
 
 fn qemu_program() -> String {
@@ -86,6 +87,7 @@ impl Vm {
             agent: None,
             boots: 0,
             last_boot: Duration::ZERO,
+            keep_logs: false,
         };
         vm.start()?;
         Ok(vm)
@@ -313,6 +315,29 @@ impl Vm {
         self.start()
     }
 
+    /// Writes `contents` to `path` in the guest (base64 over the agent, so any bytes
+    /// survive the shell).
+    pub fn put_file(&mut self, path: &str, contents: &[u8]) -> Result<(), VmError> {
+        let encoded = crate::chan::b64_encode(contents);
+        let out = self.run(&format!(
+            "set -e; mkdir -p \"$(dirname '{path}')\"; echo '{encoded}' | base64 -d >'{path}'"
+        ))?;
+        if out.success() {
+            Ok(())
+        } else {
+            Err(VmError::Protocol(format!(
+                "writing {path} in the guest failed ({}): {}",
+                out.status, out.stderr
+            )))
+        }
+    }
+
+    /// Keeps the logs (not the disk images) when the VM is dropped even after a pass
+    /// (the demo points at its console log afterwards).
+    pub fn keep_logs(&mut self) {
+        self.keep_logs = true;
+    }
+
     /// The spec the VM was booted with.
     pub fn spec(&self) -> &VmSpec {
         &self.spec
@@ -362,7 +387,9 @@ impl Drop for Vm {
             );
         } else {
             let _ = fs::remove_dir_all(&self.run_dir);
-            let _ = fs::remove_dir_all(&self.log_dir);
+            if !self.keep_logs {
+                let _ = fs::remove_dir_all(&self.log_dir);
+            }
         }
     }
 }

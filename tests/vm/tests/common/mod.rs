@@ -1,6 +1,8 @@
 //! Helpers shared by the VM scenarios.
 #![allow(dead_code)]
 
+pub mod dmclass;
+
 use dmclass_vmtest::{DiskSpec, Output, Vm};
 
 /// One mebibyte.
