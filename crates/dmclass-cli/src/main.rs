@@ -8,6 +8,7 @@ mod cmd;
 mod config;
 mod error;
 mod facts;
+mod failpoint;
 mod output;
 
 use clap::Parser;

@@ -211,6 +211,7 @@ impl Allocator {
             .volumes
             .iter()
             .flat_map(|v| v.layout.extents())
+            .chain(crate::cow::store_extents(class))
             .collect();
         Allocator::new(&disks, crate::metadata::area_sectors(), &used)
     }

@@ -9,11 +9,13 @@ use crate::layout::SliceState;
 use crate::metadata::{ClassMeta, DecodedArea};
 use crate::names::{escape, parse_dm_uuid, NAME_PREFIX};
 use crate::plan::{read_area_at, AreaState};
-use crate::tables::{volume_devices, Activation};
+use crate::tables::Activation;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use uuid::Uuid;
+
+pub mod recover;
 
 /// A disk carrying a valid dmclass private area.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +156,13 @@ pub fn activate(
     progress: &mut dyn FnMut(&str),
 ) -> Result<ActivateReport> {
     let meta = &class.meta;
+    if let Some(c) = crate::closing::class_closing(class) {
+        return Err(EngineError::Refused {
+            class: meta.name.clone(),
+            object: format!("class {}", meta.name),
+            reason: format!("{c}; no volume was started"),
+        });
+    }
     let mut rep = ActivateReport::default();
     let mut numbers: BTreeMap<String, DevNum> = BTreeMap::new();
     for p in &class.present {
@@ -231,7 +240,7 @@ pub fn activate(
         }
         progress(&format!("activating {}/{}", meta.name, vol.name));
         let mut changed = false;
-        for spec in volume_devices(&meta.name, meta.uuid, &v, &act)? {
+        for spec in crate::assemble_cow::volume_specs(meta, &v, &act, &numbers, kernel)? {
             changed |= ensure(kernel, &spec, &numbers)?;
         }
         if changed {
@@ -289,6 +298,7 @@ pub fn deactivate(class: &str, kernel: &mut dyn Kernel) -> Result<Vec<String>> {
         }
     }
     let mut removed = Vec::new();
+    layers.sort_by_key(|n| crate::assemble_cow::layer_rank(n));
     for n in tops.into_iter().chain(layers) {
         kernel
             .remove(&n)

@@ -157,6 +157,20 @@ pub enum EngineError {
         /// What the kernel reports.
         kernel: String,
     },
+    /// The executor stopped at the armed failpoint (tests; the CLI exits instead).
+    #[error("stopped at failpoint {name}")]
+    Failpoint {
+        /// The failpoint's name.
+        name: String,
+    },
+    /// A malformed failpoint name (`DMCLASS_FAILPOINT`).
+    #[error("failpoint {spec:?}: {reason}")]
+    BadFailpoint {
+        /// What was given.
+        spec: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// Result alias for the engine.

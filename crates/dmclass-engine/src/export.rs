@@ -115,8 +115,25 @@ pub fn export(meta: &ClassMeta) -> Result<Config> {
             disks,
             groups,
             volumes,
-            snapshots: Vec::new(),
+            snapshots: cow_snapshots(meta),
             span: Span::default(),
         }],
     })
+}
+
+/// The class's copy-on-write snapshots (store size as allocated, so re-applying plans
+/// nothing).
+fn cow_snapshots(meta: &ClassMeta) -> Vec<dmclass_model::Snapshot> {
+    crate::cow::cow_snapshots(meta)
+        .into_iter()
+        .map(|c| dmclass_model::Snapshot {
+            name: name(c.name),
+            origin: located(c.origin),
+            kind: dmclass_model::SnapshotKind::Cow {
+                size: Bytes(c.size.0 * 512),
+                chunk: Bytes(c.chunk.0 * 512),
+            },
+            span: Span::default(),
+        })
+        .collect()
 }

@@ -7,9 +7,11 @@
 //! * [`names`]: device-mapper names and UUIDs;
 //! * [`region`]: the bitmap / dirty-log region size rule;
 //! * [`tables`]: device-mapper tables for a volume, children first;
+//! * [`cow`] / [`tables_cow`]: copy-on-write snapshots: origin over `-real`, COW stores;
 //! * [`status`]: total parsers for raid and mirror status lines;
 //! * [`plan`] / [`exec`]: desired vs actual → ordered actions, run over [`io::Kernel`] / [`io::Disks`];
 //! * [`assemble`]: scan disks, group classes, activate (degraded when legs are missing), deactivate;
+//!   [`assemble::recover`] finishes an interrupted apply; [`closing`]: GDS's class-closing rule;
 //! * [`state`] / [`export`]: GDS status model and rendering; the class back as YAML.
 //!
 //! Nothing here does I/O: reading a private area goes through [`metadata::AreaRead`].
@@ -17,6 +19,9 @@
 
 pub mod alloc;
 pub mod assemble;
+mod assemble_cow;
+pub mod closing;
+pub mod cow;
 pub mod error;
 pub mod exec;
 pub mod export;
@@ -28,8 +33,11 @@ pub mod plan;
 pub mod region;
 pub mod sim;
 pub mod state;
+pub mod state_cow;
 pub mod status;
+pub mod status_cow;
 pub mod tables;
+pub mod tables_cow;
 
 #[cfg(test)]
 pub(crate) mod testutil;

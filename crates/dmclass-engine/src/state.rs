@@ -2,7 +2,8 @@
 //! disks found and the kernel's status lines; JSON for `status --json` and an
 //! `sdxinfo`-like text rendering.
 //!
-//! JSON (stable): `{name, uuid, type, generation, disks: [{name, path, state, size}],
+//! JSON (stable): `{name, uuid, type, generation, closed, closed_reason,
+//! pending_intent, disks: [{name, path, state, size}],
 //! volumes: [{name, state, path, size, engine, group, sync_percent, slices: [{leg,
 //! disk, state, sync_percent}]}]}`; sizes in bytes; `path` of a missing disk is null;
 //! `sync_percent` is null when not mirrored or not active.
@@ -100,6 +101,15 @@ pub struct ClassStatus {
     pub disks: Vec<DiskStatus>,
     /// Volumes.
     pub volumes: Vec<VolumeStatus>,
+    /// Snapshots ([`crate::state_cow`]).
+    pub snapshots: Vec<crate::state_cow::SnapshotEntry>,
+    /// Closed by GDS's rule (too few readable metadata copies, [`crate::closing`]):
+    /// the class refuses changes and is not activated.
+    pub closed: bool,
+    /// Why it is closed (null when open).
+    pub closed_reason: Option<String>,
+    /// An interrupted apply recorded on disk (null when none); `activate` finishes it.
+    pub pending_intent: Option<String>,
 }
 
 /// The status of a class whose `present` disks were found.
@@ -126,6 +136,7 @@ pub fn class_status(
     for v in &meta.volumes {
         volumes.push(volume(meta, v, &|d| here(d).is_some(), kernel)?);
     }
+    let closing = crate::closing::meta_closing(meta, present);
     Ok(ClassStatus {
         name: meta.name.clone(),
         uuid: meta.uuid.to_string(),
@@ -133,6 +144,10 @@ pub fn class_status(
         generation: meta.generation,
         disks,
         volumes,
+        snapshots: crate::state_cow::snapshots(meta, kernel)?,
+        closed: closing.is_some(),
+        closed_reason: closing.map(|c| c.to_string()),
+        pending_intent: meta.intent.as_ref().map(crate::metadata::Intent::describe),
     })
 }
 
@@ -174,6 +189,7 @@ fn volume(
         let st = kernel
             .status(&top)
             .map_err(|e| io_err(format!("status of {top}"), e))?;
+        let st = crate::state_cow::origin_status(meta, v, st, kernel)?;
         let line = st.first();
         match line.map(|l| l.target.as_str()) {
             Some("raid") => {
@@ -264,6 +280,18 @@ pub fn render(classes: &[ClassStatus]) -> String {
             c.generation
         );
     }
+    for c in classes {
+        if let Some(r) = &c.closed_reason {
+            let _ = writeln!(o, "class {} is CLOSED: {r}", c.name);
+        }
+        if let Some(i) = &c.pending_intent {
+            let _ = writeln!(
+                o,
+                "class {}: interrupted apply pending: {i} (run `dmclass activate {}`)",
+                c.name, c.name
+            );
+        }
+    }
     let _ = writeln!(
         o,
         "\nOBJ    NAME     CLASS            DEVNAM                           BLOCKS       STATUS"
@@ -331,5 +359,10 @@ pub fn render(classes: &[ClassStatus]) -> String {
             }
         }
     }
+    let snaps: Vec<(&str, &[crate::state_cow::SnapshotEntry])> = classes
+        .iter()
+        .map(|c| (c.name.as_str(), c.snapshots.as_slice()))
+        .collect();
+    o.push_str(&crate::state_cow::render(&snaps));
     o
 }

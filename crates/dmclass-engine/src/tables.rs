@@ -119,6 +119,13 @@ pub enum DeviceRole {
     MirrorImage,
     /// dm-mirror disk log (zero before first use).
     MirrorLog,
+    /// A snapshot origin's `-real` device: the volume's own table moved below
+    /// `snapshot-origin`.
+    OriginReal,
+    /// A snapshot's COW store (`-cow`, its first chunks zeroed before first use).
+    CowStore,
+    /// A visible copy-on-write snapshot device.
+    Snapshot,
 }
 
 /// A device to create, in activation order.

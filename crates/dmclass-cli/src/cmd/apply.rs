@@ -108,6 +108,7 @@ pub fn apply(args: &ApplyArgs) -> Result<ExitCode, CliError> {
     let result = apply_with(args, &config, &mut backend);
     // The simulated world keeps whatever was done, also on failure.
     backend.finish()?;
+    crate::failpoint::exit_if_failpoint(&result);
     result
 }
 
@@ -146,9 +147,23 @@ fn apply_with(
                 })?,
             &facts,
         )?;
+        let mut hook = crate::failpoint::ExitHook {
+            exit_now: matches!(backend, Backend::Real { .. }),
+        };
+        let mut fp = match crate::failpoint::from_env() {
+            Some(spec) => dmclass_engine::exec::failpoint::Failpoints::armed(&spec, &mut hook)?,
+            None => dmclass_engine::exec::failpoint::Failpoints::none(&mut hook),
+        };
         let (kernel, disks) = backend.parts();
         let mut progress = |line: &str| eprintln!("  {line}");
-        let report = dmclass_engine::exec::execute(p, &bindings, kernel, disks, &mut progress)?;
+        let report = dmclass_engine::exec::execute_with(
+            p,
+            &bindings,
+            kernel,
+            disks,
+            &mut progress,
+            &mut fp,
+        )?;
         println!(
             "class {}: applied {} action(s), generation {}",
             p.class,

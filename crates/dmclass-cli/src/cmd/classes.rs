@@ -11,7 +11,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 /// Every class whose metadata is on this machine's disks.
-fn found_classes(backend: &mut Backend) -> Result<Vec<ClassOnDisks>, CliError> {
+pub(super) fn found_classes(backend: &mut Backend) -> Result<Vec<ClassOnDisks>, CliError> {
     let facts = backend.facts(None)?;
     let paths: Vec<_> = facts.disks.iter().map(|d| d.devnode.clone()).collect();
     let (_, disks) = backend.parts();
@@ -38,7 +38,7 @@ fn not_found(name: &str, classes: &[ClassOnDisks]) -> CliError {
 }
 
 /// Pick the named classes, refusing unknown names before anything is done.
-fn select<'a>(
+pub(super) fn select<'a>(
     classes: &'a [ClassOnDisks],
     names: &[String],
 ) -> Result<Vec<&'a ClassOnDisks>, CliError> {
@@ -137,7 +137,9 @@ fn activate_with(args: &ActivateArgs, backend: &mut Backend) -> Result<ExitCode,
         }
         let (kernel, disks) = backend.parts();
         let mut progress = |line: &str| log::info!("{line}");
-        let r = assemble::activate(c, kernel, &*disks, &mut progress)?;
+        // Finishes an interrupted apply and repairs lagging metadata first; refuses a
+        // closed class.
+        let r = assemble::recover::activate_recovering(c, kernel, disks, &mut progress)?;
         for w in &r.warnings {
             eprintln!("warning: class {}: {w}", c.meta.name);
         }
@@ -145,6 +147,10 @@ fn activate_with(args: &ActivateArgs, backend: &mut Backend) -> Result<ExitCode,
             eprintln!("class {}: volume {v} not started: {why}", c.meta.name);
         }
         failed += r.skipped.len();
+        // Merges the kernel finished (a snapshot-merge started now or earlier).
+        if super::snapshot::finish_merges(backend, c)? {
+            println!("class {}: finished snapshot merge(s)", c.meta.name);
+        }
         println!(
             "class {}: {} started, {} already active, {} degraded, {} not started",
             c.meta.name,

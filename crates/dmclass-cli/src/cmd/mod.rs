@@ -5,6 +5,7 @@ mod check;
 mod classes;
 mod probe;
 mod rules;
+mod snapshot;
 
 use crate::args::Command;
 use crate::error::CliError;
@@ -23,6 +24,7 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Activate(a) => classes::activate(&a),
         Command::Deactivate(a) => classes::deactivate(&a),
         Command::Export(a) => classes::export(&a),
+        Command::Snapshot(a) => snapshot::run(&a),
         Command::UdevImport { dm_name } => match dmclass_linux::udev_names::udev_import(&dm_name) {
             Some(lines) => {
                 print!("{lines}");

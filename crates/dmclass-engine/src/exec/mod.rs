@@ -9,15 +9,22 @@
 //! after resume and compared ([`device`] documents the comparison).
 
 pub(crate) mod device;
+pub mod failpoint;
+
+#[cfg(test)]
+mod tests_crash;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_cow;
 
 use crate::error::{EngineError, Result};
 use crate::io::{Disks, Kernel};
 use crate::metadata::{format_area, next_write, AreaHeader, ClassMeta, DecodedArea};
 use crate::plan::{io_err, read_area_at, AreaState, DiskBinding, Plan, Step};
 use device::{KernelResolver, Outcome};
+use failpoint::{ErrorHook, Failpoints, When};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -35,8 +42,11 @@ pub struct ExecReport {
     pub generation: u64,
 }
 
-struct Exec<'a> {
+struct Exec<'a, 'f> {
     plan: &'a Plan,
+    /// The armed failpoint (crash tests) and the index of the running action.
+    fp: &'a mut Failpoints<'f>,
+    index: usize,
     paths: BTreeMap<String, PathBuf>,
     areas: BTreeMap<String, DecodedArea>,
     report: ExecReport,
@@ -59,8 +69,24 @@ pub fn execute(
     disks: &mut dyn Disks,
     progress: &mut dyn FnMut(&str),
 ) -> Result<ExecReport> {
+    let mut hook = ErrorHook;
+    let mut fp = Failpoints::none(&mut hook);
+    execute_with(plan, bindings, kernel, disks, progress, &mut fp)
+}
+
+/// [`execute`] with a failpoint armed ([`failpoint`] lists the names).
+pub fn execute_with(
+    plan: &Plan,
+    bindings: &[DiskBinding],
+    kernel: &mut dyn Kernel,
+    disks: &mut dyn Disks,
+    progress: &mut dyn FnMut(&str),
+    fp: &mut Failpoints<'_>,
+) -> Result<ExecReport> {
     let mut ex = Exec {
         plan,
+        fp,
+        index: 0,
         paths: bindings
             .iter()
             .map(|b| (b.name.clone(), b.path.clone()))
@@ -87,16 +113,19 @@ pub fn execute(
             a.detail
         );
         progress(&line);
+        ex.index = i;
+        ex.fp.check(plan, i, When::Before)?;
         let outcome = ex.step(&a.step, kernel, disks, &numbers)?;
         match outcome {
             Outcome::Done => ex.report.done.push(line),
             Outcome::Skipped => ex.report.skipped.push(line),
         }
+        ex.fp.check(plan, i, When::After)?;
     }
     Ok(ex.report)
 }
 
-impl Exec<'_> {
+impl Exec<'_, '_> {
     fn path(&self, disk: &str) -> Result<PathBuf> {
         self.paths
             .get(disk)
@@ -244,6 +273,10 @@ impl Exec<'_> {
                 .write(&p, dmclass_model::Bytes(w.offset), &w.data)
                 .map_err(|e| io_err(format!("writing metadata to disk {n}"), e))?;
             self.reread(&n, &*disks)?;
+            if !wrote {
+                // A crash here leaves a split generation (first disk new, others old).
+                self.fp.check(self.plan, self.index, When::Mid)?;
+            }
             wrote = true;
         }
         self.report.generation = meta.generation;

@@ -105,7 +105,8 @@ fn add_volume_grow_add_leg_and_remove() {
     // Add a volume.
     let two = format!("{}      - {{name: v2, on: m, size: 8MiB}}\n", v1("16MiB"));
     let p = apply(&mut w, &yaml(&["d1", "d2"], &two), false).unwrap();
-    assert_eq!(p.based_on_generation, Some(1));
+    // Generation 1 recorded the intent of creating the class, 2 cleared it.
+    assert_eq!(p.based_on_generation, Some(2));
     assert!(w.k.info("dmclass-data-v2").unwrap().is_some());
     // Grow v1: reload of the live stack, data kept.
     let grown = format!("{}      - {{name: v2, on: m, size: 8MiB}}\n", v1("24MiB"));
@@ -128,7 +129,8 @@ fn add_volume_grow_add_leg_and_remove() {
     assert!(p.actions.last().unwrap().detail.contains("rebuilt"));
     assert!(plan_for(&w, &c3, false).unwrap().is_empty());
     let classes = found(&w);
-    assert_eq!(classes[0].meta.generation, 5);
+    // Two writes per apply that changes the kernel (intent, then cleared).
+    assert_eq!(classes[0].meta.generation, 8);
     assert!(classes[0]
         .meta
         .volume("v1")
@@ -148,7 +150,12 @@ fn add_volume_grow_add_leg_and_remove() {
     ));
     assert_eq!(sums(&w), before);
     let p = apply(&mut w, &c4, true).unwrap();
-    assert_eq!(p.actions.first().unwrap().object, "dmclass-data-v2");
+    // The intent (current description + intent) is written before the removal.
+    assert_eq!(
+        format!("{:?}", p.actions.first().unwrap().kind),
+        "WriteMetadata"
+    );
+    assert_eq!(p.actions[1].object, "dmclass-data-v2");
     assert_eq!(
         format!("{:?}", p.actions.last().unwrap().kind),
         "WriteMetadata"

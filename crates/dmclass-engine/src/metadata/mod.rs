@@ -49,6 +49,7 @@
 //!   slot capacity.
 
 mod codec;
+mod intent;
 mod types;
 
 pub use codec::{

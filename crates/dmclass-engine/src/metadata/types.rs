@@ -40,7 +40,7 @@ pub struct ClassMeta {
     /// Snapshots (placeholder until snapshots are built; always in the format).
     #[serde(default)]
     pub snapshots: Vec<SnapshotMeta>,
-    /// An apply in progress, for crash recovery (placeholder).
+    /// An apply in progress, for crash recovery (see [`Intent`]).
     #[serde(default)]
     pub intent: Option<Intent>,
 }
@@ -234,6 +234,13 @@ pub enum SnapshotKindMeta {
         size: Sectors,
         /// Chunk size.
         chunk: Sectors,
+        /// Where the COW store lives: a hidden volume-like stack on the origin's group
+        /// (its own slices; raid1 / dm-mirror legs when the group is a mirror).
+        #[serde(default)]
+        store: Option<Box<VolumeMeta>>,
+        /// `active`, `merging` or `invalid` (see [`CowState`]).
+        #[serde(default)]
+        state: CowState,
     },
     /// GDS proxy volume.
     Proxy {
@@ -242,6 +249,20 @@ pub enum SnapshotKindMeta {
         /// `joined` or `parted`.
         state: String,
     },
+}
+
+/// State of a copy-on-write snapshot as recorded on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CowState {
+    /// In use: the snapshot device exists while the origin is active.
+    #[default]
+    Active,
+    /// Being merged back into the origin (`snapshot-merge`); started at the next
+    /// activation when the origin was open.
+    Merging,
+    /// The COW store overflowed or failed; the snapshot is unusable.
+    Invalid,
 }
 
 /// A snapshot (placeholder: recorded so the format has room for it).
@@ -257,17 +278,4 @@ pub struct SnapshotMeta {
     pub kind: SnapshotKindMeta,
 }
 
-/// A multi-step change that was started and may need finishing after a crash
-/// (placeholder for crash-safe apply).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Intent {
-    /// Operation name.
-    pub op: String,
-    /// Object it applies to.
-    pub object: String,
-    /// Generation at which the intent was recorded.
-    pub generation: u64,
-    /// Steps already done.
-    #[serde(default)]
-    pub done: Vec<String>,
-}
+pub use super::intent::{Intent, IntentChange, IntentOp};

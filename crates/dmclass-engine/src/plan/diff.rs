@@ -20,6 +20,10 @@ pub(crate) enum Change {
     Grow(String),
     AddLeg(String),
     RemoveVolume(Box<VolumeMeta>),
+    /// A copy-on-write snapshot to create (plan/cow.rs).
+    NewCow(String),
+    /// A copy-on-write snapshot to remove (plan/cow.rs).
+    RemoveCow(Box<crate::metadata::SnapshotMeta>),
 }
 
 /// Result of the comparison.
@@ -99,8 +103,15 @@ pub(crate) fn diff(
         class: desired.name.as_str(),
     };
     let class_obj = || format!("class {}", desired.name);
-    if !desired.snapshots.is_empty() {
-        return cx.refuse(class_obj(), "snapshots are not supported by apply yet");
+    if desired
+        .snapshots
+        .iter()
+        .any(|s| !matches!(s.kind, dmclass_model::SnapshotKind::Cow { .. }))
+    {
+        return cx.refuse(
+            class_obj(),
+            "proxy snapshots are not supported by apply yet",
+        );
     }
     let ctype = class_type(desired.class_type);
     let mut meta = if let Some(m) = &cur.meta {
@@ -148,6 +159,15 @@ pub(crate) fn diff(
         &mut meta,
         &added_members,
         &mut changes,
+        opts,
+        ids,
+    )?;
+    super::cow::diff(
+        cx.class,
+        desired,
+        &mut meta,
+        &mut changes,
+        &mut notes,
         opts,
         ids,
     )?;

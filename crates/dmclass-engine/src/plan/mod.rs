@@ -23,8 +23,11 @@
 //! objects), so its JSON can be golden-tested.
 
 mod bind;
+mod cow;
+mod cow_merge;
 mod current;
 mod diff;
+mod intent;
 mod render;
 mod steps;
 
@@ -33,6 +36,7 @@ pub(crate) mod tests;
 
 pub use bind::{bind_disks, read_actual, AreaState};
 pub(crate) use bind::{io_err, read_area_at};
+pub use cow_merge::{merge_done, plan_finish, plan_merge};
 
 use crate::error::Result;
 use crate::io::{DevNum, DmInfo};
@@ -225,7 +229,9 @@ pub fn plan(
     opts: &PlanOptions,
 ) -> Result<Plan> {
     let mut ids = Ids::new(opts.id_seed);
+    intent::check_closed(desired.name.as_str(), actual)?;
     let cur = current::current(desired, bindings, actual)?;
+    intent::check_pending(desired.name.as_str(), &cur)?;
     let d = diff::diff(desired, bindings, &cur, opts, &mut ids)?;
     let mut p = Plan {
         class: desired.name.as_str().to_owned(),
@@ -249,5 +255,6 @@ pub fn plan(
             .collect(),
     };
     p.actions = steps::actions(&cur, &d, actual)?;
+    intent::record(&mut p, cur.meta.as_ref(), &d.changes, &mut ids)?;
     Ok(p)
 }

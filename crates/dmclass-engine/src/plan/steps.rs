@@ -215,6 +215,8 @@ pub(crate) fn actions(cur: &Current, d: &Diff, actual: &Actual) -> Result<Vec<Ac
             _ => {}
         }
     }
+    // 2b. Copy-on-write snapshots: zero new stores, take removed ones down.
+    super::cow::pre_meta(cur, meta, &d.changes, actual, &mut out)?;
     // 3. Metadata: fresh areas on new disks, the new generation on the others.
     let mut existing = Vec::new();
     for dm in &meta.disks {
@@ -268,6 +270,8 @@ pub(crate) fn actions(cur: &Current, d: &Diff, actual: &Actual) -> Result<Vec<Ac
             _ => {}
         }
     }
+    // 4b. New copy-on-write snapshots stacked over live origins.
+    super::cow::post_meta(cur, meta, &d.changes, actual, &mut out)?;
     // 5. After a rebuild was started, record the new legs as ACTIVE.
     if rebuilt {
         if let Some(m) = settled(meta) {

@@ -146,7 +146,14 @@ fn new_raid1_class_plan_is_ordered_and_deterministic() {
         &order[..4],
         ["zero_extent", "zero_extent", "format_area", "format_area"]
     );
-    assert!(!order.contains(&"write_metadata"), "{order:?}");
+    // The only metadata write of a new class is the last action, clearing the intent
+    // recorded by the format.
+    assert_eq!(
+        order.iter().position(|k| *k == "write_metadata"),
+        Some(order.len() - 1),
+        "{order:?}"
+    );
+    assert!(p.new_meta.intent.is_some());
     // Children first: rmeta_0, rimage_0, rmeta_1, rimage_1, then the raid device.
     let created: Vec<&str> = k
         .iter()
@@ -269,7 +276,7 @@ fn execute_refuses_a_plan_made_against_older_metadata() {
     let before = sums(&w);
     let err = execute(&stale, &w.b, &mut w.k, &mut w.d, &mut |_| {}).unwrap_err();
     assert!(
-        matches!(err, EngineError::MetadataChanged { found: 2, .. }),
+        matches!(err, EngineError::MetadataChanged { found: 4, .. }),
         "{err}"
     );
     assert_eq!(sums(&w), before);

@@ -27,7 +27,7 @@ impl Buf<'_> {
     }
 
     /// Bytes `[a, b)` of the request, reborrowed.
-    fn sub(&mut self, a: usize, b: usize) -> Buf<'_> {
+    pub(crate) fn sub(&mut self, a: usize, b: usize) -> Buf<'_> {
         match self {
             Buf::R(x) => Buf::R(&mut x[a..b]),
             Buf::W(x) => Buf::W(&x[a..b]),
@@ -170,15 +170,22 @@ impl World {
                 Ok(())
             }
             Mapping::Error => Err(errno_err(buf.op(), name, EIO, "error target")),
-            Mapping::Origin { dev } if matches!(buf, Buf::R(_)) => {
-                self.node_io(*dev, rel * 512, buf, depth)
+            Mapping::Origin { dev } => self.origin_io(*dev, rel, buf, depth),
+            Mapping::Snapshot {
+                origin,
+                cow,
+                chunk,
+                merge: true,
+            } => {
+                self.merge_now(*origin, *cow, *chunk, depth)?;
+                self.origin_io(*origin, rel, buf, depth)
             }
-            Mapping::Origin { .. } | Mapping::Snapshot { .. } => Err(errno_err(
-                buf.op(),
-                name,
-                EIO,
-                "I/O through snapshot targets is not simulated",
-            )),
+            Mapping::Snapshot {
+                origin,
+                cow,
+                chunk,
+                merge: false,
+            } => self.snapshot_io(name, (*origin, *cow, *chunk), rel, buf, depth),
         }
     }
 

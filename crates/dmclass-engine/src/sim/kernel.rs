@@ -178,6 +178,17 @@ impl SimKernel {
         self.world.borrow().settles
     }
 
+    /// While `hold` is true, a resumed `snapshot-merge` does not copy back until
+    /// [`SimKernel::run_merges`] (status shows the merge running).
+    pub fn hold_merges(&mut self, hold: bool) {
+        self.world.borrow_mut().hold_merges = hold;
+    }
+
+    /// Completes every running `snapshot-merge` (copies the COW chunks back).
+    pub fn run_merges(&mut self) -> IoResult<()> {
+        self.world.borrow_mut().run_merges()
+    }
+
     /// Power loss: every dm device vanishes, disks keep what was written, pending
     /// kernel failpoints are dropped.
     pub fn reboot(&mut self) {
@@ -345,6 +356,7 @@ impl Kernel for SimKernel {
             return Ok(());
         }
         w.resync_on_resume(name);
+        w.snapshot_resume(name);
         Ok(())
     }
 
@@ -374,9 +386,16 @@ impl Kernel for SimKernel {
 
     fn status(&self, name: &str) -> IoResult<Vec<TargetLine>> {
         self.check_fail("status", name)?;
-        let w = self.world.borrow();
+        let mut w = self.world.borrow_mut();
+        let snap = w.snapshot_status(name);
         let d = w.dm.get(name).ok_or_else(|| nxio("status", name))?;
-        Ok(w.status_lines(d))
+        let mut lines = w.status_lines(d);
+        for (l, s) in lines.iter_mut().zip(snap) {
+            if let Some(s) = s {
+                l.params = s;
+            }
+        }
+        Ok(lines)
     }
 
     fn message(&mut self, name: &str, msg: &str) -> IoResult<Option<String>> {

@@ -19,13 +19,18 @@
 //! The world can be saved to a file and loaded back ([`save`], [`load`]), or built from
 //! a facts document ([`world_from_facts`]), so separate CLI processes share one machine.
 //!
-//! Snapshot targets are accepted and report a status, but I/O through them is refused
-//! with "not simulated".
+//! Snapshots ([`snap`]): the persistent COW format of dm-snap-persistent.c is kept on
+//! the COW device itself (header chunk, exception areas, data chunks), so snapshots
+//! survive deactivate, reboot and save/load like the kernel's. A `snapshot-origin`
+//! write copies the old chunk to every snapshot of the origin first; a full store
+//! invalidates the snapshot (status `Invalid`), never the origin; `snapshot-merge`
+//! copies back when resumed (or on [`SimKernel::run_merges`] while merges are held).
 
 mod data;
 mod disks;
 mod kernel;
 mod persist;
+mod snap;
 mod status;
 mod table;
 
@@ -35,6 +40,8 @@ mod tests;
 mod tests_data;
 #[cfg(test)]
 mod tests_persist;
+#[cfg(test)]
+mod tests_snap;
 
 pub use data::EAGAIN;
 pub use disks::SimDisks;
@@ -177,6 +184,9 @@ pub(crate) struct World {
     pub(crate) write_fail: Option<WriteFailpoint>,
     pub(crate) kernel_fail: Vec<KernelFailpoint>,
     pub(crate) settles: u64,
+    /// Merges started by a `snapshot-merge` resume wait for [`SimKernel::run_merges`]
+    /// (otherwise they complete during the resume).
+    pub(crate) hold_merges: bool,
 }
 
 impl World {

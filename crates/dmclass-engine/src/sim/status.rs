@@ -21,11 +21,7 @@ impl World {
                 let params = match m {
                     Mapping::Raid1(r) => self.raid_status(dev, l.len.0, r, red),
                     Mapping::Mirror(mi) => self.mirror_status(dev, l.len.0, mi, red),
-                    Mapping::Snapshot { cow, chunk, .. } => {
-                        let size = self.usable_size(*cow).unwrap_or(0);
-                        // Header chunk plus the first metadata area: what a new COW shows.
-                        format!("{}/{size} {}", 2 * chunk, 2 * chunk)
-                    }
+                    // Snapshot lines are filled in by the caller (it reads the COW store).
                     _ => String::new(),
                 };
                 TargetLine {

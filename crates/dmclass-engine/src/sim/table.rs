@@ -68,6 +68,8 @@ pub(crate) enum Mapping {
         origin: DevNum,
         cow: DevNum,
         chunk: u64,
+        /// `snapshot-merge` (on the origin device) rather than `snapshot`.
+        merge: bool,
     },
     Origin {
         dev: DevNum,
@@ -207,7 +209,7 @@ fn parse(
             "striped" => ctx.striped(&mut w)?,
             "raid" => ctx.raid(&mut w)?,
             "mirror" => ctx.mirror(&mut w)?,
-            "snapshot" | "snapshot-merge" => ctx.snapshot(&mut w)?,
+            "snapshot" | "snapshot-merge" => ctx.snapshot(&mut w, l.target == "snapshot-merge")?,
             "snapshot-origin" => Mapping::Origin {
                 dev: ctx.dev(w.word()?, 0, l.len.0)?,
             },
@@ -521,7 +523,7 @@ impl Ctx<'_> {
         }))
     }
 
-    fn snapshot(&self, w: &mut Words<'_>) -> Result<Mapping, Reject> {
+    fn snapshot(&self, w: &mut Words<'_>, merge: bool) -> Result<Mapping, Reject> {
         let o = w.word()?;
         let c = w.word()?;
         let kind = w.word()?;
@@ -546,7 +548,17 @@ impl Ctx<'_> {
                 }
             }
         }
-        Ok(Mapping::Snapshot { origin, cow, chunk })
+        if merge && kind == "N" {
+            return Err(inval(
+                "snapshot-merge: a transient snapshot cannot be merged",
+            ));
+        }
+        Ok(Mapping::Snapshot {
+            origin,
+            cow,
+            chunk,
+            merge,
+        })
     }
 }
 

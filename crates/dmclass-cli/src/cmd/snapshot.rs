@@ -1,0 +1,227 @@
+//! `dmclass snapshot create|merge|remove`: copy-on-write snapshots of a volume.
+//!
+//! `create` and `remove` are the declarative path in imperative form: the class as it
+//! is on disk (`export`) with the snapshot added or removed goes through the same
+//! validation, support-matrix gate, planner and executor as `apply`. `merge` runs the
+//! engine's merge plan, then finishes any merge the kernel already completed (the
+//! same finishing step `activate` runs).
+
+use super::classes::{found_classes, select};
+use crate::args::{SnapshotAction, SnapshotArgs, SnapshotCreateArgs, SnapshotRefArgs};
+use crate::backend::Backend;
+use crate::error::CliError;
+use dmclass_engine::assemble::ClassOnDisks;
+use dmclass_engine::names::{dm_name, Layer};
+use dmclass_engine::plan::{self, Plan, PlanOptions};
+use dmclass_model::{
+    Bytes, Class, Config, Environment, Located, Name, Snapshot, SnapshotKind, Span,
+};
+use dmclass_rules::Facts;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Run a `snapshot` subcommand.
+pub fn run(args: &SnapshotArgs) -> Result<ExitCode, CliError> {
+    let mut backend = Backend::open()?;
+    let result = match &args.action {
+        SnapshotAction::Create(a) => create(a, &mut backend),
+        SnapshotAction::Merge(a) => merge(a, &mut backend),
+        SnapshotAction::Remove(a) => remove(a, &mut backend),
+    };
+    backend.finish()?;
+    result
+}
+
+fn split<'a>(what: &str, s: &'a str) -> Result<(&'a str, &'a str), CliError> {
+    s.split_once('/')
+        .filter(|(c, n)| !c.is_empty() && !n.is_empty() && !n.contains('/'))
+        .ok_or_else(|| CliError::Refused(format!("expected {what}, got `{s}`")))
+}
+
+fn size(flag: &str, s: &str) -> Result<Bytes, CliError> {
+    Bytes::parse(s).map_err(|e| CliError::Refused(format!("{flag}: {e}")))
+}
+
+/// The class on disk as a validated configuration, after `change`.
+fn config_of(c: &ClassOnDisks, change: impl FnOnce(&mut Class)) -> Result<Config, CliError> {
+    let mut config = dmclass_engine::export::export(&c.meta)?;
+    if let Some(class) = config.classes.first_mut() {
+        change(class);
+    }
+    // Through the YAML parser: every validation rule applies, as for a file.
+    let text = dmclass_model::to_yaml(&config);
+    dmclass_model::parse("snapshot", &text).map_err(|d| {
+        eprintln!("{d}");
+        CliError::Refused("the snapshot is not valid; nothing was changed".into())
+    })
+}
+
+fn execute(backend: &mut Backend, class: &Class, facts: &Facts, p: &Plan) -> Result<(), CliError> {
+    let bindings = plan::bind_disks(class, facts)?;
+    let (kernel, disks) = backend.parts();
+    let mut progress = |line: &str| eprintln!("  {line}");
+    dmclass_engine::exec::execute(p, &bindings, kernel, disks, &mut progress)?;
+    Ok(())
+}
+
+fn plan_and_run(
+    backend: &mut Backend,
+    config: &Config,
+    facts: &Facts,
+    allow_destroy: bool,
+) -> Result<(), CliError> {
+    crate::config::gate(Path::new("snapshot"), config, facts)?;
+    let Some(class) = config.classes.first() else {
+        return Ok(());
+    };
+    let bindings = plan::bind_disks(class, facts)?;
+    let actual = {
+        let (kernel, disks) = backend.parts();
+        plan::read_actual(&bindings, &*disks, &*kernel)?
+    };
+    let opts = PlanOptions {
+        allow_destroy,
+        id_seed: None,
+    };
+    let p = plan::plan(class, &bindings, &actual, &opts)?;
+    for n in &p.notes {
+        println!("note: {n}");
+    }
+    execute(backend, class, facts, &p)
+}
+
+fn class_named<'a>(classes: &'a [ClassOnDisks], name: &str) -> Result<&'a ClassOnDisks, CliError> {
+    Ok(select(classes, &[name.to_owned()])?[0])
+}
+
+fn create(a: &SnapshotCreateArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
+    let (cname, vol) = split("CLASS/VOLUME", &a.origin)?;
+    let (sz, chunk) = (size("--size", &a.size)?, size("--chunk", &a.chunk)?);
+    let facts = backend.facts(None)?;
+    let classes = found_classes(backend)?;
+    let c = class_named(&classes, cname)?;
+    if c.meta.volume(vol).is_none() {
+        return Err(CliError::Refused(format!(
+            "class {cname} has no volume `{vol}`"
+        )));
+    }
+    // S3a: a running guest's disk is not snapshotted behind its back.
+    let top = dm_name(cname, vol, Layer::Top)?;
+    let open = {
+        let (kernel, _) = backend.parts();
+        kernel.info(&top).ok().flatten().map_or(0, |i| i.open_count)
+    };
+    if open > 0 && facts.environment == Environment::KvmHost && !a.force {
+        return Err(CliError::Refused(format!(
+            "[S3a] class {cname}: volume {vol} is open by another process ({open} opener(s)), \
+             e.g. a running guest; a consistent snapshot needs the guest stopped. Stop it, \
+             or pass --force to snapshot it anyway; nothing was changed"
+        )));
+    }
+    let config = config_of(c, |class| {
+        class.snapshots.push(Snapshot {
+            name: Name(a.name.clone()),
+            origin: Located {
+                value: Name(vol.to_owned()),
+                span: Span::default(),
+            },
+            kind: SnapshotKind::Cow { size: sz, chunk },
+            span: Span::default(),
+        });
+    })?;
+    plan_and_run(backend, &config, &facts, false)?;
+    println!(
+        "class {cname}: snapshot {} of {vol} created: {}",
+        a.name,
+        dmclass_engine::names::user_path(cname, &a.name).display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn remove(a: &SnapshotRefArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
+    let (cname, snap) = split("CLASS/NAME", &a.snapshot)?;
+    let facts = backend.facts(None)?;
+    let classes = found_classes(backend)?;
+    let c = class_named(&classes, cname)?;
+    if dmclass_engine::cow::find(&c.meta, snap).is_none() {
+        return Err(CliError::Refused(format!(
+            "class {cname} has no snapshot `{snap}`"
+        )));
+    }
+    let config = config_of(c, |class| {
+        class.snapshots.retain(|s| s.name.as_str() != snap)
+    })?;
+    plan_and_run(backend, &config, &facts, true)?;
+    println!("class {cname}: snapshot {snap} removed");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Finish merges of class `c` the kernel completed; true when one finished.
+pub(super) fn finish_merges(backend: &mut Backend, c: &ClassOnDisks) -> Result<bool, CliError> {
+    let facts = backend.facts(None)?;
+    let config = config_of(c, |_| {})?;
+    let Some(class) = config.classes.first() else {
+        return Ok(false);
+    };
+    let bindings = plan::bind_disks(class, &facts)?;
+    let p = {
+        let (kernel, disks) = backend.parts();
+        let actual = plan::read_actual(&bindings, &*disks, &*kernel)?;
+        plan::plan_finish(class, &bindings, &actual, &*kernel)?
+    };
+    match p {
+        Some(p) => {
+            execute(backend, class, &facts, &p)?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+fn merge(a: &SnapshotRefArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
+    let (cname, snap) = split("CLASS/NAME", &a.snapshot)?;
+    let facts = backend.facts(None)?;
+    let classes = found_classes(backend)?;
+    let c = class_named(&classes, cname)?;
+    let Some(view) = dmclass_engine::cow::find(&c.meta, snap) else {
+        return Err(CliError::Refused(format!(
+            "class {cname} has no snapshot `{snap}`"
+        )));
+    };
+    if view.state == dmclass_engine::metadata::CowState::Merging {
+        if finish_merges(backend, c)? {
+            println!(
+                "class {cname}: snapshot {snap} merged into {} and removed",
+                view.origin
+            );
+        } else {
+            println!("class {cname}: snapshot {snap} is still merging (see `dmclass status`)");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let config = config_of(c, |_| {})?;
+    let Some(class) = config.classes.first() else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let bindings = plan::bind_disks(class, &facts)?;
+    let p = {
+        let (kernel, disks) = backend.parts();
+        let actual = plan::read_actual(&bindings, &*disks, &*kernel)?;
+        plan::plan_merge(class, &bindings, &actual, snap, &PlanOptions::default())?
+    };
+    execute(backend, class, &facts, &p)?;
+    for n in &p.notes {
+        println!("note: {n}");
+    }
+    println!(
+        "class {cname}: merge of snapshot {snap} into {} started",
+        view.origin
+    );
+    // The kernel may already be done (small stores): finish now.
+    let classes = found_classes(backend)?;
+    let c = class_named(&classes, cname)?;
+    if finish_merges(backend, c)? {
+        println!("class {cname}: merge finished; snapshot {snap} removed");
+    }
+    Ok(ExitCode::SUCCESS)
+}

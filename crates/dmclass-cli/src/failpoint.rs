@@ -1,0 +1,48 @@
+//! `DMCLASS_FAILPOINT=<name>`: stop `apply` at a named step as if killed (exit status
+//! 137, no cleanup), for crash tests. Names: `dmclass_engine::exec::failpoint`.
+//!
+//! On a real machine the process exits inside the executor, at the failpoint. With
+//! `DMCLASS_SIM` the executor stops there too, then the simulated world (everything
+//! written and every device made up to the failpoint) is saved — the simulated
+//! machine's state at the "kill" — and the process exits 137.
+
+use crate::error::CliError;
+use dmclass_engine::exec::failpoint::{CrashHook, FAILPOINT_ENV, FAILPOINT_EXIT};
+use dmclass_engine::EngineError;
+
+/// The armed failpoint name, when the variable is set and not empty.
+pub fn from_env() -> Option<String> {
+    std::env::var(FAILPOINT_ENV).ok().filter(|v| !v.is_empty())
+}
+
+/// Print the failpoint and exit as if killed.
+pub fn die(name: &str) -> ! {
+    eprintln!("dmclass: failpoint {name} reached: exiting as if killed (status {FAILPOINT_EXIT})");
+    std::process::exit(FAILPOINT_EXIT)
+}
+
+/// The CLI's hook: exits at once on a real machine; returns the error (so the
+/// simulation is saved first, see [`exit_if_failpoint`]) with `DMCLASS_SIM`.
+pub struct ExitHook {
+    /// Exit inside the executor (real machine).
+    pub exit_now: bool,
+}
+
+impl CrashHook for ExitHook {
+    fn crash(&mut self, name: &str) -> EngineError {
+        if self.exit_now {
+            die(name);
+        }
+        EngineError::Failpoint {
+            name: name.to_owned(),
+        }
+    }
+}
+
+/// After the simulated world was saved: exit 137 when the command stopped at a
+/// failpoint.
+pub fn exit_if_failpoint<T>(r: &Result<T, CliError>) {
+    if let Err(CliError::Engine(EngineError::Failpoint { name })) = r {
+        die(name);
+    }
+}

@@ -1,0 +1,210 @@
+//! `dmclass snapshot` and declarative cow snapshots end to end on the simulated
+//! kernel and disks (`DMCLASS_SIM=<dir>`), one process per command.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on setup failure
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+struct Sim {
+    dir: PathBuf,
+}
+
+impl Sim {
+    fn new(tag: &str, facts: &str) -> Sim {
+        let dir = std::env::temp_dir().join(format!("dmclass-snap-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(root().join(facts), dir.join("facts.json")).unwrap();
+        Sim { dir }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_dmclass"))
+            .args(args)
+            .env("DMCLASS_SIM", &self.dir)
+            .current_dir(root())
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "dmclass {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert_eq!(o.status.code(), Some(1), "dmclass {args:?} should fail");
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    }
+
+    fn snapshots(&self) -> Vec<Value> {
+        let v: Value = serde_json::from_str(&self.ok(&["status", "--json"])).unwrap();
+        v["classes"][0]["snapshots"].as_array().unwrap().clone()
+    }
+
+    /// Marks a dm device open by an outside process in the saved world.
+    fn set_open(&self, dev: &str, n: u32) {
+        let p = self.dir.join("world.json");
+        let mut w: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        for d in w["devices"].as_array_mut().unwrap() {
+            if d["name"] == dev {
+                d["external_opens"] = n.into();
+            }
+        }
+        std::fs::write(&p, serde_json::to_vec(&w).unwrap()).unwrap();
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn create_status_export_merge_remove() {
+    let sim = Sim::new("life", "examples/kvm-guest-mirror.facts.json");
+    sim.ok(&["apply", "examples/kvm-guest-mirror.yaml", "--yes"]);
+    let out = sim.ok(&["snapshot", "create", "data/vol1", "s1", "--size", "8MiB"]);
+    assert!(out.contains("/dev/dmclass/data/s1"), "{out}");
+    let snaps = sim.snapshots();
+    assert_eq!(snaps.len(), 1);
+    assert_eq!(snaps[0]["kind"], "cow");
+    assert_eq!(snaps[0]["origin"], "vol1");
+    assert_eq!(snaps[0]["state"], "ACTIVE");
+    assert_eq!(snaps[0]["chunk"], 4096);
+    assert_eq!(snaps[0]["usage"]["total"], 8 << 20);
+    assert!(snaps[0]["usage"]["percent"].as_f64().unwrap() < 1.0);
+    let text = sim.ok(&["status"]);
+    assert!(
+        text.contains("snap   s1") && text.contains("ACTIVE"),
+        "{text}"
+    );
+    // The origin's slices still report the raid1 legs (through -real).
+    let st: Value = serde_json::from_str(&sim.ok(&["status", "--json"])).unwrap();
+    let vol1 = &st["classes"][0]["volumes"][0];
+    assert_eq!(vol1["slices"][0]["state"], "ACTIVE");
+
+    // Export carries the snapshot and re-applies as a no-op.
+    let exported = sim.ok(&["export", "data"]);
+    assert!(exported.contains("type: cow"), "{exported}");
+    let file = sim.dir.join("exported.yaml");
+    std::fs::write(&file, exported).unwrap();
+    assert!(sim
+        .ok(&["apply", file.to_str().unwrap(), "--yes"])
+        .contains("nothing to do"));
+    // The original file lacks the snapshot: removing it needs --allow-destroy.
+    let err = sim.fails(&["apply", "examples/kvm-guest-mirror.yaml", "--yes"]);
+    assert!(err.contains("--allow-destroy"), "{err}");
+
+    // Survives deactivate + activate.
+    sim.ok(&["deactivate", "data"]);
+    assert_eq!(sim.snapshots()[0]["state"], "STOP");
+    sim.ok(&["activate", "data"]);
+    assert_eq!(sim.snapshots()[0]["state"], "ACTIVE");
+
+    // Merge: started and (the simulated kernel is quick) finished in one call.
+    let out = sim.ok(&["snapshot", "merge", "data/s1"]);
+    assert!(out.contains("merge finished"), "{out}");
+    assert!(sim.snapshots().is_empty());
+
+    // Two snapshots; remove one, then the other.
+    sim.ok(&[
+        "snapshot",
+        "create",
+        "data/vol1",
+        "a",
+        "--size",
+        "4MiB",
+        "--chunk",
+        "8KiB",
+    ]);
+    sim.ok(&["snapshot", "create", "data/vol1", "b", "--size", "4MiB"]);
+    assert_eq!(sim.snapshots().len(), 2);
+    sim.ok(&["snapshot", "remove", "data/a"]);
+    let snaps = sim.snapshots();
+    assert_eq!(snaps.len(), 1);
+    assert_eq!(snaps[0]["name"], "b");
+    sim.ok(&["snapshot", "remove", "data/b"]);
+    assert!(sim.snapshots().is_empty());
+    let err = sim.fails(&["snapshot", "remove", "data/b"]);
+    assert!(err.contains("no snapshot"), "{err}");
+    // Bad usage and bad sizes.
+    assert_eq!(
+        sim.run(&["snapshot", "create", "data/vol1", "x"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let err = sim.fails(&["snapshot", "create", "data/vol1", "x", "--size", "8MB"]);
+    assert!(err.contains("MiB"), "{err}");
+    let err = sim.fails(&[
+        "snapshot",
+        "create",
+        "data/vol1",
+        "x",
+        "--size",
+        "8MiB",
+        "--chunk",
+        "3KiB",
+    ]);
+    assert!(err.contains("chunk"), "{err}");
+}
+
+#[test]
+fn s3a_open_guest_volume_on_a_kvm_host() {
+    let sim = Sim::new("s3a", "examples/kvm-host-guest-images.facts.json");
+    // The class without its snapshot first.
+    let yaml = std::fs::read_to_string(root().join("examples/kvm-host-guest-images.yaml")).unwrap();
+    let cut = yaml.find("    snapshots:").unwrap();
+    let file = sim.dir.join("images.yaml");
+    std::fs::write(&file, &yaml[..cut]).unwrap();
+    sim.ok(&["apply", file.to_str().unwrap(), "--yes"]);
+    sim.set_open("dmclass-vmimages-guest01--os", 1);
+    let args = [
+        "snapshot",
+        "create",
+        "vmimages/guest01-os",
+        "before",
+        "--size",
+        "16MiB",
+    ];
+    let err = sim.fails(&args);
+    assert!(
+        err.contains("S3a") && err.contains("guest stopped"),
+        "{err}"
+    );
+    assert!(sim.snapshots().is_empty(), "nothing changed");
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    sim.ok(&forced);
+    assert_eq!(sim.snapshots()[0]["state"], "ACTIVE");
+    // The declarative file's snapshot is created by apply too.
+    sim.set_open("dmclass-vmimages-guest01--os", 0);
+    sim.ok(&[
+        "apply",
+        "examples/kvm-host-guest-images.yaml",
+        "--yes",
+        "--allow-destroy",
+    ]);
+    let names: Vec<String> = sim
+        .snapshots()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["guest01-before-upgrade"]);
+}

@@ -1,0 +1,239 @@
+//! Recovery at activation: an interrupted apply (an [`Intent`] on disk), a metadata
+//! update that reached only some disks, and the class-closing rule.
+//!
+//! [`activate_recovering`] = [`prepare`] → [`super::activate`] → [`finish`]:
+//!
+//! 1. a closed class ([`crate::closing`]) is refused with the rule, nothing written;
+//! 2. the newest generation among the readable copies wins (the closing rule has
+//!    just checked that they are a quorum); disks holding an older one (a crash
+//!    between the per-disk writes of one update) are rewritten with it, with a
+//!    warning;
+//! 3. an intent is finished or rolled back per change, the volumes are activated from
+//!    the resulting description, and a new generation without the intent is written
+//!    to every present disk.
+//!
+//! Per-op behaviour (the apply writes the intent before its first kernel change, so a
+//! crash *before* that write leaves the previous generation and no intent: nothing to
+//! do; new rmeta / log extents zeroed by then lie in free space):
+//!
+//! | op | crash after the intent write | result |
+//! |---|---|---|
+//! | `create-class` | roll forward: volumes built from the metadata (create / load / resume are idempotent, half-made devices are completed) | class complete on the disks that got their area |
+//! | `add-disk` | roll forward: the area was formatted before any kernel change | disk is a member |
+//! | `create-volume` | roll forward, as `create-class` | volume present, rmeta zeroed before the intent write |
+//! | `grow` | the metadata already records the larger size; the kernel table is rebuilt from it (a reload that never happened, or a suspended top, is redone / resumed); the new space was never handed out, old data stays in place | volume at the new size |
+//! | `add-leg` | the leg is recorded `COPY`: activation loads the raid with `rebuild N` (a full resync from the old legs, whatever the new leg holds), then the leg is recorded `ACTIVE` — as the apply itself does once the rebuild has started; a leg whose disk is missing stays `COPY` | leg rebuilding |
+//! | `remove-volume` | roll forward: the devices still there are removed top first (refused when open) and the volume dropped from the metadata; its slices' data is not touched | volume gone |
+//! | `snapshot`, `proxy-part`, `proxy-rejoin` | roll forward from the metadata: those applies record a state that activation can build before changing the kernel | as recorded |
+//! | unknown (newer dmclass) | refused, nothing written | — |
+
+use super::{ActivateReport, ClassOnDisks};
+use crate::closing::class_closing;
+use crate::error::{EngineError, Result};
+use crate::exec::device::{io_err, remove};
+use crate::io::{Disks, Kernel};
+use crate::layout::SliceState;
+use crate::metadata::{next_write, ClassMeta, Intent, IntentOp};
+use crate::plan::{read_area_at, AreaState};
+use crate::tables::{volume_devices, Activation, DeviceRole};
+
+/// A class prepared for activation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// The class to activate (description after rolling the intent forward, lagging
+    /// disks at the newest generation).
+    pub class: ClassOnDisks,
+    /// The interrupted apply being resolved.
+    pub intent: Option<Intent>,
+    /// Disks rewritten because they held an older generation.
+    pub rewritten: Vec<String>,
+    /// Messages for the admin.
+    pub warnings: Vec<String>,
+}
+
+fn refuse(class: &str, reason: String) -> EngineError {
+    EngineError::Refused {
+        class: class.to_owned(),
+        object: format!("class {class}"),
+        reason,
+    }
+}
+
+/// Write `meta` to the present disk `name` (its older slot).
+fn write_to(
+    class: &ClassOnDisks,
+    name: &str,
+    meta: &ClassMeta,
+    disks: &mut dyn Disks,
+) -> Result<()> {
+    let Some(p) = class.present.iter().find(|p| p.name == name) else {
+        return Err(EngineError::UnknownDisk(name.to_owned()));
+    };
+    let area = match read_area_at(name, &p.path, &*disks) {
+        AreaState::Member(a) => a,
+        AreaState::Blank => {
+            return Err(refuse(
+                &meta.name,
+                format!("disk {name}: its private area vanished"),
+            ));
+        }
+        AreaState::Unreadable(why) => {
+            return Err(refuse(&meta.name, format!("disk {name}: {why}")));
+        }
+    };
+    if area.meta.generation >= meta.generation {
+        return Ok(());
+    }
+    let w = next_write(&area, meta)?;
+    disks
+        .write(&p.path, dmclass_model::Bytes(w.offset), &w.data)
+        .map_err(|e| io_err(format!("writing metadata to disk {name}"), e))
+}
+
+/// Remove the devices a `remove-volume` left behind (top first).
+fn remove_leftovers(meta: &ClassMeta, volume: &str, kernel: &mut dyn Kernel) -> Result<usize> {
+    let Some(v) = meta.volume(volume) else {
+        return Ok(0);
+    };
+    let specs = volume_devices(&meta.name, meta.uuid, v, &Activation::default())?;
+    let mut n = 0;
+    for s in specs.iter().rev() {
+        let info = kernel
+            .info(&s.name)
+            .map_err(|e| io_err(format!("device {}", s.name), e))?;
+        if let Some(i) = info {
+            if s.role == DeviceRole::Top && i.open_count > 0 {
+                return Err(refuse(
+                    &meta.name,
+                    format!(
+                        "finishing the interrupted removal of volume {volume}: device {} is open ({} opener(s)); close it and activate again",
+                        s.name, i.open_count
+                    ),
+                ));
+            }
+            remove(kernel, &s.name)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Check the closing rule, bring lagging disks to the newest generation, and roll an
+/// interrupted apply forward as far as it must be before activation.
+pub fn prepare(
+    class: &ClassOnDisks,
+    kernel: &mut dyn Kernel,
+    disks: &mut dyn Disks,
+) -> Result<Recovery> {
+    let name = class.meta.name.clone();
+    if let Some(c) = class_closing(class) {
+        return Err(refuse(&name, format!("{c}; nothing was changed")));
+    }
+    let mut rec = Recovery {
+        class: class.clone(),
+        intent: class.meta.intent.clone(),
+        rewritten: Vec::new(),
+        warnings: Vec::new(),
+    };
+    if let Some(i) = &rec.intent {
+        if i.changes.iter().any(|c| c.op == IntentOp::Unknown) || i.op == IntentOp::Unknown {
+            return Err(refuse(
+                &name,
+                format!(
+                    "an interrupted apply of a kind this dmclass does not know is recorded ({}); use the dmclass that wrote it",
+                    i.describe()
+                ),
+            ));
+        }
+    }
+    for s in &class.stale {
+        write_to(class, &s.name, &class.meta, disks)?;
+        rec.warnings.push(format!(
+            "disk {} held metadata generation {}, the newest readable is {} (an update was interrupted between disks); rewritten with generation {}",
+            s.name, s.generation, class.meta.generation, class.meta.generation
+        ));
+        rec.rewritten.push(s.name.clone());
+    }
+    for p in &mut rec.class.present {
+        p.generation = class.meta.generation;
+    }
+    rec.class.stale.clear();
+    let Some(intent) = rec.intent.clone() else {
+        return Ok(rec);
+    };
+    rec.warnings.push(format!(
+        "an interrupted apply was found: {}; finishing it",
+        intent.describe()
+    ));
+    for v in intent.objects_of(IntentOp::RemoveVolume) {
+        let n = remove_leftovers(&class.meta, v, kernel)?;
+        rec.class.meta.volumes.retain(|x| x.name != v);
+        rec.warnings.push(format!(
+            "volume {v}: removal finished ({n} device(s) were left)"
+        ));
+    }
+    Ok(rec)
+}
+
+/// After activation: record rebuilt legs `ACTIVE`, clear the intent, and write the
+/// new generation to every present disk. Returns the generation written, if any.
+pub fn finish(
+    rec: &Recovery,
+    report: &ActivateReport,
+    disks: &mut dyn Disks,
+) -> Result<Option<u64>> {
+    let Some(intent) = &rec.intent else {
+        return Ok(None);
+    };
+    let mut meta = rec.class.meta.clone();
+    meta.intent = None;
+    meta.generation += 1;
+    let started = |v: &str| {
+        report.started.iter().any(|s| s == v) || report.already_active.iter().any(|s| s == v)
+    };
+    for name in intent.objects_of(IntentOp::AddLeg) {
+        if !started(name) {
+            continue; // not active: the COPY legs are rebuilt at the next start
+        }
+        let missing: Vec<usize> = report
+            .degraded
+            .iter()
+            .filter(|(v, _)| v == name)
+            .flat_map(|(_, m)| m.iter().copied())
+            .collect();
+        if let Some(v) = meta.volumes.iter_mut().find(|v| v.name == name) {
+            for (i, l) in v.layout.legs.iter_mut().enumerate() {
+                if l.state == SliceState::Copy && !missing.contains(&i) {
+                    l.state = SliceState::Active;
+                }
+            }
+        }
+    }
+    let names: Vec<String> = rec.class.present.iter().map(|p| p.name.clone()).collect();
+    for n in &names {
+        write_to(&rec.class, n, &meta, disks)?;
+    }
+    Ok(Some(meta.generation))
+}
+
+/// [`prepare`], [`super::activate`], [`finish`]: what `dmclass activate` runs. The
+/// recovery warnings come first in the report's warnings.
+pub fn activate_recovering(
+    class: &ClassOnDisks,
+    kernel: &mut dyn Kernel,
+    disks: &mut dyn Disks,
+    progress: &mut dyn FnMut(&str),
+) -> Result<ActivateReport> {
+    let rec = prepare(class, kernel, disks)?;
+    let mut rep = super::activate(&rec.class, kernel, &*disks, progress)?;
+    if let Some(g) = finish(&rec, &rep, disks)? {
+        rep.warnings.push(format!(
+            "interrupted apply resolved; class {} is at generation {g}",
+            rec.class.meta.name
+        ));
+    }
+    let mut w = rec.warnings;
+    w.append(&mut rep.warnings);
+    rep.warnings = w;
+    Ok(rep)
+}

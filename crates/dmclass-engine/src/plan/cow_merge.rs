@@ -1,0 +1,186 @@
+//! The imperative copy-on-write plans: start a merge ([`plan_merge`]) and finish
+//! merges the kernel completed ([`plan_finish`]), built from the same stacks and
+//! transition as apply (plan/cow.rs).
+
+use super::cow::{act, refuse, stack, transition};
+use super::current::{current, Current};
+use super::{Action, ActionKind, Actual, DiskBinding, Plan, PlanOptions, Step};
+use crate::cow::{find, snapshots_of, MergeMode};
+use crate::error::Result;
+use crate::io::Kernel;
+use crate::metadata::{ClassMeta, CowState};
+use crate::names::{dm_name, Layer};
+use dmclass_model::Class;
+
+fn new_plan(
+    cur: &Current,
+    desired: &Class,
+    bindings: &[DiskBinding],
+    actual: &Actual,
+    meta: ClassMeta,
+) -> Plan {
+    Plan {
+        class: desired.name.as_str().to_owned(),
+        class_uuid: meta.uuid,
+        based_on_generation: cur.meta.as_ref().map(|m| m.generation),
+        new_meta: meta,
+        actions: Vec::new(),
+        notes: Vec::new(),
+        disks: bindings
+            .iter()
+            .map(|b| (b.name.clone(), b.path.clone()))
+            .collect(),
+        devnums: bindings
+            .iter()
+            .filter_map(|b| b.devnum.map(|n| (b.name.clone(), n)))
+            .collect(),
+        live: actual
+            .live
+            .iter()
+            .map(|i| (i.name.clone(), i.devnum))
+            .collect(),
+    }
+}
+
+fn write_meta(meta: &ClassMeta, why: &str) -> Action {
+    let disks: Vec<&str> = meta.disks.iter().map(|d| d.name.as_str()).collect();
+    act(
+        ActionKind::WriteMetadata,
+        &meta.name,
+        format!(
+            "generation {} on {} ({why})",
+            meta.generation,
+            disks.join(", ")
+        ),
+        Step::WriteMeta {
+            meta: Box::new(meta.clone()),
+        },
+    )
+}
+
+/// `dmclass snapshot merge`: record `snapshot` as merging and, when its origin is
+/// active and not open, replace the origin by `snapshot-merge` now (the snapshot
+/// device goes). An open origin merges at its next activation (plan note says so);
+/// an inactive one when it is activated.
+pub fn plan_merge(
+    desired: &Class,
+    bindings: &[DiskBinding],
+    actual: &Actual,
+    snapshot: &str,
+    _opts: &PlanOptions,
+) -> Result<Plan> {
+    let class = desired.name.as_str();
+    let cur = current(desired, bindings, actual)?;
+    let Some(old) = cur.meta.clone() else {
+        return refuse(
+            class,
+            &format!("class {class}"),
+            "the class does not exist on these disks",
+        );
+    };
+    let obj = format!("snapshot {snapshot}");
+    let Some(c) = find(&old, snapshot) else {
+        return refuse(class, &obj, "no copy-on-write snapshot of that name");
+    };
+    match c.state {
+        CowState::Invalid => {
+            return refuse(
+                class,
+                &obj,
+                "it is INVALID (its COW store overflowed); it cannot be merged",
+            )
+        }
+        CowState::Merging => return refuse(class, &obj, "it is already merging"),
+        CowState::Active => {}
+    }
+    let origin = c.origin.to_owned();
+    if snapshots_of(&old, &origin)
+        .iter()
+        .any(|s| s.state == CowState::Merging)
+    {
+        return refuse(
+            class,
+            &obj,
+            format!("another snapshot of {origin} is merging"),
+        );
+    }
+    let live = |n: &str| actual.live.iter().find(|i| i.name == n).cloned();
+    let snap_dev = dm_name(class, snapshot, Layer::Top)?;
+    if live(&snap_dev).is_some_and(|i| i.open_count > 0) {
+        return refuse(
+            class,
+            &obj,
+            "the snapshot device is open; unmount or close it first",
+        );
+    }
+    let mut meta = old.clone();
+    crate::cow::set_state(&mut meta, snapshot, CowState::Merging);
+    meta.generation += 1;
+    let mut p = new_plan(&cur, desired, bindings, actual, meta.clone());
+    p.actions.push(write_meta(&meta, "snapshot merging"));
+    let top = dm_name(class, &origin, Layer::Top)?;
+    match live(&top) {
+        None => p.notes.push(format!(
+            "volume {origin} is not active: the merge starts when it is activated"
+        )),
+        Some(i) if i.open_count > 0 => p.notes.push(format!(
+            "volume {origin} is open ({} opener(s)): the merge starts at its next activation",
+            i.open_count
+        )),
+        Some(_) => {
+            let from = stack(&old, &origin, MergeMode::Start)?;
+            let to = stack(&meta, &origin, MergeMode::Start)?;
+            transition(class, &from, &to, &live, &mut p.actions)?;
+        }
+    }
+    Ok(p)
+}
+
+/// Whether the kernel finished merging into `origin`: its top carries
+/// `snapshot-merge` and reports `allocated == metadata` sectors.
+pub fn merge_done(kernel: &dyn Kernel, class: &str, origin: &str) -> Result<bool> {
+    let top = dm_name(class, origin, Layer::Top)?;
+    let Ok(st) = kernel.status(&top) else {
+        return Ok(false);
+    };
+    Ok(st.first().is_some_and(|l| {
+        l.target == "snapshot-merge"
+            && crate::status_cow::parse_snapshot_status(&l.params).is_ok_and(|s| s.merge_finished())
+    }))
+}
+
+/// Finish every merge the kernel completed: the origin returns to its own table (or
+/// `snapshot-origin` over its remaining snapshots), the store is removed, then the
+/// snapshot leaves the metadata. `None` when nothing finished.
+pub fn plan_finish(
+    desired: &Class,
+    bindings: &[DiskBinding],
+    actual: &Actual,
+    kernel: &dyn Kernel,
+) -> Result<Option<Plan>> {
+    let class = desired.name.as_str();
+    let cur = current(desired, bindings, actual)?;
+    let Some(old) = cur.meta.clone() else {
+        return Ok(None);
+    };
+    let live = |n: &str| actual.live.iter().find(|i| i.name == n).cloned();
+    let mut meta = old.clone();
+    let mut actions = Vec::new();
+    for c in crate::cow::cow_snapshots(&old) {
+        if c.state != CowState::Merging || !merge_done(kernel, class, c.origin)? {
+            continue;
+        }
+        let from = stack(&meta, c.origin, MergeMode::Start)?;
+        meta.snapshots.retain(|s| s.name != c.name);
+        let to = stack(&meta, c.origin, MergeMode::Start)?;
+        transition(class, &from, &to, &live, &mut actions)?;
+    }
+    if actions.is_empty() {
+        return Ok(None);
+    }
+    meta.generation += 1;
+    actions.push(write_meta(&meta, "merged snapshots removed"));
+    let mut p = new_plan(&cur, desired, bindings, actual, meta);
+    p.actions = actions;
+    Ok(Some(p))
+}

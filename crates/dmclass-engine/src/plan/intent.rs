@@ -1,0 +1,222 @@
+//! Crash-safe ordering: the intent record around a plan's kernel changes, and the
+//! refusals of a closed class or one with an interrupted apply.
+//!
+//! Every plan that changes the kernel gets (as LVM's precommit / commit):
+//! 1. the [`Intent`] in the first metadata write, which must come *before* the first
+//!    kernel change — when the plan starts with a kernel change (a removal writes its
+//!    metadata after the devices are gone), a write of the current description plus
+//!    the intent is put first and later generations move up by one;
+//! 2. every metadata write up to the last carries the intent;
+//! 3. the last action is a metadata write that clears it (the plan's own last write
+//!    when it ends with one, e.g. the add-leg `ACTIVE` write; else one is appended).
+//!
+//! A plan with no kernel change (a new empty class, a change of an inactive volume)
+//! is one metadata write per disk and needs no intent: the generation rule alone
+//! decides which description wins.
+
+use super::current::Current;
+use super::diff::Change;
+use super::{Action, ActionKind, Actual, AreaState, Ids, Plan, Step};
+use crate::closing::{closing_for, copy_holders};
+use crate::error::{EngineError, Result};
+use crate::metadata::{ClassMeta, DiskState, Intent, IntentChange, IntentOp};
+
+fn is_kernel(k: ActionKind) -> bool {
+    matches!(
+        k,
+        ActionKind::Create
+            | ActionKind::Load
+            | ActionKind::Suspend
+            | ActionKind::Resume
+            | ActionKind::Remove
+    )
+}
+
+fn is_meta(k: ActionKind) -> bool {
+    matches!(k, ActionKind::FormatArea | ActionKind::WriteMetadata)
+}
+
+/// The changes as recorded in the intent.
+fn intent_changes(old: Option<&ClassMeta>, class: &str, changes: &[Change]) -> Vec<IntentChange> {
+    let mut out = Vec::new();
+    if old.is_none() {
+        out.push(IntentChange {
+            op: IntentOp::CreateClass,
+            object: class.to_owned(),
+        });
+    }
+    for c in changes {
+        let (op, object) = match c {
+            Change::NewDisk(_) if old.is_none() => continue,
+            Change::NewDisk(n) => (IntentOp::AddDisk, n.clone()),
+            Change::NewVolume(n) => (IntentOp::CreateVolume, n.clone()),
+            Change::Grow(n) => (IntentOp::Grow, n.clone()),
+            Change::AddLeg(n) => (IntentOp::AddLeg, n.clone()),
+            Change::RemoveVolume(v) => (IntentOp::RemoveVolume, v.name.clone()),
+            // Copy-on-write snapshot changes carry no intent yet (plan/cow.rs).
+            Change::NewCow(_) | Change::RemoveCow(_) => continue,
+        };
+        out.push(IntentChange { op, object });
+    }
+    out
+}
+
+fn renumber(a: &mut Action, by: u64) {
+    if let Step::WriteMeta { meta } = &mut a.step {
+        let old = format!("generation {} ", meta.generation);
+        meta.generation += by;
+        a.detail = a
+            .detail
+            .replacen(&old, &format!("generation {} ", meta.generation), 1);
+    }
+}
+
+fn meta_write(meta: ClassMeta, why: &str) -> Action {
+    let disks: Vec<&str> = meta.disks.iter().map(|d| d.name.as_str()).collect();
+    Action {
+        kind: ActionKind::WriteMetadata,
+        object: meta.name.clone(),
+        detail: format!(
+            "generation {} on {} ({why})",
+            meta.generation,
+            disks.join(", ")
+        ),
+        step: Step::WriteMeta {
+            meta: Box::new(meta),
+        },
+    }
+}
+
+/// Add the intent writes to `p` (ordering in the module doc).
+pub(crate) fn record(
+    p: &mut Plan,
+    old: Option<&ClassMeta>,
+    changes: &[Change],
+    ids: &mut Ids,
+) -> Result<()> {
+    let Some(first_kernel) = p.actions.iter().position(|a| is_kernel(a.kind)) else {
+        return Ok(());
+    };
+    let from = old.map_or(0, |m| m.generation);
+    let first_meta = p.actions.iter().position(|a| is_meta(a.kind));
+    if first_meta.is_none_or(|i| i > first_kernel) {
+        let Some(o) = old else {
+            return Err(EngineError::InvalidLayout(
+                "a plan for a new class changes the kernel before writing metadata".into(),
+            ));
+        };
+        for a in &mut p.actions {
+            renumber(a, 1);
+        }
+        p.new_meta.generation += 1;
+        let mut pre = o.clone();
+        pre.generation = from + 1;
+        p.actions.insert(0, meta_write(pre, "records the intent"));
+    }
+    let last_is_write = p
+        .actions
+        .last()
+        .is_some_and(|a| a.kind == ActionKind::WriteMetadata);
+    let newest = p
+        .actions
+        .iter()
+        .filter_map(|a| match &a.step {
+            Step::WriteMeta { meta } => Some(meta.generation),
+            _ => None,
+        })
+        .chain(std::iter::once(p.new_meta.generation))
+        .max()
+        .unwrap_or(from);
+    let to = if last_is_write { newest } else { newest + 1 };
+    let ch = intent_changes(old, &p.class, changes);
+    let intent = Intent {
+        id: ids.next(),
+        op: ch.first().map_or(IntentOp::Unknown, |c| c.op),
+        objects: ch.iter().map(|c| c.object.clone()).collect(),
+        changes: ch,
+        from_generation: from,
+        to_generation: to,
+    };
+    p.new_meta.intent = Some(intent.clone());
+    let mut last_meta = p.new_meta.clone();
+    for a in &mut p.actions {
+        if let Step::WriteMeta { meta } = &mut a.step {
+            meta.intent = Some(intent.clone());
+            if meta.generation >= last_meta.generation {
+                last_meta = (**meta).clone();
+            }
+            if meta.generation < to {
+                a.detail.push_str("; records the intent");
+            }
+        }
+    }
+    if last_is_write {
+        if let Some(Action {
+            step: Step::WriteMeta { meta },
+            detail,
+            ..
+        }) = p.actions.last_mut()
+        {
+            meta.intent = None;
+            detail.push_str("; clears the intent");
+        }
+    } else {
+        last_meta.intent = None;
+        last_meta.generation = to;
+        p.actions
+            .push(meta_write(last_meta, "apply complete; clears the intent"));
+    }
+    Ok(())
+}
+
+fn refuse(class: &str, reason: String) -> EngineError {
+    EngineError::Refused {
+        class: class.to_owned(),
+        object: format!("class {class}"),
+        reason,
+    }
+}
+
+/// Refuse to plan for a closed class (too few readable copies among the bound
+/// disks; checked before the per-disk checks so the reason is the rule).
+pub(crate) fn check_closed(class: &str, actual: &Actual) -> Result<()> {
+    let members: Vec<&crate::metadata::DecodedArea> = actual
+        .areas
+        .values()
+        .filter_map(|a| match a {
+            AreaState::Member(m) if m.meta.name == class => Some(&**m),
+            _ => None,
+        })
+        .collect();
+    let Some(newest) = members.iter().map(|a| &a.meta).max_by_key(|m| m.generation) else {
+        return Ok(()); // a new class
+    };
+    let readable = newest
+        .disks
+        .iter()
+        .filter(|d| d.state != DiskState::Disable)
+        .filter(|d| {
+            members
+                .iter()
+                .any(|a| a.meta.uuid == newest.uuid && a.header.disk_uuid == d.uuid)
+        })
+        .count();
+    match closing_for(newest.class_type, copy_holders(newest), readable) {
+        Some(c) => Err(refuse(class, format!("{c}; nothing was changed"))),
+        None => Ok(()),
+    }
+}
+
+/// Refuse to plan over an interrupted apply: activation finishes it first.
+pub(crate) fn check_pending(class: &str, cur: &Current) -> Result<()> {
+    match cur.meta.as_ref().and_then(|m| m.intent.as_ref()) {
+        Some(i) => Err(refuse(
+            class,
+            format!(
+                "an interrupted apply is recorded: {}; run `dmclass activate {class}` to finish or roll it back, then plan again",
+                i.describe()
+            ),
+        )),
+        None => Ok(()),
+    }
+}
