@@ -4,6 +4,27 @@ use clap::{Args, Parser, Subcommand};
 use dmclass_model::Environment;
 use std::path::PathBuf;
 
+/// Extra sections of `dmclass --help`, in the manner of a man page.
+const AFTER_HELP: &str = "\
+Examples:
+  dmclass probe                                what this machine and its disks are
+  dmclass check data.yaml                      can this configuration be applied here?
+  dmclass plan data.yaml --tables              what apply would do, with the dm tables
+  dmclass apply data.yaml                      do it (asks first; --yes to skip)
+  dmclass status --watch                       states and resync progress
+  dmclass activate --all                       at boot: assemble every class from its disks
+
+Files:
+  /dev/dmclass/<class>/<volume>                a volume (udev rule 69-dmclass.rules)
+  /dev/mapper/dmclass-<class>-<volume>         the same; a `-` inside a name is doubled
+  first 32 MiB of every member disk            dmclass metadata (two headers, two slots)
+
+Environment:
+  DMCLASS_SIM=<dir>        drive a simulated kernel and disks kept in <dir> (facts.json,
+                           world.json) instead of this machine: for tests and trying things
+  DMCLASS_FAILPOINT=<step> stop as if killed at a step of apply (tests; docs/failpoints.md)
+  RUST_LOG=<level>         log detail (error, warn, info, debug)";
+
 /// dmclass: GDS-style disk classes, mirrors and snapshots on Linux device-mapper.
 ///
 /// Describe classes, mirrored volumes and snapshots in YAML; dmclass checks the layout
@@ -17,7 +38,8 @@ use std::path::PathBuf;
     name = "dmclass",
     version,
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    after_long_help = AFTER_HELP
 )]
 pub struct Cli {
     /// More log output (repeat for debug); also RUST_LOG.
