@@ -149,7 +149,7 @@ fn remove(a: &SnapshotRefArgs, backend: &mut Backend) -> Result<ExitCode, CliErr
         )));
     }
     let config = config_of(c, |class| {
-        class.snapshots.retain(|s| s.name.as_str() != snap)
+        class.snapshots.retain(|s| s.name.as_str() != snap);
     })?;
     plan_and_run(backend, &config, &facts, true)?;
     println!("class {cname}: snapshot {snap} removed");
