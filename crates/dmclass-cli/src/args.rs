@@ -101,6 +101,20 @@ pub enum Command {
     /// the snapshot INVALID and leaves the volume unharmed. Snapshots in a YAML file
     /// are applied like volumes (removal only with `--allow-destroy`).
     Snapshot(SnapshotArgs),
+    /// GDS proxy volumes: join a proxy to a master (extra raid1 leg, full copy), part
+    /// it (point-in-time copy at /dev/dmclass/CLASS/NAME), rejoin (copies only what
+    /// the master changed; a full copy if the proxy was parted read-write), restore
+    /// (proxy onto master, full copy; master must not be in use), break.
+    Proxy(ProxyArgs),
+    /// udev entry point for member disks (69-dmclass.rules): `probe DEVNODE` prints
+    /// the label as udev properties; `add|change DEVNODE` re-adds a returning leg
+    /// (bitmap resync), swaps a leg back from a hot spare, or starts a class that is
+    /// now complete; `remove DEVNODE` records failed legs. Quick: a few ioctls.
+    Event(crate::cmd::event::EventArgs),
+    /// Wait on device-mapper events of dmclass devices and react: failed legs become
+    /// INVALID (logged with the disk's stable id), a hot spare is rebuilt in their
+    /// place when the class has `hot_spare: true`, finished resyncs become ACTIVE.
+    Monitor(crate::cmd::event::MonitorArgs),
     /// udev helper: print DMCLASS_CLASS, DMCLASS_VOLUME and DMCLASS_LAYER for a dm name
     /// (used by 69-dmclass.rules; not for interactive use).
     #[command(hide = true)]
@@ -275,4 +289,57 @@ pub struct SnapshotRefArgs {
     /// The snapshot, as CLASS/NAME.
     #[arg(value_name = "CLASS/NAME")]
     pub snapshot: String,
+}
+
+/// Arguments of `proxy`.
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: ProxyAction,
+}
+
+/// The `proxy` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ProxyAction {
+    /// Join proxy NAME on --on GROUP to master CLASS/MASTER (copies the master).
+    Join(ProxyJoinArgs),
+    /// Part proxy CLASS/NAME: split it off, usable as its own volume.
+    Part(ProxyPartArgs),
+    /// Rejoin parted proxy CLASS/NAME (copies what the master changed since part).
+    Rejoin(ProxyRefArgs),
+    /// Restore: copy parted proxy CLASS/NAME onto its master (refused while the master
+    /// is in use); the proxy ends joined.
+    Restore(ProxyRefArgs),
+    /// Break: end the relationship; the proxy becomes an ordinary volume.
+    Break(ProxyRefArgs),
+}
+
+/// Arguments of `proxy join`.
+#[derive(Debug, Args)]
+pub struct ProxyJoinArgs {
+    /// The master volume, as CLASS/MASTER.
+    pub master: String,
+    /// The proxy's name (its device when parted is /dev/dmclass/CLASS/NAME).
+    pub name: String,
+    /// The group that holds the proxy (another group of the class).
+    #[arg(long)]
+    pub on: String,
+}
+
+/// Arguments of `proxy part`.
+#[derive(Debug, Args)]
+pub struct ProxyPartArgs {
+    /// The proxy, as CLASS/NAME.
+    pub proxy: String,
+    /// Expose the proxy read-only: the next rejoin then stays incremental.
+    #[arg(long)]
+    pub readonly: bool,
+}
+
+/// A proxy named as CLASS/NAME.
+#[derive(Debug, Args)]
+pub struct ProxyRefArgs {
+    /// The proxy, as CLASS/NAME.
+    pub proxy: String,
 }

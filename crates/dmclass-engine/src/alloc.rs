@@ -212,6 +212,7 @@ impl Allocator {
             .iter()
             .flat_map(|v| v.layout.extents())
             .chain(crate::cow::store_extents(class))
+            .chain(crate::proxy::leg_extents(class))
             .collect();
         Allocator::new(&disks, crate::metadata::area_sectors(), &used)
     }

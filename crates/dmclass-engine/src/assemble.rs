@@ -239,8 +239,13 @@ pub fn activate(
             rep.degraded.push((vol.name.clone(), missing.clone()));
         }
         progress(&format!("activating {}/{}", meta.name, vol.name));
+        // A proxy master: its proxy's leg is slot N (`- -` while parted).
+        crate::proxy::activation_view(meta, &mut v, &mut act, &|d| numbers.contains_key(d));
         let mut changed = false;
         for spec in crate::assemble_cow::volume_specs(meta, &v, &act, &numbers, kernel)? {
+            changed |= ensure(kernel, &spec, &numbers)?;
+        }
+        for spec in crate::proxy::parted_devices(meta, &vol.name, &|d| numbers.contains_key(d))? {
             changed |= ensure(kernel, &spec, &numbers)?;
         }
         if changed {

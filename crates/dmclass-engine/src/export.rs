@@ -115,7 +115,11 @@ pub fn export(meta: &ClassMeta) -> Result<Config> {
             disks,
             groups,
             volumes,
-            snapshots: cow_snapshots(meta),
+            snapshots: {
+                let mut s = cow_snapshots(meta);
+                s.extend(crate::proxy::exported(meta));
+                s
+            },
             span: Span::default(),
         }],
     })

@@ -12,6 +12,7 @@
 //! * [`plan`] / [`exec`]: desired vs actual → ordered actions, run over [`io::Kernel`] / [`io::Disks`];
 //! * [`assemble`]: scan disks, group classes, activate (degraded when legs are missing), deactivate;
 //!   [`assemble::recover`] finishes an interrupted apply; [`closing`]: GDS's class-closing rule;
+//! * [`react`]: decisions on hotplug and dm events (re-add, hot spare, failed legs);
 //! * [`state`] / [`export`]: GDS status model and rendering; the class back as YAML.
 //!
 //! Nothing here does I/O: reading a private area goes through [`metadata::AreaRead`].
@@ -30,6 +31,9 @@ pub mod layout;
 pub mod metadata;
 pub mod names;
 pub mod plan;
+pub mod proxy;
+pub mod proxy_state;
+pub mod react;
 pub mod region;
 pub mod sim;
 pub mod state;

@@ -103,6 +103,8 @@ pub struct ClassStatus {
     pub volumes: Vec<VolumeStatus>,
     /// Snapshots ([`crate::state_cow`]).
     pub snapshots: Vec<crate::state_cow::SnapshotEntry>,
+    /// Proxy volumes ([`crate::proxy_state`]).
+    pub proxies: Vec<crate::proxy_state::ProxyEntry>,
     /// Closed by GDS's rule (too few readable metadata copies, [`crate::closing`]):
     /// the class refuses changes and is not activated.
     pub closed: bool,
@@ -145,6 +147,7 @@ pub fn class_status(
         disks,
         volumes,
         snapshots: crate::state_cow::snapshots(meta, kernel)?,
+        proxies: crate::proxy_state::proxies_status(meta, kernel)?,
         closed: closing.is_some(),
         closed_reason: closing.map(|c| c.to_string()),
         pending_intent: meta.intent.as_ref().map(crate::metadata::Intent::describe),
@@ -364,5 +367,10 @@ pub fn render(classes: &[ClassStatus]) -> String {
         .map(|c| (c.name.as_str(), c.snapshots.as_slice()))
         .collect();
     o.push_str(&crate::state_cow::render(&snaps));
+    let proxies: Vec<(&str, &[crate::proxy_state::ProxyEntry])> = classes
+        .iter()
+        .map(|c| (c.name.as_str(), c.proxies.as_slice()))
+        .collect();
+    o.push_str(&crate::proxy_state::render(&proxies));
     o
 }

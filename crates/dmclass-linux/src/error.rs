@@ -24,4 +24,12 @@ pub enum LinuxError {
         /// What is missing and what to do.
         reason: String,
     },
+    /// Waiting for device-mapper events failed ([`crate::dmevent`]).
+    #[error("device-mapper events: cannot {action}: {reason}")]
+    DmEvent {
+        /// What was being done (`arm the poll`, `list devices`, `poll`).
+        action: &'static str,
+        /// The kernel's or the library's reason.
+        reason: String,
+    },
 }

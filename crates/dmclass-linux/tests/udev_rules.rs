@@ -85,7 +85,7 @@ fn syntax_keys_operators_and_labels() {
                     assert_eq!(it.attr.as_deref(), Some("program"), "{it:?}");
                     assert_eq!(it.op, "=");
                 }
-                "SYMLINK" => assert_eq!(it.op, "+=", "{it:?}"),
+                "SYMLINK" | "RUN" => assert_eq!(it.op, "+=", "{it:?}"),
                 "GOTO" => {
                     assert_eq!(it.op, "=");
                     gotos.push(it.value.clone());
@@ -103,7 +103,7 @@ fn syntax_keys_operators_and_labels() {
         gotos.iter().all(|g| labels.contains(g)),
         "{gotos:?} {labels:?}"
     );
-    assert_eq!(labels, ["dmclass_end"]);
+    assert_eq!(labels, ["dmclass_disk", "dmclass_end"]);
 }
 
 #[test]
@@ -151,6 +151,9 @@ fn glob(pattern: &str, text: &str) -> bool {
 
 fn substitute(value: &str, env: &BTreeMap<String, String>) -> String {
     let mut out = value.to_string();
+    if let Some(kernel) = env.get("KERNEL_NAME") {
+        out = out.replace("$devnode", &format!("/dev/{kernel}"));
+    }
     while let Some(at) = out.find("$env{") {
         let end = at + out[at..].find('}').unwrap();
         let key = &out[at + 5..end];
@@ -162,10 +165,24 @@ fn substitute(value: &str, env: &BTreeMap<String, String>) -> String {
 
 /// Run the rules on one event; the symlinks it adds.
 fn run(action: &str, kernel: &str, env: &[(&str, &str)]) -> Vec<String> {
+    run_disk(action, kernel, env, None).0
+}
+
+/// Run the rules on one event with `probe` answering `dmclass event probe` (the
+/// device's first 12 KiB; `None`: no label); the symlinks and RUN commands.
+fn run_disk(
+    action: &str,
+    kernel: &str,
+    env: &[(&str, &str)],
+    probe: Option<&[u8]>,
+) -> (Vec<String>, Vec<String>) {
+    let mut runs = Vec::new();
     let mut env: BTreeMap<String, String> = env
         .iter()
         .map(|(k, v)| ((*k).into(), (*v).into()))
         .collect();
+    // udev exports ACTION as a property too.
+    env.insert("ACTION".into(), action.into());
     let mut links = Vec::new();
     let mut skip_to: Option<String> = None;
     for items in rules() {
@@ -176,6 +193,9 @@ fn run(action: &str, kernel: &str, env: &[(&str, &str)]) -> Vec<String> {
             continue;
         }
         let matched = items.iter().all(|it| {
+            if it.op != "==" && it.op != "!=" {
+                return true;
+            }
             let have = match it.key.as_str() {
                 "SUBSYSTEM" => "block".to_string(),
                 "KERNEL" => kernel.to_string(),
@@ -200,13 +220,22 @@ fn run(action: &str, kernel: &str, env: &[(&str, &str)]) -> Vec<String> {
                 "GOTO" => skip_to = Some(it.value.clone()),
                 "IMPORT" => {
                     let cmd = substitute(&it.value, &env);
-                    let name = cmd.strip_prefix("/usr/sbin/dmclass udev-import ").unwrap();
-                    for line in udev_import(name).unwrap_or_default().lines() {
+                    let out = if let Some(name) = cmd.strip_prefix("/usr/sbin/dmclass udev-import ")
+                    {
+                        udev_import(name)
+                    } else {
+                        assert_eq!(cmd, format!("/usr/sbin/dmclass event probe /dev/{kernel}"));
+                        probe.and_then(dmclass_engine::react::udev_probe)
+                    };
+                    for line in out.unwrap_or_default().lines() {
                         let (k, v) = line.split_once('=').unwrap();
                         env.insert(k.into(), v.into());
                     }
                 }
                 "SYMLINK" => links.push(substitute(&it.value, &env)),
+                "RUN" => runs.push(
+                    substitute(&it.value, &env).replace("$devnode", &format!("/dev/{kernel}")),
+                ),
                 "ENV" if it.op == "=" => {
                     env.insert(it.attr.clone().unwrap(), substitute(&it.value, &env));
                 }
@@ -214,7 +243,7 @@ fn run(action: &str, kernel: &str, env: &[(&str, &str)]) -> Vec<String> {
             }
         }
     }
-    links
+    (links, runs)
 }
 
 const TOP_UUID: &str = "DMCLASS-c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1";
@@ -290,6 +319,93 @@ fn volumes_get_their_link_and_nothing_else_does() {
         assert_eq!(
             run(action, kernel, &env),
             Vec::<String>::new(),
+            "{action} {kernel} {env:?}"
+        );
+    }
+}
+
+/// The first 12 KiB of a member disk of class `data` (both header copies).
+fn member_area() -> Vec<u8> {
+    use dmclass_engine::metadata::{encode_header, AreaHeader};
+    let h = AreaHeader {
+        class_uuid: uuid::Uuid::from_bytes([0xc1; 16]),
+        disk_uuid: uuid::Uuid::from_bytes([2; 16]),
+        disk_size: dmclass_model::Sectors(1 << 21),
+        class_name: "data".into(),
+    };
+    let mut area = vec![0u8; 3 * 4096];
+    area[4096..8192].copy_from_slice(&encode_header(&h, 0));
+    area[8192..].copy_from_slice(&encode_header(&h, 1));
+    area
+}
+
+#[test]
+fn member_disks_get_probed_and_the_event_handler_runs() {
+    let area = member_area();
+    let disk = [("DEVTYPE", "disk"), ("KERNEL_NAME", "vdc")];
+    for action in ["add", "change"] {
+        let (links, runs) = run_disk(action, "vdc", &disk, Some(&area));
+        assert_eq!(
+            runs,
+            [format!("/usr/sbin/dmclass event {action} /dev/vdc")],
+            "{action}"
+        );
+        assert_eq!(
+            links,
+            [format!(
+                "disk/by-dmclass/{}-{}",
+                uuid::Uuid::from_bytes([0xc1; 16]),
+                uuid::Uuid::from_bytes([2; 16])
+            )]
+        );
+    }
+    // A keep disk's private partition too.
+    let part = [("DEVTYPE", "partition"), ("KERNEL_NAME", "sda2")];
+    assert_eq!(run_disk("add", "sda2", &part, Some(&area)).1.len(), 1);
+    // Remove: the properties come from the udev db (no probe).
+    let gone = [
+        ("DEVTYPE", "disk"),
+        ("KERNEL_NAME", "vdc"),
+        ("DMCLASS_CLASS_UUID", "c1c1c1c1-c1c1-c1c1-c1c1-c1c1c1c1c1c1"),
+    ];
+    assert_eq!(
+        run_disk("remove", "vdc", &gone, None).1,
+        ["/usr/sbin/dmclass event remove /dev/vdc"]
+    );
+}
+
+#[test]
+fn other_disks_and_dm_layers_run_nothing() {
+    let area = member_area();
+    let mut torn = area.clone();
+    torn[4096 + 10] ^= 1;
+    torn[8192 + 10] ^= 1;
+    let disk = [("DEVTYPE", "disk"), ("KERNEL_NAME", "vdb")];
+    for (action, kernel, env, probe) in [
+        // No label, or both header copies damaged.
+        ("add", "vdb", &disk[..], None),
+        ("add", "vdb", &disk[..], Some(&torn[..])),
+        // Removal of a disk that never had the properties.
+        ("remove", "vdb", &disk[..], None),
+        // Not a disk or partition, and CD-ROM / ram devices.
+        ("add", "vdb", &[("KERNEL_NAME", "vdb")][..], Some(&area[..])),
+        (
+            "add",
+            "sr0",
+            &[("DEVTYPE", "disk"), ("KERNEL_NAME", "sr0")][..],
+            Some(&area[..]),
+        ),
+        // A dm layer never reaches the disk part, even carrying a copy of a label.
+        (
+            "add",
+            "dm-4",
+            &[("DEVTYPE", "disk"), ("KERNEL_NAME", "dm-4")][..],
+            Some(&area[..]),
+        ),
+    ] {
+        let (links, runs) = run_disk(action, kernel, env, probe);
+        assert!(
+            links.is_empty() && runs.is_empty(),
             "{action} {kernel} {env:?}"
         );
     }

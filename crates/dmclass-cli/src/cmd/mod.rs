@@ -3,8 +3,10 @@
 mod apply;
 mod check;
 mod classes;
+pub(crate) mod event;
 mod probe;
 mod rules;
+mod proxy;
 mod snapshot;
 
 use crate::args::Command;
@@ -21,10 +23,13 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Plan(a) => apply::plan(&a),
         Command::Apply(a) => apply::apply(&a),
         Command::Status(a) => classes::status(&a),
+        Command::Event(a) => event::event(&a),
+        Command::Monitor(a) => event::monitor(&a),
         Command::Activate(a) => classes::activate(&a),
         Command::Deactivate(a) => classes::deactivate(&a),
         Command::Export(a) => classes::export(&a),
         Command::Snapshot(a) => snapshot::run(&a),
+        Command::Proxy(a) => proxy::run(&a),
         Command::UdevImport { dm_name } => match dmclass_linux::udev_names::udev_import(&dm_name) {
             Some(lines) => {
                 print!("{lines}");

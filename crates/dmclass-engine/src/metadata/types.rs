@@ -43,6 +43,10 @@ pub struct ClassMeta {
     /// An apply in progress, for crash recovery (see [`Intent`]).
     #[serde(default)]
     pub intent: Option<Intent>,
+    /// Disks that failed while the class ran, and legs hot spares took over
+    /// ([`crate::react`]); absent from the JSON when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub departed: Vec<crate::react::Departure>,
 }
 
 impl ClassMeta {
@@ -61,6 +65,7 @@ impl ClassMeta {
             volumes: Vec::new(),
             snapshots: Vec::new(),
             intent: None,
+            departed: Vec::new(),
         }
     }
 
@@ -242,13 +247,35 @@ pub enum SnapshotKindMeta {
         #[serde(default)]
         state: CowState,
     },
-    /// GDS proxy volume.
+    /// GDS proxy volume (see [`crate::proxy`]).
     Proxy {
         /// Group holding the proxy.
         on: String,
         /// `joined` or `parted`.
-        state: String,
+        state: ProxyStateMeta,
+        /// The proxy's storage: one raid1 leg (rmeta + image) on the proxy group's
+        /// first member, used as an extra leg of the master while joined.
+        #[serde(default)]
+        leg: Option<crate::layout::Leg>,
+        /// Parted read-write: the proxy may have been written, so the next rejoin
+        /// copies the whole leg (no tracking of proxy-side writes).
+        #[serde(default)]
+        written: bool,
+        /// Parted with `--readonly`: the proxy device is read-only and the next
+        /// rejoin copies only the regions the master changed.
+        #[serde(default)]
+        readonly: bool,
     },
+}
+
+/// State of a proxy relative to its master, as recorded on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyStateMeta {
+    /// An extra leg of the master, kept in sync.
+    Joined,
+    /// Split off: a point-in-time copy usable as its own volume.
+    Parted,
 }
 
 /// State of a copy-on-write snapshot as recorded on disk.

@@ -103,16 +103,6 @@ pub(crate) fn diff(
         class: desired.name.as_str(),
     };
     let class_obj = || format!("class {}", desired.name);
-    if desired
-        .snapshots
-        .iter()
-        .any(|s| !matches!(s.kind, dmclass_model::SnapshotKind::Cow { .. }))
-    {
-        return cx.refuse(
-            class_obj(),
-            "proxy snapshots are not supported by apply yet",
-        );
-    }
     let ctype = class_type(desired.class_type);
     let mut meta = if let Some(m) = &cur.meta {
         {
@@ -171,6 +161,7 @@ pub(crate) fn diff(
         opts,
         ids,
     )?;
+    super::proxy::diff(cx.class, desired, &mut meta, &changes, ids)?;
     // Groups left out of the file: dropped when nothing uses them any more.
     let keep: Vec<GroupMeta> = meta
         .groups

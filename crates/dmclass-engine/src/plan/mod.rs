@@ -28,6 +28,7 @@ mod cow_merge;
 mod current;
 mod diff;
 mod intent;
+mod proxy;
 mod render;
 mod steps;
 
@@ -37,6 +38,7 @@ pub(crate) mod tests;
 pub use bind::{bind_disks, read_actual, AreaState};
 pub(crate) use bind::{io_err, read_area_at};
 pub use cow_merge::{merge_done, plan_finish, plan_merge};
+pub use proxy::{plan_proxy, ProxyOp};
 
 use crate::error::Result;
 use crate::io::{DevNum, DmInfo};

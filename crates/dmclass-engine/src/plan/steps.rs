@@ -53,7 +53,11 @@ pub(crate) fn activation(vol: &VolumeMeta) -> Activation {
 }
 
 pub(crate) fn specs(meta: &ClassMeta, vol: &VolumeMeta) -> Result<Vec<DeviceSpec>> {
-    volume_devices(&meta.name, meta.uuid, vol, &activation(vol))
+    // A proxy master carries its proxy's leg (slot N, `- -` while parted).
+    let (v, missing) = crate::proxy::master_view(meta, vol);
+    let mut act = activation(&v);
+    act.missing = missing;
+    volume_devices(&meta.name, meta.uuid, &v, &act)
 }
 
 /// create, load, resume, verify for a device that does not exist yet.
@@ -217,6 +221,7 @@ pub(crate) fn actions(cur: &Current, d: &Diff, actual: &Actual) -> Result<Vec<Ac
     }
     // 2b. Copy-on-write snapshots: zero new stores, take removed ones down.
     super::cow::pre_meta(cur, meta, &d.changes, actual, &mut out)?;
+    super::proxy::pre_meta(old, meta, &mut out);
     // 3. Metadata: fresh areas on new disks, the new generation on the others.
     let mut existing = Vec::new();
     for dm in &meta.disks {
@@ -272,6 +277,8 @@ pub(crate) fn actions(cur: &Current, d: &Diff, actual: &Actual) -> Result<Vec<Ac
     }
     // 4b. New copy-on-write snapshots stacked over live origins.
     super::cow::post_meta(cur, meta, &d.changes, actual, &mut out)?;
+    // 4c. Proxies joined, parted or rejoined (plan/proxy.rs).
+    super::proxy::post_meta(old, meta, &d.changes, actual, &mut out)?;
     // 5. After a rebuild was started, record the new legs as ACTIVE.
     if rebuilt {
         if let Some(m) = settled(meta) {
@@ -287,7 +294,7 @@ pub(crate) fn actions(cur: &Current, d: &Diff, actual: &Actual) -> Result<Vec<Ac
 }
 
 /// Reload a live volume's stack (children first); unused layers removed last.
-fn reload<'a>(
+pub(crate) fn reload<'a>(
     meta: &ClassMeta,
     om: &ClassMeta,
     v: &VolumeMeta,

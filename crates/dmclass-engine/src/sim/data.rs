@@ -360,10 +360,23 @@ impl World {
             let Some(red) = self.redundancy_mut(name, i, n).map(|r| r.clone()) else {
                 continue;
             };
-            let source = (0..n).find(|&j| healthy[j] && !red.dead[j] && !rebuild.contains(&j));
             let mut red = red;
+            let mut source = (0..n).find(|&j| healthy[j] && !red.dead[j] && !rebuild.contains(&j));
+            if source.is_none() && !rebuild.is_empty() {
+                // Every other leg is rebuilt: the one left (e.g. a returning proxy leg
+                // in a restore) holds the freshest superblock the kernel keeps.
+                source = (0..n).find(|&j| healthy[j] && !rebuild.contains(&j));
+                if let Some(s) = source {
+                    red.dead[s] = false;
+                }
+            }
             for j in 0..n {
-                let Some((dev, off)) = legs[j] else { continue };
+                let Some((dev, off)) = legs[j] else {
+                    // An absent slot (`- -`) is recorded failed in the superblocks; when
+                    // it returns it gets the regions written meanwhile.
+                    red.dead[j] = true;
+                    continue;
+                };
                 if !healthy[j] {
                     red.dead[j] = true;
                     continue;

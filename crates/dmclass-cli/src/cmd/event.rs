@@ -1,0 +1,213 @@
+//! `dmclass event ACTION DEVNODE` (the udev entry point) and `dmclass monitor`.
+//!
+//! Every decision is the engine's (`dmclass_engine::react`); this file reads the
+//! machine, hands over, prints what was done, and chooses how a whole-class
+//! activation runs: on a systemd machine it is handed to
+//! `dmclass-activate@CLASS.service` (udev kills long RUN programs); without systemd
+//! (the test VM: udevd only) it runs inline — it is the same idempotent activation.
+
+use super::classes::found_classes;
+use crate::backend::Backend;
+use crate::error::CliError;
+use clap::{Args, ValueEnum};
+use dmclass_engine::assemble::{self, ClassOnDisks};
+use dmclass_engine::react::{self, Handled, Policy};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// What udev saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EventAction {
+    /// Print the disk's dmclass label as udev properties (`IMPORT{program}`).
+    Probe,
+    /// A disk appeared.
+    Add,
+    /// A disk changed (same handling as add; idempotent).
+    Change,
+    /// A disk went away.
+    Remove,
+}
+
+/// Arguments of `event`.
+#[derive(Debug, Args)]
+pub struct EventArgs {
+    /// `probe`, `add`, `change` or `remove` (udev's `$env{ACTION}`).
+    #[arg(value_enum)]
+    pub action: EventAction,
+    /// The disk's device node (udev's `$devnode`).
+    pub devnode: PathBuf,
+    /// Start a class whose disks are not all present when every autostart volume
+    /// has a complete leg (default: wait for every disk).
+    #[arg(long)]
+    pub degraded: bool,
+}
+
+/// Arguments of `monitor`.
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// React to the current state once and exit (no waiting).
+    #[arg(long)]
+    pub once: bool,
+}
+
+const SYSTEMD_RUN: &str = "/run/systemd/system";
+
+pub fn event(args: &EventArgs) -> Result<ExitCode, CliError> {
+    if args.action == EventAction::Probe && crate::backend::sim_dir().is_none() {
+        // No device-mapper needed to read a label (udev runs this for every disk).
+        return Ok(probe(&args.devnode, &dmclass_linux::LinuxDisks::new()));
+    }
+    let mut backend = Backend::open()?;
+    let result = event_with(args, &mut backend);
+    backend.finish()?;
+    result
+}
+
+fn all_disks(backend: &Backend) -> Result<Vec<PathBuf>, CliError> {
+    Ok(backend
+        .facts(None)?
+        .disks
+        .iter()
+        .map(|d| d.devnode.clone())
+        .collect())
+}
+
+fn policy(backend: &mut Backend, degraded: bool) -> Result<Policy, CliError> {
+    let facts = backend.facts(None)?;
+    let mut p = Policy {
+        degraded,
+        ..Policy::default()
+    };
+    for c in found_classes(backend)? {
+        for d in &c.present {
+            let ctrl = facts
+                .disks
+                .iter()
+                .find(|f| f.devnode == d.path)
+                .and_then(|f| f.controller.clone());
+            if let Some(ctrl) = ctrl {
+                p.controllers.insert(d.name.clone(), ctrl);
+            }
+        }
+    }
+    Ok(p)
+}
+
+fn report(h: &Handled) -> bool {
+    for l in &h.carried.done {
+        println!("{l}");
+        log::info!("{l}");
+    }
+    for w in &h.carried.warnings {
+        eprintln!("dmclass: {w}");
+        log::warn!("{w}");
+    }
+    h.carried.warnings.iter().any(|w| w.contains("refused"))
+}
+
+fn event_with(args: &EventArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
+    match args.action {
+        EventAction::Probe => {
+            let (_, disks) = backend.parts();
+            Ok(probe(&args.devnode, &*disks))
+        }
+        EventAction::Add | EventAction::Change => {
+            let all = all_disks(backend)?;
+            let p = policy(backend, args.degraded)?;
+            let (kernel, disks) = backend.parts();
+            let Some(h) = react::disk_added(&args.devnode, &all, kernel, disks, &p)? else {
+                return Ok(ExitCode::SUCCESS); // not a dmclass disk
+            };
+            let refused = report(&h);
+            if let Some(degraded) = h.carried.activate {
+                start_class(&h.class, degraded, backend)?;
+            }
+            Ok(if refused {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        EventAction::Remove => {
+            reconcile(backend)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `IMPORT{program}`: both header copies only (8 KiB from byte 4096).
+fn probe(dev: &Path, disks: &dyn dmclass_engine::io::Disks) -> ExitCode {
+    let Ok(bytes) = disks.read(dev, dmclass_model::Bytes(4096), 8192) else {
+        return ExitCode::from(1);
+    };
+    match react::udev_probe(&bytes) {
+        Some(props) => {
+            print!("{props}");
+            ExitCode::SUCCESS
+        }
+        None => ExitCode::from(1),
+    }
+}
+
+fn start_class(c: &ClassOnDisks, degraded: bool, backend: &mut Backend) -> Result<(), CliError> {
+    let name = &c.meta.name;
+    if matches!(backend, Backend::Real { .. }) && Path::new(SYSTEMD_RUN).exists() {
+        let unit = format!("dmclass-activate@{name}.service");
+        let st = std::process::Command::new("systemctl")
+            .args(["start", "--no-block", &unit])
+            .status()
+            .map_err(|e| CliError::Refused(format!("cannot start {unit}: {e}")))?;
+        if !st.success() {
+            return Err(CliError::Refused(format!(
+                "systemctl start {unit} failed: {st}"
+            )));
+        }
+        println!("class {name}: activation handed to {unit}");
+        return Ok(());
+    }
+    let (kernel, disks) = backend.parts();
+    let r = assemble::recover::activate_recovering(c, kernel, disks, &mut |l| log::info!("{l}"))?;
+    println!(
+        "class {name}: {} started, {} degraded{}",
+        r.started.len(),
+        r.degraded.len(),
+        if degraded { " (disks missing)" } else { "" }
+    );
+    Ok(())
+}
+
+fn reconcile(backend: &mut Backend) -> Result<bool, CliError> {
+    let all = all_disks(backend)?;
+    let p = policy(backend, false)?;
+    let (kernel, disks) = backend.parts();
+    let handled = react::dm_event(&all, kernel, disks, &p)?;
+    for h in &handled {
+        report(h);
+    }
+    Ok(!handled.is_empty())
+}
+
+pub fn monitor(args: &MonitorArgs) -> Result<ExitCode, CliError> {
+    let mut backend = Backend::open()?;
+    let first = reconcile(&mut backend);
+    backend.finish()?;
+    first?;
+    if args.once {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if matches!(backend, Backend::Sim { .. }) {
+        return Err(CliError::Refused(
+            "monitor waits on real dm events; with the simulation use `monitor --once`".into(),
+        ));
+    }
+    let mut events = dmclass_linux::dmevent::DmEvents::new("dmclass-")?;
+    loop {
+        // The timeout only bounds how long a missed udev remove goes unnoticed.
+        let moved = events.wait(Duration::from_secs(60))?;
+        if !moved.is_empty() {
+            log::info!("dm events on {}", moved.join(", "));
+        }
+        reconcile(&mut backend)?;
+    }
+}

@@ -1,0 +1,464 @@
+//! The pure decisions (state machine in the [module doc](super)).
+
+use super::{Departure, DiskLabel, LiveClass, Reaction, Takeover, VolumeLive};
+use crate::alloc::{Allocator, LegTarget};
+use crate::layout::{SliceState, VolumeLayout};
+use crate::metadata::{ClassMeta, DiskRoleMeta, DiskState, EngineMeta};
+use crate::status::RaidHealth;
+use std::collections::BTreeMap;
+
+/// Choices of the caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Start an inactive class although some disks are missing, when every autostart
+    /// volume has a complete leg (GDS starts degraded; LVM's `-aay` does not).
+    pub degraded: bool,
+    /// Controller of each disk (facts `controller`), for the spare choice.
+    pub controllers: BTreeMap<String, String>,
+}
+
+fn reject(disk: &str, reason: String) -> Vec<Reaction> {
+    vec![Reaction::Reject {
+        disk: disk.to_owned(),
+        reason,
+    }]
+}
+
+fn departure<'a>(meta: &'a ClassMeta, disk: &str) -> Option<&'a Departure> {
+    meta.departed.iter().find(|d| d.disk == disk)
+}
+
+/// A disk carrying `label` appeared (udev add/change). `present` names the class's
+/// disks that are on the machine now (including this one when it passes the check).
+pub fn on_disk_added(
+    meta: &ClassMeta,
+    present: &[String],
+    label: &DiskLabel,
+    live: &LiveClass,
+    policy: &Policy,
+) -> Vec<Reaction> {
+    if label.class_uuid != meta.uuid {
+        return reject(
+            &label.disk_uuid.to_string(),
+            format!(
+                "its label names class `{}` with UUID {}, but class `{}` here has UUID {} \
+                 (another class with the same name)",
+                label.class_name, label.class_uuid, meta.name, meta.uuid
+            ),
+        );
+    }
+    let Some(disk) = meta.disks.iter().find(|d| d.uuid == label.disk_uuid) else {
+        return reject(
+            &label.disk_uuid.to_string(),
+            format!(
+                "class `{}` does not list disk UUID {}",
+                meta.name, label.disk_uuid
+            ),
+        );
+    };
+    let name = disk.name.as_str();
+    if label.generation > meta.generation {
+        return reject(
+            name,
+            format!(
+                "it holds generation {}, newer than the running class's {} (changed elsewhere)",
+                label.generation, meta.generation
+            ),
+        );
+    }
+    let dep = departure(meta, name);
+    match dep {
+        Some(d) if d.generation != label.generation => {
+            return reject(
+                name,
+                format!(
+                    "stale copy: it holds generation {}, the disk left at generation {}",
+                    label.generation, d.generation
+                ),
+            )
+        }
+        None if label.generation < meta.generation => {
+            return reject(
+                name,
+                format!(
+                    "stale copy: it holds generation {}, the class is at {}",
+                    label.generation, meta.generation
+                ),
+            )
+        }
+        _ => {}
+    }
+    if !live.any_active() {
+        return activation(meta, present, policy);
+    }
+    if disk.role == DiskRoleMeta::Spare && dep.is_none() {
+        return vec![Reaction::Ignore {
+            reason: format!("spare {name} stands by"),
+        }];
+    }
+    let mut out = Vec::new();
+    for v in &meta.volumes {
+        let Some(vl) = live.volume(&v.name).filter(|l| l.active) else {
+            continue;
+        };
+        if v.engine != EngineMeta::Raid1 || vl.legs.len() != v.layout.legs.len() {
+            continue;
+        }
+        for i in 0..v.layout.legs.len() {
+            if let Some(t) = dep.and_then(|d| {
+                d.takeovers
+                    .iter()
+                    .find(|t| t.volume == v.name && t.leg == i && !t.returned)
+            }) {
+                out.push(Reaction::SwapBack {
+                    volume: v.name.clone(),
+                    leg: i,
+                    spare: t.spare.clone(),
+                });
+                continue;
+            }
+            let leg = &v.layout.legs[i];
+            if !leg.disks().contains(&name) {
+                continue;
+            }
+            let l = vl.legs[i];
+            let healthy = matches!(l.health, RaidHealth::InSync | RaidHealth::Syncing);
+            if l.attached && healthy {
+                continue;
+            }
+            out.push(Reaction::ReAdd {
+                volume: v.name.clone(),
+                leg: i,
+                full: l.health == RaidHealth::Absent,
+            });
+        }
+    }
+    if out.is_empty() {
+        out.push(Reaction::Ignore {
+            reason: format!("disk {name} is in use with every slice attached"),
+        });
+    }
+    out
+}
+
+fn activation(meta: &ClassMeta, present: &[String], policy: &Policy) -> Vec<Reaction> {
+    let missing: Vec<&str> = meta
+        .disks
+        .iter()
+        .filter(|d| d.role != DiskRoleMeta::Spare && !present.contains(&d.name))
+        .map(|d| d.name.as_str())
+        .collect();
+    if missing.is_empty() {
+        return vec![Reaction::Activate { degraded: false }];
+    }
+    let startable = meta.volumes.iter().filter(|v| v.autostart).all(|v| {
+        v.layout
+            .legs
+            .iter()
+            .any(|l| l.disks().iter().all(|d| present.iter().any(|p| p == d)))
+    });
+    if policy.degraded && startable {
+        return vec![Reaction::Activate { degraded: true }];
+    }
+    vec![Reaction::Ignore {
+        reason: format!(
+            "class {} waits for disk(s) {}",
+            meta.name,
+            missing.join(", ")
+        ),
+    }]
+}
+
+/// A dm event (or a disk removal): compare the live legs with the metadata.
+pub fn on_dm_event(meta: &ClassMeta, live: &LiveClass, policy: &Policy) -> Vec<Reaction> {
+    let mut out = Vec::new();
+    let mut meta_after = meta.clone();
+    for v in &meta.volumes {
+        let Some(vl) = live.volume(&v.name).filter(|l| l.active) else {
+            continue;
+        };
+        if v.engine != EngineMeta::Raid1 || vl.legs.len() != v.layout.legs.len() {
+            continue;
+        }
+        for (i, leg) in v.layout.legs.iter().enumerate() {
+            match (vl.legs[i].health, leg.state) {
+                (RaidHealth::Dead, SliceState::Active | SliceState::Copy) => {
+                    let failed = Reaction::LegFailed {
+                        volume: v.name.clone(),
+                        leg: i,
+                        disks: leg.disks().iter().map(|d| (*d).to_owned()).collect(),
+                    };
+                    meta_after = record(&meta_after, std::slice::from_ref(&failed));
+                    out.push(failed);
+                    if meta.hot_spare {
+                        let r = spare_for(&meta_after, vl, v.name.as_str(), i, policy);
+                        meta_after = record(&meta_after, std::slice::from_ref(&r));
+                        out.push(r);
+                    }
+                }
+                (RaidHealth::Syncing, SliceState::Invalid) => out.push(Reaction::Copying {
+                    volume: v.name.clone(),
+                    leg: i,
+                }),
+                (RaidHealth::InSync, SliceState::Copy | SliceState::Invalid)
+                    if vl.percent >= 100.0 =>
+                {
+                    out.push(Reaction::Synced {
+                        volume: v.name.clone(),
+                        leg: i,
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+fn spare_for(meta: &ClassMeta, vl: &VolumeLive, volume: &str, leg: usize, p: &Policy) -> Reaction {
+    let no = |reason: String| Reaction::NoSpare {
+        volume: volume.to_owned(),
+        leg,
+        reason,
+    };
+    let Some(v) = meta.volume(volume) else {
+        return no("volume not found".into());
+    };
+    let Some(l) = v.layout.legs.get(leg) else {
+        return no("leg not found".into());
+    };
+    let on_spare = l
+        .disks()
+        .iter()
+        .any(|d| meta.disk(d).is_some_and(|m| m.role == DiskRoleMeta::Spare));
+    if on_spare {
+        return no("the failed leg was on a spare; spares are not chained".into());
+    }
+    let healthy = vl
+        .legs
+        .iter()
+        .enumerate()
+        .any(|(j, x)| j != leg && x.health == RaidHealth::InSync);
+    if !healthy {
+        return no("no in-sync leg left to copy from".into());
+    }
+    match pick_spare(meta, volume, leg, p) {
+        Ok((spare, new_leg)) => Reaction::TakeOver {
+            volume: volume.to_owned(),
+            leg,
+            spare,
+            new_leg,
+        },
+        Err(why) => no(why),
+    }
+}
+
+/// Choose a spare for leg `leg` of `volume` and place the leg on it (rmeta + one
+/// data extent, state COPY). GDS external mode: prefer a spare on a controller none
+/// of the volume's other legs use; then any spare with room; spares in use by
+/// another takeover may hold more slices if they have room.
+pub fn pick_spare(
+    meta: &ClassMeta,
+    volume: &str,
+    leg: usize,
+    p: &Policy,
+) -> Result<(String, crate::layout::Leg), String> {
+    let v = meta
+        .volume(volume)
+        .ok_or_else(|| format!("no volume {volume}"))?;
+    let failed = v
+        .layout
+        .legs
+        .get(leg)
+        .ok_or_else(|| format!("no leg {leg}"))?;
+    let departed: Vec<&str> = meta.departed.iter().map(|d| d.disk.as_str()).collect();
+    let used_ctrl: Vec<&String> = v
+        .layout
+        .legs
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| *j != leg)
+        .flat_map(|(_, l)| l.disks())
+        .filter_map(|d| p.controllers.get(d))
+        .collect();
+    let mut spares: Vec<&crate::metadata::DiskMeta> = meta
+        .disks
+        .iter()
+        .filter(|d| d.role == DiskRoleMeta::Spare && d.state != DiskState::Disable)
+        .filter(|d| !departed.contains(&d.name.as_str()))
+        .collect();
+    // Another controller first (stable: by name within each rank).
+    spares.sort_by_key(|d| {
+        (
+            p.controllers
+                .get(&d.name)
+                .is_some_and(|c| used_ctrl.contains(&c)),
+            d.name.clone(),
+        )
+    });
+    if spares.is_empty() {
+        return Err(format!("class {} has no usable spare disk", meta.name));
+    }
+    let alloc = Allocator::for_class(meta).map_err(|e| e.to_string())?;
+    let one = VolumeLayout {
+        legs: vec![failed.clone()],
+        log: None,
+    };
+    let mut why = Vec::new();
+    for s in spares {
+        let mut a = alloc.clone();
+        match a.add_leg(volume, &one, &LegTarget::Disk(s.name.clone()), true) {
+            Ok(mut l) => {
+                if let Some(new) = l.legs.pop() {
+                    return Ok((s.name.clone(), new));
+                }
+            }
+            Err(e) => why.push(format!("{}: {e}", s.name)),
+        }
+    }
+    Err(format!("no spare is big enough ({})", why.join("; ")))
+}
+
+fn leg_mut<'a>(
+    meta: &'a mut ClassMeta,
+    volume: &str,
+    leg: usize,
+) -> Option<&'a mut crate::layout::Leg> {
+    meta.volumes
+        .iter_mut()
+        .find(|v| v.name == volume)
+        .and_then(|v| v.layout.legs.get_mut(leg))
+}
+
+fn set_disk_state(meta: &mut ClassMeta, disk: &str, state: DiskState) {
+    if let Some(d) = meta.disks.iter_mut().find(|d| d.name == disk) {
+        d.state = state;
+    }
+}
+
+/// The class description after `reactions` (generation bumped when it changed).
+pub fn record(meta: &ClassMeta, reactions: &[Reaction]) -> ClassMeta {
+    let mut m = meta.clone();
+    for r in reactions {
+        match r {
+            Reaction::LegFailed { volume, leg, disks } => {
+                if let Some(l) = leg_mut(&mut m, volume, *leg) {
+                    l.state = SliceState::Invalid;
+                }
+                for d in disks {
+                    if m.departed.iter().all(|x| &x.disk != d) {
+                        m.departed.push(Departure {
+                            disk: d.clone(),
+                            generation: meta.generation,
+                            reason: format!("I/O failure on volume {volume} leg {leg}"),
+                            takeovers: Vec::new(),
+                        });
+                    }
+                }
+            }
+            Reaction::TakeOver {
+                volume,
+                leg,
+                spare,
+                new_leg,
+            } => {
+                let Some(l) = leg_mut(&mut m, volume, *leg) else {
+                    continue;
+                };
+                let original = std::mem::replace(l, new_leg.clone());
+                let mut original = original;
+                original.state = SliceState::Invalid;
+                for d in original.disks() {
+                    if let Some(dep) = m.departed.iter_mut().find(|x| x.disk == d) {
+                        dep.takeovers.push(Takeover {
+                            volume: volume.clone(),
+                            leg: *leg,
+                            spare: spare.clone(),
+                            original: original.clone(),
+                            returned: false,
+                        });
+                    }
+                }
+                set_disk_state(&mut m, spare, DiskState::Enable);
+            }
+            Reaction::SwapBack { volume, leg, .. } => {
+                let t = m
+                    .departed
+                    .iter_mut()
+                    .flat_map(|d| d.takeovers.iter_mut())
+                    .find(|t| &t.volume == volume && t.leg == *leg && !t.returned);
+                let Some(t) = t else { continue };
+                t.returned = true;
+                let mut back = t.original.clone();
+                back.state = SliceState::Copy;
+                if let Some(l) = leg_mut(&mut m, volume, *leg) {
+                    *l = back;
+                }
+            }
+            Reaction::ReAdd { volume, leg, .. } | Reaction::Copying { volume, leg } => {
+                if let Some(l) = leg_mut(&mut m, volume, *leg) {
+                    l.state = SliceState::Copy;
+                }
+            }
+            Reaction::Synced { volume, leg } => {
+                if let Some(l) = leg_mut(&mut m, volume, *leg) {
+                    l.state = SliceState::Active;
+                }
+                for d in &mut m.departed {
+                    d.takeovers
+                        .retain(|t| !(t.returned && &t.volume == volume && t.leg == *leg));
+                }
+            }
+            Reaction::Reject { .. }
+            | Reaction::Ignore { .. }
+            | Reaction::Activate { .. }
+            | Reaction::NoSpare { .. } => {}
+        }
+    }
+    settle_departures(&mut m);
+    if m != *meta {
+        m.generation = meta.generation.saturating_add(1);
+    }
+    m
+}
+
+/// Drop departures whose disk holds no INVALID slice and no pending takeover; give
+/// spares that hold no slice back their SPARE state.
+fn settle_departures(m: &mut ClassMeta) {
+    let invalid_on = |m: &ClassMeta, disk: &str| {
+        m.volumes.iter().any(|v| {
+            v.layout
+                .legs
+                .iter()
+                .any(|l| l.state == SliceState::Invalid && l.disks().contains(&disk))
+        })
+    };
+    let keep: Vec<bool> = m
+        .departed
+        .iter()
+        .map(|d| !d.takeovers.is_empty() || invalid_on(m, &d.disk))
+        .collect();
+    let mut it = keep.into_iter();
+    m.departed.retain(|_| it.next().unwrap_or(true));
+    let spares: Vec<String> = m
+        .disks
+        .iter()
+        .filter(|d| d.role == DiskRoleMeta::Spare && d.state == DiskState::Enable)
+        .map(|d| d.name.clone())
+        .collect();
+    for s in spares {
+        // A spare stays connected until the leg it stood in for is back in sync.
+        let holds = m.volumes.iter().any(|v| {
+            v.layout
+                .legs
+                .iter()
+                .any(|l| l.disks().contains(&s.as_str()))
+        }) || m
+            .departed
+            .iter()
+            .any(|d| d.takeovers.iter().any(|t| t.spare == s));
+        if !holds {
+            set_disk_state(m, &s, DiskState::Spare);
+        }
+    }
+}

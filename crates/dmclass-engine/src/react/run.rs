@@ -1,0 +1,369 @@
+//! Gathering the live state and carrying reactions out over [`Kernel`] / [`Disks`].
+//!
+//! Order (crash safety): the new class description is written to every present disk
+//! that is not departed first (a returning disk included: it passed the identity
+//! check), then the kernel is changed. A crash in between leaves a leg recorded as
+//! `COPY` that activation rebuilds in full.
+
+use super::{decide, DiskLabel, LegLive, LiveClass, Reaction, VolumeLive};
+use crate::error::{EngineError, Result};
+use crate::exec::device::{ensure, io_err, lines, same_table, KernelResolver};
+use crate::io::{DevNum, Disks, Kernel, Visibility};
+use crate::layout::SliceState;
+use crate::metadata::{decode_header, next_write, ClassMeta, EngineMeta, VolumeMeta, BLOCK};
+use crate::names::{dm_name, Layer};
+use crate::plan::{read_area_at, AreaState};
+use crate::status::parse_raid_status;
+use crate::tables::{volume_devices, Activation, DeviceSpec};
+use dmclass_model::Bytes;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+/// The udev properties of a device whose first 12 KiB (or the 8 KiB from byte 4096:
+/// both header copies) are `bytes`: `DMCLASS_CLASS`, `DMCLASS_CLASS_UUID`,
+/// `DMCLASS_DISK_UUID`, one `KEY=value` per line. `None` when neither header copy is
+/// valid. The class name is printed only when it is a safe udev value (no spaces,
+/// quotes or control characters); the disk's name needs the slot body and is not
+/// read here (the probe stays two 4 KiB blocks).
+pub fn udev_probe(bytes: &[u8]) -> Option<String> {
+    let heads = if bytes.len() >= 3 * BLOCK {
+        bytes.get(BLOCK..)?
+    } else {
+        bytes
+    };
+    let h = decode_header(heads.get(..BLOCK).unwrap_or(heads))
+        .or_else(|_| decode_header(heads.get(BLOCK..).unwrap_or_default()))
+        .ok()?;
+    let l = DiskLabel::from_header(&h);
+    let mut out = String::new();
+    let safe = !l.class_name.is_empty()
+        && l.class_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.+:@".contains(c));
+    if safe {
+        let _ = writeln!(out, "DMCLASS_CLASS={}", l.class_name);
+    }
+    let _ = write!(
+        out,
+        "DMCLASS_CLASS_UUID={}\nDMCLASS_DISK_UUID={}\n",
+        l.class_uuid, l.disk_uuid
+    );
+    Some(out)
+}
+
+/// The dm device holding the raid1 line of a volume: the top, or `-real` under a
+/// snapshot origin.
+fn raid_device(meta: &ClassMeta, v: &VolumeMeta, kernel: &dyn Kernel) -> Result<String> {
+    let top = dm_name(&meta.name, &v.name, Layer::Top)?;
+    let t = kernel
+        .table(&top)
+        .map_err(|e| io_err(format!("table of {top}"), e))?;
+    if t.first().is_some_and(|l| l.target.starts_with("snapshot-")) {
+        return dm_name(&meta.name, &v.name, Layer::Real);
+    }
+    Ok(top)
+}
+
+fn spec<'a>(specs: &'a [DeviceSpec], name: &str) -> Option<&'a DeviceSpec> {
+    specs.iter().find(|s| s.name == name)
+}
+
+/// Whether the device exists with the table `spec` renders to with `numbers`.
+fn matches(kernel: &dyn Kernel, spec: &DeviceSpec, numbers: &BTreeMap<String, DevNum>) -> bool {
+    let r = KernelResolver {
+        disks: numbers.clone(),
+        kernel,
+    };
+    let Ok(want) = lines(spec, &r) else {
+        return false;
+    };
+    kernel
+        .table(&spec.name)
+        .is_ok_and(|have| !have.is_empty() && same_table(&want, &have))
+}
+
+/// The live state of `meta`'s volumes; `numbers` are the present disks' device
+/// numbers now.
+pub fn live_state(
+    meta: &ClassMeta,
+    numbers: &BTreeMap<String, DevNum>,
+    kernel: &dyn Kernel,
+) -> Result<LiveClass> {
+    let mut out = LiveClass::default();
+    for v in &meta.volumes {
+        let top = dm_name(&meta.name, &v.name, Layer::Top)?;
+        let active = kernel
+            .info(&top)
+            .map_err(|e| io_err(format!("device {top}"), e))?
+            .is_some_and(|i| i.live_table);
+        let mut vl = VolumeLive {
+            name: v.name.clone(),
+            active,
+            legs: Vec::new(),
+            percent: 100.0,
+        };
+        if active && v.engine == EngineMeta::Raid1 && v.layout.legs.len() > 1 {
+            let raid = raid_device(meta, v, kernel)?;
+            let st = kernel
+                .status(&raid)
+                .map_err(|e| io_err(format!("status of {raid}"), e))?;
+            if let Some(l) = st.iter().find(|l| l.target == "raid") {
+                let r = parse_raid_status(&l.params)?;
+                vl.percent = r.percent();
+                let specs = volume_devices(&meta.name, meta.uuid, v, &Activation::default())?;
+                for (i, h) in r.health.iter().enumerate() {
+                    let attached = [Layer::Rmeta(i), Layer::Rimage(i)].iter().all(|&layer| {
+                        dm_name(&meta.name, &v.name, layer)
+                            .ok()
+                            .and_then(|n| spec(&specs, &n))
+                            .is_some_and(|s| matches(kernel, s, numbers))
+                    });
+                    vl.legs.push(LegLive {
+                        health: *h,
+                        attached,
+                    });
+                }
+            }
+        }
+        out.volumes.push(vl);
+    }
+    Ok(out)
+}
+
+/// What [`carry_out`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Carried {
+    /// The class description now on the disks (unchanged when nothing was recorded).
+    pub meta: Option<ClassMeta>,
+    /// One line per reaction carried out, for the log.
+    pub done: Vec<String>,
+    /// Rejections and refusals for the admin (stderr / syslog).
+    pub warnings: Vec<String>,
+    /// The class should be activated (the caller runs `assemble::activate`, or hands
+    /// it to a service on systemd machines).
+    pub activate: Option<bool>,
+}
+
+/// Write `meta` to every present disk that is not departed (`paths`: disk name →
+/// device node).
+fn write_meta(
+    meta: &ClassMeta,
+    paths: &BTreeMap<String, PathBuf>,
+    disks: &mut dyn Disks,
+) -> Result<()> {
+    for (name, path) in paths {
+        if meta.departed.iter().any(|d| &d.disk == name) {
+            continue; // never write a failed or unverified disk
+        }
+        let area = match read_area_at(name, path, &*disks) {
+            AreaState::Member(a) => a,
+            AreaState::Blank | AreaState::Unreadable(_) => continue,
+        };
+        if area.meta.generation >= meta.generation {
+            continue;
+        }
+        let w = next_write(&area, meta)?;
+        disks
+            .write(path, Bytes(w.offset), &w.data)
+            .map_err(|e| io_err(format!("writing metadata to disk {name}"), e))?;
+    }
+    Ok(())
+}
+
+/// Stable id of a disk for log lines: by-id link, else WWN, else serial.
+fn stable_id(meta: &ClassMeta, disk: &str) -> String {
+    meta.disk(disk)
+        .and_then(|d| {
+            d.identity
+                .by_id
+                .clone()
+                .or_else(|| d.identity.wwn.clone())
+                .or_else(|| d.identity.serial.clone())
+        })
+        .unwrap_or_else(|| "no stable id".into())
+}
+
+/// Carry out `reactions` decided on `meta` (`paths`: present disks, name → node).
+pub fn carry_out(
+    meta: &ClassMeta,
+    reactions: &[Reaction],
+    paths: &BTreeMap<String, PathBuf>,
+    kernel: &mut dyn Kernel,
+    disks: &mut dyn Disks,
+) -> Result<Carried> {
+    let mut out = Carried::default();
+    let next = decide::record(meta, reactions);
+    if next.generation != meta.generation {
+        write_meta(&next, paths, disks)?;
+        out.meta = Some(next.clone());
+    }
+    let mut numbers = BTreeMap::new();
+    for (name, p) in paths {
+        if let Ok(n) = disks.devnum(p) {
+            numbers.insert(name.clone(), n);
+        }
+    }
+    for r in reactions {
+        match r {
+            Reaction::Reject { disk, reason } => out.warnings.push(format!(
+                "class {}: disk {disk} refused (DISABLE, not written): {reason}",
+                meta.name
+            )),
+            Reaction::Ignore { reason } => out.done.push(format!("nothing to do: {reason}")),
+            Reaction::Activate { degraded } => out.activate = Some(*degraded),
+            Reaction::NoSpare {
+                volume,
+                leg,
+                reason,
+            } => out.warnings.push(format!(
+                "class {}: volume {volume} leg {leg}: no hot spare: {reason}",
+                meta.name
+            )),
+            Reaction::LegFailed { volume, leg, disks } => {
+                let ids: Vec<String> = disks
+                    .iter()
+                    .map(|d| format!("{d} ({})", stable_id(meta, d)))
+                    .collect();
+                out.warnings.push(format!(
+                    "class {}: volume {volume} leg {leg} failed on disk {}: slice INVALID",
+                    meta.name,
+                    ids.join(", ")
+                ));
+            }
+            Reaction::Copying { volume, leg } | Reaction::Synced { volume, leg } => {
+                out.done.push(format!(
+                    "class {}: volume {volume} leg {leg}: {}",
+                    meta.name,
+                    if matches!(r, Reaction::Synced { .. }) {
+                        "in sync, ACTIVE"
+                    } else {
+                        "resyncing, COPY"
+                    }
+                ));
+            }
+            Reaction::ReAdd { volume, leg, full } => {
+                reattach(
+                    &next, volume, *leg, *full, false, paths, &numbers, kernel, disks,
+                )?;
+                out.done.push(format!(
+                    "class {}: volume {volume} leg {leg} re-added ({} resync)",
+                    meta.name,
+                    if *full { "full" } else { "bitmap" }
+                ));
+            }
+            Reaction::TakeOver {
+                volume, leg, spare, ..
+            } => {
+                reattach(
+                    &next, volume, *leg, true, true, paths, &numbers, kernel, disks,
+                )?;
+                out.done.push(format!(
+                    "class {}: volume {volume} leg {leg} rebuilt onto spare {spare} ({})",
+                    meta.name,
+                    stable_id(meta, spare)
+                ));
+            }
+            Reaction::SwapBack { volume, leg, spare } => {
+                reattach(
+                    &next, volume, *leg, true, true, paths, &numbers, kernel, disks,
+                )?;
+                out.done.push(format!(
+                    "class {}: volume {volume} leg {leg} back on its disk (full rebuild); \
+                     spare {spare} is released when it is in sync",
+                    meta.name
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Put leg `leg` of `volume` (as described in `meta`) into its running raid1:
+/// (zero its rmeta when `fresh`), load + resume its `_rmeta_N` / `_rimage_N` onto the
+/// disks' current numbers, then reload the raid (with `rebuild N` when `full`) or
+/// suspend + resume it.
+#[allow(clippy::too_many_arguments)]
+fn reattach(
+    meta: &ClassMeta,
+    volume: &str,
+    leg: usize,
+    full: bool,
+    fresh: bool,
+    paths: &BTreeMap<String, PathBuf>,
+    numbers: &BTreeMap<String, DevNum>,
+    kernel: &mut dyn Kernel,
+    disks: &mut dyn Disks,
+) -> Result<()> {
+    let v = meta
+        .volume(volume)
+        .ok_or_else(|| EngineError::InvalidLayout(format!("no volume {volume}")))?;
+    let l = v
+        .layout
+        .legs
+        .get(leg)
+        .ok_or_else(|| EngineError::InvalidLayout(format!("volume {volume}: no leg {leg}")))?;
+    if fresh {
+        if let Some(e) = &l.rmeta {
+            let path = paths.get(&e.disk).ok_or_else(|| EngineError::Refused {
+                class: meta.name.clone(),
+                object: format!("disk {}", e.disk),
+                reason: "its device node is not known; the leg was not touched".into(),
+            })?;
+            disks
+                .zero(path, e.offset.to_bytes(), e.len.to_bytes())
+                .map_err(|err| io_err(format!("zeroing rmeta on disk {}", e.disk), err))?;
+        }
+    }
+    // Legs whose disks are absent or failed stay out of the table.
+    let missing: Vec<usize> = v
+        .layout
+        .legs
+        .iter()
+        .enumerate()
+        .filter(|(i, x)| {
+            *i != leg
+                && (x.state == SliceState::Invalid
+                    || x.disks().iter().any(|d| !numbers.contains_key(*d)))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let act = Activation {
+        rebuild: if full { vec![leg] } else { Vec::new() },
+        missing,
+        ..Activation::default()
+    };
+    let specs = volume_devices(&meta.name, meta.uuid, v, &act)?;
+    for layer in [Layer::Rmeta(leg), Layer::Rimage(leg)] {
+        let name = dm_name(&meta.name, volume, layer)?;
+        if let Some(s) = spec(&specs, &name) {
+            ensure(kernel, s, numbers)?;
+        }
+    }
+    let raid = raid_device(meta, v, &*kernel)?;
+    let top = specs
+        .last()
+        .ok_or_else(|| EngineError::InvalidLayout(format!("volume {volume}: no devices")))?;
+    if full {
+        let r = KernelResolver {
+            disks: numbers.clone(),
+            kernel: &*kernel,
+        };
+        let t = lines(top, &r)?;
+        kernel
+            .load(&raid, &t, top.read_only)
+            .map_err(|e| io_err(format!("loading {raid}"), e))?;
+    }
+    kernel
+        .suspend(&raid, false)
+        .map_err(|e| io_err(format!("suspending {raid}"), e))?;
+    let vis = if raid.ends_with("-real") {
+        Visibility::Private
+    } else {
+        Visibility::Public
+    };
+    kernel
+        .resume(&raid, vis)
+        .map_err(|e| io_err(format!("resuming {raid}"), e))?;
+    Ok(())
+}
