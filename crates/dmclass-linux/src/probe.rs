@@ -84,9 +84,13 @@ fn split_own_holders(root: &SysRoot, in_use: &mut dmclass_rules::InUse, class_uu
     let Some(class_uuid) = class_uuid else {
         return;
     };
-    let prefix = format!("DMCLASS-{}", class_uuid.replace('-', "").to_ascii_lowercase());
-    let (own, other): (Vec<String>, Vec<String>) =
-        std::mem::take(&mut in_use.holders).into_iter().partition(|h| {
+    let prefix = format!(
+        "DMCLASS-{}",
+        class_uuid.replace('-', "").to_ascii_lowercase()
+    );
+    let (own, other): (Vec<String>, Vec<String>) = std::mem::take(&mut in_use.holders)
+        .into_iter()
+        .partition(|h| {
             root.read_trimmed(format!("/sys/block/{h}/dm/uuid"))
                 .is_some_and(|u| u.starts_with(&prefix))
         });
@@ -104,7 +108,10 @@ mod tests {
     fn own_dm_holders_are_split_off() {
         let dir = std::env::temp_dir().join(format!("dmclass-holders-{}", std::process::id()));
         for (dm, uuid) in [
-            ("dm-0", "DMCLASS-0123456789abcdef0123456789abcdefaaaa-rimage_0"),
+            (
+                "dm-0",
+                "DMCLASS-0123456789abcdef0123456789abcdefaaaa-rimage_0",
+            ),
             ("dm-1", "LVM-xyz"),
         ] {
             let d = dir.join(format!("sys/block/{dm}/dm"));

@@ -5,8 +5,8 @@ mod check;
 mod classes;
 pub(crate) mod event;
 mod probe;
-mod rules;
 mod proxy;
+mod rules;
 mod snapshot;
 
 use crate::args::Command;
