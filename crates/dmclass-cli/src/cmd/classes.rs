@@ -7,6 +7,7 @@ use crate::output::print_json;
 use dmclass_engine::assemble::{self, ClassOnDisks};
 use dmclass_engine::state::{self, ClassStatus};
 use serde::Serialize;
+use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -89,6 +90,38 @@ fn resyncing(classes: &[ClassStatus]) -> bool {
     })
 }
 
+/// One bar per resyncing volume, for `status --watch`.
+fn progress_bars(classes: &[ClassStatus]) -> String {
+    const WIDTH: usize = 40;
+    let mut out = String::new();
+    for c in classes {
+        for v in &c.volumes {
+            let Some(p) = v.sync_percent.filter(|p| *p < 100.0) else {
+                continue;
+            };
+            // A percentage is 0..=100, so the cast cannot truncate meaningfully.
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss
+            )]
+            let done = ((p.clamp(0.0, 100.0) / 100.0) * WIDTH as f64) as usize;
+            let _ = write!(
+                out,
+                "\nCOPY {}/{} [{}{}] {p:5.1}%",
+                c.name,
+                v.name,
+                "#".repeat(done),
+                ".".repeat(WIDTH - done)
+            );
+        }
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out
+}
+
 pub fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
     let mut backend = Backend::open()?;
     let tty = std::io::stdout().is_terminal();
@@ -104,6 +137,9 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
             println!("no dmclass class found on this machine's disks");
         } else {
             print!("{}", state::render(&all));
+            if args.watch {
+                print!("{}", progress_bars(&all));
+            }
         }
         if !args.watch || (!tty && !resyncing(&all)) {
             return Ok(ExitCode::SUCCESS);
