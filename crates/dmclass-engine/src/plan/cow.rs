@@ -157,6 +157,7 @@ pub(crate) fn diff(
             autostart: true,
             region: region_size(len, vol.engine, vol.jrm),
             layout,
+            copy_rate: None,
         };
         if vol.layout.legs.len() > 1 {
             notes.push(format!(
@@ -284,6 +285,19 @@ pub(crate) fn transition(
             name: top.name.clone(),
         },
     ));
+    // When the origin returns to its own table (last snapshot removed, merge done), the
+    // raid set in the old -real must be quiesced before the origin's new one starts on
+    // the same rmeta/rimage, so the two never run (and write superblocks) together.
+    for g in gone.iter().filter(|g| g.role == DeviceRole::OriginReal) {
+        out.push(act(
+            ActionKind::Suspend,
+            &g.name,
+            "quiesce the old origin table before the origin takes it back",
+            Step::Suspend {
+                name: g.name.clone(),
+            },
+        ));
+    }
     if let Some(r) = real {
         out.push(act(
             ActionKind::Resume,

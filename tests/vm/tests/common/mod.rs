@@ -1,7 +1,9 @@
 //! Helpers shared by the VM scenarios.
 #![allow(dead_code)]
 
+pub mod cow;
 pub mod dmclass;
+pub mod proxy;
 
 use dmclass_vmtest::{DiskSpec, Output, Vm};
 
