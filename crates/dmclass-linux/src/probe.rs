@@ -32,9 +32,20 @@ pub fn probe_with(root: &SysRoot) -> Result<Facts, LinuxError> {
         disk.signatures = probe_signatures(&node);
         disk.in_use = in_use(root, &disk.name, &node, &mounts);
         disk.dmclass = read_label(&node);
-        if let Some(label) = &disk.dmclass {
-            split_own_holders(root, &mut disk.in_use, label.class_uuid.as_deref());
-        }
+        // The class UUID from the decoded label, else from the header copies (the
+        // `dmclass` signature): a body that fails to decode at this instant must not
+        // make the class's own running volumes look like foreign users of the disk.
+        let class_uuid = disk
+            .dmclass
+            .as_ref()
+            .and_then(|l| l.class_uuid.clone())
+            .or_else(|| {
+                disk.signatures
+                    .iter()
+                    .find(|s| s.sig_type == crate::label::SIG_TYPE)
+                    .and_then(|s| s.uuid.clone())
+            });
+        split_own_holders(root, &mut disk.in_use, class_uuid.as_deref());
     }
     Ok(facts)
 }

@@ -19,9 +19,16 @@ const SIZE: &str = "size";
 const SYNC: &str = "sync_percent";
 const SLICES: &str = "slices";
 const SLICE_DISK: &str = "disk";
+const PENDING_INTENT: &str = "pending_intent";
+const CLOSED: &str = "closed";
+const DISKS: &str = "disks";
+const DISK_NAME: &str = "name";
+const GENERATION: &str = "generation";
 // `plan --json`
 const PLAN_CLASS: [&str; 2] = ["class", "name"];
 const ACTIONS: &str = "actions";
+const ACTION_KIND: &str = "kind";
+const ACTION_OBJECT: &str = "object";
 // dm layer suffixes (DESIGN.md §5, engine names.rs)
 const RIMAGE: &str = "_rimage_";
 
@@ -220,6 +227,82 @@ pub fn plan_actions(vm: &mut Vm, file: &str) -> (Vec<(String, usize)>, Output) {
         Some(p) => (p, out),
         None => vm.fail(
             &format!("`plan --json` has no `{CLASSES}[].{ACTIONS}` arrays"),
+            Some(&out),
+        ),
+    }
+}
+
+/// One action of `plan --json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanStep {
+    /// `zero_extent`, `format_area`, `write_metadata`, `create`, `load`, ...
+    pub kind: String,
+    /// dm name, disk name, or class name (for `write_metadata`).
+    pub object: String,
+}
+
+/// `dmclass plan FILE --json` (must exit 0) of a file with one class: its actions.
+pub fn plan_steps(vm: &mut Vm, file: &str) -> (Vec<PlanStep>, Output) {
+    let out = dmclass_ok(vm, &format!("plan {file} --json"));
+    let parsed = serde_json::from_str::<Value>(&out.stdout)
+        .ok()
+        .and_then(|doc| match doc.get(CLASSES)?.as_array()?.as_slice() {
+            [class] => class
+                .get(ACTIONS)?
+                .as_array()?
+                .iter()
+                .map(|a| {
+                    Some(PlanStep {
+                        kind: str_of(a, &[ACTION_KIND])?,
+                        object: str_of(a, &[ACTION_OBJECT])?,
+                    })
+                })
+                .collect::<Option<Vec<_>>>(),
+            _ => None,
+        });
+    match parsed {
+        Some(p) => (p, out),
+        None => vm.fail(
+            &format!(
+                "`plan --json`: expected one class with `{ACTIONS}[].{{{ACTION_KIND}, {ACTION_OBJECT}}}`"
+            ),
+            Some(&out),
+        ),
+    }
+}
+
+/// Class-level state in `status CLASS --json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassFlags {
+    /// An interrupted apply recorded in the metadata, not finished yet.
+    pub pending_intent: Option<String>,
+    /// Too few readable metadata copies: the class refuses changes.
+    pub closed: bool,
+}
+
+/// `pending_intent` and `closed` of a class (`status CLASS --json`, must exit 0).
+pub fn class_flags(vm: &mut Vm, class: &str) -> (ClassFlags, Output) {
+    let out = dmclass_ok(vm, &format!("status {class} --json"));
+    let parsed = serde_json::from_str::<Value>(&out.stdout)
+        .ok()
+        .and_then(|doc| {
+            let c = doc
+                .get(CLASSES)?
+                .as_array()?
+                .iter()
+                .find(|c| str_of(c, &CLASS_NAME).as_deref() == Some(class))?;
+            Some(ClassFlags {
+                pending_intent: c
+                    .get(PENDING_INTENT)
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                closed: c.get(CLOSED)?.as_bool()?,
+            })
+        });
+    match parsed {
+        Some(f) => (f, out),
+        None => vm.fail(
+            &format!("`status --json`: class {class} with `{CLOSED}` not found"),
             Some(&out),
         ),
     }
@@ -445,4 +528,53 @@ pub fn class_yaml(
     y.push_str("    volumes:\n");
     y.push_str(&list(volumes.iter().map(|s| (*s).to_string()).collect()));
     y
+}
+
+/// `(name, state)` of every registered disk of a class in `status CLASS --json`
+/// (`ENABLE`, `DISABLE`, `SPARE`); must exit 0.
+pub fn disk_states(vm: &mut Vm, class: &str) -> (Vec<(String, String)>, Output) {
+    let out = dmclass_ok(vm, &format!("status {class} --json"));
+    let parsed = serde_json::from_str::<Value>(&out.stdout)
+        .ok()
+        .and_then(|doc| {
+            let c = doc
+                .get(CLASSES)?
+                .as_array()?
+                .iter()
+                .find(|c| str_of(c, &CLASS_NAME).as_deref() == Some(class))?;
+            c.get(DISKS)?
+                .as_array()?
+                .iter()
+                .map(|d| Some((str_of(d, &[DISK_NAME])?, str_of(d, &[STATE])?)))
+                .collect::<Option<Vec<_>>>()
+        });
+    match parsed {
+        Some(d) => (d, out),
+        None => vm.fail(
+            &format!("`status --json`: class {class} with `{DISKS}[].{{{DISK_NAME}, {STATE}}}` not found"),
+            Some(&out),
+        ),
+    }
+}
+
+/// The metadata generation of a class in `status CLASS --json`; must exit 0.
+pub fn class_generation(vm: &mut Vm, class: &str) -> (u64, Output) {
+    let out = dmclass_ok(vm, &format!("status {class} --json"));
+    let g = serde_json::from_str::<Value>(&out.stdout)
+        .ok()
+        .and_then(|doc| {
+            doc.get(CLASSES)?
+                .as_array()?
+                .iter()
+                .find(|c| str_of(c, &CLASS_NAME).as_deref() == Some(class))?
+                .get(GENERATION)?
+                .as_u64()
+        });
+    match g {
+        Some(g) => (g, out),
+        None => vm.fail(
+            &format!("`status --json`: class {class} without `{GENERATION}`"),
+            Some(&out),
+        ),
+    }
 }
