@@ -106,6 +106,15 @@ pub enum Command {
     /// the master changed; a full copy if the proxy was parted read-write), restore
     /// (proxy onto master, full copy; master must not be in use), break.
     Proxy(ProxyArgs),
+    /// Change a volume's resynchronisation copy speed, recorded on disk and applied
+    /// to the running volume at once (GDS's copy delay, `sdxcopy -P`).
+    ///
+    /// The rate limits how fast dm-raid copies to a rebuilding or rejoining leg, per
+    /// disk (`max_recovery_rate`); `default` removes the limit, leaving the kernel's
+    /// /proc/sys/dev/raid/speed_limit_max. A live raid1 volume's table is reloaded
+    /// (a brief suspend); an inactive one gets the rate at its next activation. The
+    /// same setting is the `copy_rate` key of a volume in the YAML file.
+    Tune(TuneArgs),
     /// udev entry point for member disks (69-dmclass.rules): `probe DEVNODE` prints
     /// the label as udev properties; `add|change DEVNODE` re-adds a returning leg
     /// (bitmap resync), swaps a leg back from a hot spare, or starts a class that is
@@ -233,6 +242,18 @@ pub struct DeactivateArgs {
 pub struct ExportArgs {
     /// The class.
     pub class: String,
+}
+
+/// Arguments of `tune`.
+#[derive(Debug, Args)]
+pub struct TuneArgs {
+    /// The volume, as CLASS/VOLUME.
+    #[arg(value_name = "CLASS/VOLUME")]
+    pub volume: String,
+    /// Copy speed per second per disk, a whole number of KiB from 1KiB to 1TiB
+    /// (e.g. 50MiB means 50 MiB/s on each leg), or `default` for the kernel's limit.
+    #[arg(long, value_name = "RATE")]
+    pub copy_rate: String,
 }
 
 /// Arguments of `snapshot`.

@@ -95,6 +95,7 @@ pub fn export(meta: &ClassMeta) -> Result<Config> {
                 ModeMeta::Ro => Mode::Ro,
             },
             autostart: v.autostart,
+            copy_rate: v.copy_rate,
             span: Span::default(),
         })
         .collect();

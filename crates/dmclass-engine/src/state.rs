@@ -81,6 +81,10 @@ pub struct VolumeStatus {
     pub group: String,
     /// Sync percent of a live mirrored volume.
     pub sync_percent: Option<f64>,
+    /// Copy speed limit in bytes per second per disk (`copy_rate`); absent = the
+    /// kernel default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_rate: Option<u64>,
     /// Slices.
     pub slices: Vec<SliceStatus>,
 }
@@ -258,6 +262,7 @@ fn volume(
         engine: v.engine,
         group: v.on.clone(),
         sync_percent: if v.layout.legs.len() > 1 { sync } else { None },
+        copy_rate: v.copy_rate.map(|r| r.0),
         slices,
     })
 }
@@ -337,6 +342,19 @@ pub fn render(classes: &[ClassStatus]) -> String {
                 word(&v.state),
                 v.path
             );
+        }
+    }
+    for c in classes {
+        for v in &c.volumes {
+            if let Some(r) = v.copy_rate {
+                let _ = writeln!(
+                    o,
+                    "volume {:<8} {:<16} copy rate {}/s per disk",
+                    v.name,
+                    c.name,
+                    dmclass_model::Bytes(r)
+                );
+            }
         }
     }
     let _ = writeln!(

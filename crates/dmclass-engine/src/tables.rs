@@ -11,8 +11,9 @@
 //!   (`linear` / `striped` lines, one per segment);
 //! * raid1: per leg `_rmeta_N` (linear, zeroed by the executor before first use) and
 //!   `_rimage_N` (the leg's segments), then
-//!   `raid raid1 <#params> 0 [nosync] [rebuild N]... region_size R <#legs> <meta> <data>...`
-//!   with `- -` for a missing leg;
+//!   `raid raid1 <#params> 0 [nosync] [rebuild N]... [max_recovery_rate K] region_size R
+//!   <#legs> <meta> <data>...` with `- -` for a missing leg and `K` the volume's
+//!   `copy_rate` in KiB/s per disk;
 //! * dm-mirror: `mirror disk 2 <_mlog> R` (JRM) or `mirror core 1 R`, then the legs as
 //!   `<dev> <offset>` (a single-extent leg directly on its disk, otherwise through a
 //!   `_mimage_N` device) and `1 handle_errors` so failures reach the monitor.
@@ -21,7 +22,7 @@ use crate::error::{EngineError, Result};
 use crate::layout::{Leg, Segment};
 use crate::metadata::{EngineMeta, ModeMeta, VolumeMeta};
 use crate::names::{dm_name, dm_uuid, Layer};
-use dmclass_model::Sectors;
+use dmclass_model::{Bytes, Sectors};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use uuid::Uuid;
@@ -311,6 +312,11 @@ fn raid1(cx: &mut Ctx, len: Sectors, act: &Activation) -> Result<(Vec<TableLine>
     for r in &act.rebuild {
         opts.extend([t("rebuild"), t(r)]);
     }
+    // The kernel's table order: [no]sync, rebuild, ..., max_recovery_rate, ...,
+    // region_size (dm-raid `raid_status`), so the read-back compares word by word.
+    if let Some(rate) = cx.vol.copy_rate {
+        opts.extend([t("max_recovery_rate"), t(recovery_rate_kib(rate))]);
+    }
     opts.extend([t("region_size"), t(cx.vol.region.0)]);
     let mut params = vec![t("raid1"), t(opts.len())];
     params.extend(opts);
@@ -379,6 +385,12 @@ fn mirror(cx: &mut Ctx, len: Sectors, act: &Activation) -> Result<(Vec<TableLine
     params.extend(legs);
     params.extend([t(1), t("handle_errors")]);
     Ok((vec![top_line(len, "mirror", params)], children))
+}
+
+/// dm-raid's `max_recovery_rate` value: KiB per second per disk, at least 1 (0
+/// would mean "kernel default"; the model only accepts whole KiB from 1KiB).
+pub fn recovery_rate_kib(rate: Bytes) -> u64 {
+    (rate.0 / 1024).max(1)
 }
 
 fn top_line(len: Sectors, target: &str, params: Vec<Arg>) -> TableLine {

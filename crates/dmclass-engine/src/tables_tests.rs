@@ -52,6 +52,29 @@ fn raid1_golden() {
 }
 
 #[test]
+fn raid1_copy_rate_golden() {
+    let mut v = vol();
+    v.copy_rate = Some(dmclass_model::Bytes(50 << 20));
+    let act = Activation {
+        nosync: true,
+        rebuild: vec![1],
+        missing: vec![],
+    };
+    let specs = volume_devices("data", uuid(0xc1), &v, &act).unwrap();
+    let top = specs.last().unwrap().render(&resolver(&specs)).unwrap();
+    assert_eq!(
+        top,
+        "0 2097152 raid raid1 8 0 nosync rebuild 1 max_recovery_rate 51200 region_size 128 \
+         2 253:0 253:1 253:2 253:3\n"
+    );
+    // dm-mirror has no throttle: the rate never reaches a mirror table.
+    v.engine = EngineMeta::Mirror;
+    let specs = volume_devices("data", uuid(0xc1), &v, &Activation::default()).unwrap();
+    let top = specs.last().unwrap().render(&resolver(&specs)).unwrap();
+    assert!(!top.contains("recovery"), "{top}");
+}
+
+#[test]
 fn raid1_missing_leg_nosync_and_rebuild() {
     let act = Activation {
         nosync: false,

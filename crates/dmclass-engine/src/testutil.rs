@@ -77,6 +77,7 @@ pub fn sample_class() -> ClassMeta {
             ],
             log: None,
         },
+        copy_rate: None,
     }];
     c
 }

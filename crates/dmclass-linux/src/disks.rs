@@ -206,6 +206,15 @@ pub fn scan_disks(root: &SysRoot) -> Result<Vec<DiskRecord>, LinuxError> {
             continue;
         };
         let backing = root.exists(format!("/sys/block/{name}/loop/backing_file"));
+        // dmclass's own devices (volumes and hidden layers) are not disks to register or
+        // scan for labels: a volume may hold anything, even a guest's dmclass disk.
+        let own = root
+            .read_trimmed(format!("/sys/block/{name}/dm/uuid"))
+            .is_some_and(|u| u.starts_with("DMCLASS-"));
+        if own {
+            log::debug!("{name}: skipped (a dmclass device)");
+            continue;
+        }
         if let Some(why) = skip_reason(&name, size, backing) {
             log::debug!("{name}: skipped ({why})");
             continue;

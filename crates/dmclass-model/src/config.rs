@@ -222,9 +222,18 @@ pub struct Volume {
     pub mode: Mode,
     /// Start at boot / on assembly.
     pub autostart: bool,
+    /// Resynchronisation copy speed limit (`copy_rate`), in bytes per second per
+    /// disk; `None` leaves the kernel default (`/proc/sys/dev/raid/speed_limit_max`).
+    /// A whole number of KiB from 1KiB to [`MAX_COPY_RATE`]; raid1 engine only
+    /// (dm-raid `max_recovery_rate`, GDS's copy delay).
+    pub copy_rate: Option<Bytes>,
     /// Where the volume is declared.
     pub span: Span,
 }
+
+/// Highest accepted `copy_rate`: 1 TiB per second per disk (dm-raid takes the rate
+/// in KiB/s as a C `int`; 2^30 KiB stays well inside it).
+pub const MAX_COPY_RATE: Bytes = Bytes(1 << 40);
 
 /// State of a proxy relative to its master.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -107,7 +107,7 @@ fn volume(v: &Volume) -> Vec<(&'static str, String)> {
         Mode::Rw => "rw",
         Mode::Ro => "ro",
     };
-    vec![
+    let mut f = vec![
         ("name", scalar(v.name.as_str())),
         ("on", scalar(v.on.value.as_str())),
         ("size", v.size.to_string()),
@@ -115,7 +115,11 @@ fn volume(v: &Volume) -> Vec<(&'static str, String)> {
         ("engine", engine.to_string()),
         ("mode", mode.to_string()),
         ("autostart", v.autostart.to_string()),
-    ]
+    ];
+    if let Some(rate) = v.copy_rate {
+        f.push(("copy_rate", rate.to_string()));
+    }
+    f
 }
 
 fn snapshot(s: &Snapshot) -> Vec<(&'static str, String)> {

@@ -96,6 +96,8 @@ fn full_example_has_every_construct() {
     let sys = &c.classes[0];
     assert_eq!(sys.disks[1].selector, DiskSelector::Serial("ROOT2".into()));
     assert!(sys.disks[1].wipe);
+    assert_eq!(sys.volumes[0].copy_rate, Some(Bytes(50 << 20)));
+    assert_eq!(sys.volumes[1].copy_rate, None);
     assert_eq!(sys.volumes[1].size, Bytes(2 << 30));
     assert_eq!(sys.volumes[1].engine, Engine::Mirror);
     assert!(!sys.volumes[1].jrm);

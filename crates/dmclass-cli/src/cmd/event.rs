@@ -114,7 +114,8 @@ fn event_with(args: &EventArgs, backend: &mut Backend) -> Result<ExitCode, CliEr
         }
         EventAction::Add | EventAction::Change => {
             let all = all_disks(backend)?;
-            let p = policy(backend, args.degraded)?;
+            let mut p = policy(backend, args.degraded)?;
+            p.reappeared = matches!(args.action, EventAction::Add);
             let (kernel, disks) = backend.parts();
             let Some(h) = react::disk_added(&args.devnode, &all, kernel, disks, &p)? else {
                 return Ok(ExitCode::SUCCESS); // not a dmclass disk

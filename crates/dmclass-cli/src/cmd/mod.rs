@@ -8,6 +8,7 @@ mod probe;
 mod proxy;
 mod rules;
 mod snapshot;
+mod tune;
 
 use crate::args::Command;
 use crate::error::CliError;
@@ -30,6 +31,7 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Export(a) => classes::export(&a),
         Command::Snapshot(a) => snapshot::run(&a),
         Command::Proxy(a) => proxy::run(&a),
+        Command::Tune(a) => tune::run(&a),
         Command::UdevImport { dm_name } => match dmclass_linux::udev_names::udev_import(&dm_name) {
             Some(lines) => {
                 print!("{lines}");

@@ -32,7 +32,7 @@ pub fn run(args: &SnapshotArgs) -> Result<ExitCode, CliError> {
     result
 }
 
-fn split<'a>(what: &str, s: &'a str) -> Result<(&'a str, &'a str), CliError> {
+pub(super) fn split<'a>(what: &str, s: &'a str) -> Result<(&'a str, &'a str), CliError> {
     s.split_once('/')
         .filter(|(c, n)| !c.is_empty() && !n.is_empty() && !n.contains('/'))
         .ok_or_else(|| CliError::Refused(format!("expected {what}, got `{s}`")))
@@ -44,15 +44,26 @@ fn size(flag: &str, s: &str) -> Result<Bytes, CliError> {
 
 /// The class on disk as a validated configuration, after `change`.
 fn config_of(c: &ClassOnDisks, change: impl FnOnce(&mut Class)) -> Result<Config, CliError> {
+    changed_config("snapshot", c, change)
+}
+
+/// The class on disk as a validated configuration after `change`, made by command
+/// `what` (the name the diagnostics carry): imperative commands edit the class
+/// declaratively this way and then [`plan_and_run`] it like `apply`.
+pub(super) fn changed_config(
+    what: &str,
+    c: &ClassOnDisks,
+    change: impl FnOnce(&mut Class),
+) -> Result<Config, CliError> {
     let mut config = dmclass_engine::export::export(&c.meta)?;
     if let Some(class) = config.classes.first_mut() {
         change(class);
     }
     // Through the YAML parser: every validation rule applies, as for a file.
     let text = dmclass_model::to_yaml(&config);
-    dmclass_model::parse("snapshot", &text).map_err(|d| {
+    dmclass_model::parse(what, &text).map_err(|d| {
         eprintln!("{d}");
-        CliError::Refused("the snapshot is not valid; nothing was changed".into())
+        CliError::Refused(format!("the {what} is not valid; nothing was changed"))
     })
 }
 
@@ -64,7 +75,7 @@ fn execute(backend: &mut Backend, class: &Class, facts: &Facts, p: &Plan) -> Res
     Ok(())
 }
 
-fn plan_and_run(
+pub(super) fn plan_and_run(
     backend: &mut Backend,
     config: &Config,
     facts: &Facts,
@@ -90,7 +101,10 @@ fn plan_and_run(
     execute(backend, class, facts, &p)
 }
 
-fn class_named<'a>(classes: &'a [ClassOnDisks], name: &str) -> Result<&'a ClassOnDisks, CliError> {
+pub(super) fn class_named<'a>(
+    classes: &'a [ClassOnDisks],
+    name: &str,
+) -> Result<&'a ClassOnDisks, CliError> {
     Ok(select(classes, &[name.to_owned()])?[0])
 }
 
@@ -157,7 +171,25 @@ fn remove(a: &SnapshotRefArgs, backend: &mut Backend) -> Result<ExitCode, CliErr
 }
 
 /// Finish merges of class `c` the kernel completed; true when one finished.
+///
+/// Nothing to do (and nothing read) when no snapshot of the class is merging; a class
+/// with a missing disk keeps its merge pending (the merged store's extents cannot all
+/// be reached), which is reported rather than failing the activation.
 pub(super) fn finish_merges(backend: &mut Backend, c: &ClassOnDisks) -> Result<bool, CliError> {
+    let merging = dmclass_engine::cow::cow_snapshots(&c.meta)
+        .iter()
+        .any(|v| v.state == dmclass_engine::metadata::CowState::Merging);
+    if !merging {
+        return Ok(false);
+    }
+    if !c.missing.is_empty() {
+        eprintln!(
+            "warning: class {}: a snapshot merge is pending; it is finished once disk(s) {} are back",
+            c.meta.name,
+            c.missing.join(", ")
+        );
+        return Ok(false);
+    }
     let facts = backend.facts(None)?;
     let config = config_of(c, |_| {})?;
     let Some(class) = config.classes.first() else {

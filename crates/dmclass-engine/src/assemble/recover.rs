@@ -24,6 +24,7 @@
 //! | `grow` | the metadata already records the larger size; the kernel table is rebuilt from it (a reload that never happened, or a suspended top, is redone / resumed); the new space was never handed out, old data stays in place | volume at the new size |
 //! | `add-leg` | the leg is recorded `COPY`: activation loads the raid with `rebuild N` (a full resync from the old legs, whatever the new leg holds), then the leg is recorded `ACTIVE` — as the apply itself does once the rebuild has started; a leg whose disk is missing stays `COPY` | leg rebuilding |
 //! | `remove-volume` | roll forward: the devices still there are removed top first (refused when open) and the volume dropped from the metadata; its slices' data is not touched | volume gone |
+//! | `copy-rate` | roll forward: the metadata records the new rate and activation loads the raid1 table with it (a reload that never happened is redone) | volume at the new rate |
 //! | `snapshot`, `proxy-part`, `proxy-rejoin` | roll forward from the metadata: those applies record a state that activation can build before changing the kernel | as recorded |
 //! | unknown (newer dmclass) | refused, nothing written | — |
 
@@ -147,6 +148,16 @@ pub fn prepare(
         }
     }
     for s in &class.stale {
+        // A disk that left the class (failed leg, unplugged) keeps the generation it
+        // left with: that is how its return is recognised, and a failed disk is never
+        // written. Only disks an interrupted update left behind are brought forward.
+        if class.meta.departed.iter().any(|d| d.disk == s.name) {
+            rec.warnings.push(format!(
+                "disk {} left the class at generation {} and is not rewritten; it is re-added when it returns (dmclass event add)",
+                s.name, s.generation
+            ));
+            continue;
+        }
         write_to(class, &s.name, &class.meta, disks)?;
         rec.warnings.push(format!(
             "disk {} held metadata generation {}, the newest readable is {} (an update was interrupted between disks); rewritten with generation {}",
@@ -155,9 +166,11 @@ pub fn prepare(
         rec.rewritten.push(s.name.clone());
     }
     for p in &mut rec.class.present {
-        p.generation = class.meta.generation;
+        if rec.rewritten.contains(&p.name) {
+            p.generation = class.meta.generation;
+        }
     }
-    rec.class.stale.clear();
+    rec.class.stale.retain(|s| !rec.rewritten.contains(&s.name));
     let Some(intent) = rec.intent.clone() else {
         return Ok(rec);
     };

@@ -6,7 +6,10 @@
 //! must be equal. Parameters are compared word by word, exactly, except for `raid`
 //! lines: the kernel prints `rebuild N` only while leg N is not yet in sync (dm-raid
 //! `raid_status`, STATUSTYPE_TABLE), so `rebuild` pairs are dropped from both sides
-//! and `<#raid_params>` recomputed before comparing. linear, striped and mirror
+//! and `<#raid_params>` recomputed before comparing; the optional parameters after the
+//! chunk size are compared as a set of `key [value]` items, because dm-raid targets
+//! 1.9.0–1.10.x print them in another order than the one loaded (lvm_dm.md §1.1:
+//! e.g. `max_recovery_rate` after `region_size`). linear, striped and mirror
 //! tables are printed by the kernel as loaded (dm-raid1 `mirror_status` echoes the
 //! log and leg arguments and ` 1 handle_errors`), so they are compared exactly.
 
@@ -70,26 +73,38 @@ pub(crate) fn lines(spec: &DeviceSpec, r: &dyn Resolver) -> Result<Vec<TargetLin
         .collect()
 }
 
+/// dm-raid optional parameters that take no value.
+const RAID_FLAGS: &[&str] = &["sync", "nosync", "raid10_use_near_sets"];
+
 fn canonical(l: &TargetLine) -> Vec<String> {
     let words: Vec<&str> = l.params.split_whitespace().collect();
     if l.target != "raid" || words.len() < 2 {
         return words.into_iter().map(str::to_owned).collect();
     }
-    // raid: <type> <#params> <params...> <#devs> <devs...>
+    // raid: <type> <#params> <chunk> <params...> <#devs> <devs...>
     let n: usize = words[1].parse().unwrap_or(0);
     let end = (2 + n).min(words.len());
-    let mut params = Vec::new();
-    let mut i = 2;
+    let mut items: Vec<&[&str]> = Vec::new();
+    let mut i = 3;
     while i < end {
-        if words[i] == "rebuild" {
-            i += 2;
-            continue;
+        // Flags are one word; every other optional parameter is `key value`.
+        let width = if RAID_FLAGS.contains(&words[i]) { 1 } else { 2 };
+        let item = &words[i..(i + width).min(end)];
+        if item[0] != "rebuild" {
+            items.push(item);
         }
-        params.push(words[i].to_owned());
-        i += 1;
+        i += width;
     }
+    items.sort_unstable();
+    let params: Vec<&str> = words
+        .get(2..3.min(end))
+        .unwrap_or_default()
+        .iter()
+        .copied()
+        .chain(items.into_iter().flatten().copied())
+        .collect();
     let mut out = vec![words[0].to_owned(), params.len().to_string()];
-    out.extend(params);
+    out.extend(params.into_iter().map(str::to_owned));
     out.extend(words[end..].iter().map(|w| (*w).to_owned()));
     out
 }
@@ -262,4 +277,37 @@ pub(crate) fn load_lines(
         .load(&spec.name, t, spec.read_only)
         .map_err(|e| io_err(format!("loading {}", spec.name), e))?;
     Ok(Outcome::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dmclass_model::Sectors;
+
+    fn raid(params: &str) -> Vec<TargetLine> {
+        vec![TargetLine {
+            start: Sectors(0),
+            len: Sectors(2048),
+            target: "raid".into(),
+            params: params.into(),
+        }]
+    }
+
+    #[test]
+    fn raid_read_back_ignores_rebuild_and_parameter_order() {
+        let loaded = raid(
+            "raid1 8 0 nosync rebuild 1 max_recovery_rate 51200 region_size 128 2 - 8:1 8:2 8:3",
+        );
+        // 1.9.0-1.10.x order, rebuild already finished.
+        let kernel =
+            raid("raid1 6 0 nosync region_size 128 max_recovery_rate 51200 2 - 8:1 8:2 8:3");
+        assert!(same_table(&loaded, &kernel));
+        for other in [
+            "raid1 6 0 nosync region_size 128 max_recovery_rate 51201 2 - 8:1 8:2 8:3",
+            "raid1 4 0 nosync region_size 128 2 - 8:1 8:2 8:3",
+            "raid1 6 0 nosync region_size 128 max_recovery_rate 51200 2 8:0 8:1 8:2 8:3",
+        ] {
+            assert!(!same_table(&loaded, &raid(other)), "{other}");
+        }
+    }
 }

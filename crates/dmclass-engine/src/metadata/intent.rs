@@ -31,6 +31,8 @@ pub enum IntentOp {
     ProxyPart,
     /// A parted proxy joined back (incremental copy).
     ProxyRejoin,
+    /// A volume's copy rate changed (raid1 table reloaded).
+    CopyRate,
     /// An op this build does not know (written by a newer dmclass): recovery refuses
     /// to guess and names it.
     #[serde(other)]
@@ -50,6 +52,7 @@ impl IntentOp {
             IntentOp::Snapshot => "snapshot",
             IntentOp::ProxyPart => "proxy-part",
             IntentOp::ProxyRejoin => "proxy-rejoin",
+            IntentOp::CopyRate => "copy-rate",
             IntentOp::Unknown => "unknown",
         }
     }

@@ -5,7 +5,7 @@
 //! Enumerations are spelled as the YAML and GDS spell them.
 
 use crate::layout::VolumeLayout;
-use dmclass_model::Sectors;
+use dmclass_model::{Bytes, Sectors};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -227,6 +227,10 @@ pub struct VolumeMeta {
     pub region: Sectors,
     /// Where the data lives, with per-leg (slice) states.
     pub layout: VolumeLayout,
+    /// Resync speed limit in bytes per second per disk (raid1 `max_recovery_rate`,
+    /// in whole KiB); absent = kernel default. Changeable while live (reload).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_rate: Option<Bytes>,
 }
 
 /// Snapshot kind (placeholder).

@@ -24,6 +24,8 @@ pub(crate) enum Change {
     NewCow(String),
     /// A copy-on-write snapshot to remove (plan/cow.rs).
     RemoveCow(Box<crate::metadata::SnapshotMeta>),
+    /// A volume's `copy_rate` changed: its raid1 table is reloaded when live.
+    CopyRate(String),
 }
 
 /// Result of the comparison.
@@ -356,12 +358,23 @@ fn volumes(
                 autostart: want.autostart,
                 region: region_size(size, eng, want.jrm),
                 layout,
+                copy_rate: want.copy_rate,
             });
             changes.push(Change::NewVolume(name.to_owned()));
             continue;
         };
         let v = &mut meta.volumes[i];
         same_attrs(cx, v, want)?;
+        if v.copy_rate != want.copy_rate {
+            if want.copy_rate.is_some() && v.engine == EngineMeta::Mirror {
+                return cx.refuse(
+                    format!("volume {name}"),
+                    "copy_rate applies to raid1 volumes only (dm-mirror has no copy throttle)",
+                );
+            }
+            v.copy_rate = want.copy_rate;
+            changes.push(Change::CopyRate(name.to_owned()));
+        }
         if let Some((_, from)) = added.iter().find(|(g, _)| *g == v.on) {
             if v.engine == EngineMeta::Mirror {
                 return cx.refuse(

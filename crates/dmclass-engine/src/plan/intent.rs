@@ -52,6 +52,7 @@ fn intent_changes(old: Option<&ClassMeta>, class: &str, changes: &[Change]) -> V
             Change::NewVolume(n) => (IntentOp::CreateVolume, n.clone()),
             Change::Grow(n) => (IntentOp::Grow, n.clone()),
             Change::AddLeg(n) => (IntentOp::AddLeg, n.clone()),
+            Change::CopyRate(n) => (IntentOp::CopyRate, n.clone()),
             Change::RemoveVolume(v) => (IntentOp::RemoveVolume, v.name.clone()),
             // Copy-on-write snapshot changes carry no intent yet (plan/cow.rs).
             Change::NewCow(_) | Change::RemoveCow(_) => continue,

@@ -34,6 +34,9 @@ mod steps;
 
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+#[path = "tests_rate.rs"]
+mod tests_rate;
 
 pub use bind::{bind_disks, read_actual, AreaState};
 pub(crate) use bind::{io_err, read_area_at};

@@ -574,6 +574,7 @@ pub fn plan_proxy(
                     legs: vec![leg],
                     log: None,
                 },
+                copy_rate: None,
             });
         }
     }

@@ -256,18 +256,23 @@ pub(crate) fn actions(cur: &Current, d: &Diff, actual: &Actual) -> Result<Vec<Ac
                     }
                 }
             }
-            Change::Grow(n) | Change::AddLeg(n) => {
+            Change::Grow(n) | Change::AddLeg(n) | Change::CopyRate(n) => {
                 let (Some(v), Some(om)) = (meta.volume(n), old) else {
                     continue;
                 };
                 let Some(ov) = om.volume(n) else { continue };
                 if reloaded.contains(&n.as_str()) {
-                    continue; // grow + add leg in one apply: one reload
+                    continue; // grow + add leg (+ rate) in one apply: one reload
                 }
                 reloaded.push(n);
                 let top = crate::names::dm_name(&meta.name, n, crate::names::Layer::Top)?;
                 if live(&top).is_none() {
                     continue; // inactive: the next activation uses the new layout
+                }
+                if !crate::cow::snapshots_of(meta, n).is_empty() {
+                    // The raid table sits below snapshot-origin (`-real`); reloading
+                    // the visible device would drop the snapshots.
+                    return Err(refuse(&meta.name, &format!("volume {n}"), "it has copy-on-write snapshots; changing copy_rate of a live origin is refused (remove the snapshots or deactivate the class first)".into()));
                 }
                 rebuilt |= matches!(c, Change::AddLeg(_));
                 reload(meta, om, v, ov, &live, &mut out)?;

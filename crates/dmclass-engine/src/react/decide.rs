@@ -15,6 +15,11 @@ pub struct Policy {
     pub degraded: bool,
     /// Controller of each disk (facts `controller`), for the spare choice.
     pub controllers: BTreeMap<String, String>,
+    /// The disk reappeared (udev `add`) rather than merely changed. A leg that failed
+    /// while its disk stayed attached (I/O errors) is re-added only on a reappearance:
+    /// a `change` event (udev's watch after any write) must not revive a failing disk
+    /// over and over; it waits for a replug or a hot spare.
+    pub reappeared: bool,
 }
 
 fn reject(disk: &str, reason: String) -> Vec<Reaction> {
@@ -124,6 +129,9 @@ pub fn on_disk_added(
             let l = vl.legs[i];
             let healthy = matches!(l.health, RaidHealth::InSync | RaidHealth::Syncing);
             if l.attached && healthy {
+                continue;
+            }
+            if l.attached && !policy.reappeared {
                 continue;
             }
             out.push(Reaction::ReAdd {

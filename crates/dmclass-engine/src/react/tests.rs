@@ -405,3 +405,34 @@ fn udev_probe_prints_the_header_fields_and_nothing_for_garbage() {
     area[..4096].copy_from_slice(&encode_header(&odd, 0));
     assert!(!udev_probe(&area).unwrap().contains("DMCLASS_CLASS="));
 }
+
+#[test]
+fn a_leg_failing_on_an_attached_disk_is_revived_only_when_the_disk_reappears() {
+    let m = after_failure();
+    // The disk never left (I/O errors): a udev `change` (watch after a write) must not
+    // revive it, or a failing disk would flap in and out of the mirror.
+    let attached = live(RaidHealth::InSync, RaidHealth::Dead, true);
+    let label = label(&m, 2, 1);
+    let r = on_disk_added(
+        &m,
+        &names(&["d1", "d2"]),
+        &label,
+        &attached,
+        &Policy::default(),
+    );
+    assert!(
+        r.iter().all(|x| matches!(x, Reaction::Ignore { .. })),
+        "{r:?}"
+    );
+    // Replugged (udev `add`): the admin's replacement or a returning disk is re-added.
+    let replugged = Policy {
+        reappeared: true,
+        ..Policy::default()
+    };
+    let r = on_disk_added(&m, &names(&["d1", "d2"]), &label, &attached, &replugged);
+    assert!(
+        r.iter()
+            .any(|x| matches!(x, Reaction::ReAdd { leg: 1, .. })),
+        "{r:?}"
+    );
+}

@@ -120,7 +120,7 @@ fn unplugged_leg_returns_and_only_dirty_regions_are_copied() {
     let mut w = setup(false);
     w.k.write_dev(TOP, Bytes(0), &pattern(1, 4 * MIB as usize))
         .unwrap();
-    let p = Policy::default();
+    let p = returned();
     w.d.remove_disk(path(&w, "d2")).unwrap();
     scattered_writes(&mut w, 100, &mut []); // go on without an error
     let h = dm_event(&paths(&w), &mut w.k, &mut w.d, &p).unwrap();
@@ -186,7 +186,7 @@ fn stale_copy_is_refused_and_never_written() {
     dm_event(&paths(&w), &mut w.k, &mut w.d, &Policy::default()).unwrap();
     // Two more generations pass: d2 returns properly, fails again.
     w.d.reattach(&d2).unwrap();
-    disk_added(&d2, &paths(&w), &mut w.k, &mut w.d, &Policy::default()).unwrap();
+    disk_added(&d2, &paths(&w), &mut w.k, &mut w.d, &returned()).unwrap();
     dm_event(&paths(&w), &mut w.k, &mut w.d, &Policy::default()).unwrap();
     w.d.remove_disk(&d2).unwrap();
     w.k.write_dev(TOP, Bytes(0), &pattern(6, 65536)).unwrap();
@@ -195,7 +195,7 @@ fn stale_copy_is_refused_and_never_written() {
     w.d.reattach(&d2).unwrap();
     w.d.write(&d2, Bytes(0), &old).unwrap();
     w.d.reset_counters();
-    let h = disk_added(&d2, &paths(&w), &mut w.k, &mut w.d, &Policy::default())
+    let h = disk_added(&d2, &paths(&w), &mut w.k, &mut w.d, &returned())
         .unwrap()
         .unwrap();
     assert!(
@@ -215,7 +215,7 @@ fn hot_spare_takes_over_with_the_right_data_and_is_released_after_swap_back() {
     let mut w = setup(true);
     let mut model = pattern(9, 8 * MIB as usize);
     w.k.write_dev(TOP, Bytes(0), &model).unwrap();
-    let p = Policy::default();
+    let p = returned();
     w.d.set_failed(path(&w, "d2"), true).unwrap();
     scattered_writes(&mut w, 200, &mut model);
     let h = dm_event(&paths(&w), &mut w.k, &mut w.d, &p).unwrap();
@@ -253,4 +253,12 @@ fn hot_spare_takes_over_with_the_right_data_and_is_released_after_swap_back() {
     assert!(m.departed.is_empty());
     assert_eq!(slice_states(&w), [SliceState::Active, SliceState::Active]);
     assert!(read(&w) == model);
+}
+
+/// The policy of a udev `add` event: the disk reappeared.
+fn returned() -> Policy {
+    Policy {
+        reappeared: true,
+        ..Policy::default()
+    }
 }

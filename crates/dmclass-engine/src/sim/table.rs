@@ -38,6 +38,8 @@ pub(crate) struct Raid1 {
     pub(crate) nosync: bool,
     /// Every metadata device was blank: a new set (full initial sync unless nosync).
     pub(crate) new_set: bool,
+    /// `min_recovery_rate` / `max_recovery_rate` in KiB/s per disk, when given.
+    pub(crate) recovery_rate: (Option<u64>, Option<u64>),
 }
 
 /// A parsed dm-mirror line.
@@ -127,6 +129,18 @@ impl Table {
 
 /// A rejection: errno and the kernel log line.
 pub(crate) type Reject = (i32, String);
+
+/// A recovery rate of `parse_raid_params`: once per table, at most `INT_MAX` KiB/s.
+fn rate_param(slot: &mut Option<u64>, key: &str, num: u64) -> Result<(), Reject> {
+    if slot.is_some() {
+        return Err(inval(format!("raid: Only one {key} argument pair allowed")));
+    }
+    if num > i32::MAX.unsigned_abs().into() {
+        return Err(inval(format!("raid: {key} out of range")));
+    }
+    *slot = Some(num);
+    Ok(())
+}
 
 fn inval(msg: impl Into<String>) -> Reject {
     (EINVAL, msg.into())
@@ -356,6 +370,7 @@ impl Ctx<'_> {
             sync: false,
             nosync: false,
             new_set: false,
+            recovery_rate: (None, None),
         };
         let (mut region, mut write_mostly, mut delta) = (None, Vec::new(), false);
         let mut left = nparams - 1;
@@ -384,8 +399,9 @@ impl Ctx<'_> {
                         }
                         "region_size" => region = Some(num),
                         "delta_disks" => delta = true,
-                        "daemon_sleep" | "min_recovery_rate" | "max_recovery_rate"
-                        | "max_write_behind" | "data_offset" => {}
+                        "min_recovery_rate" => rate_param(&mut r.recovery_rate.0, key, num)?,
+                        "max_recovery_rate" => rate_param(&mut r.recovery_rate.1, key, num)?,
+                        "daemon_sleep" | "max_write_behind" | "data_offset" => {}
                         _ => return Err(inval("raid: Invalid flags combination")),
                     }
                 }
@@ -393,6 +409,11 @@ impl Ctx<'_> {
         }
         if r.sync && r.nosync || (r.sync || r.nosync) && !r.rebuild.is_empty() {
             return Err(inval("raid: Invalid flags combination"));
+        }
+        if let (Some(min), Some(max)) = r.recovery_rate {
+            if min > max {
+                return Err(inval("raid: Bogus recovery rates"));
+            }
         }
         let ndevs = usize::try_from(w.num()?).unwrap_or(usize::MAX);
         if ndevs == 0 || ndevs > 253 {

@@ -408,3 +408,53 @@ fn blank_rmeta_joining_an_existing_set_needs_rebuild() {
     let p = table[0].params.replace("raid1 3 0", "raid1 5 0 rebuild 1");
     k.load(top, &[line(0, LEN, "raid", &p)], false).unwrap();
 }
+
+#[test]
+fn recovery_rates_are_accepted_and_checked_like_dm_raid() {
+    let (mut k, _d) = setup();
+    let top = raid1(&mut k);
+    let table = k.table(top).unwrap();
+    let with = |opts: &str, n: u32| {
+        let p = table[0]
+            .params
+            .replace("raid1 3 0", &format!("raid1 {n} 0 {opts}"));
+        vec![line(0, LEN, "raid", &p)]
+    };
+    k.suspend(top, false).unwrap();
+    let ok = with("max_recovery_rate 51200", 5);
+    k.load(top, &ok, false).unwrap();
+    k.resume(top, Visibility::Private).unwrap();
+    assert_eq!(k.table(top).unwrap(), ok, "the table reads back as loaded");
+    for (opts, n, msg) in [
+        (
+            "min_recovery_rate 100 max_recovery_rate 10",
+            7,
+            "Bogus recovery rates",
+        ),
+        (
+            "max_recovery_rate 1 max_recovery_rate 2",
+            7,
+            "Only one max_recovery_rate",
+        ),
+        (
+            "max_recovery_rate 2147483648",
+            5,
+            "max_recovery_rate out of range",
+        ),
+        (
+            "max_recovery_rate fast",
+            5,
+            "bad value for max_recovery_rate",
+        ),
+    ] {
+        let e = k.load(top, &with(opts, n), false).unwrap_err();
+        assert_eq!(e.errno, Some(EINVAL), "{opts}");
+        assert!(e.message.contains(msg), "{opts}: {e}");
+    }
+    k.load(
+        top,
+        &with("min_recovery_rate 10 max_recovery_rate 10", 7),
+        false,
+    )
+    .unwrap();
+}

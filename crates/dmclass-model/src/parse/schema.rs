@@ -6,7 +6,7 @@ use super::tree::{Node, NodeKind};
 use super::values::{Ctx, Fields};
 use crate::config::{
     Class, ClassType, Config, CopyMode, Disk, DiskRole, DiskSelector, Engine, Group, GroupKind,
-    Located, Mode, ProxyState, Snapshot, SnapshotKind, Span, Volume,
+    Located, Mode, ProxyState, Snapshot, SnapshotKind, Span, Volume, MAX_COPY_RATE,
 };
 use crate::env::Environment;
 use crate::name::{check_node_name, NODE_ACCEPTED};
@@ -31,7 +31,16 @@ const DISK_KEYS: &[&str] = &[
     "name", "device", "serial", "wwn", "role", "wipe", "vsan", "node",
 ];
 const GROUP_KEYS: &[&str] = &["name", "type", "members", "stripe_size"];
-const VOLUME_KEYS: &[&str] = &["name", "on", "size", "jrm", "engine", "mode", "autostart"];
+const VOLUME_KEYS: &[&str] = &[
+    "name",
+    "on",
+    "size",
+    "jrm",
+    "engine",
+    "mode",
+    "autostart",
+    "copy_rate",
+];
 const SNAPSHOT_KEYS: &[&str] = &[
     "name", "origin", "type", "size", "chunk", "on", "state", "copy",
 ];
@@ -433,6 +442,17 @@ fn volume(ctx: &mut Ctx, node: &Node) -> Option<Volume> {
         .and_then(|m| ctx.choice(m, "mode", MODES))
         .unwrap_or_default();
     let autostart = ctx.boolean(f.get("autostart"), "autostart", true);
+    let copy_rate = f.get("copy_rate").and_then(|r| copy_rate(ctx, r));
+    if copy_rate.is_some() && engine == Engine::Mirror {
+        ctx.err_accepting(
+            f.key_span("copy_rate").unwrap_or(f.span),
+            format!(
+                "`copy_rate` applies to raid1 volumes only; {} uses engine mirror, which has no copy throttle",
+                f.what
+            ),
+            "engine: raid1, or no `copy_rate`",
+        );
+    }
     if on.is_none() {
         ctx.incomplete.insert(f.span);
     }
@@ -447,8 +467,27 @@ fn volume(ctx: &mut Ctx, node: &Node) -> Option<Volume> {
         engine,
         mode,
         autostart,
+        copy_rate,
         span: f.span,
     })
+}
+
+/// Accepted `copy_rate` values (DESIGN.md §3).
+const COPY_RATE_ACCEPTED: &str =
+    "a size per second per disk, a whole number of KiB from 1KiB to 1TiB, e.g. 50MiB";
+
+/// `copy_rate`: a size read as "per second per disk", whole KiB (the kernel's unit).
+fn copy_rate(ctx: &mut Ctx, node: &Node) -> Option<Bytes> {
+    let rate = ctx.size(node, "copy_rate")?;
+    if rate.0 == 0 || !rate.0.is_multiple_of(KIB) || rate > MAX_COPY_RATE {
+        ctx.err_accepting(
+            node.span,
+            format!("`copy_rate` {rate} is not a whole number of KiB from 1KiB to 1TiB"),
+            COPY_RATE_ACCEPTED,
+        );
+        return None;
+    }
+    Some(rate)
 }
 
 fn snapshot(ctx: &mut Ctx, node: &Node) -> Option<Snapshot> {

@@ -57,6 +57,7 @@ pub fn volume(n: &str, on: &str) -> Volume {
         engine: dmclass_model::Engine::Raid1,
         mode: dmclass_model::Mode::Rw,
         autostart: true,
+        copy_rate: None,
         span: sp(30),
     }
 }

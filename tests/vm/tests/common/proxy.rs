@@ -4,7 +4,7 @@
 //! Like `dmclass.rs`, every JSON field name the proxy scenarios depend on is spelled
 //! here only.
 
-use super::dmclass::{dmclass_ok, raid_health, single_target};
+use super::dmclass::{dmclass_ok, single_target};
 use dmclass_vmtest::{Output, Vm};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -116,37 +116,80 @@ pub fn proxy_status(vm: &mut Vm, class: &str, proxy: &str) -> (ProxyStatus, Outp
     }
 }
 
-/// The kernel's view of a raid device: health characters (`AAA`, `AAa`, ...) and
-/// sync action (`idle`, `recover`, `resync`, ...), from `dmsetup status`.
-pub fn raid_progress(vm: &mut Vm, dm: &str) -> (String, String, Output) {
-    let (health, out) = raid_health(vm, dm);
-    let action = out
-        .stdout
-        .split_whitespace()
-        .nth(7)
-        .unwrap_or("")
-        .to_string();
-    (health, action, out)
+/// Health characters and sync action from one `dmsetup status` line of a raid device.
+fn raid_words(line: &str) -> (String, String) {
+    let w: Vec<&str> = line.split_whitespace().collect();
+    if w.get(2) != Some(&"raid") {
+        return (String::new(), String::new());
+    }
+    let get = |i: usize| w.get(i).copied().unwrap_or("").to_string();
+    (get(5), get(7))
+}
+
+/// Which way the kernel is copying, from raid health: `master->proxy` when only the
+/// proxy's slot is recovering, `proxy->master` when only the master's own slots are.
+fn kernel_copy(health: &str, slot: usize) -> Option<&'static str> {
+    let rec: Vec<bool> = health.chars().map(|c| c == 'a').collect();
+    let proxy = rec.get(slot).copied()?;
+    let own = rec.iter().take(slot).any(|r| *r);
+    match (proxy, own) {
+        (true, false) => Some("master->proxy"),
+        (false, true) => Some("proxy->master"),
+        _ => None,
+    }
 }
 
 /// Polls until proxy `proxy` of `class` is in sync (JOINED, no copy running) AND the
 /// master's raid device `master_dm` reports every leg in sync (`A`s only, sync action
-/// `idle`). Both views must agree at the end. Returns the time it took and the last
-/// proxy status.
+/// `idle`); `slot` is the proxy's raid slot. Each poll reads `dmsetup status` before
+/// and after `dmclass status`: when both show a copy in one direction, the proxy must
+/// be `COPY` with that direction (and JOINED when both show every leg in sync).
+/// With `expect_copy`, a `COPY` in that direction must be seen at least once (slow the
+/// kernel with [`throttle_resync`] so a full copy lasts several polls). Returns the
+/// time it took and the last proxy status.
 pub fn wait_proxy_synced(
     vm: &mut Vm,
     class: &str,
     proxy: &str,
     master_dm: &str,
+    slot: usize,
+    expect_copy: Option<&str>,
     timeout: Duration,
 ) -> (Duration, ProxyStatus) {
     let t0 = Instant::now();
-    let mut seen_copy = Vec::new();
+    let mut seen_copy: Vec<String> = Vec::new();
     loop {
-        let (p, out) = proxy_status(vm, class, proxy);
+        let out = vm.sh(&format!(
+            "set -e; dmsetup status {master_dm}; echo @@; dmclass status {class} --json; \
+             echo @@; dmsetup status {master_dm}"
+        ));
+        let parts: Vec<&str> = out.stdout.split("@@\n").collect();
+        let [k1, json, k2] = parts.as_slice() else {
+            vm.fail("unreadable status output", Some(&out));
+        };
+        let p = serde_json::from_str::<Value>(json)
+            .map_err(|e| e.to_string())
+            .and_then(|doc| parse(&doc, class))
+            .map(|l| l.into_iter().find(|p| p.name == proxy));
+        let p = match p {
+            Ok(Some(p)) => p,
+            Ok(None) => vm.fail(&format!("proxy {class}/{proxy} not in status"), Some(&out)),
+            Err(e) => vm.fail(
+                &format!("`status --json` proxies unreadable: {e}"),
+                Some(&out),
+            ),
+        };
+        let ((h1, a1), (h2, a2)) = (raid_words(k1), raid_words(k2));
+        eprintln!(
+            "  poll {:?}: kernel {h1} {a1} / {h2} {a2}; proxy {} {:?} {:?}",
+            t0.elapsed(),
+            p.state,
+            p.copy,
+            p.sync_percent
+        );
         if p.state == "COPY" {
             let c = format!("{}:{:?}", p.copy.as_deref().unwrap_or("?"), p.sync_percent);
-            if seen_copy.len() < 4 {
+            if seen_copy.len() < 6 {
                 seen_copy.push(c);
             }
         }
@@ -158,34 +201,68 @@ pub fn wait_proxy_synced(
             ),
             Some(&out),
         );
-        let (health, action, kout) = raid_progress(vm, master_dm);
-        let kernel_done = !health.is_empty()
-            && health.chars().all(|c| c == 'A')
-            && (action == "idle" || action.is_empty());
-        if p.in_sync() && kernel_done {
+        let (c1, c2) = (kernel_copy(&h1, slot), kernel_copy(&h2, slot));
+        if let (Some(d), true) = (c1, c1 == c2) {
+            vm.check(
+                p.state == "COPY" && p.copy.as_deref() == Some(d),
+                &format!(
+                    "kernel copies {d} (health {h1} before and {h2} after `dmclass status`): \
+                     the proxy must be COPY ({d}), status says {} {:?}",
+                    p.state, p.copy
+                ),
+                Some(&out),
+            );
+        }
+        let done = |h: &str, a: &str| {
+            !h.is_empty() && h.chars().all(|c| c == 'A') && (a == "idle" || a.is_empty())
+        };
+        if done(&h1, &a1) && done(&h2, &a2) {
+            vm.check(
+                p.in_sync(),
+                &format!(
+                    "kernel has every leg in sync ({h1}, {a1}): the proxy must be JOINED \
+                     without a copy, status says {} {:?}",
+                    p.state, p.sync_percent
+                ),
+                Some(&out),
+            );
             eprintln!(
                 "{}: proxy {class}/{proxy} in sync after {:?} (COPY seen: {seen_copy:?}; kernel: {})",
                 vm.spec().name,
                 t0.elapsed(),
-                kout.stdout.trim()
+                k2.trim()
             );
+            if let Some(d) = expect_copy {
+                vm.check(
+                    seen_copy.iter().any(|c| c.starts_with(&format!("{d}:"))),
+                    &format!(
+                        "status showed the proxy COPY ({d}) during the copy: seen {seen_copy:?}"
+                    ),
+                    Some(&out),
+                );
+            }
             return (t0.elapsed(), p);
         }
         if t0.elapsed() > timeout {
             vm.fail(
                 &format!(
                     "proxy {class}/{proxy} not in sync within {timeout:?}: status {} {:?} {:?}, \
-                     kernel health {health:?} action {action:?} ({})",
-                    p.state,
-                    p.sync_percent,
-                    p.copy,
-                    kout.stdout.trim()
+                     kernel health {h2:?} action {a2:?}",
+                    p.state, p.sync_percent, p.copy
                 ),
                 Some(&out),
             );
         }
-        std::thread::sleep(Duration::from_secs(1));
+        std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+/// Limits md recovery to `kib_per_sec` per device (`/proc/sys/dev/raid/speed_limit_max`,
+/// which dm-raid follows): a 64 MiB copy then lasts long enough to be watched.
+pub fn throttle_resync(vm: &mut Vm, kib_per_sec: u32) {
+    vm.sh(&format!(
+        "modprobe dm-raid 2>/dev/null || true; echo {kib_per_sec} >/proc/sys/dev/raid/speed_limit_max"
+    ));
 }
 
 /// The `major:minor` a single-line `linear` dm device maps onto, and its offset
