@@ -81,10 +81,12 @@ pub(super) fn plan_and_run(
     facts: &Facts,
     allow_destroy: bool,
 ) -> Result<(), CliError> {
-    crate::config::gate(Path::new("snapshot"), config, facts)?;
     let Some(class) = config.classes.first() else {
         return Ok(());
     };
+    // Positions in findings refer to the class as read back from its disks.
+    let label = format!("class {} (as on disk, changed)", class.name);
+    crate::config::gate(Path::new(&label), config, facts)?;
     let bindings = plan::bind_disks(class, facts)?;
     let actual = {
         let (kernel, disks) = backend.parts();
