@@ -158,3 +158,31 @@ fn rules_json_lists_every_matrix_row() {
     let text = dmclass(&["rules"]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("G3"));
 }
+
+#[test]
+fn plan_with_facts_touches_no_device_and_shows_tables() {
+    let o = dmclass(&[
+        "plan",
+        "examples/kvm-guest-mirror.yaml",
+        "--facts",
+        "examples/kvm-guest-mirror.facts.json",
+        "--tables",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("assumed blank"), "{out}");
+    assert!(out.contains("raid raid1"), "{out}");
+    assert!(out.contains("mirror disk"), "{out}");
+    let o = dmclass(&[
+        "plan",
+        "examples/kvm-guest-mirror.yaml",
+        "--facts",
+        "examples/kvm-guest-mirror.facts.json",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let actions = v["classes"][0]["actions"].as_array().unwrap();
+    assert!(actions.iter().any(|a| a["kind"] == "format_area"));
+    assert!(actions.iter().any(|a| a["kind"] == "create"));
+}

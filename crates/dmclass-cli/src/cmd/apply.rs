@@ -34,7 +34,14 @@ fn plan_all(
                 let (kernel, disks) = b.parts();
                 plan::read_actual(&bindings, &*disks, &*kernel)?
             }
-            None => Actual::default(),
+            // `--facts`: no disk is read; plan as for blank disks (a new class).
+            None => Actual {
+                areas: bindings
+                    .iter()
+                    .map(|b| (b.name.clone(), plan::AreaState::Blank))
+                    .collect(),
+                live: Vec::new(),
+            },
         };
         plans.push(plan::plan(class, &bindings, &actual, opts)?);
     }
