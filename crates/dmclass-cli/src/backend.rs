@@ -71,6 +71,18 @@ impl Backend {
         })
     }
 
+    /// Open the backend inside a udev worker (`dmclass event`): never wait for udev
+    /// (settling from inside udev would wait for the very event being handled).
+    pub fn open_in_udev() -> Result<Backend, CliError> {
+        Ok(match Backend::open()? {
+            Backend::Real { kernel, disks } => Backend::Real {
+                kernel: kernel.within_udev_worker(),
+                disks,
+            },
+            sim @ Backend::Sim { .. } => sim,
+        })
+    }
+
     /// Facts about this machine: `--facts` file, the simulation's, or a live probe.
     /// `env` overrides the detected environment.
     pub fn facts(&self, env: Option<Environment>) -> Result<Facts, CliError> {

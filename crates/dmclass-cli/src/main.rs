@@ -9,6 +9,7 @@ mod config;
 mod error;
 mod facts;
 mod failpoint;
+mod lock;
 mod output;
 
 use clap::Parser;

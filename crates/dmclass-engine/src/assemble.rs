@@ -254,7 +254,12 @@ pub fn activate(
             rep.already_active.push(vol.name.clone());
         }
     }
-    kernel.settle().map_err(|e| io_err("waiting for udev", e))?;
+    // The devices are up; udev lagging only delays their links.
+    if let Err(e) = kernel.settle() {
+        rep.warnings.push(format!(
+            "udev has not finished processing the new devices ({e}); /dev/dmclass links may appear late"
+        ));
+    }
     Ok(rep)
 }
 
@@ -310,6 +315,8 @@ pub fn deactivate(class: &str, kernel: &mut dyn Kernel) -> Result<Vec<String>> {
             .map_err(|e| io_err(format!("removing {n}"), e))?;
         removed.push(n);
     }
-    kernel.settle().map_err(|e| io_err("waiting for udev", e))?;
+    if let Err(e) = kernel.settle() {
+        log::warn!("udev has not finished processing the removals: {e}");
+    }
     Ok(removed)
 }

@@ -57,6 +57,8 @@ pub struct LinuxKernel {
     per_device_wait: bool,
     /// Resumes/removes issued in batch mode since the last settle.
     unsettled: usize,
+    /// Running inside a udev worker: never wait for udev (it would wait for itself).
+    in_udev: bool,
 }
 
 impl std::fmt::Debug for LinuxKernel {
@@ -86,7 +88,18 @@ impl LinuxKernel {
             udev_timeout: UDEV_TIMEOUT,
             per_device_wait: std::env::var(UDEV_WAIT_ENV).is_ok_and(|v| v == "per-device"),
             unsettled: 0,
+            in_udev: false,
         })
+    }
+
+    /// For a command run by a udev rule (`RUN+=`): resumes and removes never wait for
+    /// udev and `settle` does nothing, since udev is busy with this very event until
+    /// the command ends; the links appear once it has.
+    #[must_use]
+    pub fn within_udev_worker(mut self) -> Self {
+        self.in_udev = true;
+        self.per_device_wait = false;
+        self
     }
 
     /// Wait for udev after every resume and remove (`true`), or issue them without a
@@ -436,6 +449,10 @@ impl Kernel for LinuxKernel {
     }
 
     fn settle(&mut self) -> IoResult<()> {
+        if self.in_udev {
+            self.unsettled = 0;
+            return Ok(());
+        }
         settle(self.udev_timeout)?;
         self.unsettled = 0;
         Ok(())
@@ -445,7 +462,7 @@ impl Kernel for LinuxKernel {
 impl Drop for LinuxKernel {
     /// A command that issued events without waiting settles before it ends.
     fn drop(&mut self) {
-        if self.unsettled > 0 {
+        if self.unsettled > 0 && !self.in_udev {
             if let Err(e) = settle(self.udev_timeout) {
                 log::warn!("settling udev after {} events: {e}", self.unsettled);
             }

@@ -111,6 +111,7 @@ fn confirm(prompt: &str) -> Result<bool, CliError> {
 
 pub fn apply(args: &ApplyArgs) -> Result<ExitCode, CliError> {
     let config = crate::config::load(&args.file)?;
+    let _lock = crate::lock::exclusive()?;
     let mut backend = Backend::open()?;
     let result = apply_with(args, &config, &mut backend);
     // The simulated world keeps whatever was done, also on failure.

@@ -126,7 +126,9 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
     let mut backend = Backend::open()?;
     let tty = std::io::stdout().is_terminal();
     loop {
+        let lock = crate::lock::shared()?;
         let all = collect_status(&mut backend, args.class.as_deref())?;
+        drop(lock);
         if args.watch && tty {
             // Clear the screen and home the cursor, like watch(1).
             print!("\x1b[2J\x1b[H");
@@ -149,6 +151,7 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
 }
 
 pub fn activate(args: &ActivateArgs) -> Result<ExitCode, CliError> {
+    let _lock = crate::lock::exclusive()?;
     let mut backend = Backend::open()?;
     let result = activate_with(args, &mut backend);
     backend.finish()?;
@@ -205,6 +208,7 @@ fn activate_with(args: &ActivateArgs, backend: &mut Backend) -> Result<ExitCode,
 }
 
 pub fn deactivate(args: &DeactivateArgs) -> Result<ExitCode, CliError> {
+    let _lock = crate::lock::exclusive()?;
     let mut backend = Backend::open()?;
     let result = deactivate_with(args, &mut backend);
     backend.finish()?;

@@ -58,7 +58,29 @@ pub fn event(args: &EventArgs) -> Result<ExitCode, CliError> {
         // No device-mapper needed to read a label (udev runs this for every disk).
         return Ok(probe(&args.devnode, &dmclass_linux::LinuxDisks::new()));
     }
-    let mut backend = Backend::open()?;
+    // udev holds the event until this handler ends: wait briefly for another dmclass
+    // command (which may itself be waiting for udev), then leave the work to it.
+    // A `change` is mostly udev's watch reporting a write — often dmclass's own
+    // metadata write by the command holding the lock: do not queue behind it.
+    let wait = if args.action == EventAction::Change {
+        Duration::ZERO
+    } else {
+        Duration::from_secs(5)
+    };
+    let Some(_lock) = crate::lock::acquire(crate::lock::Wait::AtMost(wait))? else {
+        eprintln!(
+            "dmclass: another dmclass command is running; event {:?} {} not handled (run `dmclass event add {}` or `dmclass activate` once it is done)",
+            args.action,
+            args.devnode.display(),
+            args.devnode.display()
+        );
+        log::warn!(
+            "event for {} skipped: command lock busy",
+            args.devnode.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    let mut backend = Backend::open_in_udev()?;
     let result = event_with(args, &mut backend);
     backend.finish()?;
     result
@@ -190,8 +212,10 @@ fn reconcile(backend: &mut Backend) -> Result<bool, CliError> {
 }
 
 pub fn monitor(args: &MonitorArgs) -> Result<ExitCode, CliError> {
+    let lock = crate::lock::exclusive()?;
     let mut backend = Backend::open()?;
     let first = reconcile(&mut backend);
+    drop(lock);
     backend.finish()?;
     first?;
     if args.once {
@@ -209,6 +233,7 @@ pub fn monitor(args: &MonitorArgs) -> Result<ExitCode, CliError> {
         if !moved.is_empty() {
             log::info!("dm events on {}", moved.join(", "));
         }
+        let _lock = crate::lock::exclusive()?;
         reconcile(&mut backend)?;
     }
 }

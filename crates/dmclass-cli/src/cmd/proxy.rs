@@ -18,6 +18,7 @@ use std::process::ExitCode;
 
 /// Run a `proxy` subcommand.
 pub fn run(args: &ProxyArgs) -> Result<ExitCode, CliError> {
+    let _lock = crate::lock::exclusive()?;
     let mut backend = Backend::open()?;
     let result = match &args.action {
         ProxyAction::Join(a) => join(a, &mut backend),

@@ -22,6 +22,7 @@ use std::process::ExitCode;
 
 /// Run a `snapshot` subcommand.
 pub fn run(args: &SnapshotArgs) -> Result<ExitCode, CliError> {
+    let _lock = crate::lock::exclusive()?;
     let mut backend = Backend::open()?;
     let result = match &args.action {
         SnapshotAction::Create(a) => create(a, &mut backend),

@@ -17,6 +17,7 @@ use std::process::ExitCode;
 
 /// Run `tune`.
 pub fn run(args: &TuneArgs) -> Result<ExitCode, CliError> {
+    let _lock = crate::lock::exclusive()?;
     let mut backend = Backend::open()?;
     let result = tune(args, &mut backend);
     backend.finish()?;

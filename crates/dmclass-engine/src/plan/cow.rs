@@ -304,7 +304,7 @@ pub(crate) fn transition(
             &r.name,
             "origin's own table, now below snapshot-origin",
             Step::Resume {
-                spec: Box::new(r.clone()),
+                spec: std::rc::Rc::new(r.clone()),
             },
         ));
         verify.push(r.clone());
@@ -336,7 +336,7 @@ pub(crate) fn transition(
                     .collect::<Vec<_>>()
                     .join("+"),
                 Step::Load {
-                    spec: Box::new(n.clone()),
+                    spec: std::rc::Rc::new(n.clone()),
                 },
             ));
             verify.push(n.clone());
@@ -346,7 +346,7 @@ pub(crate) fn transition(
             &n.name,
             "origin resumes after its snapshots",
             Step::Resume {
-                spec: Box::new(n.clone()),
+                spec: std::rc::Rc::new(n.clone()),
             },
         ));
     }
@@ -356,7 +356,9 @@ pub(crate) fn transition(
             ActionKind::Verify,
             &name,
             "read the table back",
-            Step::Verify { spec: Box::new(v) },
+            Step::Verify {
+                spec: std::rc::Rc::new(v),
+            },
         ));
     }
     for g in gone.iter().rev().filter(|g| g.role != DeviceRole::Snapshot) {

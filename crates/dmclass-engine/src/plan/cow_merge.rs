@@ -53,7 +53,7 @@ fn write_meta(meta: &ClassMeta, why: &str) -> Action {
             disks.join(", ")
         ),
         Step::WriteMeta {
-            meta: Box::new(meta.clone()),
+            meta: std::rc::Rc::new(meta.clone()),
         },
     )
 }

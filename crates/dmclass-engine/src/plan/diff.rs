@@ -11,6 +11,7 @@ use crate::metadata::{
 };
 use crate::region::region_size;
 use dmclass_model::{Class, ClassType, DiskRole, Engine, GroupKind, Mode, Sectors, Volume};
+use std::collections::HashMap;
 
 /// One change the plan makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -324,9 +325,15 @@ fn volumes(
     ids: &mut Ids,
 ) -> Result<()> {
     // Removals first, so their space is free for new volumes.
+    // Name lookups go through maps built once: linear scans per volume made a
+    // class of many volumes quadratic to plan.
+    let mut order: HashMap<&str, usize> = HashMap::with_capacity(desired.volumes.len());
+    for (i, d) in desired.volumes.iter().enumerate() {
+        order.entry(d.name.as_str()).or_insert(i);
+    }
     let mut kept = Vec::new();
     for v in std::mem::take(&mut meta.volumes) {
-        if desired.volumes.iter().any(|d| d.name.as_str() == v.name) {
+        if order.contains_key(v.name.as_str()) {
             kept.push(v);
         } else if opts.allow_destroy {
             changes.push(Change::RemoveVolume(Box::new(v)));
@@ -338,15 +345,20 @@ fn volumes(
         }
     }
     meta.volumes = kept;
+    let mut index: HashMap<String, usize> = HashMap::with_capacity(desired.volumes.len());
+    for (i, v) in meta.volumes.iter().enumerate() {
+        index.entry(v.name.clone()).or_insert(i);
+    }
     let mut alloc = Allocator::for_class(meta)?;
     for want in &desired.volumes {
         let name = want.name.as_str();
         let eng = engine(want.engine);
         let target = Target::resolve(meta, want.on.value.as_str(), eng, want.jrm)?;
         let len = target.round(want.size)?;
-        let Some(i) = meta.volumes.iter().position(|v| v.name == name) else {
+        let Some(&i) = index.get(name) else {
             let layout = alloc.allocate(name, &target, want.size)?;
             let size = layout.len();
+            index.insert(name.to_owned(), meta.volumes.len());
             meta.volumes.push(VolumeMeta {
                 name: name.to_owned(),
                 uuid: ids.next(),
@@ -412,8 +424,8 @@ fn volumes(
         }
     }
     // Keep the file's order for volumes (stable metadata and export).
-    let order = |n: &str| desired.volumes.iter().position(|d| d.name.as_str() == n);
-    meta.volumes.sort_by_key(|v| order(&v.name));
+    meta.volumes
+        .sort_by_key(|v| order.get(v.name.as_str()).copied());
     let _ = old;
     Ok(())
 }

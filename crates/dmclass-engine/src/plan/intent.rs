@@ -20,6 +20,7 @@ use super::{Action, ActionKind, Actual, AreaState, Ids, Plan, Step};
 use crate::closing::{closing_for, copy_holders};
 use crate::error::{EngineError, Result};
 use crate::metadata::{ClassMeta, DiskState, Intent, IntentChange, IntentOp};
+use std::rc::Rc;
 
 fn is_kernel(k: ActionKind) -> bool {
     matches!(
@@ -65,6 +66,7 @@ fn intent_changes(old: Option<&ClassMeta>, class: &str, changes: &[Change]) -> V
 fn renumber(a: &mut Action, by: u64) {
     if let Step::WriteMeta { meta } = &mut a.step {
         let old = format!("generation {} ", meta.generation);
+        let meta = Rc::make_mut(meta);
         meta.generation += by;
         a.detail = a
             .detail
@@ -83,7 +85,7 @@ fn meta_write(meta: ClassMeta, why: &str) -> Action {
             disks.join(", ")
         ),
         step: Step::WriteMeta {
-            meta: Box::new(meta),
+            meta: Rc::new(meta),
         },
     }
 }
@@ -142,7 +144,7 @@ pub(crate) fn record(
     let mut last_meta = p.new_meta.clone();
     for a in &mut p.actions {
         if let Step::WriteMeta { meta } = &mut a.step {
-            meta.intent = Some(intent.clone());
+            Rc::make_mut(meta).intent = Some(intent.clone());
             if meta.generation >= last_meta.generation {
                 last_meta = (**meta).clone();
             }
@@ -158,7 +160,7 @@ pub(crate) fn record(
             ..
         }) = p.actions.last_mut()
         {
-            meta.intent = None;
+            Rc::make_mut(meta).intent = None;
             detail.push_str("; clears the intent");
         }
     } else {

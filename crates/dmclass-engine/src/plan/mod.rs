@@ -51,6 +51,7 @@ use dmclass_model::{Bytes, Class};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::rc::Rc;
 use uuid::Uuid;
 
 #[allow(unused_imports)] // doc links
@@ -151,24 +152,25 @@ pub(crate) enum Step {
         offset: Bytes,
         len: Bytes,
     },
+    /// Shared: several actions (and clones of the plan) hold the same snapshot.
     WriteMeta {
-        meta: Box<ClassMeta>,
+        meta: Rc<ClassMeta>,
     },
     Create {
         name: String,
         uuid: String,
     },
     Load {
-        spec: Box<DeviceSpec>,
+        spec: Rc<DeviceSpec>,
     },
     Suspend {
         name: String,
     },
     Resume {
-        spec: Box<DeviceSpec>,
+        spec: Rc<DeviceSpec>,
     },
     Verify {
-        spec: Box<DeviceSpec>,
+        spec: Rc<DeviceSpec>,
     },
     Remove {
         name: String,
@@ -238,13 +240,15 @@ pub fn plan(
     let cur = current::current(desired, bindings, actual)?;
     intent::check_pending(desired.name.as_str(), &cur)?;
     let d = diff::diff(desired, bindings, &cur, opts, &mut ids)?;
+    let actions = steps::actions(&cur, &d, actual)?;
     let mut p = Plan {
         class: desired.name.as_str().to_owned(),
         class_uuid: d.meta.uuid,
         based_on_generation: cur.meta.as_ref().map(|m| m.generation),
-        new_meta: d.meta.clone(),
-        actions: Vec::new(),
-        notes: d.notes.clone(),
+        // moved, not cloned: the description of a large class is big
+        new_meta: d.meta,
+        actions,
+        notes: d.notes,
         disks: bindings
             .iter()
             .map(|b| (b.name.clone(), b.path.clone()))
@@ -259,7 +263,6 @@ pub fn plan(
             .map(|i| (i.name.clone(), i.devnum))
             .collect(),
     };
-    p.actions = steps::actions(&cur, &d, actual)?;
     intent::record(&mut p, cur.meta.as_ref(), &d.changes, &mut ids)?;
     Ok(p)
 }

@@ -8,6 +8,8 @@ use crate::layout::{Extent, SliceState};
 use crate::metadata::{ClassMeta, VolumeMeta};
 use crate::tables::{volume_devices, Activation, DeviceSpec};
 use dmclass_model::Bytes;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 fn act(kind: ActionKind, object: &str, detail: String, step: Step) -> Action {
     Action {
@@ -62,6 +64,11 @@ pub(crate) fn specs(meta: &ClassMeta, vol: &VolumeMeta) -> Result<Vec<DeviceSpec
 
 /// create, load, resume, verify for a device that does not exist yet.
 pub(crate) fn create_steps(spec: &DeviceSpec, out: &mut Vec<Action>) {
+    create_shared(Rc::new(spec.clone()), out);
+}
+
+/// [`create_steps`] for an owned spec: the three steps share it (no copies).
+pub(crate) fn create_shared(spec: Rc<DeviceSpec>, out: &mut Vec<Action>) {
     let n = &spec.name;
     out.push(act(
         ActionKind::Create,
@@ -75,27 +82,25 @@ pub(crate) fn create_steps(spec: &DeviceSpec, out: &mut Vec<Action>) {
     out.push(act(
         ActionKind::Load,
         n,
-        summary(spec),
+        summary(&spec),
         Step::Load {
-            spec: Box::new(spec.clone()),
+            spec: Rc::clone(&spec),
         },
     ));
     out.push(act(
         ActionKind::Resume,
         n,
-        visibility(spec),
+        visibility(&spec),
         Step::Resume {
-            spec: Box::new(spec.clone()),
+            spec: Rc::clone(&spec),
         },
     ));
-    out.push(act(
-        ActionKind::Verify,
-        n,
-        "read the table back".into(),
-        Step::Verify {
-            spec: Box::new(spec.clone()),
-        },
-    ));
+    out.push(Action {
+        kind: ActionKind::Verify,
+        object: spec.name.clone(),
+        detail: "read the table back".into(),
+        step: Step::Verify { spec },
+    });
 }
 
 fn visibility(spec: &DeviceSpec) -> String {
@@ -132,7 +137,7 @@ fn write_meta(meta: &ClassMeta, disks: &[String], why: &str) -> Action {
             disks.join(", ")
         ),
         Step::WriteMeta {
-            meta: Box::new(meta.clone()),
+            meta: Rc::new(meta.clone()),
         },
     )
 }
@@ -145,6 +150,16 @@ fn refuse(class: &str, object: &str, reason: String) -> EngineError {
     }
 }
 
+/// Volumes by name, built once per plan (the first of a name wins, as
+/// [`ClassMeta::volume`]): a linear lookup per volume made planning quadratic.
+pub(crate) fn volumes_by_name(meta: &ClassMeta) -> HashMap<&str, &VolumeMeta> {
+    let mut m = HashMap::with_capacity(meta.volumes.len());
+    for v in &meta.volumes {
+        m.entry(v.name.as_str()).or_insert(v);
+    }
+    m
+}
+
 /// Every action, in order.
 pub(crate) fn actions(cur: &Current, d: &Diff, actual: &Actual) -> Result<Vec<Action>> {
     let mut out = Vec::new();
@@ -154,6 +169,8 @@ pub(crate) fn actions(cur: &Current, d: &Diff, actual: &Actual) -> Result<Vec<Ac
     let meta = &d.meta;
     let live = |n: &str| actual.live.iter().find(|i| i.name == n);
     let old = cur.meta.as_ref();
+    let vols = volumes_by_name(meta);
+    let old_vols = old.map(volumes_by_name).unwrap_or_default();
     // 1. Remove destroyed volumes' devices, top first (metadata is written after).
     for c in &d.changes {
         if let (Change::RemoveVolume(v), Some(om)) = (c, old) {
@@ -186,7 +203,7 @@ pub(crate) fn actions(cur: &Current, d: &Diff, actual: &Actual) -> Result<Vec<Ac
     for c in &d.changes {
         match c {
             Change::NewVolume(n) => {
-                if let Some(v) = meta.volume(n) {
+                if let Some(v) = vols.get(n.as_str()) {
                     for (i, l) in v.layout.legs.iter().enumerate() {
                         if let Some(e) = &l.rmeta {
                             zero(e, &format!("volume {n} leg {i} rmeta"), &mut out);
@@ -198,7 +215,7 @@ pub(crate) fn actions(cur: &Current, d: &Diff, actual: &Actual) -> Result<Vec<Ac
                 }
             }
             Change::AddLeg(n) => {
-                let (Some(v), Some(ov)) = (meta.volume(n), old.and_then(|m| m.volume(n))) else {
+                let (Some(v), Some(ov)) = (vols.get(n.as_str()), old_vols.get(n.as_str())) else {
                     continue;
                 };
                 if live(&crate::names::dm_name(
@@ -246,25 +263,26 @@ pub(crate) fn actions(cur: &Current, d: &Diff, actual: &Actual) -> Result<Vec<Ac
     }
     // 4. Kernel: new volumes, then changed live volumes.
     let mut rebuilt = false;
-    let mut reloaded: Vec<&str> = Vec::new();
+    let mut reloaded: HashSet<&str> = HashSet::new();
     for c in &d.changes {
         match c {
             Change::NewVolume(n) => {
-                if let Some(v) = meta.volume(n) {
+                if let Some(v) = vols.get(n.as_str()) {
                     for s in specs(meta, v)? {
-                        create_steps(&s, &mut out);
+                        create_shared(Rc::new(s), &mut out);
                     }
                 }
             }
             Change::Grow(n) | Change::AddLeg(n) | Change::CopyRate(n) => {
-                let (Some(v), Some(om)) = (meta.volume(n), old) else {
+                let (Some(v), Some(om)) = (vols.get(n.as_str()), old) else {
                     continue;
                 };
-                let Some(ov) = om.volume(n) else { continue };
-                if reloaded.contains(&n.as_str()) {
+                let Some(ov) = old_vols.get(n.as_str()) else {
+                    continue;
+                };
+                if !reloaded.insert(n.as_str()) {
                     continue; // grow + add leg (+ rate) in one apply: one reload
                 }
-                reloaded.push(n);
                 let top = crate::names::dm_name(&meta.name, n, crate::names::Layer::Top)?;
                 if live(&top).is_none() {
                     continue; // inactive: the next activation uses the new layout
@@ -318,12 +336,14 @@ pub(crate) fn reload<'a>(
         if live(&s.name).is_none() {
             create_steps(s, out);
         } else if before.map(|b| &b.table) != Some(&s.table) {
-            let spec = Box::new(s.clone());
+            let spec = Rc::new(s.clone());
             out.push(act(
                 ActionKind::Load,
                 &s.name,
                 summary(s),
-                Step::Load { spec: spec.clone() },
+                Step::Load {
+                    spec: Rc::clone(&spec),
+                },
             ));
             if s.role == crate::tables::DeviceRole::Top {
                 out.push(act(
@@ -339,19 +359,20 @@ pub(crate) fn reload<'a>(
                 ActionKind::Resume,
                 &s.name,
                 "make the new table live".into(),
-                Step::Resume { spec },
+                Step::Resume {
+                    spec: Rc::clone(&spec),
+                },
             ));
-            verify.push(s);
+            verify.push(spec);
         }
     }
-    for s in verify {
+    for spec in verify {
+        let name = spec.name.clone();
         out.push(act(
             ActionKind::Verify,
-            &s.name,
+            &name,
             "read the table back".into(),
-            Step::Verify {
-                spec: Box::new(s.clone()),
-            },
+            Step::Verify { spec },
         ));
     }
     for o in old.iter().rev() {
