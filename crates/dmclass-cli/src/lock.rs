@@ -89,19 +89,3 @@ pub fn exclusive() -> Result<Held, CliError> {
     Ok(acquire(Wait::Block)?.unwrap_or(Held(None)))
 }
 
-/// A shared lock for readers (`status`, `export`): they wait for a change in progress
-/// to end rather than read metadata half-way through its write to the disks.
-pub fn shared() -> Result<Held, CliError> {
-    let path = lock_path();
-    let Ok(file) = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-    else {
-        return Ok(Held(None));
-    };
-    file.lock_shared()
-        .map_err(|source| CliError::Read { path, source })?;
-    Ok(Held(Some(file)))
-}

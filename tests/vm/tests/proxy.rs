@@ -82,7 +82,8 @@ fn table_line(vm: &mut Vm, dm: &str) -> String {
 }
 
 /// Runs `dmclass <args>` (must exit 0) with its output lines time-stamped (guest uptime)
-/// while a background loop samples, every 0.5 s, the master's `dmsetup status`, then
+/// while (and for 3 s after: join and restore return once the copy is started) a
+/// background loop samples, every 0.5 s, the master's `dmsetup status`, then
 /// the proxies of `dmclass status --json`, then `dmsetup status` again; prints all.
 /// Every sample whose two kernel readings show a copy in one direction must show the
 /// proxy `COPY` in that direction; with `expect`, some sample must show the proxy
@@ -98,7 +99,7 @@ fn timed(vm: &mut Vm, args: &str, expect: Option<&str>) -> Output {
           done) >/tmp/bg.log 2>&1 & bg=$!
          echo \"$(up) START dmclass {args}\"
          dmclass {args} 2>&1 | while IFS= read -r l; do echo \"$(up) $l\"; done; rc=$?
-         echo \"$(up) END rc=$rc\"; kill $bg; wait; cat /tmp/bg.log; exit $rc"
+         echo \"$(up) END rc=$rc\"; sleep 3; kill $bg; wait; cat /tmp/bg.log; exit $rc"
     ));
     eprintln!("{}", out.stdout);
     let mut seen = false;

@@ -126,9 +126,10 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode, CliError> {
     let mut backend = Backend::open()?;
     let tty = std::io::stdout().is_terminal();
     loop {
-        let lock = crate::lock::shared()?;
+        // No lock: status must answer while a long change runs (it reads each disk's
+        // newest valid slot; a change half-way through its metadata writes shows up as
+        // a warning about an older generation on some disk).
         let all = collect_status(&mut backend, args.class.as_deref())?;
-        drop(lock);
         if args.watch && tty {
             // Clear the screen and home the cursor, like watch(1).
             print!("\x1b[2J\x1b[H");
