@@ -88,4 +88,3 @@ pub fn acquire(wait: Wait) -> Result<Option<Held>, CliError> {
 pub fn exclusive() -> Result<Held, CliError> {
     Ok(acquire(Wait::Block)?.unwrap_or(Held(None)))
 }
-

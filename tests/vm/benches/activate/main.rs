@@ -14,7 +14,8 @@
 //! `BENCH_VOL_MIB` (4), `BENCH_SMP` (2 vCPUs), `BENCH_MEM` (MiB, 1024),
 //! `BENCH_UDEVSYNC=0` skips the per-device-wait variant, `BENCH_FLOOR_OWN=1` also
 //! measures the floor on the benchmark's own tables, `BENCH_PER_DEVICE=0` skips the
-//! run of dmclass with `DMCLASS_UDEV_WAIT=per-device`, `BENCH_STRICT=1` exits 1 on a
+//! run of dmclass with `DMCLASS_UDEV_WAIT=per-device`, `BENCH_LVM=0` the LVM2
+//! baseline (no ratio then), `BENCH_STRICT=1` exits 1 on a
 //! missed target, `BENCH_DMCLASS_{APPLY,ACTIVATE,DEACTIVATE}` override the dmclass
 //! command lines (`{file}` is the config).
 
@@ -38,6 +39,7 @@ struct Config {
     mem: u32,
     udevsync: bool,
     per_device: bool,
+    lvm: bool,
     floor_own: bool,
     strict: bool,
     apply: String,
@@ -82,6 +84,7 @@ impl Config {
             mem: env_num("BENCH_MEM", 1024u32)?,
             udevsync: env_or("BENCH_UDEVSYNC", "1") != "0",
             per_device: env_or("BENCH_PER_DEVICE", "1") != "0",
+            lvm: env_or("BENCH_LVM", "1") != "0",
             floor_own: env_or("BENCH_FLOOR_OWN", "0") == "1",
             strict: env_or("BENCH_STRICT", "0") == "1",
             apply: env_or("BENCH_DMCLASS_APPLY", "dmclass apply --yes {file}"),
@@ -191,7 +194,7 @@ fn floor_once(vm: &mut Vm, devices: usize) -> BenchResult<(f64, f64)> {
         "floor: dmsetup create --concise --noudevsync + udevadm settle",
         &format!(
             "set -e; udevadm settle
-timed floor-ioctls sh -c 'dmsetup create --concise --noudevsync < /run/bench.concise'
+timed floor-ioctls sh -c 'for f in /run/bench.concise.*; do dmsetup create --concise --noudevsync < $f || exit 1; done'
 timed floor-settle udevadm settle
 c=$(dmsetup info -c --noheadings -o name | wc -l)
 [ \"$c\" = {devices} ] || {{ echo \"floor made $c devices, expected {devices}\" >&2; exit 1; }}
@@ -211,7 +214,7 @@ fn udevsync_once(vm: &mut Vm, devices: usize) -> BenchResult<f64> {
         "dmsetup create --concise (udev sync per device)",
         &format!(
             "set -e; udevadm settle
-timed udevsync sh -c 'dmsetup create --concise < /run/bench.concise && udevadm settle'
+timed udevsync sh -c 'for f in /run/bench.concise.*; do dmsetup create --concise < $f || exit 1; done; udevadm settle'
 c=$(dmsetup info -c --noheadings -o name | wc -l)
 [ \"$c\" = {devices} ] || {{ echo \"dmsetup made $c devices, expected {devices}\" >&2; exit 1; }}
 dmsetup remove_all; udevadm settle"
@@ -224,10 +227,20 @@ fn measure_floor(
     vm: &mut Vm,
     cfg: &Config,
     row: &mut Row,
-    concise: &str,
+    stacks: &[tables::Device],
     devices: usize,
 ) -> BenchResult<()> {
-    put(vm, "/run/bench.concise", concise)?;
+    // dmsetup reads a bounded amount of concise text from stdin ("Read from stdin
+    // aborted: Bad address" for 1000 dmclass devices): a file per 100 devices, in
+    // dependency order
+    sh(vm, "clear concise files", "rm -f /run/bench.concise.*")?;
+    for (i, chunk) in stacks.chunks(100).enumerate() {
+        put(
+            vm,
+            &format!("/run/bench.concise.{i:03}"),
+            &tables::concise(chunk),
+        )?;
+    }
     for _ in 0..cfg.reps {
         let (ioctls, settle) = floor_once(vm, devices)?;
         eprintln!(
@@ -257,22 +270,28 @@ fn has_activate(vm: &mut Vm, cfg: &Config) -> BenchResult<bool> {
 }
 
 /// Applies the generated config, waits for the initial resync, dumps the loaded
-/// tables and deactivates. Returns the concise list of dmclass's own tables.
-fn dmclass_setup(vm: &mut Vm, cfg: &Config, row: &mut Row, dm_major: u32) -> BenchResult<String> {
+/// tables and deactivates. Returns dmclass's own devices, children first.
+fn dmclass_setup(
+    vm: &mut Vm,
+    cfg: &Config,
+    row: &mut Row,
+    dm_major: u32,
+) -> BenchResult<Vec<tables::Device>> {
     put(vm, "/run/bench.yaml", &dmclass_yaml(row.n, cfg.vol_mib))?;
     let apply = cfg.apply.replace("{file}", "/run/bench.yaml");
     let out = sh(
         vm,
         "dmclass apply",
-        &format!("set -e; timed dmclass-apply {apply} >/run/bench-apply.log 2>&1 || {{ tail -n 30 /run/bench-apply.log >&2; exit 1; }}"),
+        &format!("set -e; timed dmclass-apply sh -c '{apply} >/run/bench-apply.log 2>&1' || {{ tail -n 30 /run/bench-apply.log >&2; exit 1; }}"),
     )?;
     row.apply = Some(time_of(&out, "dmclass-apply")?);
     // the initial resync must not compete with the measurements
+    // (`dmsetup status` lines: `name: start len raid raid1 2 AA 8192/8192 idle ...`)
     sh(
         vm,
         "wait for the initial resync",
         "for i in $(seq 1800); do
-  dmsetup status --target raid | awk '{ split($7, r, \"/\"); if ($6 ~ /[^A]/ || r[1] != r[2]) bad++ } END { exit bad > 0 }' && exit 0
+  dmsetup status --target raid | awk '{ split($8, r, \"/\"); if ($7 ~ /[^A]/ || r[1] != r[2]) bad++ } END { exit bad > 0 }' && exit 0
   sleep 1
 done; echo 'resync did not finish in 30 min' >&2; exit 1",
     )?;
@@ -298,7 +317,7 @@ done; echo 'resync did not finish in 30 min' >&2; exit 1",
         ));
     }
     deactivate(vm, cfg)?;
-    Ok(tables::concise(&devices))
+    Ok(devices)
 }
 
 fn deactivate(vm: &mut Vm, cfg: &Config) -> BenchResult<()> {
@@ -389,17 +408,21 @@ fn run_size(cfg: &Config, n: u32) -> BenchResult<Row> {
             [&disk_devs[0], &disk_devs[1]],
             dm_major,
         );
-        measure_floor(&mut vm, cfg, &mut row, &tables::concise(&own), devices)?;
+        measure_floor(&mut vm, cfg, &mut row, &own, devices)?;
     }
-    row.lvm_setup = Some(lvm::setup(&mut vm, n, cfg.vol_mib, DISKS)?);
-    for _ in 0..cfg.reps {
-        let s = lvm::activate(&mut vm, devices)?;
-        eprintln!("bench: N={n} LVM2 vgchange -ay {s:.1} s");
-        row.lvm = Some(row.lvm.map_or(s, |l: f64| l.min(s)));
+    if cfg.lvm {
+        row.lvm_setup = Some(lvm::setup(&mut vm, n, cfg.vol_mib, DISKS)?);
+        for _ in 0..cfg.reps {
+            let s = lvm::activate(&mut vm, devices)?;
+            eprintln!("bench: N={n} LVM2 vgchange -ay {s:.1} s");
+            row.lvm = Some(row.lvm.map_or(s, |l: f64| l.min(s)));
+        }
+        lvm::teardown(&mut vm, DISKS)?;
+    } else {
+        row.notes.push("LVM2 baseline skipped (BENCH_LVM=0)".into());
     }
-    lvm::teardown(&mut vm, DISKS)?;
     if dmclass {
-        let concise = dmclass_setup(&mut vm, cfg, &mut row, dm_major)?;
+        let stacks = dmclass_setup(&mut vm, cfg, &mut row, dm_major)?;
         dmclass_activate(&mut vm, cfg, &mut row)?;
         if let Some(f) = row.floor.take() {
             row.notes.push(format!(
@@ -409,7 +432,7 @@ fn run_size(cfg: &Config, n: u32) -> BenchResult<Row> {
             ));
         }
         row.floor_tables = "dmclass's";
-        measure_floor(&mut vm, cfg, &mut row, &concise, devices)?;
+        measure_floor(&mut vm, cfg, &mut row, &stacks, devices)?;
     }
     let version = first_line(&sh(&mut vm, "versions", "uname -r")?);
     row.notes.push(format!(
