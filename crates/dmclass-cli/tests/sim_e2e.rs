@@ -3,62 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on setup failure
 
+mod support;
+
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-struct Sim {
-    dir: PathBuf,
-}
-
-impl Sim {
-    fn new(tag: &str, facts: &str) -> Sim {
-        let dir = std::env::temp_dir().join(format!("dmclass-sim-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::copy(root().join(facts), dir.join("facts.json")).unwrap();
-        Sim { dir }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_dmclass"))
-            .args(args)
-            .env("DMCLASS_SIM", &self.dir)
-            .current_dir(root())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert!(
-            o.status.success(),
-            "dmclass {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
-            o.status.code(),
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        serde_json::from_str(&self.ok(args)).unwrap()
-    }
-
-    fn world(&self) -> Vec<u8> {
-        std::fs::read(self.dir.join("world.json")).unwrap_or_default()
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use support::Sim;
 
 fn volume<'a>(status: &'a Value, class: &str, vol: &str) -> &'a Value {
     status["classes"]

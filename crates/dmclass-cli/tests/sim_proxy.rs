@@ -3,75 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on setup failure
 
+mod support;
+
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-struct Sim {
-    dir: PathBuf,
-}
+use support::{root, Sim};
 
 impl Sim {
-    fn new(tag: &str, facts: &str) -> Sim {
-        let dir = std::env::temp_dir().join(format!("dmclass-proxy-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::copy(root().join(facts), dir.join("facts.json")).unwrap();
-        Sim { dir }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_dmclass"))
-            .args(args)
-            .env("DMCLASS_SIM", &self.dir)
-            .current_dir(root())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert!(
-            o.status.success(),
-            "dmclass {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
-            o.status.code(),
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    fn fails(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert_eq!(o.status.code(), Some(1), "dmclass {args:?} should fail");
-        String::from_utf8_lossy(&o.stderr).into_owned()
-    }
-
     fn proxy(&self) -> Value {
         let v: Value = serde_json::from_str(&self.ok(&["status", "--json"])).unwrap();
         v["classes"][0]["proxies"][0].clone()
-    }
-
-    /// Marks a dm device open by an outside process in the saved world.
-    fn set_open(&self, dev: &str, n: u32) {
-        let p = self.dir.join("world.json");
-        let mut w: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-        for d in w["devices"].as_array_mut().unwrap() {
-            if d["name"] == dev {
-                d["external_opens"] = n.into();
-            }
-        }
-        std::fs::write(&p, serde_json::to_vec(&w).unwrap()).unwrap();
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

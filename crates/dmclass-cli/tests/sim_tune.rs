@@ -4,57 +4,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on setup failure
 
+mod support;
+
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-struct Sim {
-    dir: PathBuf,
-}
+use support::{root, Sim};
 
 impl Sim {
-    fn new(tag: &str, facts: &str) -> Sim {
-        let dir = std::env::temp_dir().join(format!("dmclass-tune-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::copy(root().join(facts), dir.join("facts.json")).unwrap();
-        Sim { dir }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_dmclass"))
-            .args(args)
-            .env("DMCLASS_SIM", &self.dir)
-            .current_dir(root())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert!(
-            o.status.success(),
-            "dmclass {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
-            o.status.code(),
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    fn fails(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert_eq!(o.status.code(), Some(1), "dmclass {args:?} should fail");
-        String::from_utf8_lossy(&o.stderr).into_owned()
-    }
-
-    /// The saved simulated world (device tables included).
-    fn world(&self) -> String {
-        std::fs::read_to_string(self.dir.join("world.json")).unwrap_or_default()
+    /// The saved simulated world as text (device tables included).
+    fn world_text(&self) -> String {
+        String::from_utf8_lossy(&self.world()).into_owned()
     }
 
     /// `copy_rate` of data/`vol` in `status --json` (null when unset).
@@ -67,12 +25,6 @@ impl Sim {
             .find(|v| v["name"] == vol)
             .map(|v| v["copy_rate"].clone())
             .unwrap()
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -96,7 +48,7 @@ fn copy_rate_applies_tunes_at_run_time_and_exports() {
         "{tables}"
     );
     sim.ok(&["apply", file, "--yes"]);
-    assert!(sim.world().contains("max_recovery_rate 51200"));
+    assert!(sim.world_text().contains("max_recovery_rate 51200"));
     assert_eq!(sim.rate("vol1"), Value::from(50u64 << 20));
     assert_eq!(sim.rate("vol2"), Value::Null);
     assert!(sim
@@ -108,7 +60,7 @@ fn copy_rate_applies_tunes_at_run_time_and_exports() {
     // At run time: recorded and the live table reloaded.
     let out = sim.ok(&["tune", "data/vol1", "--copy-rate", "10MiB"]);
     assert!(out.contains("copy rate set to 10MiB/s per disk"), "{out}");
-    let world = sim.world();
+    let world = sim.world_text();
     assert!(world.contains("max_recovery_rate 10240") && !world.contains("51200"));
     assert_eq!(sim.rate("vol1"), Value::from(10u64 << 20));
     let exported = sim.ok(&["export", "data"]);
@@ -124,16 +76,16 @@ fn copy_rate_applies_tunes_at_run_time_and_exports() {
     // Survives deactivate / activate (the rate is in the metadata).
     sim.ok(&["deactivate", "data"]);
     sim.ok(&["activate", "data"]);
-    assert!(sim.world().contains("max_recovery_rate 10240"));
+    assert!(sim.world_text().contains("max_recovery_rate 10240"));
 
     // `default` clears it: no parameter, nothing exported.
     sim.ok(&["tune", "data/vol1", "--copy-rate", "default"]);
-    assert!(!sim.world().contains("max_recovery_rate"));
+    assert!(!sim.world_text().contains("max_recovery_rate"));
     assert_eq!(sim.rate("vol1"), Value::Null);
     assert!(!sim.ok(&["export", "data"]).contains("copy_rate"));
 
     // Refusals change nothing.
-    let before = sim.world();
+    let before = sim.world_text();
     let e = sim.fails(&["tune", "data/vol2", "--copy-rate", "1MiB"]);
     assert!(e.contains("raid1"), "{e}");
     let e = sim.fails(&["tune", "data/vol1", "--copy-rate", "1536"]);
@@ -142,5 +94,5 @@ fn copy_rate_applies_tunes_at_run_time_and_exports() {
     assert!(e.contains("--copy-rate"), "{e}");
     let e = sim.fails(&["tune", "data/nope", "--copy-rate", "1MiB"]);
     assert!(e.contains("no volume `nope`"), "{e}");
-    assert_eq!(sim.world(), before);
+    assert_eq!(sim.world_text(), before);
 }

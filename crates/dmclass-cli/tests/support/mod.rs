@@ -1,0 +1,95 @@
+//! A simulated machine for end-to-end CLI tests: `DMCLASS_SIM=<dir>` with the facts of
+//! an example, one `dmclass` process per command, as an admin would run them.
+//! Test files add their own `impl Sim` helpers.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // not every test uses all
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root (examples are named relative to it).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// One simulated machine, removed when dropped.
+pub struct Sim {
+    /// The simulation directory (`facts.json`, `world.json`).
+    pub dir: PathBuf,
+}
+
+impl Sim {
+    /// A fresh machine described by the facts file `facts` (relative to the root).
+    pub fn new(tag: &str, facts: &str) -> Sim {
+        let dir = std::env::temp_dir().join(format!("dmclass-sim-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(root().join(facts), dir.join("facts.json")).unwrap();
+        Sim { dir }
+    }
+
+    /// Run `dmclass` with extra environment variables.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_dmclass"))
+            .args(args)
+            .env("DMCLASS_SIM", &self.dir)
+            .envs(env.iter().copied())
+            .current_dir(root())
+            .output()
+            .unwrap()
+    }
+
+    /// Run `dmclass`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_env(args, &[])
+    }
+
+    /// Run `dmclass`, which must succeed; its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "dmclass {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Run `dmclass`, which must be refused (exit 1); its stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert_eq!(o.status.code(), Some(1), "dmclass {args:?} should fail");
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    }
+
+    /// Run `dmclass`, which must succeed; its stdout as JSON.
+    pub fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args)).unwrap()
+    }
+
+    /// The saved simulated world (empty before the first change).
+    pub fn world(&self) -> Vec<u8> {
+        std::fs::read(self.dir.join("world.json")).unwrap_or_default()
+    }
+
+    /// Mark a dm device open by an outside process in the saved world.
+    pub fn set_open(&self, dev: &str, n: u32) {
+        let p = self.dir.join("world.json");
+        let mut w: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        for d in w["devices"].as_array_mut().unwrap() {
+            if d["name"] == dev {
+                d["external_opens"] = n.into();
+            }
+        }
+        std::fs::write(&p, serde_json::to_vec(&w).unwrap()).unwrap();
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
