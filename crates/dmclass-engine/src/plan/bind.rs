@@ -79,44 +79,6 @@ fn norm(p: &Path) -> PathBuf {
     }
 }
 
-fn strip_wwn(w: &str) -> String {
-    let w = w.trim();
-    let w = w
-        .strip_prefix("0x")
-        .or_else(|| w.strip_prefix("0X"))
-        .unwrap_or(w);
-    w.to_ascii_lowercase()
-}
-
-/// Same matching as the rule gate (dmclass-rules `gate::devices::matches`).
-fn matches(sel: &DiskSelector, d: &DiskFacts) -> bool {
-    let prop = |k: &str| d.properties.get(k).map(|v| v.trim());
-    match sel {
-        DiskSelector::Device(p) => {
-            norm(p) == norm(&d.devnode) || d.links.iter().any(|l| norm(l) == norm(p))
-        }
-        DiskSelector::Serial(s) => {
-            let s = s.trim();
-            !s.is_empty()
-                && (d.serial.as_deref().map(str::trim) == Some(s)
-                    || prop("ID_SERIAL_SHORT") == Some(s)
-                    || prop("ID_SERIAL") == Some(s))
-        }
-        DiskSelector::Wwn(w) => {
-            let w = strip_wwn(w);
-            !w.is_empty()
-                && [
-                    d.wwn.as_deref(),
-                    prop("ID_WWN"),
-                    prop("ID_WWN_WITH_EXTENSION"),
-                ]
-                .into_iter()
-                .flatten()
-                .any(|x| strip_wwn(x) == w)
-        }
-    }
-}
-
 /// The identity recorded for a disk: the selector's by-id path when it is one, else
 /// the first by-id link (sorted), plus serial and WWN.
 fn identity(sel: &DiskSelector, d: &DiskFacts) -> DiskIdentity {
@@ -149,7 +111,7 @@ pub fn bind_disks(class: &Class, facts: &Facts) -> Result<Vec<DiskBinding>> {
         let hits: Vec<&DiskFacts> = facts
             .disks
             .iter()
-            .filter(|d| matches(&disk.selector, d))
+            .filter(|d| dmclass_rules::disk_matches(&disk.selector, d))
             .collect();
         let d = match hits.as_slice() {
             [one] => *one,

@@ -36,8 +36,10 @@ fn strip_wwn(w: &str) -> String {
     w.to_ascii_lowercase()
 }
 
-/// True when `sel` designates `d`.
-pub(crate) fn matches(sel: &DiskSelector, d: &DiskFacts) -> bool {
+/// True when `sel` designates `d` (by device path or link, serial, or WWN with or
+/// without `0x`). The one definition of "this config disk is that disk": the gate and
+/// the planner's disk binding both use it.
+pub fn matches(sel: &DiskSelector, d: &DiskFacts) -> bool {
     let prop = |k: &str| d.properties.get(k).map(|v| v.trim());
     match sel {
         DiskSelector::Device(p) => {

@@ -5,6 +5,7 @@ mod devices;
 mod report;
 mod uses;
 
+pub use devices::matches as disk_matches;
 pub use report::{Allowance, Finding, Report};
 
 use crate::facts::Facts;
