@@ -3,7 +3,7 @@
 //! transition as apply (plan/cow.rs).
 
 use super::cow::{act, refuse, stack, transition};
-use super::current::{current, Current};
+use super::current::current;
 use super::{Action, ActionKind, Actual, DiskBinding, Plan, PlanOptions, Step};
 use crate::cow::{find, snapshots_of, MergeMode};
 use crate::error::Result;
@@ -11,36 +11,6 @@ use crate::io::Kernel;
 use crate::metadata::{ClassMeta, CowState};
 use crate::names::{dm_name, Layer};
 use dmclass_model::Class;
-
-fn new_plan(
-    cur: &Current,
-    desired: &Class,
-    bindings: &[DiskBinding],
-    actual: &Actual,
-    meta: ClassMeta,
-) -> Plan {
-    Plan {
-        class: desired.name.as_str().to_owned(),
-        class_uuid: meta.uuid,
-        based_on_generation: cur.meta.as_ref().map(|m| m.generation),
-        new_meta: meta,
-        actions: Vec::new(),
-        notes: Vec::new(),
-        disks: bindings
-            .iter()
-            .map(|b| (b.name.clone(), b.path.clone()))
-            .collect(),
-        devnums: bindings
-            .iter()
-            .filter_map(|b| b.devnum.map(|n| (b.name.clone(), n)))
-            .collect(),
-        live: actual
-            .live
-            .iter()
-            .map(|i| (i.name.clone(), i.devnum))
-            .collect(),
-    }
-}
 
 fn write_meta(meta: &ClassMeta, why: &str) -> Action {
     let disks: Vec<&str> = meta.disks.iter().map(|d| d.name.as_str()).collect();
@@ -116,7 +86,7 @@ pub fn plan_merge(
     let mut meta = old.clone();
     crate::cow::set_state(&mut meta, snapshot, CowState::Merging);
     meta.generation += 1;
-    let mut p = new_plan(&cur, desired, bindings, actual, meta.clone());
+    let mut p = Plan::empty(&cur, desired, bindings, actual, meta.clone());
     p.actions.push(write_meta(&meta, "snapshot merging"));
     let top = dm_name(class, &origin, Layer::Top)?;
     match live(&top) {
@@ -180,7 +150,7 @@ pub fn plan_finish(
     }
     meta.generation += 1;
     actions.push(write_meta(&meta, "merged snapshots removed"));
-    let mut p = new_plan(&cur, desired, bindings, actual, meta);
+    let mut p = Plan::empty(&cur, desired, bindings, actual, meta);
     p.actions = actions;
     Ok(Some(p))
 }

@@ -218,6 +218,38 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// A plan without actions that turns the class into `meta`, rendering disks and
+    /// live devices from `bindings` and `actual` (shared by every kind of plan).
+    pub(crate) fn empty(
+        cur: &current::Current,
+        desired: &Class,
+        bindings: &[DiskBinding],
+        actual: &Actual,
+        meta: ClassMeta,
+    ) -> Plan {
+        Plan {
+            class: desired.name.as_str().to_owned(),
+            class_uuid: meta.uuid,
+            based_on_generation: cur.meta.as_ref().map(|m| m.generation),
+            new_meta: meta,
+            actions: Vec::new(),
+            notes: Vec::new(),
+            disks: bindings
+                .iter()
+                .map(|b| (b.name.clone(), b.path.clone()))
+                .collect(),
+            devnums: bindings
+                .iter()
+                .filter_map(|b| b.devnum.map(|n| (b.name.clone(), n)))
+                .collect(),
+            live: actual
+                .live
+                .iter()
+                .map(|i| (i.name.clone(), i.devnum))
+                .collect(),
+        }
+    }
+
     /// True when nothing needs doing (re-applying the same file).
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty()
@@ -241,28 +273,10 @@ pub fn plan(
     intent::check_pending(desired.name.as_str(), &cur)?;
     let d = diff::diff(desired, bindings, &cur, opts, &mut ids)?;
     let actions = steps::actions(&cur, &d, actual)?;
-    let mut p = Plan {
-        class: desired.name.as_str().to_owned(),
-        class_uuid: d.meta.uuid,
-        based_on_generation: cur.meta.as_ref().map(|m| m.generation),
-        // moved, not cloned: the description of a large class is big
-        new_meta: d.meta,
-        actions,
-        notes: d.notes,
-        disks: bindings
-            .iter()
-            .map(|b| (b.name.clone(), b.path.clone()))
-            .collect(),
-        devnums: bindings
-            .iter()
-            .filter_map(|b| b.devnum.map(|n| (b.name.clone(), n)))
-            .collect(),
-        live: actual
-            .live
-            .iter()
-            .map(|i| (i.name.clone(), i.devnum))
-            .collect(),
-    };
+    // moved, not cloned: the description of a large class is big
+    let mut p = Plan::empty(&cur, desired, bindings, actual, d.meta);
+    p.actions = actions;
+    p.notes = d.notes;
     intent::record(&mut p, cur.meta.as_ref(), &d.changes, &mut ids)?;
     Ok(p)
 }

@@ -13,7 +13,7 @@
 //! created (part). Metadata is written before the kernel changes; a final write marks
 //! legs the kernel is rebuilding `ACTIVE` (as for an added leg).
 
-use super::current::{current, Current};
+use super::current::current;
 use super::diff::Change;
 use super::steps::{create_steps, reload, specs};
 use super::{Action, ActionKind, Actual, DiskBinding, Ids, Plan, PlanOptions, Step};
@@ -448,36 +448,6 @@ pub enum ProxyOp {
     Break,
 }
 
-fn new_plan(
-    cur: &Current,
-    desired: &Class,
-    bindings: &[DiskBinding],
-    actual: &Actual,
-    meta: ClassMeta,
-) -> Plan {
-    Plan {
-        class: desired.name.as_str().to_owned(),
-        class_uuid: meta.uuid,
-        based_on_generation: cur.meta.as_ref().map(|m| m.generation),
-        new_meta: meta,
-        actions: Vec::new(),
-        notes: Vec::new(),
-        disks: bindings
-            .iter()
-            .map(|b| (b.name.clone(), b.path.clone()))
-            .collect(),
-        devnums: bindings
-            .iter()
-            .filter_map(|b| b.devnum.map(|n| (b.name.clone(), n)))
-            .collect(),
-        live: actual
-            .live
-            .iter()
-            .map(|i| (i.name.clone(), i.devnum))
-            .collect(),
-    }
-}
-
 /// Plan `op` on proxy `proxy` of the class on the bound disks.
 pub fn plan_proxy(
     desired: &Class,
@@ -579,7 +549,7 @@ pub fn plan_proxy(
         }
     }
     meta.generation += 1;
-    let mut p = new_plan(&cur, desired, bindings, actual, meta.clone());
+    let mut p = Plan::empty(&cur, desired, bindings, actual, meta.clone());
     p.actions
         .push(write_meta(&meta, &format!("proxy {proxy}: {op:?}")));
     post_meta(Some(&old), &meta, &[], actual, &mut p.actions)?;
