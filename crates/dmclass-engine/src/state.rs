@@ -124,13 +124,19 @@ pub fn class_status(
     present: &[PresentDisk],
     kernel: &dyn Kernel,
 ) -> Result<ClassStatus> {
-    let here = |d: &str| present.iter().find(|p| p.name == d);
+    let found = |d: &str| present.iter().find(|p| p.name == d);
+    // A stale copy of a disk that left is on the machine but not part of the class:
+    // events refuse it and nothing writes it, so it counts as absent here.
+    let stale = |p: &PresentDisk| {
+        crate::react::decide::stale_departed(meta, &p.name, p.generation).is_some()
+    };
+    let here = |d: &str| found(d).filter(|p| !stale(p));
     let disks = meta
         .disks
         .iter()
         .map(|d| DiskStatus {
             name: d.name.clone(),
-            path: here(&d.name).map(|p| p.path.display().to_string()),
+            path: found(&d.name).map(|p| p.path.display().to_string()),
             state: match (here(&d.name), d.state) {
                 (None, _) => DiskState::Disable,
                 (Some(_), s) => s,

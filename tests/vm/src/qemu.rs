@@ -122,15 +122,19 @@ pub(crate) fn blockdev_args(disk: &DiskSpec, file: &Path) -> Vec<String> {
     if !disk.inject.is_empty() {
         let mut b = format!("driver=blkdebug,image=f-{id},node-name=b-{id}");
         for (i, e) in disk.inject.iter().enumerate() {
-            let event = match e.op {
-                IoOp::Read => "read_aio",
-                IoOp::Write => "write_aio",
+            // `event` only arms the rule (the raw driver raises read_aio/write_aio on
+            // its first request); `iotype` is what limits it to reads or writes —
+            // without it an armed rule fails every request touching the sector.
+            let (event, iotype) = match e.op {
+                IoOp::Read => ("read_aio", "read"),
+                IoOp::Write => ("write_aio", "write"),
             };
             let once = if e.once { "on" } else { "off" };
             let _ = write!(
                 b,
-                ",inject-error.{i}.event={event},inject-error.{i}.errno={},\
-                 inject-error.{i}.sector={},inject-error.{i}.once={once}",
+                ",inject-error.{i}.event={event},inject-error.{i}.iotype={iotype},\
+                 inject-error.{i}.errno={},inject-error.{i}.sector={},\
+                 inject-error.{i}.once={once}",
                 e.errno, e.sector.0
             );
         }

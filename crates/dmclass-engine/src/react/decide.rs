@@ -33,6 +33,20 @@ fn departure<'a>(meta: &'a ClassMeta, disk: &str) -> Option<&'a Departure> {
     meta.departed.iter().find(|d| d.disk == disk)
 }
 
+/// Why disk `name`, found holding metadata `generation`, is a stale copy of a disk
+/// that left the class: it left at another generation, so it is not the disk that
+/// left (an old image, a clone). `None` when it did not leave or is that disk.
+/// `status` shows such a disk `DISABLE`; events refuse it.
+pub fn stale_departed(meta: &ClassMeta, name: &str, generation: u64) -> Option<String> {
+    let d = departure(meta, name)?;
+    (d.generation != generation).then(|| {
+        format!(
+            "stale copy: it holds generation {generation}, the disk left at generation {}",
+            d.generation
+        )
+    })
+}
+
 /// A disk carrying `label` appeared (udev add/change). `present` names the class's
 /// disks that are on the machine now (including this one when it passes the check).
 pub fn on_disk_added(
@@ -72,16 +86,10 @@ pub fn on_disk_added(
         );
     }
     let dep = departure(meta, name);
+    if let Some(why) = stale_departed(meta, name, label.generation) {
+        return reject(name, why);
+    }
     match dep {
-        Some(d) if d.generation != label.generation => {
-            return reject(
-                name,
-                format!(
-                    "stale copy: it holds generation {}, the disk left at generation {}",
-                    label.generation, d.generation
-                ),
-            )
-        }
         None if label.generation < meta.generation => {
             return reject(
                 name,

@@ -208,6 +208,15 @@ fn stale_copy_is_refused_and_never_written() {
         meta(&w).volumes[0].layout.legs[1].state,
         SliceState::Invalid
     );
+    // status agrees with the event: the copy is on the machine, DISABLE, its slice
+    // INVALID (not counted as present).
+    let classes = group_classes(&scan(&paths(&w), &w.d).found);
+    let c = &classes[0];
+    let st = class_status(&c.meta, &c.present, &w.k).unwrap();
+    let d = st.disks.iter().find(|d| d.name == "d2").unwrap();
+    assert_eq!(d.state, crate::metadata::DiskState::Disable, "{st:?}");
+    assert!(d.path.is_some(), "the copy's node is shown: {d:?}");
+    assert_eq!(slice_states(&w), [SliceState::Active, SliceState::Invalid]);
 }
 
 #[test]
