@@ -22,7 +22,7 @@ Files:
 Environment:
   DMCLASS_SIM=<dir>        drive a simulated kernel and disks kept in <dir> (facts.json,
                            world.json) instead of this machine: for tests and trying things
-  DMCLASS_FAILPOINT=<step> stop as if killed at a step of apply (tests; docs/failpoints.md)
+  DMCLASS_FAILPOINT=<step> stop as if killed at a step of apply, snapshot, proxy (tests; docs/failpoints.md)
   RUST_LOG=<level>         log detail (error, warn, info, debug)";
 
 /// dmclass: GDS-style disk classes, mirrors and snapshots on Linux device-mapper.

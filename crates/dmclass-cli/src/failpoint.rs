@@ -1,13 +1,17 @@
-//! `DMCLASS_FAILPOINT=<name>`: stop `apply` at a named step as if killed (exit status
-//! 137, no cleanup), for crash tests. Names: `dmclass_engine::exec::failpoint`.
+//! `DMCLASS_FAILPOINT=<name>`: stop a changing command (`apply`, `snapshot`, `proxy`)
+//! at a named step as if killed (exit status 137, no cleanup), for crash tests. Names:
+//! `dmclass_engine::exec::failpoint`.
 //!
 //! On a real machine the process exits inside the executor, at the failpoint. With
 //! `DMCLASS_SIM` the executor stops there too, then the simulated world (everything
 //! written and every device made up to the failpoint) is saved — the simulated
 //! machine's state at the "kill" — and the process exits 137.
 
+use crate::backend::Backend;
 use crate::error::CliError;
-use dmclass_engine::exec::failpoint::{CrashHook, FAILPOINT_ENV, FAILPOINT_EXIT};
+use dmclass_engine::exec::failpoint::{CrashHook, Failpoints, FAILPOINT_ENV, FAILPOINT_EXIT};
+use dmclass_engine::exec::ExecReport;
+use dmclass_engine::plan::{DiskBinding, Plan};
 use dmclass_engine::EngineError;
 
 /// The armed failpoint name, when the variable is set and not empty.
@@ -45,4 +49,31 @@ pub fn exit_if_failpoint<T>(r: &Result<T, CliError>) {
     if let Err(CliError::Engine(EngineError::Failpoint { name })) = r {
         die(name);
     }
+}
+
+/// Run `plan` on the backend with the failpoint of the environment armed (if any),
+/// progress lines on stderr. Callers save the simulation, then call
+/// [`exit_if_failpoint`] on the result.
+pub fn execute(
+    plan: &Plan,
+    bindings: &[DiskBinding],
+    backend: &mut Backend,
+) -> Result<ExecReport, CliError> {
+    let mut hook = ExitHook {
+        exit_now: matches!(backend, Backend::Real { .. }),
+    };
+    let mut fp = match from_env() {
+        Some(spec) => Failpoints::armed(&spec, &mut hook)?,
+        None => Failpoints::none(&mut hook),
+    };
+    let (kernel, disks) = backend.parts();
+    let mut progress = |line: &str| eprintln!("  {line}");
+    Ok(dmclass_engine::exec::execute_with(
+        plan,
+        bindings,
+        kernel,
+        disks,
+        &mut progress,
+        &mut fp,
+    )?)
 }

@@ -1,68 +1,19 @@
-//! Crash safety end to end: `DMCLASS_FAILPOINT` stops `apply` as if killed (exit 137),
-//! a simulated power cut drops the kernel state, `activate` finishes the interrupted
-//! apply, and re-applying the file converges.
+//! Crash safety end to end: `DMCLASS_FAILPOINT` stops `apply` or `proxy part` as if
+//! killed (exit 137), a simulated power cut drops the kernel state, `activate` finishes
+//! the interrupted change, and re-applying the file (or the command) converges.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on setup failure
 
+mod support;
+
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use support::{root, Sim};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-struct Sim {
-    dir: PathBuf,
-}
+const MIRROR_FACTS: &str = "examples/kvm-guest-mirror.facts.json";
 
 impl Sim {
-    fn new(tag: &str) -> Sim {
-        let dir = std::env::temp_dir().join(format!("dmclass-crash-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::copy(
-            root().join("examples/kvm-guest-mirror.facts.json"),
-            dir.join("facts.json"),
-        )
-        .unwrap();
-        Sim { dir }
-    }
-
-    fn run(&self, args: &[&str], failpoint: Option<&str>) -> Output {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_dmclass"));
-        c.args(args)
-            .env("DMCLASS_SIM", &self.dir)
-            .env_remove("DMCLASS_FAILPOINT")
-            .current_dir(root());
-        if let Some(f) = failpoint {
-            c.env("DMCLASS_FAILPOINT", f);
-        }
-        c.output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> (String, String) {
-        let o = self.run(args, None);
-        let out = String::from_utf8_lossy(&o.stdout).into_owned();
-        let err = String::from_utf8_lossy(&o.stderr).into_owned();
-        assert!(
-            o.status.success(),
-            "dmclass {args:?}: {:?}\n{out}\n{err}",
-            o.status.code()
-        );
-        (out, err)
-    }
-
-    fn status(&self) -> Value {
-        serde_json::from_str(&self.ok(&["status", "data", "--json"]).0).unwrap()
-    }
-
-    /// A power cut: every dm device gone, the disks keep what was written.
-    fn power_cut(&self) {
-        let world = self.dir.join("world.json");
-        let (mut k, d) = dmclass_engine::sim::load(&world).unwrap();
-        k.reboot();
-        dmclass_engine::sim::save(&d, &world).unwrap();
+    fn status_of_data(&self) -> Value {
+        self.json(&["status", "data", "--json"])
     }
 
     /// The example with vol1 grown to `size`.
@@ -71,12 +22,6 @@ impl Sim {
         let p = self.dir.join("grown.yaml");
         std::fs::write(&p, text.replace("size: 1GiB", &format!("size: {size}"))).unwrap();
         p.display().to_string()
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -91,11 +36,11 @@ fn vol1(st: &Value) -> &Value {
 
 #[test]
 fn grow_killed_before_resume_then_power_cut_is_finished_by_activate() {
-    let sim = Sim::new("grow");
+    let sim = Sim::new("grow", MIRROR_FACTS);
     sim.ok(&["apply", "examples/kvm-guest-mirror.yaml", "--yes"]);
     let grown = sim.grown("2GiB");
     let point = "before:resume:dmclass-data-vol1";
-    let o = sim.run(&["apply", &grown, "--yes"], Some(point));
+    let o = sim.run_fp(&["apply", &grown, "--yes"], Some(point));
     assert_eq!(
         o.status.code(),
         Some(137),
@@ -104,7 +49,7 @@ fn grow_killed_before_resume_then_power_cut_is_finished_by_activate() {
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains(point));
     // The intent is on disk; status shows it; planning refuses until activate.
-    let st = sim.status();
+    let st = sim.status_of_data();
     assert!(
         st["classes"][0]["pending_intent"]
             .as_str()
@@ -113,34 +58,36 @@ fn grow_killed_before_resume_then_power_cut_is_finished_by_activate() {
         "{st}"
     );
     assert_eq!(st["classes"][0]["closed"], false);
-    let o = sim.run(&["plan", &grown], None);
+    let o = sim.run_fp(&["plan", &grown], None);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("interrupted apply"));
     sim.power_cut();
-    let (_, err) = sim.ok(&["activate", "--all"]);
+    let o = sim.run_fp(&["activate", "--all"], None);
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("interrupted apply"), "{err}");
-    let st = sim.status();
+    let st = sim.status_of_data();
     assert!(st["classes"][0]["pending_intent"].is_null(), "{st}");
     assert_eq!(vol1(&st)["state"], "ACTIVE");
     assert_eq!(vol1(&st)["size"], 2u64 << 30);
-    let (out, _) = sim.ok(&["apply", &grown, "--yes"]);
+    let out = sim.ok(&["apply", &grown, "--yes"]);
     assert!(out.contains("nothing to do"), "{out}");
 }
 
 #[test]
 fn every_action_of_a_grow_can_be_killed_and_recovered() {
-    let probe = Sim::new("each");
+    let probe = Sim::new("each", MIRROR_FACTS);
     probe.ok(&["apply", "examples/kvm-guest-mirror.yaml", "--yes"]);
     let grown = probe.grown("1536MiB");
-    let plan: Value = serde_json::from_str(&probe.ok(&["plan", &grown, "--json"]).0).unwrap();
+    let plan: Value = serde_json::from_str(&probe.ok(&["plan", &grown, "--json"])).unwrap();
     let n = plan["classes"][0]["actions"].as_array().unwrap().len();
     assert!(n >= 6, "{plan}");
     drop(probe);
     for k in 1..=n {
-        let sim = Sim::new(&format!("each{k}"));
+        let sim = Sim::new(&format!("each{k}"), MIRROR_FACTS);
         sim.ok(&["apply", "examples/kvm-guest-mirror.yaml", "--yes"]);
         let grown = sim.grown("1536MiB");
-        let o = sim.run(&["apply", &grown, "--yes"], Some(&format!("action:{k}")));
+        let o = sim.run_fp(&["apply", &grown, "--yes"], Some(&format!("action:{k}")));
         assert_eq!(
             o.status.code(),
             Some(137),
@@ -151,28 +98,108 @@ fn every_action_of_a_grow_can_be_killed_and_recovered() {
             sim.power_cut();
         }
         sim.ok(&["activate", "data"]);
-        let st = sim.status();
+        let st = sim.status_of_data();
         assert!(
             st["classes"][0]["pending_intent"].is_null(),
             "action:{k}: {st}"
         );
         assert_eq!(vol1(&st)["state"], "ACTIVE", "action:{k}");
-        let (out, _) = sim.ok(&["apply", &grown, "--yes"]);
+        let out = sim.ok(&["apply", &grown, "--yes"]);
         assert!(out.contains("nothing to do"), "action:{k}: {out}");
-        assert_eq!(vol1(&sim.status())["size"], 1536u64 << 20, "action:{k}");
+        assert_eq!(
+            vol1(&sim.status_of_data())["size"],
+            1536u64 << 20,
+            "action:{k}"
+        );
     }
 }
 
 #[test]
 fn a_malformed_failpoint_is_refused_before_anything_is_written() {
-    let sim = Sim::new("bad");
-    let o = sim.run(
+    let sim = Sim::new("bad", MIRROR_FACTS);
+    let o = sim.run_fp(
         &["apply", "examples/kvm-guest-mirror.yaml", "--yes"],
         Some("sideways:1"),
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("failpoint"));
-    let st = sim.run(&["status", "--json"], None);
+    let st = sim.run_fp(&["status", "--json"], None);
     let v: Value = serde_json::from_slice(&st.stdout).unwrap();
     assert!(v["classes"].as_array().unwrap().is_empty(), "{v}");
+}
+
+/// The proxy example's class without its `snapshots:` (the proxy is joined by command).
+fn proxy_base(sim: &Sim) -> String {
+    let full = std::fs::read_to_string(root().join("examples/kvm-guest-proxy.yaml")).unwrap();
+    let mut base = String::new();
+    for l in full
+        .lines()
+        .take_while(|l| !l.trim_start().starts_with("snapshots:"))
+    {
+        base.push_str(l);
+        base.push('\n');
+    }
+    let p = sim.dir.join("base.yaml");
+    std::fs::write(&p, base).unwrap();
+    p.display().to_string()
+}
+
+fn proxy_state(sim: &Sim) -> (Value, Value) {
+    let st = sim.status_of_data();
+    let p = &st["classes"][0]["proxies"][0];
+    (
+        p["state"].clone(),
+        st["classes"][0]["pending_intent"].clone(),
+    )
+}
+
+#[test]
+fn every_action_of_a_proxy_part_can_be_killed_and_recovered() {
+    let mut k = 1;
+    loop {
+        let sim = Sim::new(&format!("part{k}"), "examples/kvm-guest-proxy.facts.json");
+        let base = proxy_base(&sim);
+        sim.ok(&["apply", &base, "--yes"]);
+        sim.ok(&["proxy", "join", "data/vol1", "copy", "--on", "g2"]);
+        let point = format!("action:{k}");
+        let o = sim.run_fp(&["proxy", "part", "data/copy", "--readonly"], Some(&point));
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        if o.status.success() {
+            // past the last action: the failpoint never fired
+            eprintln!("proxy part: {} action(s), each killed and recovered", k - 1);
+            assert!(k > 3, "a part takes more than {} action(s): {err}", k - 1);
+            assert_eq!(proxy_state(&sim).0, "PARTED");
+            break;
+        }
+        assert_eq!(o.status.code(), Some(137), "{point}: {err}");
+        assert!(err.contains(&point), "{point}: {err}");
+        if k % 2 == 1 {
+            sim.power_cut();
+        }
+        sim.ok(&["activate", "data"]);
+        let (state, intent) = proxy_state(&sim);
+        assert!(intent.is_null(), "{point}: intent left: {intent}");
+        assert!(
+            state == "PARTED" || state == "JOINED",
+            "{point}: proxy state {state}"
+        );
+        if state == "JOINED" {
+            sim.ok(&["proxy", "part", "data/copy", "--readonly"]);
+        }
+        let st = sim.status_of_data();
+        let p = &st["classes"][0]["proxies"][0];
+        assert_eq!(
+            (p["state"].as_str(), p["rejoin"].as_str()),
+            (Some("PARTED"), Some("incremental")),
+            "{point}: {st}"
+        );
+        // the parted proxy is a device of its own; the master runs without its leg
+        let vols = st["classes"][0]["volumes"].as_array().unwrap();
+        let master = vols.iter().find(|v| v["name"] == "vol1").unwrap();
+        assert_eq!(master["state"], "ACTIVE", "{point}: {st}");
+        sim.ok(&["proxy", "rejoin", "data/copy"]);
+        assert_eq!(proxy_state(&sim).0, "JOINED", "{point}");
+        k += 1;
+        assert!(k < 40, "the failpoint never stopped firing");
+    }
 }

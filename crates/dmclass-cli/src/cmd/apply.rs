@@ -156,23 +156,7 @@ fn apply_with(
                 })?,
             &facts,
         )?;
-        let mut hook = crate::failpoint::ExitHook {
-            exit_now: matches!(backend, Backend::Real { .. }),
-        };
-        let mut fp = match crate::failpoint::from_env() {
-            Some(spec) => dmclass_engine::exec::failpoint::Failpoints::armed(&spec, &mut hook)?,
-            None => dmclass_engine::exec::failpoint::Failpoints::none(&mut hook),
-        };
-        let (kernel, disks) = backend.parts();
-        let mut progress = |line: &str| eprintln!("  {line}");
-        let report = dmclass_engine::exec::execute_with(
-            p,
-            &bindings,
-            kernel,
-            disks,
-            &mut progress,
-            &mut fp,
-        )?;
+        let report = crate::failpoint::execute(p, &bindings, backend)?;
         println!(
             "class {}: applied {} action(s), generation {}",
             p.class,

@@ -34,6 +34,7 @@ pub fn run(args: &ProxyArgs) -> Result<ExitCode, CliError> {
         ProxyAction::Break(a) => op(&a.proxy, ProxyOp::Break, &mut backend),
     };
     backend.finish()?;
+    crate::failpoint::exit_if_failpoint(&result);
     result
 }
 
@@ -84,8 +85,7 @@ fn join(a: &ProxyJoinArgs, backend: &mut Backend) -> Result<ExitCode, CliError> 
         let actual = plan::read_actual(&bindings, &*disks, &*kernel)?;
         plan::plan(class, &bindings, &actual, &PlanOptions::default())?
     };
-    let (kernel, disks) = backend.parts();
-    dmclass_engine::exec::execute(&p, &bindings, kernel, disks, &mut |l| eprintln!("  {l}"))?;
+    crate::failpoint::execute(&p, &bindings, backend)?;
     println!(
         "class {cname}: proxy {} of {master} joined on {} (copying; see `dmclass status`)",
         a.name, a.on
@@ -116,8 +116,7 @@ fn op(proxy: &str, o: ProxyOp, backend: &mut Backend) -> Result<ExitCode, CliErr
         let actual = plan::read_actual(&bindings, &*disks, &*kernel)?;
         plan::plan_proxy(class, &bindings, &actual, name, o, &PlanOptions::default())?
     };
-    let (kernel, disks) = backend.parts();
-    dmclass_engine::exec::execute(&p, &bindings, kernel, disks, &mut |l| eprintln!("  {l}"))?;
+    crate::failpoint::execute(&p, &bindings, backend)?;
     let what = match o {
         ProxyOp::Part { readonly } => format!(
             "parted: {} ({})",

@@ -30,6 +30,7 @@ pub fn run(args: &SnapshotArgs) -> Result<ExitCode, CliError> {
         SnapshotAction::Remove(a) => remove(a, &mut backend),
     };
     backend.finish()?;
+    crate::failpoint::exit_if_failpoint(&result);
     result
 }
 
@@ -70,9 +71,7 @@ pub(super) fn changed_config(
 
 fn execute(backend: &mut Backend, class: &Class, facts: &Facts, p: &Plan) -> Result<(), CliError> {
     let bindings = plan::bind_disks(class, facts)?;
-    let (kernel, disks) = backend.parts();
-    let mut progress = |line: &str| eprintln!("  {line}");
-    dmclass_engine::exec::execute(p, &bindings, kernel, disks, &mut progress)?;
+    crate::failpoint::execute(p, &bindings, backend)?;
     Ok(())
 }
 

@@ -75,6 +75,27 @@ impl Sim {
         std::fs::read(self.dir.join("world.json")).unwrap_or_default()
     }
 
+    /// Run `dmclass` with `DMCLASS_FAILPOINT` armed (`None`: explicitly unset).
+    pub fn run_fp(&self, args: &[&str], failpoint: Option<&str>) -> Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_dmclass"));
+        c.args(args)
+            .env("DMCLASS_SIM", &self.dir)
+            .env_remove("DMCLASS_FAILPOINT")
+            .current_dir(root());
+        if let Some(f) = failpoint {
+            c.env("DMCLASS_FAILPOINT", f);
+        }
+        c.output().unwrap()
+    }
+
+    /// A power cut: every dm device gone, the disks keep what was written.
+    pub fn power_cut(&self) {
+        let world = self.dir.join("world.json");
+        let (mut k, d) = dmclass_engine::sim::load(&world).unwrap();
+        k.reboot();
+        dmclass_engine::sim::save(&d, &world).unwrap();
+    }
+
     /// Mark a dm device open by an outside process in the saved world.
     pub fn set_open(&self, dev: &str, n: u32) {
         let p = self.dir.join("world.json");
