@@ -6,7 +6,9 @@
 //!
 //! Run one: `cargo test -p dmclass-vmtest --test crash power_cut_every_step_add_leg`.
 //!
-//! `power_cut_every_step_proxy_part` is not here: `dmclass` has no `proxy` command yet.
+//! Every action of each plan is a failpoint (plus every `mid:write_metadata:<n>`);
+//! `$DMCLASS_CRASH_SAMPLE=<n>` samples n actions instead (see [`failpoints`]) and
+//! `$DMCLASS_CRASH_POINTS` names them.
 
 mod common;
 
@@ -15,6 +17,7 @@ use common::dmclass::{
     plan_actions, plan_steps, put_config, read_sum, status, vol_path, wait_synced,
     write_and_verify, PlanStep,
 };
+use common::proxy::{proxy_status, wait_proxy_synced};
 use common::{wait_exists, wait_gone, MIB};
 use dmclass_model::Bytes;
 use dmclass_vmtest::{boot_or_skip, DiskSpec, Firmware, Personality, Vm, VmSpec};
@@ -30,20 +33,22 @@ const NEW_MIB: u64 = 8;
 const SYNC_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// The failpoints one scenario stops at, for a plan of `steps` whose volume top device is
-/// `top`.
+/// `top`: every action, and every `mid:write_metadata:<n>` (split generation: the first
+/// disk has the new generation, the others not).
 ///
-/// A plan of at most `max_actions` actions is stopped after every action. A longer one
-/// (create-volume has 24: four private layers of create/load/resume/verify; add-leg 16)
-/// would cost too much VM time (one power cut and boot each, ~5 s idle, far more on a
-/// loaded machine), so it is stopped at a representative subset spread over the whole
-/// range: the first and the last action, every metadata write (`write_metadata`,
-/// `format_area`), the last `zero_extent`, the first action on the volume's top device
-/// and its `resume` (table loaded, not live), then the middle of the widest remaining gap
-/// until `max_actions` points are chosen. Every `mid:write_metadata:<n>` (split
-/// generation: the first disk has the new generation, the others not) is added in both
-/// cases. `$DMCLASS_CRASH_POINTS` replaces the choice (see [`points_override`]).
-fn failpoints(steps: &[PlanStep], top: &str, max_actions: usize) -> Vec<String> {
+/// With `$DMCLASS_CRASH_SAMPLE=<n>` (a quick local run) a longer plan is stopped at a
+/// representative subset of n actions spread over the whole range: the first and the
+/// last, every metadata write (`write_metadata`, `format_area`), the last
+/// `zero_extent`, the first action on the volume's top device and its `resume` (table
+/// loaded, not live), then the middle of the widest remaining gap. The mid-write points
+/// are kept. `$DMCLASS_CRASH_POINTS` replaces the choice (see [`points_override`]).
+fn failpoints(steps: &[PlanStep], top: &str) -> Vec<String> {
     let n = steps.len();
+    let max_actions = std::env::var("DMCLASS_CRASH_SAMPLE")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|m| *m >= 2)
+        .unwrap_or(usize::MAX);
     let picked: BTreeSet<usize> = if n <= max_actions {
         (1..=n).collect()
     } else {
@@ -239,7 +244,7 @@ fn power_cut_every_step_create_volume() {
     wait_synced(&mut vm, CLASS, SYNC_TIMEOUT);
 
     let (steps, _) = plan_steps(&mut vm, "/root/new.yaml");
-    let points = points_override(failpoints(&steps, &dm_name(CLASS, "new"), 7));
+    let points = points_override(failpoints(&steps, &dm_name(CLASS, "new")));
     eprintln!(
         "crash_create_volume: {} actions ({}), failpoints {points:?}",
         steps.len(),
@@ -372,7 +377,7 @@ fn power_cut_every_step_add_leg() {
         .unwrap_or_else(|e| vm.fail(&format!("power cut: {e}"), None));
     copy_disks(&vm, "", ".base");
 
-    let points = points_override(failpoints(&steps, &dm_name(CLASS, "keep"), 6));
+    let points = points_override(failpoints(&steps, &dm_name(CLASS, "keep")));
     eprintln!(
         "crash_add_leg: {} actions ({}), failpoints {points:?}",
         steps.len(),
@@ -452,4 +457,141 @@ fn power_cut_every_step_add_leg() {
     }
     done(&vm, t0, points.len());
     // the copies live in the run directory: removed with it after a pass
+}
+
+/// `dmclass proxy part` of `p1` with `point` armed: `true` when it stopped there (exit
+/// 137 naming the point), `false` when it ran to the end (the point is past the plan).
+fn part_killed(vm: &mut Vm, point: &str) -> bool {
+    let cmd = format!("DMCLASS_FAILPOINT={point} dmclass proxy part {CLASS}/p1 --readonly");
+    let out = match vm.run(&cmd) {
+        Ok(out) => out,
+        Err(e) => vm.fail(&format!("`{cmd}` could not run: {e}"), None),
+    };
+    if out.status == 0 {
+        return false;
+    }
+    vm.check(
+        out.status == 137 && out.stderr.contains(&format!("failpoint {point} reached")),
+        &format!("proxy part stopped at {point} (exit 137, named)"),
+        Some(&out),
+    );
+    true
+}
+
+#[test]
+fn power_cut_every_step_proxy_part() {
+    let t0 = Instant::now();
+    let spec = VmSpec::new("crash_proxy_part", Personality::KvmGuest, Firmware::Bios)
+        .disk(DiskSpec::virtio_blk("ppa", "ppa", Bytes(160 * MIB)))
+        .disk(DiskSpec::virtio_scsi("ppb", "ppb", Bytes(160 * MIB)))
+        .disk(DiskSpec::virtio_blk("ppc", "ppc", Bytes(160 * MIB)))
+        .disk(DiskSpec::virtio_blk("ppd", "ppd", Bytes(160 * MIB)));
+    let Some(mut vm) = boot_or_skip(spec) else {
+        return;
+    };
+    let d = vm.spec().disks.clone();
+    let disks: Vec<String> = ["a", "b", "c", "d"]
+        .iter()
+        .zip(&d)
+        .map(|(n, s)| disk_by_path(&vm, n, s, ""))
+        .collect();
+    let joined = class_yaml(
+        &vm,
+        CLASS,
+        &disks,
+        &[
+            "{name: g1, type: mirror, members: [a, b]}",
+            "{name: g2, type: mirror, members: [c, d]}",
+        ],
+        &["{name: keep, on: g1, size: 64MiB}"],
+    )
+        + "    snapshots:\n      - {name: p1, origin: keep, type: proxy, on: g2, state: joined}\n";
+    let files = [("/root/joined.yaml", joined)];
+    for (path, yaml) in &files {
+        put_config(&mut vm, path, yaml);
+    }
+    check_and_apply(&mut vm, "/root/joined.yaml");
+    let keep = vol_path(CLASS, "keep");
+    let proxy = vol_path(CLASS, "p1");
+    let keep_sum = write_and_verify(&mut vm, &keep, KEEP_MIB, "keep");
+    let master_dm = dm_name(CLASS, "keep");
+    let synced = |vm: &mut Vm| {
+        wait_proxy_synced(vm, CLASS, "p1", &master_dm, 2, SYNC_TIMEOUT);
+    };
+    synced(&mut vm);
+    // The baseline every round starts from: the proxy joined and in sync, stopped cleanly.
+    dmclass_ok(&mut vm, &format!("deactivate {CLASS}"));
+    vm.sh(&wait_gone(&keep));
+    vm.sh("sync");
+    vm.power_cut()
+        .unwrap_or_else(|e| vm.fail(&format!("power cut: {e}"), None));
+    copy_disks(&vm, "", ".base");
+
+    // `proxy part` has no dry run: action:1, 2, ... until one is past the end, then the
+    // split metadata writes the same way.
+    let mut rounds = 0;
+    for family in ["action", "mid:write_metadata"] {
+        for k in 1.. {
+            let point = format!("{family}:{k}");
+            let round = Instant::now();
+            vm.power_cut()
+                .unwrap_or_else(|e| vm.fail(&format!("power cut: {e}"), None));
+            copy_disks(&vm, ".base", "");
+            boot_with(&mut vm, &files, "on the baseline");
+            dmclass_ok(&mut vm, "activate --all");
+            vm.sh(&wait_exists(&keep));
+            synced(&mut vm);
+            if !part_killed(&mut vm, &point) {
+                eprintln!(
+                    "crash_proxy_part: {point} is past the end: {} point(s) of {family}",
+                    k - 1
+                );
+                vm.check(k > 1, &format!("proxy part stops at {family}:1"), None);
+                break;
+            }
+            rounds += 1;
+            cut_and_boot(&mut vm, &files, &format!("at {point}"));
+            dmclass_ok(&mut vm, "activate --all");
+            check_recovered(&mut vm, &point, &keep_sum, "");
+            let (p, out) = proxy_status(&mut vm, CLASS, "p1");
+            eprintln!("crash_proxy_part: {point}: proxy after activate: {p:?}");
+            vm.check(
+                p.state == "PARTED" || p.state == "JOINED",
+                &format!(
+                    "[{point}] proxy PARTED or JOINED after activate ({})",
+                    p.state
+                ),
+                Some(&out),
+            );
+            if p.state == "JOINED" {
+                synced(&mut vm);
+                dmclass_ok(&mut vm, &format!("proxy part {CLASS}/p1 --readonly"));
+            }
+            // the point-in-time copy holds the master's data
+            vm.sh(&wait_exists(&proxy));
+            let back = read_sum(&mut vm, &proxy, KEEP_MIB);
+            vm.check_eq(
+                &format!("[{point}] checksum of the parted proxy"),
+                keep_sum.as_str(),
+                back.as_str(),
+                None,
+            );
+            // and the relationship still works: rejoin, in sync, master data intact
+            dmclass_ok(&mut vm, &format!("proxy rejoin {CLASS}/p1"));
+            synced(&mut vm);
+            let back = read_sum(&mut vm, &keep, KEEP_MIB);
+            vm.check_eq(
+                &format!("[{point}] checksum of keep after the rejoin"),
+                keep_sum.as_str(),
+                back.as_str(),
+                None,
+            );
+            eprintln!(
+                "crash_proxy_part: {point}: round took {:?}",
+                round.elapsed()
+            );
+            vm.check(k < 40, "the failpoints of proxy part end", None);
+        }
+    }
+    done(&vm, t0, rounds);
 }
