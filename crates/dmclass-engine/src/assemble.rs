@@ -163,6 +163,7 @@ pub fn activate(
             reason: format!("{c}; no volume was started"),
         });
     }
+    let t0 = std::time::Instant::now();
     let mut rep = ActivateReport::default();
     let mut numbers: BTreeMap<String, DevNum> = BTreeMap::new();
     for p in &class.present {
@@ -254,8 +255,17 @@ pub fn activate(
             rep.already_active.push(vol.name.clone());
         }
     }
+    log::info!(
+        "class {}: devices of {} volume(s) up in {:.2?}",
+        meta.name,
+        rep.started.len() + rep.already_active.len(),
+        t0.elapsed()
+    );
+    let t1 = std::time::Instant::now();
     // The devices are up; udev lagging only delays their links.
-    if let Err(e) = kernel.settle() {
+    let settled = kernel.settle();
+    log::info!("class {}: udev settled in {:.2?}", meta.name, t1.elapsed());
+    if let Err(e) = settled {
         rep.warnings.push(format!(
             "udev has not finished processing the new devices ({e}); /dev/dmclass links may appear late"
         ));

@@ -88,7 +88,7 @@ impl Config {
             floor_own: env_or("BENCH_FLOOR_OWN", "0") == "1",
             strict: env_or("BENCH_STRICT", "0") == "1",
             apply: env_or("BENCH_DMCLASS_APPLY", "dmclass apply --yes {file}"),
-            activate: env_or("BENCH_DMCLASS_ACTIVATE", "dmclass activate --all"),
+            activate: env_or("BENCH_DMCLASS_ACTIVATE", "dmclass -v activate --all"),
             deactivate: env_or("BENCH_DMCLASS_DEACTIVATE", "dmclass deactivate bench"),
         })
     }
@@ -317,6 +317,17 @@ done; echo 'resync did not finish in 30 min' >&2; exit 1",
         ));
     }
     deactivate(vm, cfg)?;
+    // what udev pays per volume event for the /dev/dmclass link (69-dmclass.rules)
+    let out = sh(
+        vm,
+        "udev-import exec cost",
+        "timed udev-import-x20 sh -c 'for i in $(seq 20); do dmclass udev-import dmclass-bench-v0 >/dev/null || exit 1; done'",
+    )?;
+    let s = time_of(&out, "udev-import-x20")?;
+    row.notes.push(format!(
+        "one `dmclass udev-import` exec (run by udev per volume event): {:.0} ms",
+        s * 50.0
+    ));
     Ok(devices)
 }
 
@@ -351,6 +362,15 @@ c=$(dmsetup info -c --noheadings -o name | grep -c '^dmclass-')
         ),
     )?;
     let s = time_of(&out, "dmclass-activate")?;
+    // dmclass's own split (`-v`): devices up, then its one udev settle
+    let split = sh(
+        vm,
+        "activate log",
+        "grep -E 'up in|settled in' /run/bench-activate.log || true",
+    )?;
+    for l in split.stdout.lines() {
+        eprintln!("bench: N={n} {env} dmclass: {}", l.trim());
+    }
     deactivate(vm, cfg)?;
     Ok(s)
 }
