@@ -8,6 +8,7 @@
 //! * Names are at most 127 bytes (the kernel's 128 with the NUL).
 
 use crate::error::{EngineError, Result};
+use std::fmt::Write as _;
 use uuid::Uuid;
 
 /// Longest dm name.
@@ -44,15 +45,24 @@ pub enum Layer {
 impl Layer {
     /// Layer text (`rimage_0`, `real`, ...); empty for the top device.
     pub fn tag(self) -> String {
-        match self {
-            Layer::Top => String::new(),
-            Layer::Rimage(n) => format!("rimage_{n}"),
-            Layer::Rmeta(n) => format!("rmeta_{n}"),
-            Layer::Mimage(n) => format!("mimage_{n}"),
-            Layer::Mlog => "mlog".into(),
-            Layer::Real => "real".into(),
-            Layer::Cow => "cow".into(),
-        }
+        let mut s = String::new();
+        self.push_tag(&mut s);
+        s
+    }
+
+    /// Append [`Layer::tag`] to `out`.
+    fn push_tag(self, out: &mut String) {
+        let (word, n) = match self {
+            Layer::Top => return,
+            Layer::Rimage(n) => ("rimage_", n),
+            Layer::Rmeta(n) => ("rmeta_", n),
+            Layer::Mimage(n) => ("mimage_", n),
+            Layer::Mlog => return out.push_str("mlog"),
+            Layer::Real => return out.push_str("real"),
+            Layer::Cow => return out.push_str("cow"),
+        };
+        out.push_str(word);
+        let _ = write!(out, "{n}");
     }
 
     /// Whether udev should hide the device (no links, no scanning).
@@ -64,6 +74,16 @@ impl Layer {
 /// Double every `-` (LVM's `_quote_hyphens`).
 pub fn escape(component: &str) -> String {
     component.replace('-', "--")
+}
+
+/// Append `component` with every `-` doubled (as [`escape`]).
+fn push_escaped(out: &mut String, component: &str) {
+    for (i, part) in component.split('-').enumerate() {
+        if i > 0 {
+            out.push_str("--");
+        }
+        out.push_str(part);
+    }
 }
 
 /// Refuse admin names that contain a reserved layer string.
@@ -81,18 +101,19 @@ pub fn check_component(name: &str) -> Result<()> {
 pub fn dm_name(class: &str, volume: &str, layer: Layer) -> Result<String> {
     check_component(class)?;
     check_component(volume)?;
-    let mut name = format!("{NAME_PREFIX}-{}-{}", escape(class), escape(volume));
+    // one allocation: this runs for every device of every volume of a plan
+    let mut name = String::with_capacity(NAME_PREFIX.len() + 2 * (class.len() + volume.len()) + 14);
+    name.push_str(NAME_PREFIX);
+    name.push('-');
+    push_escaped(&mut name, class);
+    name.push('-');
+    push_escaped(&mut name, volume);
     match layer {
         Layer::Top => {}
-        Layer::Real | Layer::Cow => {
-            name.push('-');
-            name.push_str(&layer.tag());
-        }
-        _ => {
-            name.push('_');
-            name.push_str(&layer.tag());
-        }
+        Layer::Real | Layer::Cow => name.push('-'),
+        _ => name.push('_'),
     }
+    layer.push_tag(&mut name);
     if name.len() > DM_NAME_MAX {
         return Err(EngineError::NameTooLong {
             len: name.len(),
@@ -104,10 +125,14 @@ pub fn dm_name(class: &str, volume: &str, layer: Layer) -> Result<String> {
 
 /// The dm UUID of a volume's device (at most 8 + 64 + 10 bytes, far below 128).
 pub fn dm_uuid(class: Uuid, volume: Uuid, layer: Layer) -> String {
-    let mut s = format!("{UUID_PREFIX}{}{}", class.simple(), volume.simple());
+    let mut s = String::with_capacity(UUID_PREFIX.len() + 64 + 12);
+    let mut buf = Uuid::encode_buffer();
+    s.push_str(UUID_PREFIX);
+    s.push_str(class.simple().encode_lower(&mut buf));
+    s.push_str(volume.simple().encode_lower(&mut buf));
     if layer != Layer::Top {
         s.push('-');
-        s.push_str(&layer.tag());
+        layer.push_tag(&mut s);
     }
     s
 }

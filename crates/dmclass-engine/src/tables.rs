@@ -23,6 +23,7 @@ use crate::layout::{Leg, Segment};
 use crate::metadata::{EngineMeta, ModeMeta, VolumeMeta};
 use crate::names::{dm_name, dm_uuid, Layer};
 use dmclass_model::{Bytes, Sectors};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use uuid::Uuid;
@@ -41,15 +42,47 @@ pub enum DevRef {
 /// One word of a table's parameters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Arg {
-    /// Literal text.
-    Text(String),
+    /// Literal text (keywords are not copied).
+    Text(Cow<'static, str>),
+    /// A number, written in decimal.
+    Num(u64),
     /// A device, rendered as `major:minor`.
     Dev(DevRef),
 }
 
-#[allow(clippy::needless_pass_by_value)] // called with temporaries
-fn t(s: impl ToString) -> Arg {
-    Arg::Text(s.to_string())
+/// What [`t`] turns into a table word: a keyword or a number.
+pub(crate) trait Word {
+    /// The word.
+    fn arg(self) -> Arg;
+}
+
+impl Word for &'static str {
+    fn arg(self) -> Arg {
+        Arg::Text(Cow::Borrowed(self))
+    }
+}
+
+impl Word for u64 {
+    fn arg(self) -> Arg {
+        Arg::Num(self)
+    }
+}
+
+impl Word for usize {
+    fn arg(self) -> Arg {
+        Arg::Num(self as u64)
+    }
+}
+
+impl Word for &usize {
+    fn arg(self) -> Arg {
+        (*self).arg()
+    }
+}
+
+/// One table word (no string is built for numbers and keywords).
+pub(crate) fn t(w: impl Word) -> Arg {
+    w.arg()
 }
 
 /// One table line.
@@ -69,6 +102,18 @@ pub struct TableLine {
 pub trait Resolver {
     /// `major:minor` of `dev` (`Missing` never reaches the resolver).
     fn resolve(&self, dev: &DevRef) -> Option<String>;
+
+    /// Append what [`Resolver::resolve`] returns to `out`; false when it returns
+    /// `None`. Resolvers that can write in place override it (no string per device).
+    fn resolve_into(&self, dev: &DevRef, out: &mut String) -> bool {
+        match self.resolve(dev) {
+            Some(s) => {
+                out.push_str(&s);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// A resolver from two maps (disk name and dm name to `major:minor`).
@@ -93,17 +138,31 @@ impl Resolver for MapResolver {
 impl TableLine {
     /// The parameter string the kernel gets.
     pub fn render_params(&self, r: &dyn Resolver) -> Result<String> {
-        let mut words = Vec::with_capacity(self.params.len());
-        for a in &self.params {
-            words.push(match a {
-                Arg::Text(s) => s.clone(),
-                Arg::Dev(DevRef::Missing) => "-".into(),
-                Arg::Dev(d) => r
-                    .resolve(d)
-                    .ok_or_else(|| EngineError::Unresolved(format!("{d:?}")))?,
-            });
+        let mut out = String::new();
+        self.write_params(r, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`TableLine::render_params`], appended to `out` (left partly written on error).
+    pub fn write_params(&self, r: &dyn Resolver, out: &mut String) -> Result<()> {
+        for (i, a) in self.params.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            match a {
+                Arg::Text(s) => out.push_str(s),
+                Arg::Num(n) => {
+                    let _ = write!(out, "{n}");
+                }
+                Arg::Dev(DevRef::Missing) => out.push('-'),
+                Arg::Dev(d) => {
+                    if !r.resolve_into(d, out) {
+                        return Err(EngineError::Unresolved(format!("{d:?}")));
+                    }
+                }
+            }
         }
-        Ok(words.join(" "))
+        Ok(())
     }
 }
 
@@ -152,11 +211,22 @@ impl DeviceSpec {
     /// The table as `dmsetup table` prints it (one line per entry, `\n`-terminated).
     pub fn render(&self, r: &dyn Resolver) -> Result<String> {
         let mut out = String::new();
-        for l in &self.table {
-            let p = l.render_params(r)?;
-            let _ = writeln!(out, "{} {} {} {p}", l.start.0, l.len.0, l.target);
-        }
+        self.render_into(r, &mut out)?;
         Ok(out)
+    }
+
+    /// [`DeviceSpec::render`], appended to `out` (nothing appended on error).
+    pub fn render_into(&self, r: &dyn Resolver, out: &mut String) -> Result<()> {
+        let at = out.len();
+        for l in &self.table {
+            let _ = write!(out, "{} {} {} ", l.start.0, l.len.0, l.target);
+            if let Err(e) = l.write_params(r, out) {
+                out.truncate(at);
+                return Err(e);
+            }
+            out.push('\n');
+        }
+        Ok(())
     }
 
     /// Total length mapped.
@@ -305,7 +375,7 @@ fn raid1(cx: &mut Ctx, len: Sectors, act: &Activation) -> Result<(Vec<TableLine>
         children.push(n.clone());
         devs.extend([Arg::Dev(meta), Arg::Dev(DevRef::Dm(n))]);
     }
-    let mut opts = vec![t(0)];
+    let mut opts = vec![t(0u64)];
     if act.nosync {
         opts.push(t("nosync"));
     }
@@ -371,7 +441,7 @@ fn mirror(cx: &mut Ctx, len: Sectors, act: &Activation) -> Result<(Vec<TableLine
                     segment_lines(segs),
                 )?;
                 children.push(n.clone());
-                legs.extend([Arg::Dev(DevRef::Dm(n)), t(0)]);
+                legs.extend([Arg::Dev(DevRef::Dm(n)), t(0u64)]);
             }
         }
     }
@@ -383,7 +453,7 @@ fn mirror(cx: &mut Ctx, len: Sectors, act: &Activation) -> Result<(Vec<TableLine
     }
     params.push(t(legs.len() / 2));
     params.extend(legs);
-    params.extend([t(1), t("handle_errors")]);
+    params.extend([t(1u64), t("handle_errors")]);
     Ok((vec![top_line(len, "mirror", params)], children))
 }
 

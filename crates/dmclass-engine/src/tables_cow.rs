@@ -40,8 +40,8 @@ pub struct SnapDev {
 }
 
 #[allow(clippy::needless_pass_by_value)] // called with temporaries
-fn text(s: impl ToString) -> Arg {
-    Arg::Text(s.to_string())
+fn text(w: impl crate::tables::Word) -> Arg {
+    crate::tables::t(w)
 }
 
 fn dm(name: &str) -> Arg {

@@ -48,13 +48,20 @@ fn plan_all(
     Ok(plans)
 }
 
-fn print_plans(plans: &[Plan], tables: bool) {
-    for p in plans {
-        print!("{}", p.render());
+/// Print the plans (and their tables) straight to stdout: a plan of many volumes is
+/// megabytes of text, never built as one string.
+fn print_plans(plans: &[Plan], tables: bool) -> Result<(), CliError> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let res = plans.iter().try_for_each(|p| {
+        p.write_render(&mut out)?;
         if tables && !p.is_empty() {
-            print!("{}", p.tables());
+            p.write_tables(&mut out)?;
         }
-    }
+        Ok(())
+    });
+    res.and_then(|()| out.flush())
+        .map_err(|e: std::io::Error| CliError::Output(e.to_string()))
 }
 
 pub fn plan(args: &PlanArgs) -> Result<ExitCode, CliError> {
@@ -85,7 +92,7 @@ pub fn plan(args: &PlanArgs) -> Result<ExitCode, CliError> {
         if args.facts.is_some() {
             println!("(planned with --facts: disks were not read and are assumed blank)");
         }
-        print_plans(&plans, args.tables);
+        print_plans(&plans, args.tables)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -132,7 +139,7 @@ fn apply_with(
         id_seed: None,
     };
     let plans = plan_all(config, &facts, Some(backend), &opts)?;
-    print_plans(&plans, false);
+    print_plans(&plans, false)?;
     if plans.iter().all(Plan::is_empty) {
         return Ok(ExitCode::SUCCESS);
     }

@@ -30,8 +30,8 @@ pub(super) fn refuse<T>(class: &str, object: &str, reason: impl Into<String>) ->
 pub(super) fn act(kind: ActionKind, object: &str, detail: impl Into<String>, step: Step) -> Action {
     Action {
         kind,
-        object: object.to_owned(),
-        detail: detail.into(),
+        object: object.to_owned().into(),
+        detail: detail.into().into(),
         step,
     }
 }
@@ -196,7 +196,7 @@ fn zero_store(meta: &ClassMeta, name: &str, out: &mut Vec<Action>) {
                 len.0, offset.0
             ),
             Step::Zero {
-                disk: e.disk.clone(),
+                disk: e.disk.as_str().into(),
                 offset,
                 len,
             },

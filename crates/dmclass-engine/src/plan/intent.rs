@@ -68,9 +68,8 @@ fn renumber(a: &mut Action, by: u64) {
         let old = format!("generation {} ", meta.generation);
         let meta = Rc::make_mut(meta);
         meta.generation += by;
-        a.detail = a
-            .detail
-            .replacen(&old, &format!("generation {} ", meta.generation), 1);
+        a.detail
+            .replacen(&old, &format!("generation {} ", meta.generation));
     }
 }
 
@@ -78,12 +77,13 @@ fn meta_write(meta: ClassMeta, why: &str) -> Action {
     let disks: Vec<&str> = meta.disks.iter().map(|d| d.name.as_str()).collect();
     Action {
         kind: ActionKind::WriteMetadata,
-        object: meta.name.clone(),
+        object: meta.name.clone().into(),
         detail: format!(
             "generation {} on {} ({why})",
             meta.generation,
             disks.join(", ")
-        ),
+        )
+        .into(),
         step: Step::WriteMeta {
             meta: Rc::new(meta),
         },

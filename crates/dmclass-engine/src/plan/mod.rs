@@ -31,6 +31,7 @@ mod intent;
 mod proxy;
 mod render;
 mod steps;
+mod text;
 
 #[cfg(test)]
 pub(crate) mod tests;
@@ -42,6 +43,8 @@ pub use bind::{bind_disks, read_actual, AreaState};
 pub(crate) use bind::{io_err, read_area_at};
 pub use cow_merge::{merge_done, plan_finish, plan_merge};
 pub use proxy::{plan_proxy, ProxyOp};
+pub(crate) use text::SpecStr;
+pub use text::Text;
 
 use crate::error::Result;
 use crate::io::{DevNum, DmInfo};
@@ -141,6 +144,23 @@ pub enum ActionKind {
     Remove,
 }
 
+impl ActionKind {
+    /// The JSON spelling (`zero_extent`, `create`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::FormatArea => "format_area",
+            ActionKind::ZeroExtent => "zero_extent",
+            ActionKind::WriteMetadata => "write_metadata",
+            ActionKind::Create => "create",
+            ActionKind::Load => "load",
+            ActionKind::Suspend => "suspend",
+            ActionKind::Resume => "resume",
+            ActionKind::Verify => "verify",
+            ActionKind::Remove => "remove",
+        }
+    }
+}
+
 /// What the executor does for one action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Step {
@@ -148,7 +168,8 @@ pub(crate) enum Step {
         disk: String,
     },
     Zero {
-        disk: String,
+        /// Shared by every extent zeroed on the disk.
+        disk: Rc<str>,
         offset: Bytes,
         len: Bytes,
     },
@@ -156,9 +177,10 @@ pub(crate) enum Step {
     WriteMeta {
         meta: Rc<ClassMeta>,
     },
+    /// The name and UUID of the spec the create, load, resume and verify share.
     Create {
-        name: String,
-        uuid: String,
+        name: SpecStr,
+        uuid: SpecStr,
     },
     Load {
         spec: Rc<DeviceSpec>,
@@ -178,14 +200,17 @@ pub(crate) enum Step {
 }
 
 /// One planned action. JSON: `{"kind": ..., "object": ..., "detail": ...}`.
+///
+/// `object` and `detail` are [`Text`]s: their words are written when shown, so a
+/// plan of many volumes does not carry hundreds of thousands of strings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Action {
     /// What is done.
     pub kind: ActionKind,
     /// To what: a disk name, a dm name, or the class name.
-    pub object: String,
+    pub object: Text,
     /// Human-readable detail (sizes, offsets, generation).
-    pub detail: String,
+    pub detail: Text,
     #[serde(skip)]
     pub(crate) step: Step,
 }

@@ -243,15 +243,16 @@ fn zero_rmeta(s: &SnapshotMeta, out: &mut Vec<Action>) {
         if let Some(e) = &l.rmeta {
             out.push(Action {
                 kind: ActionKind::ZeroExtent,
-                object: e.disk.clone(),
+                object: e.disk.clone().into(),
                 detail: format!(
                     "proxy {} rmeta: {} bytes at byte {}",
                     s.name,
                     e.len.0 * 512,
                     e.offset.0 * 512
-                ),
+                )
+                .into(),
                 step: Step::Zero {
-                    disk: e.disk.clone(),
+                    disk: e.disk.as_str().into(),
                     offset: Bytes(e.offset.0 * 512),
                     len: Bytes(e.len.0 * 512),
                 },
@@ -289,8 +290,8 @@ fn changed_masters(old: &ClassMeta, meta: &ClassMeta) -> Vec<String> {
 fn remove(name: &str, why: &str) -> Action {
     Action {
         kind: ActionKind::Remove,
-        object: name.to_owned(),
-        detail: why.to_owned(),
+        object: name.to_owned().into(),
+        detail: why.to_owned().into(),
         step: Step::Remove {
             name: name.to_owned(),
         },
@@ -387,12 +388,13 @@ fn write_meta(meta: &ClassMeta, why: &str) -> Action {
     let disks: Vec<&str> = meta.disks.iter().map(|d| d.name.as_str()).collect();
     Action {
         kind: ActionKind::WriteMetadata,
-        object: meta.name.clone(),
+        object: meta.name.clone().into(),
         detail: format!(
             "generation {} on {} ({why})",
             meta.generation,
             disks.join(", ")
-        ),
+        )
+        .into(),
         step: Step::WriteMeta {
             meta: std::rc::Rc::new(meta.clone()),
         },

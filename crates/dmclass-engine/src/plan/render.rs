@@ -9,6 +9,23 @@ use std::fmt::Write as _;
 struct PlanResolver<'a>(&'a Plan);
 
 impl Resolver for PlanResolver<'_> {
+    fn resolve_into(&self, dev: &DevRef, out: &mut String) -> bool {
+        let known = match dev {
+            DevRef::Disk(n) => self.0.devnums.get(n),
+            DevRef::Dm(n) => self.0.live.get(n),
+            DevRef::Missing => {
+                out.push('-');
+                return true;
+            }
+        };
+        let _ = match (known, dev) {
+            (Some(num), _) => write!(out, "{num}"),
+            (None, DevRef::Disk(n) | DevRef::Dm(n)) => write!(out, "<{n}>"),
+            (None, DevRef::Missing) => Ok(()),
+        };
+        true
+    }
+
     fn resolve(&self, dev: &DevRef) -> Option<String> {
         Some(match dev {
             DevRef::Disk(n) => self
@@ -26,58 +43,81 @@ impl Resolver for PlanResolver<'_> {
     }
 }
 
+/// Text is written to `out` in pieces of about this size.
+const CHUNK: usize = 1 << 16;
+
+/// Hands `buf` to `out` once it holds [`CHUNK`] bytes (and always when `last`).
+fn flush(buf: &mut String, out: &mut dyn std::io::Write, last: bool) -> std::io::Result<()> {
+    if last || buf.len() >= CHUNK {
+        out.write_all(buf.as_bytes())?;
+        buf.clear();
+    }
+    Ok(())
+}
+
 impl Plan {
     /// The plan as numbered lines (`plan` without `--json`).
     pub fn render(&self) -> String {
-        let mut out = String::new();
+        let mut out = Vec::with_capacity(100 * (self.actions.len() + self.notes.len() + 2));
+        let _ = self.write_render(&mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// [`Plan::render`], written to `out` piece by piece (a plan of many volumes is
+    /// never held as one string).
+    pub fn write_render(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let mut buf = String::with_capacity(CHUNK + 512);
         let base = self
             .based_on_generation
             .map_or_else(|| "new class".to_owned(), |g| format!("generation {g}"));
         let _ = writeln!(
-            out,
+            buf,
             "class {} ({}), planned against {base}",
             self.class, self.class_uuid
         );
         if self.actions.is_empty() {
-            out.push_str("nothing to do\n");
+            buf.push_str("nothing to do\n");
         }
         for (i, a) in self.actions.iter().enumerate() {
-            let kind = serde_json::to_value(a.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
+            let kind = a.kind.as_str();
             let _ = writeln!(
-                out,
+                buf,
                 "{:>3}. {kind:<14} {:<40} {}",
                 i + 1,
                 a.object,
                 a.detail
             );
+            flush(&mut buf, out, false)?;
         }
         for n in &self.notes {
-            let _ = writeln!(out, "note: {n}");
+            let _ = writeln!(buf, "note: {n}");
         }
-        out
+        flush(&mut buf, out, true)
     }
 
     /// Every table the plan loads, as `dmsetup table` would print it (`plan
     /// --tables`). Disks are shown as `major:minor` when the binding knew it, dm
     /// devices as theirs when live; else `<name>`.
     pub fn tables(&self) -> String {
+        let mut out = Vec::new();
+        let _ = self.write_tables(&mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// [`Plan::tables`], written to `out` piece by piece.
+    pub fn write_tables(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         let r = PlanResolver(self);
-        let mut out = String::new();
+        let mut buf = String::with_capacity(CHUNK + 4096);
         for a in &self.actions {
             if let Step::Load { spec } = &a.step {
-                let _ = writeln!(out, "# {} ({})", spec.name, spec.uuid);
-                match spec.render(&r) {
-                    Ok(t) => out.push_str(&t),
-                    Err(e) => {
-                        let _ = writeln!(out, "# cannot render: {e}");
-                    }
+                let _ = writeln!(buf, "# {} ({})", spec.name, spec.uuid);
+                if let Err(e) = spec.render_into(&r, &mut buf) {
+                    let _ = writeln!(buf, "# cannot render: {e}");
                 }
+                flush(&mut buf, out, false)?;
             }
         }
-        out
+        flush(&mut buf, out, true)
     }
 
     /// Device node of a bound disk.

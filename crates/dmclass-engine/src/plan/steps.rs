@@ -2,7 +2,7 @@
 
 use super::current::Current;
 use super::diff::{settled, Change, Diff};
-use super::{Action, ActionKind, Actual, Step};
+use super::{Action, ActionKind, Actual, SpecStr, Step, Text};
 use crate::error::{EngineError, Result};
 use crate::layout::{Extent, SliceState};
 use crate::metadata::{ClassMeta, VolumeMeta};
@@ -11,32 +11,13 @@ use dmclass_model::Bytes;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
-fn act(kind: ActionKind, object: &str, detail: String, step: Step) -> Action {
+fn act(kind: ActionKind, object: impl Into<Text>, detail: impl Into<Text>, step: Step) -> Action {
     Action {
         kind,
-        object: object.to_owned(),
-        detail,
+        object: object.into(),
+        detail: detail.into(),
         step,
     }
-}
-
-fn mib(s: dmclass_model::Sectors) -> String {
-    let b = s.0 * 512;
-    if b.is_multiple_of(1 << 30) {
-        format!("{} GiB", b >> 30)
-    } else {
-        format!("{} MiB", b >> 20)
-    }
-}
-
-fn summary(spec: &DeviceSpec) -> String {
-    let kinds: Vec<&str> = spec.table.iter().map(|l| l.target.as_str()).collect();
-    format!(
-        "{} ({}, {} sectors)",
-        kinds.join("+"),
-        mib(spec.len()),
-        spec.len().0
-    )
 }
 
 /// The activation a volume's devices are built with: rebuild legs in state `COPY`.
@@ -55,6 +36,10 @@ pub(crate) fn activation(vol: &VolumeMeta) -> Activation {
 }
 
 pub(crate) fn specs(meta: &ClassMeta, vol: &VolumeMeta) -> Result<Vec<DeviceSpec>> {
+    if crate::proxy::proxy_of(meta, &vol.name).is_none() {
+        // no proxy leg to add: the volume as recorded (no copy of it)
+        return volume_devices(&meta.name, meta.uuid, vol, &activation(vol));
+    }
     // A proxy master carries its proxy's leg (slot N, `- -` while parted).
     let (v, missing) = crate::proxy::master_view(meta, vol);
     let mut act = activation(&v);
@@ -67,70 +52,81 @@ pub(crate) fn create_steps(spec: &DeviceSpec, out: &mut Vec<Action>) {
     create_shared(Rc::new(spec.clone()), out);
 }
 
-/// [`create_steps`] for an owned spec: the three steps share it (no copies).
+/// [`create_steps`] for an owned spec: the four steps share it (no copies; their
+/// text is written from it when shown).
 pub(crate) fn create_shared(spec: Rc<DeviceSpec>, out: &mut Vec<Action>) {
-    let n = &spec.name;
     out.push(act(
         ActionKind::Create,
-        n,
-        spec.uuid.clone(),
+        Text::name(&spec),
+        Text::uuid(&spec),
         Step::Create {
-            name: n.clone(),
-            uuid: spec.uuid.clone(),
+            name: SpecStr::name(&spec),
+            uuid: SpecStr::uuid(&spec),
         },
     ));
     out.push(act(
         ActionKind::Load,
-        n,
-        summary(&spec),
+        Text::name(&spec),
+        Text::summary(&spec),
         Step::Load {
             spec: Rc::clone(&spec),
         },
     ));
     out.push(act(
         ActionKind::Resume,
-        n,
+        Text::name(&spec),
         visibility(&spec),
         Step::Resume {
             spec: Rc::clone(&spec),
         },
     ));
-    out.push(Action {
-        kind: ActionKind::Verify,
-        object: spec.name.clone(),
-        detail: "read the table back".into(),
-        step: Step::Verify { spec },
-    });
+    out.push(act(
+        ActionKind::Verify,
+        Text::name(&spec),
+        "read the table back",
+        Step::Verify { spec },
+    ));
 }
 
-fn visibility(spec: &DeviceSpec) -> String {
+fn visibility(spec: &DeviceSpec) -> &'static str {
     if spec.hidden {
         "private (hidden from udev)"
     } else {
         "public"
     }
-    .into()
 }
 
-fn zero(e: &Extent, what: &str, out: &mut Vec<Action>) {
+/// Disk names shared by the actions that zero extents on them.
+#[derive(Default)]
+pub(crate) struct DiskNames(HashMap<String, Rc<str>>);
+
+impl DiskNames {
+    pub(crate) fn get(&mut self, disk: &str) -> Rc<str> {
+        if let Some(n) = self.0.get(disk) {
+            return Rc::clone(n);
+        }
+        let n: Rc<str> = Rc::from(disk);
+        self.0.insert(disk.to_owned(), Rc::clone(&n));
+        n
+    }
+}
+
+fn zero(e: &Extent, what: std::fmt::Arguments<'_>, names: &mut DiskNames, out: &mut Vec<Action>) {
     let offset = Bytes(e.offset.0 * 512);
     let len = Bytes(e.len.0 * 512);
+    let disk = names.get(&e.disk);
     out.push(act(
         ActionKind::ZeroExtent,
-        &e.disk,
+        Text::shared(&disk),
         format!("{what}: {} bytes at byte {}", len.0, offset.0),
-        Step::Zero {
-            disk: e.disk.clone(),
-            offset,
-            len,
-        },
+        Step::Zero { disk, offset, len },
     ));
 }
 
 fn write_meta(meta: &ClassMeta, disks: &[String], why: &str) -> Action {
     act(
         ActionKind::WriteMetadata,
-        &meta.name,
+        meta.name.clone(),
         format!(
             "generation {} on {} ({why})",
             meta.generation,
@@ -160,6 +156,35 @@ pub(crate) fn volumes_by_name(meta: &ClassMeta) -> HashMap<&str, &VolumeMeta> {
     m
 }
 
+/// About how many actions the plan has (new volumes dominate a large plan), so the
+/// list is allocated once: a doubling vector of a quarter of a million actions costs
+/// time and, while it is copied, memory. Only a hint; the plan is the same without it.
+fn expected_len(meta: &ClassMeta, vols: &HashMap<&str, &VolumeMeta>, changes: &[Change]) -> usize {
+    let mut n = meta.disks.len() + 4; // format or metadata writes, the intent
+    for c in changes {
+        let Change::NewVolume(name) = c else {
+            n += 8;
+            continue;
+        };
+        let Some(v) = vols.get(name.as_str()) else {
+            continue;
+        };
+        let legs = &v.layout.legs;
+        let rmetas = legs.iter().filter(|l| l.rmeta.is_some()).count();
+        let log = usize::from(v.layout.log.is_some());
+        let devices = match (legs.len(), v.engine) {
+            (0 | 1, _) => 1,
+            (k, crate::metadata::EngineMeta::Raid1) => k + rmetas + 1,
+            (_, crate::metadata::EngineMeta::Mirror) => {
+                let images = legs.iter().filter(|l| l.segments.len() > 1).count();
+                usize::from(v.jrm) * log + images + 1
+            }
+        };
+        n += rmetas + log + 4 * devices;
+    }
+    n
+}
+
 /// Every action, in order.
 pub(crate) fn actions(cur: &Current, d: &Diff, actual: &Actual) -> Result<Vec<Action>> {
     let mut out = Vec::new();
@@ -171,6 +196,8 @@ pub(crate) fn actions(cur: &Current, d: &Diff, actual: &Actual) -> Result<Vec<Ac
     let old = cur.meta.as_ref();
     let vols = volumes_by_name(meta);
     let old_vols = old.map(volumes_by_name).unwrap_or_default();
+    let mut names = DiskNames::default();
+    out.reserve(expected_len(meta, &vols, &d.changes));
     // 1. Remove destroyed volumes' devices, top first (metadata is written after).
     for c in &d.changes {
         if let (Change::RemoveVolume(v), Some(om)) = (c, old) {
@@ -189,7 +216,7 @@ pub(crate) fn actions(cur: &Current, d: &Diff, actual: &Actual) -> Result<Vec<Ac
                     }
                     out.push(act(
                         ActionKind::Remove,
-                        &s.name,
+                        s.name.clone(),
                         format!("volume {} (destroyed)", v.name),
                         Step::Remove {
                             name: s.name.clone(),
@@ -206,11 +233,21 @@ pub(crate) fn actions(cur: &Current, d: &Diff, actual: &Actual) -> Result<Vec<Ac
                 if let Some(v) = vols.get(n.as_str()) {
                     for (i, l) in v.layout.legs.iter().enumerate() {
                         if let Some(e) = &l.rmeta {
-                            zero(e, &format!("volume {n} leg {i} rmeta"), &mut out);
+                            zero(
+                                e,
+                                format_args!("volume {n} leg {i} rmeta"),
+                                &mut names,
+                                &mut out,
+                            );
                         }
                     }
                     if let Some(e) = &v.layout.log {
-                        zero(e, &format!("volume {n} mirror log"), &mut out);
+                        zero(
+                            e,
+                            format_args!("volume {n} mirror log"),
+                            &mut names,
+                            &mut out,
+                        );
                     }
                 }
             }
@@ -229,7 +266,12 @@ pub(crate) fn actions(cur: &Current, d: &Diff, actual: &Actual) -> Result<Vec<Ac
                 }
                 for (i, l) in v.layout.legs.iter().enumerate().skip(ov.layout.legs.len()) {
                     if let Some(e) = &l.rmeta {
-                        zero(e, &format!("volume {n} new leg {i} rmeta"), &mut out);
+                        zero(
+                            e,
+                            format_args!("volume {n} new leg {i} rmeta"),
+                            &mut names,
+                            &mut out,
+                        );
                     }
                 }
             }
@@ -245,7 +287,7 @@ pub(crate) fn actions(cur: &Current, d: &Diff, actual: &Actual) -> Result<Vec<Ac
         if d.changes.contains(&Change::NewDisk(dm.name.clone())) {
             out.push(act(
                 ActionKind::FormatArea,
-                &dm.name,
+                dm.name.clone(),
                 format!(
                     "new member: private area with class {} generation {}",
                     meta.name, meta.generation
@@ -339,8 +381,8 @@ pub(crate) fn reload<'a>(
             let spec = Rc::new(s.clone());
             out.push(act(
                 ActionKind::Load,
-                &s.name,
-                summary(s),
+                Text::name(&spec),
+                Text::summary(&spec),
                 Step::Load {
                     spec: Rc::clone(&spec),
                 },
@@ -348,8 +390,8 @@ pub(crate) fn reload<'a>(
             if s.role == crate::tables::DeviceRole::Top {
                 out.push(act(
                     ActionKind::Suspend,
-                    &s.name,
-                    "flush and hold I/O".into(),
+                    Text::name(&spec),
+                    "flush and hold I/O",
                     Step::Suspend {
                         name: s.name.clone(),
                     },
@@ -357,8 +399,8 @@ pub(crate) fn reload<'a>(
             }
             out.push(act(
                 ActionKind::Resume,
-                &s.name,
-                "make the new table live".into(),
+                Text::name(&spec),
+                "make the new table live",
                 Step::Resume {
                     spec: Rc::clone(&spec),
                 },
@@ -367,11 +409,10 @@ pub(crate) fn reload<'a>(
         }
     }
     for spec in verify {
-        let name = spec.name.clone();
         out.push(act(
             ActionKind::Verify,
-            &name,
-            "read the table back".into(),
+            Text::name(&spec),
+            "read the table back",
             Step::Verify { spec },
         ));
     }
@@ -379,8 +420,8 @@ pub(crate) fn reload<'a>(
         if new.iter().all(|s| s.name != o.name) && live(&o.name).is_some() {
             out.push(act(
                 ActionKind::Remove,
-                &o.name,
-                "layer no longer used".into(),
+                o.name.clone(),
+                "layer no longer used",
                 Step::Remove {
                     name: o.name.clone(),
                 },

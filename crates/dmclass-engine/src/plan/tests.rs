@@ -119,12 +119,12 @@ pub(crate) fn v1(size: &str) -> String {
     format!("{MIRROR}    volumes:\n      - {{name: v1, on: m, size: {size}}}\n")
 }
 
-fn kinds(p: &Plan) -> Vec<(&str, String)> {
+fn kinds(p: &Plan) -> Vec<(String, String)> {
     p.actions
         .iter()
         .map(|a| {
             (
-                a.object.as_str(),
+                a.object.to_string(),
                 serde_json::to_value(a.kind)
                     .unwrap()
                     .as_str()
@@ -158,7 +158,7 @@ fn new_raid1_class_plan_is_ordered_and_deterministic() {
     let created: Vec<&str> = k
         .iter()
         .filter(|(_, k)| k == "create")
-        .map(|(o, _)| *o)
+        .map(|(o, _)| o.as_str())
         .collect();
     assert_eq!(
         created,
@@ -280,4 +280,22 @@ fn execute_refuses_a_plan_made_against_older_metadata() {
         "{err}"
     );
     assert_eq!(sums(&w), before);
+}
+
+#[test]
+fn action_kind_spelling_is_the_json_one() {
+    use ActionKind::*;
+    for k in [
+        FormatArea,
+        ZeroExtent,
+        WriteMetadata,
+        Create,
+        Load,
+        Suspend,
+        Resume,
+        Verify,
+        Remove,
+    ] {
+        assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+    }
 }

@@ -27,7 +27,7 @@ fn kernel_steps(p: &Plan) -> Vec<(String, ActionKind)> {
     p.actions
         .iter()
         .filter(|a| !matches!(a.kind, ActionKind::WriteMetadata))
-        .map(|a| (a.object.clone(), a.kind))
+        .map(|a| (a.object.to_string(), a.kind))
         .collect()
 }
 
