@@ -196,7 +196,7 @@ fn zero_store(meta: &ClassMeta, name: &str, out: &mut Vec<Action>) {
                 len.0, offset.0
             ),
             Step::Zero {
-                disk: e.disk.as_str().into(),
+                disk: std::rc::Rc::new(e.disk.clone()),
                 offset,
                 len,
             },

@@ -43,8 +43,8 @@ pub use bind::{bind_disks, read_actual, AreaState};
 pub(crate) use bind::{io_err, read_area_at};
 pub use cow_merge::{merge_done, plan_finish, plan_merge};
 pub use proxy::{plan_proxy, ProxyOp};
-pub(crate) use text::SpecStr;
 pub use text::Text;
+pub(crate) use text::{SpecName, SpecUuid};
 
 use crate::error::Result;
 use crate::io::{DevNum, DmInfo};
@@ -169,7 +169,7 @@ pub(crate) enum Step {
     },
     Zero {
         /// Shared by every extent zeroed on the disk.
-        disk: Rc<str>,
+        disk: Rc<String>,
         offset: Bytes,
         len: Bytes,
     },
@@ -179,8 +179,8 @@ pub(crate) enum Step {
     },
     /// The name and UUID of the spec the create, load, resume and verify share.
     Create {
-        name: SpecStr,
-        uuid: SpecStr,
+        name: SpecName,
+        uuid: SpecUuid,
     },
     Load {
         spec: Rc<DeviceSpec>,

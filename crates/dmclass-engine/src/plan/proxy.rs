@@ -252,7 +252,7 @@ fn zero_rmeta(s: &SnapshotMeta, out: &mut Vec<Action>) {
                 )
                 .into(),
                 step: Step::Zero {
-                    disk: e.disk.as_str().into(),
+                    disk: std::rc::Rc::new(e.disk.clone()),
                     offset: Bytes(e.offset.0 * 512),
                     len: Bytes(e.len.0 * 512),
                 },

@@ -2,7 +2,7 @@
 
 use super::current::Current;
 use super::diff::{settled, Change, Diff};
-use super::{Action, ActionKind, Actual, SpecStr, Step, Text};
+use super::{Action, ActionKind, Actual, SpecName, SpecUuid, Step, Text};
 use crate::error::{EngineError, Result};
 use crate::layout::{Extent, SliceState};
 use crate::metadata::{ClassMeta, VolumeMeta};
@@ -60,8 +60,8 @@ pub(crate) fn create_shared(spec: Rc<DeviceSpec>, out: &mut Vec<Action>) {
         Text::name(&spec),
         Text::uuid(&spec),
         Step::Create {
-            name: SpecStr::name(&spec),
-            uuid: SpecStr::uuid(&spec),
+            name: SpecName(Rc::clone(&spec)),
+            uuid: SpecUuid(Rc::clone(&spec)),
         },
     ));
     out.push(act(
@@ -83,29 +83,29 @@ pub(crate) fn create_shared(spec: Rc<DeviceSpec>, out: &mut Vec<Action>) {
     out.push(act(
         ActionKind::Verify,
         Text::name(&spec),
-        "read the table back",
+        Text::fixed(&"read the table back"),
         Step::Verify { spec },
     ));
 }
 
-fn visibility(spec: &DeviceSpec) -> &'static str {
+fn visibility(spec: &DeviceSpec) -> Text {
     if spec.hidden {
-        "private (hidden from udev)"
+        Text::fixed(&"private (hidden from udev)")
     } else {
-        "public"
+        Text::fixed(&"public")
     }
 }
 
 /// Disk names shared by the actions that zero extents on them.
 #[derive(Default)]
-pub(crate) struct DiskNames(HashMap<String, Rc<str>>);
+pub(crate) struct DiskNames(HashMap<String, Rc<String>>);
 
 impl DiskNames {
-    pub(crate) fn get(&mut self, disk: &str) -> Rc<str> {
+    pub(crate) fn get(&mut self, disk: &str) -> Rc<String> {
         if let Some(n) = self.0.get(disk) {
             return Rc::clone(n);
         }
-        let n: Rc<str> = Rc::from(disk);
+        let n = Rc::new(disk.to_owned());
         self.0.insert(disk.to_owned(), Rc::clone(&n));
         n
     }
@@ -391,7 +391,7 @@ pub(crate) fn reload<'a>(
                 out.push(act(
                     ActionKind::Suspend,
                     Text::name(&spec),
-                    "flush and hold I/O",
+                    Text::fixed(&"flush and hold I/O"),
                     Step::Suspend {
                         name: s.name.clone(),
                     },
@@ -400,7 +400,7 @@ pub(crate) fn reload<'a>(
             out.push(act(
                 ActionKind::Resume,
                 Text::name(&spec),
-                "make the new table live",
+                Text::fixed(&"make the new table live"),
                 Step::Resume {
                     spec: Rc::clone(&spec),
                 },
@@ -412,7 +412,7 @@ pub(crate) fn reload<'a>(
         out.push(act(
             ActionKind::Verify,
             Text::name(&spec),
-            "read the table back",
+            Text::fixed(&"read the table back"),
             Step::Verify { spec },
         ));
     }
@@ -421,7 +421,7 @@ pub(crate) fn reload<'a>(
             out.push(act(
                 ActionKind::Remove,
                 o.name.clone(),
-                "layer no longer used",
+                Text::fixed(&"layer no longer used"),
                 Step::Remove {
                     name: o.name.clone(),
                 },

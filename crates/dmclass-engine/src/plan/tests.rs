@@ -299,3 +299,10 @@ fn action_kind_spelling_is_the_json_one() {
         assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
     }
 }
+
+#[test]
+fn actions_stay_small() {
+    // a plan of 10,000 volumes holds 220,000 of them (DESIGN.md §7 memory target)
+    assert_eq!(std::mem::size_of::<Text>(), 16);
+    assert!(std::mem::size_of::<Action>() <= 72);
+}

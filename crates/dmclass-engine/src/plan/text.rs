@@ -17,12 +17,14 @@ use std::rc::Rc;
 #[derive(Clone)]
 pub struct Text(Repr);
 
+///
+/// Every variant is one pointer (a text is two words): a plan holds two per action.
 #[derive(Clone)]
 enum Repr {
-    Static(&'static str),
-    Owned(Box<str>),
+    Static(&'static &'static str),
+    Owned(Box<String>),
     /// A name shared by many actions (a disk of many zeroed extents).
-    Shared(Rc<str>),
+    Shared(Rc<String>),
     /// The device's dm name.
     Name(Rc<DeviceSpec>),
     /// The device's dm UUID.
@@ -48,8 +50,13 @@ impl Text {
     }
 
     /// Shared text.
-    pub(crate) fn shared(s: &Rc<str>) -> Text {
+    pub(crate) fn shared(s: &Rc<String>) -> Text {
         Text(Repr::Shared(Rc::clone(s)))
+    }
+
+    /// Fixed text (`Text::fixed(&"public")`).
+    pub(crate) fn fixed(s: &'static &'static str) -> Text {
+        Text(Repr::Static(s))
     }
 
     /// The text when it is stored as it is (not built from a device spec).
@@ -149,15 +156,9 @@ impl Serialize for Text {
     }
 }
 
-impl From<&'static str> for Text {
-    fn from(s: &'static str) -> Text {
-        Text(Repr::Static(s))
-    }
-}
-
 impl From<String> for Text {
     fn from(s: String) -> Text {
-        Text(Repr::Owned(s.into_boxed_str()))
+        Text(Repr::Owned(Box::new(s)))
     }
 }
 
@@ -187,50 +188,49 @@ impl PartialEq<String> for Text {
     }
 }
 
-/// A string field of a device spec the step shares (no copy of the name or UUID).
+/// The dm name of a device spec the step shares (no copy of it).
 #[derive(Clone, PartialEq, Eq)]
-pub(crate) struct SpecStr {
-    spec: Rc<DeviceSpec>,
-    uuid: bool,
-}
+pub(crate) struct SpecName(pub(crate) Rc<DeviceSpec>);
 
-impl SpecStr {
-    /// The dm name of `spec`.
-    pub(crate) fn name(spec: &Rc<DeviceSpec>) -> SpecStr {
-        SpecStr {
-            spec: Rc::clone(spec),
-            uuid: false,
-        }
-    }
+/// The dm UUID of a device spec the step shares (no copy of it).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct SpecUuid(pub(crate) Rc<DeviceSpec>);
 
-    /// The dm UUID of `spec`.
-    pub(crate) fn uuid(spec: &Rc<DeviceSpec>) -> SpecStr {
-        SpecStr {
-            spec: Rc::clone(spec),
-            uuid: true,
-        }
-    }
-}
-
-impl Deref for SpecStr {
+impl Deref for SpecName {
     type Target = str;
 
     fn deref(&self) -> &str {
-        if self.uuid {
-            &self.spec.uuid
-        } else {
-            &self.spec.name
-        }
+        &self.0.name
     }
 }
 
-impl fmt::Display for SpecStr {
+impl Deref for SpecUuid {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0.uuid
+    }
+}
+
+impl fmt::Display for SpecName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self)
     }
 }
 
-impl fmt::Debug for SpecStr {
+impl fmt::Display for SpecUuid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl fmt::Debug for SpecName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl fmt::Debug for SpecUuid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
     }
