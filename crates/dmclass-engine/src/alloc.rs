@@ -519,20 +519,32 @@ fn lin(d: &str, offset: u64, len: u64) -> Segment {
 fn carve(runs: &mut Vec<(u64, u64)>, from: u64, to: u64) {
     let from_a = from / ALIGN.0 * ALIGN.0;
     let to_a = to.div_ceil(ALIGN.0).saturating_mul(ALIGN.0);
-    let mut out = Vec::with_capacity(runs.len() + 1);
-    for &(s, e) in runs.iter() {
+    // in place: this runs several times for every volume of a plan
+    let mut i = 0;
+    while i < runs.len() {
+        let (s, e) = runs[i];
         if e <= from_a || s >= to_a {
-            out.push((s, e));
+            i += 1;
             continue;
         }
-        if s < from_a {
-            out.push((s, from_a));
-        }
-        if e > to_a {
-            out.push((to_a, e));
+        match (
+            (s < from_a).then_some((s, from_a)),
+            (e > to_a).then_some((to_a, e)),
+        ) {
+            (Some(left), Some(right)) => {
+                runs[i] = left;
+                runs.insert(i + 1, right);
+                i += 2;
+            }
+            (Some(one), None) | (None, Some(one)) => {
+                runs[i] = one;
+                i += 1;
+            }
+            (None, None) => {
+                runs.remove(i);
+            }
         }
     }
-    *runs = out;
 }
 
 #[cfg(test)]
