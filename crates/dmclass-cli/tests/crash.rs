@@ -156,6 +156,7 @@ fn proxy_state(sim: &Sim) -> (Value, Value) {
 #[test]
 fn every_action_of_a_proxy_part_can_be_killed_and_recovered() {
     let mut k = 1;
+    let mut with_intent = 0;
     loop {
         let sim = Sim::new(&format!("part{k}"), "examples/kvm-guest-proxy.facts.json");
         let base = proxy_base(&sim);
@@ -167,12 +168,27 @@ fn every_action_of_a_proxy_part_can_be_killed_and_recovered() {
         if o.status.success() {
             // past the last action: the failpoint never fired
             eprintln!("proxy part: {} action(s), each killed and recovered", k - 1);
+            assert_eq!(
+                with_intent,
+                k - 2,
+                "the intent is on disk after all but the last"
+            );
             assert!(k > 3, "a part takes more than {} action(s): {err}", k - 1);
             assert_eq!(proxy_state(&sim).0, "PARTED");
             break;
         }
         assert_eq!(o.status.code(), Some(137), "{point}: {err}");
         assert!(err.contains(&point), "{point}: {err}");
+        let (_, intent) = proxy_state(&sim);
+        // the first action writes the intent, the last clears it
+        assert!(
+            intent.is_null()
+                || intent
+                    .as_str()
+                    .is_some_and(|i| i.starts_with("proxy-part copy")),
+            "{point}: intent {intent}"
+        );
+        with_intent += usize::from(!intent.is_null());
         if k % 2 == 1 {
             sim.power_cut();
         }
@@ -202,4 +218,138 @@ fn every_action_of_a_proxy_part_can_be_killed_and_recovered() {
         k += 1;
         assert!(k < 40, "the failpoint never stopped firing");
     }
+}
+
+/// For k = 1, 2, ...: a fresh machine prepared by `setup`, `args` killed at `action:k`
+/// (power cut on odd k), then `dmclass activate data` must succeed with no intent
+/// left and `check` must pass; ends when `args` runs to completion (k past the plan).
+/// While killed (before activate), the intent names `op`. Returns the number of
+/// actions.
+fn kill_every_action(
+    tag: &str,
+    facts: &str,
+    setup: &dyn Fn(&Sim),
+    args: &[&str],
+    op: &str,
+    check: &dyn Fn(&Sim, &str),
+) -> usize {
+    let (mut with_intent, mut without) = (0, 0);
+    for k in 1..60 {
+        let sim = Sim::new(&format!("{tag}{k}"), facts);
+        setup(&sim);
+        let point = format!("action:{k}");
+        let o = sim.run_fp(args, Some(&point));
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        if o.status.success() {
+            check(&sim, "completed");
+            assert!(
+                with_intent > 0 && with_intent + without == k - 1,
+                "{tag}: {with_intent} stop(s) with the intent on disk, {without} without"
+            );
+            return k - 1;
+        }
+        assert_eq!(o.status.code(), Some(137), "{tag} {point}: {err}");
+        let st = sim.status_of_data();
+        // before the intent write (zeroing free space) and after the write clearing
+        // it there is none
+        match st["classes"][0]["pending_intent"].as_str() {
+            Some(i) => {
+                assert!(i.starts_with(op), "{tag} {point}: intent {i:?}");
+                with_intent += 1;
+            }
+            None => without += 1,
+        }
+        if k % 2 == 1 {
+            sim.power_cut();
+        }
+        let a = sim.run_fp(&["activate", "data"], None);
+        assert!(
+            a.status.success(),
+            "{tag} {point}: activate: {}",
+            String::from_utf8_lossy(&a.stderr)
+        );
+        let st = sim.status_of_data();
+        assert!(
+            st["classes"][0]["pending_intent"].is_null(),
+            "{tag} {point}: {st}"
+        );
+        check(&sim, &point);
+    }
+    panic!("{tag}: the failpoints never stopped firing");
+}
+
+#[test]
+fn a_declarative_part_killed_at_every_action_is_finished_by_activate() {
+    let setup = |sim: &Sim| {
+        let y = std::fs::read_to_string(root().join("examples/kvm-guest-proxy.yaml")).unwrap();
+        let j = sim.dir.join("joined.yaml");
+        std::fs::write(&j, y.replace("state: parted", "state: joined")).unwrap();
+        sim.ok(&["apply", j.to_str().unwrap(), "--yes"]);
+    };
+    let n = kill_every_action(
+        "dpart",
+        "examples/kvm-guest-proxy.facts.json",
+        &setup,
+        &["apply", "examples/kvm-guest-proxy.yaml", "--yes"],
+        "proxy-part vol1-copy",
+        &|sim, point| {
+            let out = sim.ok(&["apply", "examples/kvm-guest-proxy.yaml", "--yes"]);
+            assert!(out.contains("nothing to do"), "{point}: {out}");
+            let st = sim.status_of_data();
+            assert_eq!(st["classes"][0]["proxies"][0]["state"], "PARTED", "{point}");
+        },
+    );
+    assert!(n >= 4, "{n} actions");
+}
+
+#[test]
+fn a_snapshot_create_and_remove_killed_at_every_action_are_finished_by_activate() {
+    let snaps = |sim: &Sim| {
+        sim.status_of_data()["classes"][0]["snapshots"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let n = kill_every_action(
+        "snap",
+        MIRROR_FACTS,
+        &|sim| {
+            sim.ok(&["apply", "examples/kvm-guest-mirror.yaml", "--yes"]);
+        },
+        &["snapshot", "create", "data/vol1", "s1", "--size", "8MiB"],
+        "snapshot s1",
+        &|sim, point| {
+            // stopped before the intent write: nothing recorded, creating works; after
+            // it: rolled forward, the snapshot exists and works (it can be removed)
+            match snaps(sim) {
+                0 => {
+                    sim.ok(&["snapshot", "create", "data/vol1", "s1", "--size", "8MiB"]);
+                }
+                n => assert_eq!(n, 1, "{point}"),
+            }
+            sim.ok(&["snapshot", "remove", "data/s1"]);
+            assert_eq!(snaps(sim), 0, "{point}");
+        },
+    );
+    assert!(n >= 4, "{n} actions");
+    let n = kill_every_action(
+        "unsnap",
+        MIRROR_FACTS,
+        &|sim| {
+            sim.ok(&["apply", "examples/kvm-guest-mirror.yaml", "--yes"]);
+            sim.ok(&["snapshot", "create", "data/vol1", "s1", "--size", "8MiB"]);
+        },
+        &["snapshot", "remove", "data/s1"],
+        "remove-snapshot s1",
+        &|sim, point| {
+            // rolled back (the snapshot is whole again; removing works) or done
+            if snaps(sim) == 1 {
+                sim.ok(&["snapshot", "remove", "data/s1"]);
+            }
+            assert_eq!(snaps(sim), 0, "{point}");
+            let out = sim.ok(&["apply", "examples/kvm-guest-mirror.yaml", "--yes"]);
+            assert!(out.contains("nothing to do"), "{point}: {out}");
+        },
+    );
+    assert!(n >= 2, "{n} actions");
 }

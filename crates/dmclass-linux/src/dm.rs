@@ -380,6 +380,13 @@ impl Kernel for LinuxKernel {
 
     fn resume(&mut self, name: &str, visibility: Visibility) -> IoResult<()> {
         dm_name("resume", name)?;
+        if visibility == Visibility::Public {
+            // before the uevent: the rule then imports it instead of running dmclass
+            let dir = Path::new(crate::udev_names::IMPORT_DIR);
+            if let Err(e) = crate::udev_names::write_import_file(dir, name) {
+                log::debug!("{name}: no udev import file in {}: {e}", dir.display());
+            }
+        }
         if !self.per_device_wait {
             let flags = match visibility {
                 Visibility::Public => dmraw::PUBLIC_FLAGS,
@@ -404,6 +411,7 @@ impl Kernel for LinuxKernel {
 
     fn remove(&mut self, name: &str) -> IoResult<()> {
         dm_name("remove", name)?;
+        crate::udev_names::remove_import_file(Path::new(crate::udev_names::IMPORT_DIR), name);
         if !self.per_device_wait {
             dmraw::remove(self.dm.file(), name, dmraw::PUBLIC_FLAGS)?;
             self.unsettled += 1;

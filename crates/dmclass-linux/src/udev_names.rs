@@ -14,6 +14,7 @@
 //! every name that does not start a volume with `-`. A class may start with `-`.
 
 use dmclass_engine::names::{NAME_PREFIX, RESERVED};
+use std::path::Path;
 
 /// Split a dm name made by `dm_name` into class, volume and layer tag (`rimage_0`,
 /// `mlog`, `real`, ...; `None` for the visible volume). `None` when the name is not one
@@ -49,6 +50,42 @@ pub fn udev_import(name: &str) -> Option<String> {
         "DMCLASS_CLASS={class}\nDMCLASS_VOLUME={volume}\nDMCLASS_LAYER={}\n",
         layer.unwrap_or_default()
     ))
+}
+
+/// Where dmclass leaves, per visible volume it resumes, the lines [`udev_import`]
+/// prints, in a file named after the dm name. `69-dmclass.rules` reads it with
+/// `IMPORT{file}` and runs `dmclass udev-import` only when it is missing (a device made
+/// by other tools, or /run not writable): an exec costs a udev worker ~60 ms under
+/// emulation, 200 volumes 12 s. The content is a function of the name, so a file
+/// left behind by a removed device is never wrong.
+pub const IMPORT_DIR: &str = "/run/dmclass/udev";
+
+/// Write `<dir>/<name>` for a visible dmclass volume (write to a temporary name, then
+/// rename: udev never reads half a file). `Ok(false)`: not a volume name (layers,
+/// other tools' devices), nothing written; an existing file is kept as it is.
+pub fn write_import_file(dir: &Path, name: &str) -> std::io::Result<bool> {
+    let Some(text) = split_dm_name(name)
+        .filter(|(_, _, layer)| layer.is_none())
+        .and_then(|_| udev_import(name))
+    else {
+        return Ok(false);
+    };
+    let path = dir.join(name);
+    if path.exists() {
+        return Ok(true);
+    }
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(true)
+}
+
+/// Remove `<dir>/<name>` if present (best effort: a left file is harmless).
+pub fn remove_import_file(dir: &Path, name: &str) {
+    if split_dm_name(name).is_some() {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
 }
 
 /// Split at every single `-`, turning each `--` into a literal `-`.
@@ -95,6 +132,35 @@ fn split_layer_suffix(volume: &str) -> Option<(&str, Option<String>)> {
 mod tests {
     use super::*;
     use dmclass_engine::names::{dm_name, Layer};
+
+    #[test]
+    fn import_files_for_volumes_only_with_what_udev_import_prints() {
+        let dir = std::env::temp_dir().join(format!("dmclass-udev-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let top = dm_name("data-x", "v-1", Layer::Top).unwrap();
+        assert!(write_import_file(&dir, &top).unwrap());
+        let text = std::fs::read_to_string(dir.join(&top)).unwrap();
+        assert_eq!(Some(text.clone()), udev_import(&top));
+        assert!(
+            text.contains("DMCLASS_CLASS=data-x\nDMCLASS_VOLUME=v-1\n"),
+            "{text}"
+        );
+        // layers and foreign devices: nothing
+        let layer = dm_name("data-x", "v-1", Layer::Rimage(0)).unwrap();
+        assert!(!write_import_file(&dir, &layer).unwrap());
+        assert!(!write_import_file(&dir, "vg0-lv0").unwrap());
+        assert!(!dir.join(&layer).exists() && !dir.join("vg0-lv0").exists());
+        // idempotent; removal
+        assert!(write_import_file(&dir, &top).unwrap());
+        remove_import_file(&dir, &top);
+        assert!(!dir.join(&top).exists());
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            0,
+            "no temporary left"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     fn split(n: &str) -> Option<(String, String, Option<String>)> {
         split_dm_name(n)

@@ -2,12 +2,21 @@
 //! `KEY[{attr}]OP"value"` items with known keys and fitting operators, every GOTO has its
 //! LABEL), `udevadm verify` when this systemd has it (≥ 254; Debian 12 has 252), and
 //! the rule's behaviour on typical events through a small interpreter of the subset it
-//! uses, with `IMPORT{program}` answered by the real `udev_import`.
+//! uses, with `IMPORT{program}` answered by the real `udev_import` and `IMPORT{file}` by
+//! files `write_import_file` wrote.
 #![allow(clippy::unwrap_used)]
 
 use dmclass_linux::udev_names::udev_import;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+thread_local! {
+    /// The files of /run/dmclass/udev (by dm name) this thread's events see.
+    static FILES: std::cell::RefCell<BTreeMap<String, String>> =
+        const { std::cell::RefCell::new(BTreeMap::new()) };
+    /// The `IMPORT{program}` commands this thread's events ran.
+    static PROGRAMS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 fn rules_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../udev-rules/69-dmclass.rules")
@@ -82,7 +91,10 @@ fn syntax_keys_operators_and_labels() {
                 "SUBSYSTEM" | "KERNEL" | "ACTION" => assert!(matching, "{it:?}"),
                 "ENV" => assert!(it.attr.is_some() && (matching || it.op == "="), "{it:?}"),
                 "IMPORT" => {
-                    assert_eq!(it.attr.as_deref(), Some("program"), "{it:?}");
+                    assert!(
+                        matches!(it.attr.as_deref(), Some("program" | "file")),
+                        "{it:?}"
+                    );
                     assert_eq!(it.op, "=");
                 }
                 "SYMLINK" | "RUN" => assert_eq!(it.op, "+=", "{it:?}"),
@@ -218,8 +230,18 @@ fn run_disk(
         for it in &items {
             match it.key.as_str() {
                 "GOTO" => skip_to = Some(it.value.clone()),
+                "IMPORT" if it.attr.as_deref() == Some("file") => {
+                    let path = substitute(&it.value, &env);
+                    let name = path.strip_prefix("/run/dmclass/udev/").unwrap();
+                    let text = FILES.with(|f| f.borrow().get(name).cloned());
+                    for line in text.unwrap_or_default().lines() {
+                        let (k, v) = line.split_once('=').unwrap();
+                        env.insert(k.into(), v.into());
+                    }
+                }
                 "IMPORT" => {
                     let cmd = substitute(&it.value, &env);
+                    PROGRAMS.with(|p| p.borrow_mut().push(cmd.clone()));
                     let out = if let Some(name) = cmd.strip_prefix("/usr/sbin/dmclass udev-import ")
                     {
                         udev_import(name)
@@ -409,4 +431,28 @@ fn other_disks_and_dm_layers_run_nothing() {
             "{action} {kernel} {env:?}"
         );
     }
+}
+
+#[test]
+fn the_import_file_dmclass_leaves_spares_the_exec() {
+    let name = "dmclass-my--data-v--1";
+    let dir = std::env::temp_dir().join(format!("dmclass-rules-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(dmclass_linux::udev_names::write_import_file(&dir, name).unwrap());
+    let text = std::fs::read_to_string(dir.join(name)).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    FILES.with(|f| f.borrow_mut().insert(name.into(), text));
+    PROGRAMS.with(|p| p.borrow_mut().clear());
+    let top = dm_env(name, TOP_UUID, &[]);
+    assert_eq!(run("change", "dm-3", &top), ["dmclass/my-data/v-1"]);
+    PROGRAMS.with(|p| assert!(p.borrow().is_empty(), "no exec: {:?}", p.borrow()));
+    // without the file (a device dmclass did not resume this boot): the exec
+    FILES.with(|f| f.borrow_mut().clear());
+    assert_eq!(run("change", "dm-3", &top), ["dmclass/my-data/v-1"]);
+    PROGRAMS.with(|p| {
+        assert_eq!(
+            *p.borrow(),
+            [format!("/usr/sbin/dmclass udev-import {name}")]
+        );
+    });
 }

@@ -110,11 +110,13 @@ fn op(proxy: &str, o: ProxyOp, backend: &mut Backend) -> Result<ExitCode, CliErr
     let bindings = plan::bind_disks(class, &facts)?;
     let p = {
         let (kernel, disks) = backend.parts();
+        let actual = plan::read_actual(&bindings, &*disks, &*kernel)?;
+        // planning first: a closed class or an interrupted change is the reason to give
+        let p = plan::plan_proxy(class, &bindings, &actual, name, o, &PlanOptions::default())?;
         if matches!(o, ProxyOp::Part { .. }) {
             dmclass_engine::proxy::check_in_sync(&*kernel, &c.meta, name)?;
         }
-        let actual = plan::read_actual(&bindings, &*disks, &*kernel)?;
-        plan::plan_proxy(class, &bindings, &actual, name, o, &PlanOptions::default())?
+        p
     };
     crate::failpoint::execute(&p, &bindings, backend)?;
     let what = match o {

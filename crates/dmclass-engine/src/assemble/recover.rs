@@ -25,7 +25,8 @@
 //! | `add-leg` | the leg is recorded `COPY`: activation loads the raid with `rebuild N` (a full resync from the old legs, whatever the new leg holds), then the leg is recorded `ACTIVE` — as the apply itself does once the rebuild has started; a leg whose disk is missing stays `COPY` | leg rebuilding |
 //! | `remove-volume` | roll forward: the devices still there are removed top first (refused when open) and the volume dropped from the metadata; its slices' data is not touched | volume gone |
 //! | `copy-rate` | roll forward: the metadata records the new rate and activation loads the raid1 table with it (a reload that never happened is redone) | volume at the new rate |
-//! | `snapshot`, `proxy-part`, `proxy-rejoin` | roll forward from the metadata: those applies record a state that activation can build before changing the kernel | as recorded |
+//! | `snapshot`, `proxy-join`, `proxy-part`, `proxy-rejoin`, `proxy-restore`, `proxy-break`, `reconfigure` | roll forward from the metadata: those plans record a state that activation can build before changing the kernel | as recorded |
+//! | `remove-snapshot` | roll back: the metadata still records the snapshot (its devices go before the write that drops it) and its COW store is untouched, so activation rebuilds it whole | snapshot present; remove it again |
 //! | unknown (newer dmclass) | refused, nothing written | — |
 
 use super::{ActivateReport, ClassOnDisks};

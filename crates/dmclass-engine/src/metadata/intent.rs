@@ -27,12 +27,23 @@ pub enum IntentOp {
     RemoveVolume,
     /// A copy-on-write snapshot created.
     Snapshot,
+    /// A snapshot (copy-on-write or proxy) removed.
+    RemoveSnapshot,
+    /// A proxy volume joined to its master (a new leg, copied by the kernel).
+    ProxyJoin,
     /// A proxy volume parted from its master.
     ProxyPart,
     /// A parted proxy joined back (incremental copy).
     ProxyRejoin,
+    /// A parted proxy copied back onto its master.
+    ProxyRestore,
+    /// A proxy turned into an ordinary volume.
+    ProxyBreak,
     /// A volume's copy rate changed (raid1 table reloaded).
     CopyRate,
+    /// Any other kernel change: the metadata written first records the target state,
+    /// activation builds it (roll forward).
+    Reconfigure,
     /// An op this build does not know (written by a newer dmclass): recovery refuses
     /// to guess and names it.
     #[serde(other)]
@@ -50,9 +61,14 @@ impl IntentOp {
             IntentOp::AddLeg => "add-leg",
             IntentOp::RemoveVolume => "remove-volume",
             IntentOp::Snapshot => "snapshot",
+            IntentOp::RemoveSnapshot => "remove-snapshot",
+            IntentOp::ProxyJoin => "proxy-join",
             IntentOp::ProxyPart => "proxy-part",
             IntentOp::ProxyRejoin => "proxy-rejoin",
+            IntentOp::ProxyRestore => "proxy-restore",
+            IntentOp::ProxyBreak => "proxy-break",
             IntentOp::CopyRate => "copy-rate",
+            IntentOp::Reconfigure => "reconfigure",
             IntentOp::Unknown => "unknown",
         }
     }

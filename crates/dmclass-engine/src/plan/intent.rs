@@ -19,7 +19,7 @@ use super::diff::Change;
 use super::{Action, ActionKind, Actual, AreaState, Ids, Plan, Step};
 use crate::closing::{closing_for, copy_holders};
 use crate::error::{EngineError, Result};
-use crate::metadata::{ClassMeta, DiskState, Intent, IntentChange, IntentOp};
+use crate::metadata::{ClassMeta, DiskState, Intent, IntentChange, IntentOp, ProxyStateMeta};
 use std::rc::Rc;
 
 fn is_kernel(k: ActionKind) -> bool {
@@ -35,6 +35,41 @@ fn is_kernel(k: ActionKind) -> bool {
 
 fn is_meta(k: ActionKind) -> bool {
     matches!(k, ActionKind::FormatArea | ActionKind::WriteMetadata)
+}
+
+/// Proxy changes between `old` and `new`, as intent changes (they are not
+/// [`Change`]s: the proxy planner compares the descriptions itself).
+fn proxy_changes(old: Option<&ClassMeta>, new: &ClassMeta) -> Vec<IntentChange> {
+    let Some(old) = old else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for p in crate::proxy::proxies(new) {
+        let op = match crate::proxy::find(old, p.name) {
+            None => IntentOp::ProxyJoin,
+            Some(o) if o.state == p.state => continue,
+            Some(_) if p.state == ProxyStateMeta::Parted => IntentOp::ProxyPart,
+            Some(_) => IntentOp::ProxyRejoin,
+        };
+        out.push(IntentChange {
+            op,
+            object: p.name.to_owned(),
+        });
+    }
+    for p in crate::proxy::proxies(old) {
+        if crate::proxy::find(new, p.name).is_none() {
+            let op = if new.volume(p.name).is_some() {
+                IntentOp::ProxyBreak
+            } else {
+                IntentOp::RemoveSnapshot
+            };
+            out.push(IntentChange {
+                op,
+                object: p.name.to_owned(),
+            });
+        }
+    }
+    out
 }
 
 /// The changes as recorded in the intent.
@@ -55,8 +90,8 @@ fn intent_changes(old: Option<&ClassMeta>, class: &str, changes: &[Change]) -> V
             Change::AddLeg(n) => (IntentOp::AddLeg, n.clone()),
             Change::CopyRate(n) => (IntentOp::CopyRate, n.clone()),
             Change::RemoveVolume(v) => (IntentOp::RemoveVolume, v.name.clone()),
-            // Copy-on-write snapshot changes carry no intent yet (plan/cow.rs).
-            Change::NewCow(_) | Change::RemoveCow(_) => continue,
+            Change::NewCow(n) => (IntentOp::Snapshot, n.clone()),
+            Change::RemoveCow(s) => (IntentOp::RemoveSnapshot, s.name.clone()),
         };
         out.push(IntentChange { op, object });
     }
@@ -97,6 +132,24 @@ pub(crate) fn record(
     changes: &[Change],
     ids: &mut Ids,
 ) -> Result<()> {
+    let mut ch = intent_changes(old, &p.class, changes);
+    for c in proxy_changes(old, &p.new_meta) {
+        if !ch.contains(&c) {
+            ch.push(c);
+        }
+    }
+    record_changes(p, old, ch, ids)
+}
+
+/// [`record`] with the intent's changes given. A kernel change that no recorded
+/// change explains is recorded as `reconfigure` (roll forward), never as an op
+/// activation would refuse as unknown.
+pub(crate) fn record_changes(
+    p: &mut Plan,
+    old: Option<&ClassMeta>,
+    mut ch: Vec<IntentChange>,
+    ids: &mut Ids,
+) -> Result<()> {
     let Some(first_kernel) = p.actions.iter().position(|a| is_kernel(a.kind)) else {
         return Ok(());
     };
@@ -131,7 +184,12 @@ pub(crate) fn record(
         .max()
         .unwrap_or(from);
     let to = if last_is_write { newest } else { newest + 1 };
-    let ch = intent_changes(old, &p.class, changes);
+    if ch.is_empty() {
+        ch.push(IntentChange {
+            op: IntentOp::Reconfigure,
+            object: p.class.clone(),
+        });
+    }
     let intent = Intent {
         id: ids.next(),
         op: ch.first().map_or(IntentOp::Unknown, |c| c.op),

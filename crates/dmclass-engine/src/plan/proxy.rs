@@ -21,7 +21,8 @@ use crate::alloc::{Allocator, Target};
 use crate::error::{EngineError, Result};
 use crate::layout::{SliceState, VolumeLayout};
 use crate::metadata::{
-    ClassMeta, EngineMeta, ModeMeta, ProxyStateMeta, SnapshotKindMeta, SnapshotMeta, VolumeMeta,
+    ClassMeta, EngineMeta, IntentChange, IntentOp, ModeMeta, ProxyStateMeta, SnapshotKindMeta,
+    SnapshotMeta, VolumeMeta,
 };
 use crate::names::{dm_name, Layer};
 use crate::proxy::{find, proxy_device, proxy_of};
@@ -457,7 +458,7 @@ pub fn plan_proxy(
     actual: &Actual,
     proxy: &str,
     op: ProxyOp,
-    _opts: &PlanOptions,
+    opts: &PlanOptions,
 ) -> Result<Plan> {
     let class = desired.name.as_str();
     super::intent::check_closed(class, actual)?;
@@ -555,6 +556,17 @@ pub fn plan_proxy(
     p.actions
         .push(write_meta(&meta, &format!("proxy {proxy}: {op:?}")));
     post_meta(Some(&old), &meta, &[], actual, &mut p.actions)?;
+    let change = IntentChange {
+        op: match op {
+            ProxyOp::Part { .. } => IntentOp::ProxyPart,
+            ProxyOp::Rejoin => IntentOp::ProxyRejoin,
+            ProxyOp::Restore => IntentOp::ProxyRestore,
+            ProxyOp::Break => IntentOp::ProxyBreak,
+        },
+        object: proxy.to_owned(),
+    };
+    let mut ids = super::Ids::new(opts.id_seed);
+    super::intent::record_changes(&mut p, Some(&old), vec![change], &mut ids)?;
     Ok(p)
 }
 
