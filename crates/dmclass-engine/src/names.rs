@@ -123,6 +123,22 @@ pub fn dm_name(class: &str, volume: &str, layer: Layer) -> Result<String> {
     Ok(name)
 }
 
+/// Whether [`dm_name`] accepts every one of `layers` of the volume (the names are
+/// only built when one may be too long, to report it).
+pub(crate) fn check_dm_names(class: &str, volume: &str, layers: &[Layer]) -> Result<()> {
+    check_component(class)?;
+    check_component(volume)?;
+    let escaped = |s: &str| s.len() + s.matches('-').count();
+    // `_` + the longest tag (`rimage_` + a 20-digit number)
+    if NAME_PREFIX.len() + 2 + escaped(class) + escaped(volume) + 28 <= DM_NAME_MAX {
+        return Ok(());
+    }
+    for l in layers {
+        dm_name(class, volume, *l)?;
+    }
+    Ok(())
+}
+
 /// The dm UUID of a volume's device (at most 8 + 64 + 10 bytes, far below 128).
 pub fn dm_uuid(class: Uuid, volume: Uuid, layer: Layer) -> String {
     let mut s = String::with_capacity(UUID_PREFIX.len() + 64 + 12);

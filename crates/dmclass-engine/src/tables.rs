@@ -308,6 +308,19 @@ impl Ctx<'_> {
     }
 }
 
+/// What [`volume_devices`] checks of a volume's layout before building its devices
+/// (legs not empty and of one size).
+pub(crate) fn check_layout(vol: &VolumeMeta) -> Result<()> {
+    let len = vol.layout.len();
+    if len.0 == 0 || vol.layout.legs.iter().any(|l| l.len() != len) {
+        return Err(EngineError::InvalidLayout(format!(
+            "volume {}: legs are empty or of different sizes",
+            vol.name
+        )));
+    }
+    Ok(())
+}
+
 /// Every device of `vol` in class `class` (UUID `class_uuid`), children first.
 pub fn volume_devices(
     class: &str,
@@ -315,14 +328,9 @@ pub fn volume_devices(
     vol: &VolumeMeta,
     act: &Activation,
 ) -> Result<Vec<DeviceSpec>> {
+    check_layout(vol)?;
     let legs = &vol.layout.legs;
     let len = vol.layout.len();
-    if len.0 == 0 || legs.iter().any(|l| l.len() != len) {
-        return Err(EngineError::InvalidLayout(format!(
-            "volume {}: legs are empty or of different sizes",
-            vol.name
-        )));
-    }
     let mut cx = Ctx {
         class,
         class_uuid,

@@ -206,25 +206,27 @@ impl Exec<'_, '_> {
                 Ok(Outcome::Done)
             }
             Step::WriteMeta { meta } => self.write_meta(meta, disks),
-            Step::Create { name, uuid } => device::create(kernel, name, uuid),
+            Step::Create { spec } => device::create(kernel, &spec.name(), &spec.uuid()),
             Step::Load { spec } => {
+                let spec = spec.get()?;
                 let t = {
                     let r = KernelResolver {
                         disks: numbers.clone(),
                         kernel: &*kernel,
                     };
-                    device::lines(spec, &r)?
+                    device::lines(&spec, &r)?
                 };
-                device::load_lines(kernel, spec, &t)
+                device::load_lines(kernel, &spec, &t)
             }
             Step::Suspend { name } => device::suspend(kernel, name),
-            Step::Resume { spec } => device::resume(kernel, spec),
+            Step::Resume { spec } => device::resume(kernel, &*spec.get()?),
             Step::Verify { spec } => {
+                let spec = spec.get()?;
                 let r = KernelResolver {
                     disks: numbers.clone(),
                     kernel: &*kernel,
                 };
-                device::verify(&*kernel, spec, &r)?;
+                device::verify(&*kernel, &spec, &r)?;
                 Ok(Outcome::Done)
             }
             Step::Remove { name } => device::remove(kernel, name),

@@ -304,7 +304,7 @@ pub(crate) fn transition(
             &r.name,
             "origin's own table, now below snapshot-origin",
             Step::Resume {
-                spec: std::rc::Rc::new(r.clone()),
+                spec: std::rc::Rc::new(r.clone()).into(),
             },
         ));
         verify.push(r.clone());
@@ -336,7 +336,7 @@ pub(crate) fn transition(
                     .collect::<Vec<_>>()
                     .join("+"),
                 Step::Load {
-                    spec: std::rc::Rc::new(n.clone()),
+                    spec: std::rc::Rc::new(n.clone()).into(),
                 },
             ));
             verify.push(n.clone());
@@ -346,7 +346,7 @@ pub(crate) fn transition(
             &n.name,
             "origin resumes after its snapshots",
             Step::Resume {
-                spec: std::rc::Rc::new(n.clone()),
+                spec: std::rc::Rc::new(n.clone()).into(),
             },
         ));
     }
@@ -357,7 +357,7 @@ pub(crate) fn transition(
             &name,
             "read the table back",
             Step::Verify {
-                spec: std::rc::Rc::new(v),
+                spec: std::rc::Rc::new(v).into(),
             },
         ));
     }

@@ -30,6 +30,7 @@ mod diff;
 mod intent;
 mod proxy;
 mod render;
+mod spec_ref;
 mod steps;
 mod text;
 
@@ -43,13 +44,12 @@ pub use bind::{bind_disks, read_actual, AreaState};
 pub(crate) use bind::{io_err, read_area_at};
 pub use cow_merge::{merge_done, plan_finish, plan_merge};
 pub use proxy::{plan_proxy, ProxyOp};
+pub(crate) use spec_ref::SpecRef;
 pub use text::Text;
-pub(crate) use text::{SpecName, SpecUuid};
 
 use crate::error::Result;
 use crate::io::{DevNum, DmInfo};
 use crate::metadata::{ClassMeta, DiskIdentity};
-use crate::tables::DeviceSpec;
 use dmclass_model::{Bytes, Class};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -177,22 +177,21 @@ pub(crate) enum Step {
     WriteMeta {
         meta: Rc<ClassMeta>,
     },
-    /// The name and UUID of the spec the create, load, resume and verify share.
+    /// The spec the create, load, resume and verify share (its name and UUID).
     Create {
-        name: SpecName,
-        uuid: SpecUuid,
+        spec: SpecRef,
     },
     Load {
-        spec: Rc<DeviceSpec>,
+        spec: SpecRef,
     },
     Suspend {
         name: String,
     },
     Resume {
-        spec: Rc<DeviceSpec>,
+        spec: SpecRef,
     },
     Verify {
-        spec: Rc<DeviceSpec>,
+        spec: SpecRef,
     },
     Remove {
         name: String,

@@ -1,8 +1,10 @@
 //! Human renderings of a plan: the action list and the exact dm tables.
 
+use super::spec_ref::{SpecRef, VolSrc};
 use super::{Plan, Step};
-use crate::tables::{DevRef, Resolver};
+use crate::tables::{DevRef, DeviceSpec, Resolver};
 use std::fmt::Write as _;
+use std::rc::Rc;
 
 /// Resolves disks and live dm devices from what the plan knows; placeholders
 /// (`<d1>`, `<dmclass-c-v_rmeta_0>`) for devices whose number is not known yet.
@@ -108,14 +110,39 @@ impl Plan {
     pub fn write_tables(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         let r = PlanResolver(self);
         let mut buf = String::with_capacity(CHUNK + 4096);
+        // the devices of the volume last built (its loads follow one another)
+        let mut built: Option<(Rc<VolSrc>, Vec<DeviceSpec>)> = None;
         for a in &self.actions {
-            if let Step::Load { spec } = &a.step {
-                let _ = writeln!(buf, "# {} ({})", spec.name, spec.uuid);
-                if let Err(e) = spec.render_into(&r, &mut buf) {
-                    let _ = writeln!(buf, "# cannot render: {e}");
+            let Step::Load { spec } = &a.step else {
+                continue;
+            };
+            let spec = match spec {
+                SpecRef::Built(s) => Ok(&**s),
+                SpecRef::Lazy(src, i, _) => {
+                    if !built.as_ref().is_some_and(|(b, _)| Rc::ptr_eq(b, src)) {
+                        built = Some((Rc::clone(src), src.devices().unwrap_or_default()));
+                    }
+                    built
+                        .as_ref()
+                        .and_then(|(_, d)| d.get(usize::from(*i)))
+                        .ok_or(spec)
                 }
-                flush(&mut buf, out, false)?;
+            };
+            match spec {
+                Ok(spec) => {
+                    let _ = writeln!(buf, "# {} ({})", spec.name, spec.uuid);
+                    if let Err(e) = spec.render_into(&r, &mut buf) {
+                        let _ = writeln!(buf, "# cannot render: {e}");
+                    }
+                }
+                Err(spec) => {
+                    let _ = writeln!(buf, "# {} ({})", spec.name(), spec.uuid());
+                    if let Err(e) = spec.get() {
+                        let _ = writeln!(buf, "# cannot render: {e}");
+                    }
+                }
             }
+            flush(&mut buf, out, false)?;
         }
         flush(&mut buf, out, true)
     }

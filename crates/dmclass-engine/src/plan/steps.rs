@@ -2,7 +2,8 @@
 
 use super::current::Current;
 use super::diff::{settled, Change, Diff};
-use super::{Action, ActionKind, Actual, SpecName, SpecUuid, Step, Text};
+use super::spec_ref::{SpecRef, VolSrc};
+use super::{Action, ActionKind, Actual, Step, Text};
 use crate::error::{EngineError, Result};
 use crate::layout::{Extent, SliceState};
 use crate::metadata::{ClassMeta, VolumeMeta};
@@ -49,36 +50,29 @@ pub(crate) fn specs(meta: &ClassMeta, vol: &VolumeMeta) -> Result<Vec<DeviceSpec
 
 /// create, load, resume, verify for a device that does not exist yet.
 pub(crate) fn create_steps(spec: &DeviceSpec, out: &mut Vec<Action>) {
-    create_shared(Rc::new(spec.clone()), out);
+    create_shared(SpecRef::Built(Rc::new(spec.clone())), out);
 }
 
-/// [`create_steps`] for an owned spec: the four steps share it (no copies; their
+/// [`create_steps`] for a shared spec: the four steps share it (no copies; their
 /// text is written from it when shown).
-pub(crate) fn create_shared(spec: Rc<DeviceSpec>, out: &mut Vec<Action>) {
+pub(crate) fn create_shared(spec: SpecRef, out: &mut Vec<Action>) {
     out.push(act(
         ActionKind::Create,
         Text::name(&spec),
         Text::uuid(&spec),
-        Step::Create {
-            name: SpecName(Rc::clone(&spec)),
-            uuid: SpecUuid(Rc::clone(&spec)),
-        },
+        Step::Create { spec: spec.clone() },
     ));
     out.push(act(
         ActionKind::Load,
         Text::name(&spec),
         Text::summary(&spec),
-        Step::Load {
-            spec: Rc::clone(&spec),
-        },
+        Step::Load { spec: spec.clone() },
     ));
     out.push(act(
         ActionKind::Resume,
         Text::name(&spec),
-        visibility(&spec),
-        Step::Resume {
-            spec: Rc::clone(&spec),
-        },
+        visibility(spec.hidden()),
+        Step::Resume { spec: spec.clone() },
     ));
     out.push(act(
         ActionKind::Verify,
@@ -88,8 +82,39 @@ pub(crate) fn create_shared(spec: Rc<DeviceSpec>, out: &mut Vec<Action>) {
     ));
 }
 
-fn visibility(spec: &DeviceSpec) -> Text {
-    if spec.hidden {
+/// The devices of a new volume, created children first. A plain volume's specs are
+/// built when needed from one copy of its description (plan/spec_ref.rs); checked
+/// here as [`volume_devices`] checks them.
+fn new_volume(
+    meta: &ClassMeta,
+    class: &Rc<str>,
+    vol: &VolumeMeta,
+    out: &mut Vec<Action>,
+) -> Result<()> {
+    if crate::proxy::proxy_of(meta, &vol.name).is_none() {
+        crate::tables::check_layout(vol)?;
+        let src = Rc::new(VolSrc {
+            class: Rc::clone(class),
+            class_uuid: meta.uuid,
+            vol: vol.clone(),
+        });
+        let layers = src.layers();
+        crate::names::check_dm_names(&meta.name, &vol.name, &layers)?;
+        if let Some(refs) = SpecRef::lazy_all(&src) {
+            for r in refs {
+                create_shared(r, out);
+            }
+            return Ok(());
+        }
+    }
+    for s in specs(meta, vol)? {
+        create_shared(SpecRef::Built(Rc::new(s)), out);
+    }
+    Ok(())
+}
+
+fn visibility(hidden: bool) -> Text {
+    if hidden {
         Text::fixed(&"private (hidden from udev)")
     } else {
         Text::fixed(&"public")
@@ -197,6 +222,7 @@ pub(crate) fn actions(cur: &Current, d: &Diff, actual: &Actual) -> Result<Vec<Ac
     let vols = volumes_by_name(meta);
     let old_vols = old.map(volumes_by_name).unwrap_or_default();
     let mut names = DiskNames::default();
+    let class: Rc<str> = Rc::from(meta.name.as_str());
     out.reserve(expected_len(meta, &vols, &d.changes));
     // 1. Remove destroyed volumes' devices, top first (metadata is written after).
     for c in &d.changes {
@@ -310,9 +336,7 @@ pub(crate) fn actions(cur: &Current, d: &Diff, actual: &Actual) -> Result<Vec<Ac
         match c {
             Change::NewVolume(n) => {
                 if let Some(v) = vols.get(n.as_str()) {
-                    for s in specs(meta, v)? {
-                        create_shared(Rc::new(s), &mut out);
-                    }
+                    new_volume(meta, &class, v, &mut out)?;
                 }
             }
             Change::Grow(n) | Change::AddLeg(n) | Change::CopyRate(n) => {
@@ -378,14 +402,12 @@ pub(crate) fn reload<'a>(
         if live(&s.name).is_none() {
             create_steps(s, out);
         } else if before.map(|b| &b.table) != Some(&s.table) {
-            let spec = Rc::new(s.clone());
+            let spec = SpecRef::Built(Rc::new(s.clone()));
             out.push(act(
                 ActionKind::Load,
                 Text::name(&spec),
                 Text::summary(&spec),
-                Step::Load {
-                    spec: Rc::clone(&spec),
-                },
+                Step::Load { spec: spec.clone() },
             ));
             if s.role == crate::tables::DeviceRole::Top {
                 out.push(act(
@@ -401,9 +423,7 @@ pub(crate) fn reload<'a>(
                 ActionKind::Resume,
                 Text::name(&spec),
                 Text::fixed(&"make the new table live"),
-                Step::Resume {
-                    spec: Rc::clone(&spec),
-                },
+                Step::Resume { spec: spec.clone() },
             ));
             verify.push(spec);
         }

@@ -306,3 +306,53 @@ fn actions_stay_small() {
     assert_eq!(std::mem::size_of::<Text>(), 16);
     assert!(std::mem::size_of::<Action>() <= 72);
 }
+
+#[test]
+fn lazy_specs_read_as_the_built_ones() {
+    // every device of a plain new volume is built when needed (plan/spec_ref.rs): its
+    // name, UUID, visibility and load summary must be the built spec's, in order
+    let disks = ["d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8"];
+    let w = world(&disks, 256);
+    let c = yaml(
+        &disks,
+        "    groups:\n      - {name: m, type: mirror, members: [d1, d2]}\n      \
+         - {name: s, type: stripe, members: [d3, d4], stripe_size: 64KiB}\n      \
+         - {name: c, type: concat, members: [d5, d6]}\n      \
+         - {name: ms, type: mirror, members: [s, c]}\n      \
+         - {name: s2, type: stripe, members: [d7, d8], stripe_size: 64KiB}\n    volumes:\n      \
+         - {name: r-1, on: m, size: 16MiB}\n      \
+         - {name: mj, on: m, size: 16MiB, engine: mirror, jrm: true}\n      \
+         - {name: mc, on: m, size: 16MiB, engine: mirror, jrm: false}\n      \
+         - {name: rs, on: ms, size: 16MiB}\n      \
+         - {name: ms1, on: ms, size: 300MiB, engine: mirror}\n      \
+         - {name: st, on: s2, size: 16MiB}\n",
+    );
+    let p = plan_for(&w, &c, false).unwrap();
+    let mut lazy = 0;
+    for a in &p.actions {
+        let (Step::Create { spec } | Step::Load { spec } | Step::Resume { spec }) = &a.step else {
+            continue;
+        };
+        if matches!(spec, SpecRef::Lazy(..)) {
+            lazy += 1;
+        }
+        let built = SpecRef::Built(Rc::new(spec.get().unwrap().into_owned()));
+        assert_eq!(built, *spec);
+        assert_eq!(Text::name(&built), Text::name(spec));
+        assert_eq!(a.object.to_string(), built.name());
+        match &a.step {
+            Step::Create { .. } => assert_eq!(a.detail.to_string(), built.uuid()),
+            Step::Load { .. } => {
+                assert_eq!(a.detail.to_string(), Text::summary(&built).to_string());
+                assert_eq!(
+                    format!("{:>60}", a.detail),
+                    format!("{:>60}", Text::summary(&built))
+                );
+            }
+            _ => assert_eq!(built.hidden(), spec.hidden()),
+        }
+    }
+    assert!(lazy > 10, "{lazy} lazy references");
+    let tables = p.tables();
+    assert!(tables.contains("striped") && tables.contains("_mimage_1") && tables.contains("_mlog"));
+}

@@ -5,11 +5,11 @@
 //! [`Text`] keeps a reference to what it is made of and writes the words only when
 //! displayed or serialized (the JSON is the same string as before).
 
+use super::spec_ref::{SpecRef, Targets, VolSrc};
 use crate::tables::DeviceSpec;
 use serde::{Serialize, Serializer};
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
-use std::ops::Deref;
 use std::rc::Rc;
 
 /// The text of an action, rendered on demand ([`fmt::Display`], JSON string).
@@ -32,22 +32,47 @@ enum Repr {
     Uuid(Rc<DeviceSpec>),
     /// `raid (64 MiB, 131072 sectors)`: the targets and size of the device's table.
     Summary(Rc<DeviceSpec>),
+    /// [`Repr::Name`] of a device built when needed ([`SpecRef::Lazy`]).
+    LazyName(Rc<VolSrc>, u8, u8),
+    /// [`Repr::Uuid`] of a device built when needed.
+    LazyUuid(Rc<VolSrc>, u8, u8),
+    /// [`Repr::Summary`] of a device built when needed.
+    LazySummary(Rc<VolSrc>, u8, u8),
 }
 
 impl Text {
     /// The dm name of `spec`.
-    pub(crate) fn name(spec: &Rc<DeviceSpec>) -> Text {
-        Text(Repr::Name(Rc::clone(spec)))
+    pub(crate) fn name(spec: &SpecRef) -> Text {
+        Text(match spec {
+            SpecRef::Built(s) => Repr::Name(Rc::clone(s)),
+            SpecRef::Lazy(v, i, l) => Repr::LazyName(Rc::clone(v), *i, *l),
+        })
     }
 
     /// The dm UUID of `spec`.
-    pub(crate) fn uuid(spec: &Rc<DeviceSpec>) -> Text {
-        Text(Repr::Uuid(Rc::clone(spec)))
+    pub(crate) fn uuid(spec: &SpecRef) -> Text {
+        Text(match spec {
+            SpecRef::Built(s) => Repr::Uuid(Rc::clone(s)),
+            SpecRef::Lazy(v, i, l) => Repr::LazyUuid(Rc::clone(v), *i, *l),
+        })
     }
 
     /// The load summary of `spec` (targets, size).
-    pub(crate) fn summary(spec: &Rc<DeviceSpec>) -> Text {
-        Text(Repr::Summary(Rc::clone(spec)))
+    pub(crate) fn summary(spec: &SpecRef) -> Text {
+        Text(match spec {
+            SpecRef::Built(s) => Repr::Summary(Rc::clone(s)),
+            SpecRef::Lazy(v, i, l) => Repr::LazySummary(Rc::clone(v), *i, *l),
+        })
+    }
+
+    /// The device a lazy text is made from.
+    fn lazy(&self) -> Option<SpecRef> {
+        match &self.0 {
+            Repr::LazyName(v, i, l) | Repr::LazyUuid(v, i, l) | Repr::LazySummary(v, i, l) => {
+                Some(SpecRef::Lazy(Rc::clone(v), *i, *l))
+            }
+            _ => None,
+        }
     }
 
     /// Shared text.
@@ -68,7 +93,9 @@ impl Text {
             Repr::Shared(s) => Some(s),
             Repr::Name(spec) => Some(&spec.name),
             Repr::Uuid(spec) => Some(&spec.uuid),
-            Repr::Summary(_) => None,
+            Repr::Summary(_) | Repr::LazyName(..) | Repr::LazyUuid(..) | Repr::LazySummary(..) => {
+                None
+            }
         }
     }
 
@@ -115,29 +142,64 @@ fn write_summary(f: &mut fmt::Formatter<'_>, spec: &DeviceSpec) -> fmt::Result {
         }
         f.write_str(&l.target)?;
     }
-    let len = spec.len().0;
+    write_size(f, spec.len().0)
+}
+
+/// ` (64 MiB, 131072 sectors)`.
+fn write_size(f: &mut fmt::Formatter<'_>, len: u64) -> fmt::Result {
     let (n, unit) = mib(len);
     write!(f, " ({n} {unit}, {len} sectors)")
 }
 
-/// Writes a summary through `Display` (so it can be padded as a whole).
-struct Summary<'a>(&'a DeviceSpec);
+/// [`write_summary`] of a device built when needed, from its volume's description
+/// (the same words as from the built spec).
+fn write_lazy_summary(f: &mut fmt::Formatter<'_>, spec: &SpecRef) -> fmt::Result {
+    match spec.lazy_summary() {
+        Some((Targets::One(t), len)) => {
+            f.write_str(t)?;
+            write_size(f, len.0)
+        }
+        Some((Targets::Segments(segs), len)) => {
+            for (i, s) in segs.iter().enumerate() {
+                if i > 0 {
+                    f.write_char('+')?;
+                }
+                f.write_str(match s {
+                    crate::layout::Segment::Linear { .. } => "linear",
+                    crate::layout::Segment::Striped { .. } => "striped",
+                })?;
+            }
+            write_size(f, len.0)
+        }
+        None => match spec.get() {
+            Ok(s) => write_summary(f, &s),
+            Err(_) => Ok(()),
+        },
+    }
+}
 
-impl fmt::Display for Summary<'_> {
+/// Writes a text that is not stored through `Display` (so it can be padded as a
+/// whole).
+struct Built<'a>(&'a Text);
+
+impl fmt::Display for Built<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_summary(f, self.0)
+        match (&self.0 .0, self.0.lazy()) {
+            (Repr::Summary(spec), _) => write_summary(f, spec),
+            (Repr::LazyName(..), Some(s)) => f.write_str(&s.name()),
+            (Repr::LazyUuid(..), Some(s)) => f.write_str(&s.uuid()),
+            (Repr::LazySummary(..), Some(s)) => write_lazy_summary(f, &s),
+            _ => Ok(()),
+        }
     }
 }
 
 impl fmt::Display for Text {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.0, self.stored()) {
-            (_, Some(s)) => f.pad(s),
-            (Repr::Summary(spec), None) if f.width().is_none() && f.precision().is_none() => {
-                write_summary(f, spec)
-            }
-            (Repr::Summary(spec), None) => f.pad(&Summary(spec).to_string()),
-            (_, None) => f.pad(""),
+        match self.stored() {
+            Some(s) => f.pad(s),
+            None if f.width().is_none() && f.precision().is_none() => Built(self).fmt(f),
+            None => f.pad(&Built(self).to_string()),
         }
     }
 }
@@ -186,53 +248,5 @@ impl PartialEq<&str> for Text {
 impl PartialEq<String> for Text {
     fn eq(&self, other: &String) -> bool {
         *self == *other.as_str()
-    }
-}
-
-/// The dm name of a device spec the step shares (no copy of it).
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct SpecName(pub(crate) Rc<DeviceSpec>);
-
-/// The dm UUID of a device spec the step shares (no copy of it).
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct SpecUuid(pub(crate) Rc<DeviceSpec>);
-
-impl Deref for SpecName {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        &self.0.name
-    }
-}
-
-impl Deref for SpecUuid {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        &self.0.uuid
-    }
-}
-
-impl fmt::Display for SpecName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self)
-    }
-}
-
-impl fmt::Display for SpecUuid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self)
-    }
-}
-
-impl fmt::Debug for SpecName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
-}
-
-impl fmt::Debug for SpecUuid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
     }
 }
