@@ -73,6 +73,17 @@ fn kvm_raid1_degraded_both_ways() {
     let dev = vol_path("m1", "vol1");
     let dm = dm_name("m1", "vol1");
     vm.sh(&wait_exists(&dev));
+    // the link came from the import file dmclass left (no udev-import exec), and udev
+    // recorded the properties
+    let out = vm.sh(&format!(
+        "cat /run/dmclass/udev/{dm}; udevadm info --query=property --name=/dev/mapper/{dm} | grep ^DMCLASS_"
+    ));
+    vm.check(
+        out.stdout.matches("DMCLASS_CLASS=m1").count() == 2
+            && out.stdout.matches("DMCLASS_VOLUME=vol1").count() == 2,
+        "import file and udev database agree on class and volume",
+        Some(&out),
+    );
     let sum = write_and_verify(&mut vm, &dev, 64, "m1");
     wait_synced(&mut vm, "m1", SYNC_TIMEOUT);
     let (health, out) = raid_health(&mut vm, &dm);
