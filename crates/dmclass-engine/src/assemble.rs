@@ -9,7 +9,7 @@ use crate::layout::SliceState;
 use crate::metadata::{ClassMeta, DecodedArea};
 use crate::names::{escape, parse_dm_uuid, NAME_PREFIX};
 use crate::plan::{read_area_at, AreaState};
-use crate::tables::Activation;
+use crate::tables::{Activation, DeviceSpec};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -164,6 +164,10 @@ pub fn activate(
         });
     }
     let t0 = std::time::Instant::now();
+    // Volumes of a class without snapshots share no device: their stacks can be
+    // built side by side (snapshot stacks span volumes and keep the sequential path).
+    let parallel = meta.snapshots.is_empty();
+    let mut jobs: Vec<(String, Vec<DeviceSpec>)> = Vec::new();
     let mut rep = ActivateReport::default();
     let mut numbers: BTreeMap<String, DevNum> = BTreeMap::new();
     for p in &class.present {
@@ -242,6 +246,14 @@ pub fn activate(
         progress(&format!("activating {}/{}", meta.name, vol.name));
         // A proxy master: its proxy's leg is slot N (`- -` while parted).
         crate::proxy::activation_view(meta, &mut v, &mut act, &|d| numbers.contains_key(d));
+        if parallel {
+            let mut specs = crate::assemble_cow::volume_specs(meta, &v, &act, &numbers, kernel)?;
+            specs.extend(crate::proxy::parted_devices(meta, &vol.name, &|d| {
+                numbers.contains_key(d)
+            })?);
+            jobs.push((vol.name.clone(), specs));
+            continue;
+        }
         let mut changed = false;
         for spec in crate::assemble_cow::volume_specs(meta, &v, &act, &numbers, kernel)? {
             changed |= ensure(kernel, &spec, &numbers)?;
@@ -253,6 +265,13 @@ pub fn activate(
             rep.started.push(vol.name.clone());
         } else {
             rep.already_active.push(vol.name.clone());
+        }
+    }
+    for ((name, _), changed) in jobs.iter().zip(ensure_all(kernel, &jobs, &numbers)?) {
+        if changed {
+            rep.started.push(name.clone());
+        } else {
+            rep.already_active.push(name.clone());
         }
     }
     log::info!(
@@ -271,6 +290,70 @@ pub fn activate(
         ));
     }
     Ok(rep)
+}
+
+/// Bring up every volume's stack (`jobs`: volume, devices children first); whether
+/// anything changed, per job. With worker handles from the kernel the volumes are
+/// spread over a few threads — each stack in order on one thread, stacks side by side
+/// (the ioctls of one device wait on its metadata I/O; others proceed meanwhile).
+/// The first error is returned once every thread has stopped.
+fn ensure_all(
+    kernel: &mut dyn Kernel,
+    jobs: &[(String, Vec<DeviceSpec>)],
+    numbers: &BTreeMap<String, DevNum>,
+) -> Result<Vec<bool>> {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let threads = (cpus * 2).min(4).min(jobs.len() / 2);
+    let workers: Option<Vec<Box<dyn Kernel + Send>>> = if threads >= 2 {
+        (0..threads).map(|_| kernel.worker()).collect()
+    } else {
+        None
+    };
+    let one = |k: &mut dyn Kernel, specs: &[DeviceSpec]| -> Result<bool> {
+        let mut changed = false;
+        for spec in specs {
+            changed |= ensure(k, spec, numbers)?;
+        }
+        Ok(changed)
+    };
+    let Some(workers) = workers else {
+        return jobs.iter().map(|(_, specs)| one(kernel, specs)).collect();
+    };
+    let n = workers.len();
+    let results: Vec<Result<Vec<(usize, bool)>>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = workers
+            .into_iter()
+            .enumerate()
+            .map(|(t, mut w)| {
+                sc.spawn(move || {
+                    let mut done = Vec::new();
+                    for (i, (_, specs)) in jobs.iter().enumerate().skip(t).step_by(n) {
+                        done.push((i, one(&mut *w, specs)?));
+                    }
+                    Ok(done)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(EngineError::InvalidLayout(
+                        "an activation thread panicked".into(),
+                    ))
+                })
+            })
+            .collect()
+    });
+    let mut out = vec![false; jobs.len()];
+    for r in results {
+        for (i, changed) in r? {
+            if let Some(o) = out.get_mut(i) {
+                *o = changed;
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Whether dm name `name` belongs to class `class` (by its escaped prefix).

@@ -118,6 +118,12 @@ pub trait Kernel {
     fn message(&mut self, name: &str, msg: &str) -> IoResult<Option<String>>;
     /// Wait until udev has processed every event we caused.
     fn settle(&mut self) -> IoResult<()>;
+    /// Another handle on the same kernel for a worker thread (activation starts
+    /// volumes in parallel), or `None` when this backend runs one thing at a time.
+    /// A worker never waits for udev at its end: the handle that made it settles.
+    fn worker(&self) -> Option<Box<dyn Kernel + Send>> {
+        None
+    }
 }
 
 /// Raw access to member disks (the real one uses O_DIRECT and flushes).

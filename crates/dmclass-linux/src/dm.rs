@@ -59,6 +59,8 @@ pub struct LinuxKernel {
     unsettled: usize,
     /// Running inside a udev worker: never wait for udev (it would wait for itself).
     in_udev: bool,
+    /// A handle made by [`Kernel::worker`]: its owner settles, not it.
+    is_worker: bool,
 }
 
 impl std::fmt::Debug for LinuxKernel {
@@ -89,6 +91,7 @@ impl LinuxKernel {
             per_device_wait: std::env::var(UDEV_WAIT_ENV).is_ok_and(|v| v == "per-device"),
             unsettled: 0,
             in_udev: false,
+            is_worker: false,
         })
     }
 
@@ -456,6 +459,19 @@ impl Kernel for LinuxKernel {
             .map_err(|e| dm_err("message", name, &e))
     }
 
+    fn worker(&self) -> Option<Box<dyn Kernel + Send>> {
+        // a handle of its own: ioctls on separate descriptors run side by side
+        let dm = DM::new().ok()?;
+        Some(Box::new(LinuxKernel {
+            dm,
+            udev_timeout: self.udev_timeout,
+            per_device_wait: self.per_device_wait,
+            unsettled: 0,
+            in_udev: self.in_udev,
+            is_worker: true,
+        }))
+    }
+
     fn settle(&mut self) -> IoResult<()> {
         if self.in_udev {
             self.unsettled = 0;
@@ -470,7 +486,7 @@ impl Kernel for LinuxKernel {
 impl Drop for LinuxKernel {
     /// A command that issued events without waiting settles before it ends.
     fn drop(&mut self) {
-        if self.unsettled > 0 && !self.in_udev {
+        if self.unsettled > 0 && !self.in_udev && !self.is_worker {
             if let Err(e) = settle(self.udev_timeout) {
                 log::warn!("settling udev after {} events: {e}", self.unsettled);
             }

@@ -279,6 +279,26 @@ fn vmware_layouts() {
             check_legs(&mut vm, "vw", vol, *mib, *legs, sum);
         }
     }
+    // stopped and started again from the disks: five stacks built side by side
+    dmclass_ok(&mut vm, "deactivate vw");
+    vm.sh(&wait_gone(&vol_path("vw", "two")));
+    let out = dmclass_ok(&mut vm, "-v activate vw");
+    vm.check(
+        out.stdout.contains("5 started"),
+        "activate starts the five volumes",
+        Some(&out),
+    );
+    for ((vol, mib, _, _), sum) in layout.iter().zip(&sums) {
+        let dev = vol_path("vw", vol);
+        vm.sh(&wait_exists(&dev));
+        let back = read_sum(&mut vm, &dev, *mib);
+        vm.check_eq(
+            &format!("checksum of {vol} after activate"),
+            sum,
+            &back,
+            None,
+        );
+    }
 }
 
 #[test]
