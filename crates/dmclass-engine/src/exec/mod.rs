@@ -205,7 +205,10 @@ impl Exec<'_, '_> {
                     .map_err(|e| io_err(format!("zeroing disk {disk}"), e))?;
                 Ok(Outcome::Done)
             }
-            Step::WriteMeta { meta } => self.write_meta(meta, disks),
+            Step::WriteMeta { .. } | Step::WriteShared { .. } => match step.written_meta() {
+                Some(meta) => self.write_meta(&meta, disks),
+                None => Ok(Outcome::Done),
+            },
             Step::Create { spec } => device::create(kernel, &spec.name(), &spec.uuid()),
             Step::Load { spec } => {
                 let spec = spec.get()?;

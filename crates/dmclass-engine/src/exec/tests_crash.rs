@@ -228,17 +228,14 @@ fn intent_is_recorded_before_the_first_kernel_change_and_cleared_last() {
                 )
             })
             .unwrap();
-        let metas: Vec<(usize, &crate::metadata::ClassMeta)> = p
+        let metas: Vec<(usize, std::borrow::Cow<'_, crate::metadata::ClassMeta>)> = p
             .actions
             .iter()
             .enumerate()
-            .filter_map(|(i, a)| match &a.step {
-                crate::plan::Step::WriteMeta { meta } => Some((i, &**meta)),
-                _ => None,
-            })
+            .filter_map(|(i, a)| Some((i, a.step.written_meta()?)))
             .collect();
-        let (i0, m0) = metas[0];
-        assert!(i0 < first_kernel, "{op}: {:?}", p.render());
+        let (i0, m0) = &metas[0];
+        assert!(*i0 < first_kernel, "{op}: {:?}", p.render());
         let intent = m0.intent.as_ref().unwrap();
         assert_eq!(intent.op, op);
         assert_eq!(intent.from_generation, p.based_on_generation.unwrap());

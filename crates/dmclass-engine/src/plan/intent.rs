@@ -109,18 +109,22 @@ fn renumber(a: &mut Action, by: u64) {
 }
 
 fn meta_write(meta: ClassMeta, why: &str) -> Action {
+    let mut a = meta_write_text(&meta, meta.generation, why);
+    a.step = Step::WriteMeta {
+        meta: Rc::new(meta),
+    };
+    a
+}
+
+/// The write of `meta` as `generation`, but for its step (a placeholder).
+fn meta_write_text(meta: &ClassMeta, generation: u64, why: &str) -> Action {
     let disks: Vec<&str> = meta.disks.iter().map(|d| d.name.as_str()).collect();
     Action {
         kind: ActionKind::WriteMetadata,
         object: meta.name.clone().into(),
-        detail: format!(
-            "generation {} on {} ({why})",
-            meta.generation,
-            disks.join(", ")
-        )
-        .into(),
-        step: Step::WriteMeta {
-            meta: Rc::new(meta),
+        detail: format!("generation {generation} on {} ({why})", disks.join(", ")).into(),
+        step: Step::Suspend {
+            name: String::new(),
         },
     }
 }
@@ -130,6 +134,7 @@ pub(crate) fn record(
     p: &mut Plan,
     old: Option<&ClassMeta>,
     changes: &[Change],
+    shared: Option<Rc<ClassMeta>>,
     ids: &mut Ids,
 ) -> Result<()> {
     let mut ch = intent_changes(old, &p.class, changes);
@@ -138,16 +143,19 @@ pub(crate) fn record(
             ch.push(c);
         }
     }
-    record_changes(p, old, ch, ids)
+    record_changes(p, old, ch, shared, ids)
 }
 
 /// [`record`] with the intent's changes given. A kernel change that no recorded
 /// change explains is recorded as `reconfigure` (roll forward), never as an op
-/// activation would refuse as unknown.
+/// activation would refuse as unknown. `shared` is the new description without its
+/// intent that new volumes' devices are built from ([`super::steps::actions`]); the
+/// last write records it when it is that description (no second copy of it).
 pub(crate) fn record_changes(
     p: &mut Plan,
     old: Option<&ClassMeta>,
     mut ch: Vec<IntentChange>,
+    shared: Option<Rc<ClassMeta>>,
     ids: &mut Ids,
 ) -> Result<()> {
     let Some(first_kernel) = p.actions.iter().position(|a| is_kernel(a.kind)) else {
@@ -199,12 +207,14 @@ pub(crate) fn record_changes(
         to_generation: to,
     };
     p.new_meta.intent = Some(intent.clone());
-    let mut last_meta = p.new_meta.clone();
+    // the newest description written: the plan's own (`None`) unless a write is newer
+    let mut last_meta: Option<ClassMeta> = None;
     for a in &mut p.actions {
         if let Step::WriteMeta { meta } = &mut a.step {
             Rc::make_mut(meta).intent = Some(intent.clone());
-            if meta.generation >= last_meta.generation {
-                last_meta = (**meta).clone();
+            let last = last_meta.as_ref().unwrap_or(&p.new_meta);
+            if meta.generation >= last.generation {
+                last_meta = Some((**meta).clone());
             }
             if meta.generation < to {
                 a.detail.push_str("; records the intent");
@@ -221,7 +231,21 @@ pub(crate) fn record_changes(
             Rc::make_mut(meta).intent = None;
             detail.push_str("; clears the intent");
         }
+    } else if let (None, Some(meta)) = (&last_meta, shared) {
+        debug_assert!({
+            let mut m = p.new_meta.clone();
+            m.intent = None;
+            m.generation = meta.generation;
+            m == *meta
+        });
+        let mut a = meta_write_text(&meta, to, "apply complete; clears the intent");
+        a.step = Step::WriteShared {
+            meta,
+            generation: to,
+        };
+        p.actions.push(a);
     } else {
+        let mut last_meta = last_meta.unwrap_or_else(|| p.new_meta.clone());
         last_meta.intent = None;
         last_meta.generation = to;
         p.actions

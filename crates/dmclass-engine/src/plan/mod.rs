@@ -177,6 +177,12 @@ pub(crate) enum Step {
     WriteMeta {
         meta: Rc<ClassMeta>,
     },
+    /// Write `meta` as generation `generation`: the last write of a plan whose new
+    /// volumes' devices are built from the same copy (plan/spec_ref.rs).
+    WriteShared {
+        meta: Rc<ClassMeta>,
+        generation: u64,
+    },
     /// The spec the create, load, resume and verify share (its name and UUID).
     Create {
         spec: SpecRef,
@@ -196,6 +202,21 @@ pub(crate) enum Step {
     Remove {
         name: String,
     },
+}
+
+impl Step {
+    /// The description a metadata write records.
+    pub(crate) fn written_meta(&self) -> Option<std::borrow::Cow<'_, ClassMeta>> {
+        match self {
+            Step::WriteMeta { meta } => Some(std::borrow::Cow::Borrowed(&**meta)),
+            Step::WriteShared { meta, generation } => {
+                let mut m = (**meta).clone();
+                m.generation = *generation;
+                Some(std::borrow::Cow::Owned(m))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// One planned action. JSON: `{"kind": ..., "object": ..., "detail": ...}`.
@@ -296,11 +317,11 @@ pub fn plan(
     let cur = current::current(desired, bindings, actual)?;
     intent::check_pending(desired.name.as_str(), &cur)?;
     let d = diff::diff(desired, bindings, &cur, opts, &mut ids)?;
-    let actions = steps::actions(&cur, &d, actual)?;
+    let (actions, shared) = steps::actions(&cur, &d, actual)?;
     // moved, not cloned: the description of a large class is big
     let mut p = Plan::empty(&cur, desired, bindings, actual, d.meta);
     p.actions = actions;
     p.notes = d.notes;
-    intent::record(&mut p, cur.meta.as_ref(), &d.changes, &mut ids)?;
+    intent::record(&mut p, cur.meta.as_ref(), &d.changes, shared, &mut ids)?;
     Ok(p)
 }

@@ -566,7 +566,7 @@ pub fn plan_proxy(
         object: proxy.to_owned(),
     };
     let mut ids = super::Ids::new(opts.id_seed);
-    super::intent::record_changes(&mut p, Some(&old), vec![change], &mut ids)?;
+    super::intent::record_changes(&mut p, Some(&old), vec![change], None, &mut ids)?;
     Ok(p)
 }
 

@@ -1,10 +1,10 @@
 //! Human renderings of a plan: the action list and the exact dm tables.
 
-use super::spec_ref::{SpecRef, VolSrc};
+use super::spec_ref::{devices, SpecRef};
 use super::{Plan, Step};
+use crate::metadata::VolumeMeta;
 use crate::tables::{DevRef, DeviceSpec, Resolver};
 use std::fmt::Write as _;
-use std::rc::Rc;
 
 /// Resolves disks and live dm devices from what the plan knows; placeholders
 /// (`<d1>`, `<dmclass-c-v_rmeta_0>`) for devices whose number is not known yet.
@@ -111,16 +111,19 @@ impl Plan {
         let r = PlanResolver(self);
         let mut buf = String::with_capacity(CHUNK + 4096);
         // the devices of the volume last built (its loads follow one another)
-        let mut built: Option<(Rc<VolSrc>, Vec<DeviceSpec>)> = None;
+        let mut built: Option<(*const VolumeMeta, Vec<DeviceSpec>)> = None;
         for a in &self.actions {
             let Step::Load { spec } = &a.step else {
                 continue;
             };
             let spec = match spec {
                 SpecRef::Built(s) => Ok(&**s),
-                SpecRef::Lazy(src, i, _) => {
-                    if !built.as_ref().is_some_and(|(b, _)| Rc::ptr_eq(b, src)) {
-                        built = Some((Rc::clone(src), src.devices().unwrap_or_default()));
+                SpecRef::Lazy(_, _, i, _) => {
+                    if let Some((meta, vol)) = spec.lazy_vol() {
+                        let at: *const VolumeMeta = vol;
+                        if built.as_ref().is_none_or(|(b, _)| *b != at) {
+                            built = Some((at, devices(meta, vol).unwrap_or_default()));
+                        }
                     }
                     built
                         .as_ref()

@@ -3,8 +3,8 @@
 //! A new volume has several devices (raid1: two `rmeta`, two `rimage` and the top),
 //! each a [`DeviceSpec`] of a dozen small allocations; a plan of a large class held
 //! hundreds of thousands of them. A plain new volume's actions now share one copy of
-//! its description ([`VolSrc`]) and name a device of it by position
-//! ([`SpecRef::Lazy`]): the spec is built from the description when the executor or
+//! the class description (also the plan's last metadata write) and name a device by
+//! volume and position ([`SpecRef::Lazy`]): the spec is built from the description when the executor or
 //! `--tables` needs it, and names, UUIDs and load summaries are written from the
 //! description directly. What is built is what [`volume_devices`] returns, so plans,
 //! tables and apply are unchanged.
@@ -12,66 +12,47 @@
 use super::steps::activation;
 use crate::error::{EngineError, Result};
 use crate::layout::Segment;
-use crate::metadata::{EngineMeta, VolumeMeta};
+use crate::metadata::{ClassMeta, EngineMeta, VolumeMeta};
 use crate::names::{dm_name, dm_uuid, Layer};
 use crate::tables::{volume_devices, DeviceSpec};
 use dmclass_model::Sectors;
 use std::borrow::Cow;
 use std::rc::Rc;
-use uuid::Uuid;
 
-/// What a new volume's devices are built from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct VolSrc {
-    /// Class name (shared by every volume of the plan).
-    pub(crate) class: Rc<str>,
-    /// Class UUID.
-    pub(crate) class_uuid: Uuid,
-    /// The volume as recorded (no proxy leg: proxy masters get built specs).
-    pub(crate) vol: VolumeMeta,
+/// Every device of volume `vol` of `meta`, as [`super::steps::specs`] builds them
+/// for a volume that is no proxy master.
+pub(crate) fn devices(meta: &ClassMeta, vol: &VolumeMeta) -> Result<Vec<DeviceSpec>> {
+    volume_devices(&meta.name, meta.uuid, vol, &activation(vol))
 }
 
-impl VolSrc {
-    /// Every device of the volume, as [`super::steps::specs`] builds them.
-    pub(crate) fn devices(&self) -> Result<Vec<DeviceSpec>> {
-        volume_devices(
-            &self.class,
-            self.class_uuid,
-            &self.vol,
-            &activation(&self.vol),
-        )
-    }
-
-    /// The layers of [`VolSrc::devices`], in the same order (children first).
-    pub(crate) fn layers(&self) -> Vec<Layer> {
-        let vol = &self.vol;
-        let legs = &vol.layout.legs;
-        let mut out = Vec::with_capacity(2 * legs.len() + 1);
-        if legs.len() > 1 {
-            match vol.engine {
-                EngineMeta::Raid1 => {
-                    for (i, leg) in legs.iter().enumerate() {
-                        if leg.rmeta.is_some() {
-                            out.push(Layer::Rmeta(i));
-                        }
-                        out.push(Layer::Rimage(i));
+/// The layers of [`devices`], in the same order (children first).
+pub(crate) fn layers(vol: &VolumeMeta) -> Vec<Layer> {
+    let legs = &vol.layout.legs;
+    let mut out = Vec::with_capacity(2 * legs.len() + 1);
+    if legs.len() > 1 {
+        match vol.engine {
+            EngineMeta::Raid1 => {
+                for (i, leg) in legs.iter().enumerate() {
+                    if leg.rmeta.is_some() {
+                        out.push(Layer::Rmeta(i));
                     }
+                    out.push(Layer::Rimage(i));
                 }
-                EngineMeta::Mirror => {
-                    if vol.layout.log.is_some() && vol.jrm {
-                        out.push(Layer::Mlog);
-                    }
-                    for (i, leg) in legs.iter().enumerate() {
-                        if !matches!(leg.segments.as_slice(), [Segment::Linear { .. }]) {
-                            out.push(Layer::Mimage(i));
-                        }
+            }
+            EngineMeta::Mirror => {
+                if vol.layout.log.is_some() && vol.jrm {
+                    out.push(Layer::Mlog);
+                }
+                for (i, leg) in legs.iter().enumerate() {
+                    if !matches!(leg.segments.as_slice(), [Segment::Linear { .. }]) {
+                        out.push(Layer::Mimage(i));
                     }
                 }
             }
         }
-        out.push(Layer::Top);
-        out
     }
+    out.push(Layer::Top);
+    out
 }
 
 /// A [`Layer`] in one byte (leg numbers below 32).
@@ -108,8 +89,9 @@ fn unpack(c: u8) -> Layer {
 pub(crate) enum SpecRef {
     /// A spec built when planning (changed stacks, snapshots, proxy masters).
     Built(Rc<DeviceSpec>),
-    /// Device number `.1` of the volume (layer `.2`, packed): built when needed.
-    Lazy(Rc<VolSrc>, u8, u8),
+    /// Volume `.1` of the class, its device number `.2` (layer `.3`, packed): built
+    /// when needed. The class is one copy shared by the whole plan.
+    Lazy(Rc<ClassMeta>, u32, u8, u8),
 }
 
 /// Where the load summary of a device comes from: one target, or one per segment.
@@ -121,34 +103,51 @@ pub(crate) enum Targets<'a> {
 }
 
 impl SpecRef {
-    /// References to every device of `src`, children first; `None` when a layer does
-    /// not fit the packed form (then the caller builds the specs).
-    pub(crate) fn lazy_all(src: &Rc<VolSrc>) -> Option<Vec<SpecRef>> {
-        src.layers()
-            .into_iter()
+    /// References to every device (`layers`) of volume `vol` of `meta`, children
+    /// first; `None` when one does not fit the packed form (then the caller builds
+    /// the specs).
+    pub(crate) fn lazy_all(
+        meta: &Rc<ClassMeta>,
+        vol: usize,
+        layers: &[Layer],
+    ) -> Option<Vec<SpecRef>> {
+        let v = u32::try_from(vol).ok()?;
+        layers
+            .iter()
             .enumerate()
             .map(|(i, l)| {
                 Some(SpecRef::Lazy(
-                    Rc::clone(src),
+                    Rc::clone(meta),
+                    v,
                     u8::try_from(i).ok()?,
-                    pack(l)?,
+                    pack(*l)?,
                 ))
             })
             .collect()
     }
 
+    /// The class and volume of a lazy reference.
+    pub(crate) fn lazy_vol(&self) -> Option<(&Rc<ClassMeta>, &VolumeMeta)> {
+        match self {
+            SpecRef::Lazy(meta, v, ..) => Some((meta, meta.volumes.get(*v as usize)?)),
+            SpecRef::Built(_) => None,
+        }
+    }
+
     /// The spec (built now for a lazy reference).
     pub(crate) fn get(&self) -> Result<Cow<'_, DeviceSpec>> {
-        match self {
-            SpecRef::Built(s) => Ok(Cow::Borrowed(s)),
-            SpecRef::Lazy(src, i, _) => src
-                .devices()?
+        match (self, self.lazy_vol()) {
+            (SpecRef::Built(s), _) => Ok(Cow::Borrowed(s)),
+            (SpecRef::Lazy(_, _, i, _), Some((meta, vol))) => devices(meta, vol)?
                 .into_iter()
                 .nth(usize::from(*i))
                 .map(Cow::Owned)
                 .ok_or_else(|| {
-                    EngineError::InvalidLayout(format!("volume {}: no device {i}", src.vol.name))
+                    EngineError::InvalidLayout(format!("volume {}: no device {i}", vol.name))
                 }),
+            (SpecRef::Lazy(..), None) => Err(EngineError::InvalidLayout(
+                "a planned device refers to no volume".into(),
+            )),
         }
     }
 
@@ -156,9 +155,11 @@ impl SpecRef {
     pub(crate) fn name(&self) -> Cow<'_, str> {
         match self {
             SpecRef::Built(s) => Cow::Borrowed(&s.name),
-            SpecRef::Lazy(src, _, l) => {
-                Cow::Owned(dm_name(&src.class, &src.vol.name, unpack(*l)).unwrap_or_default())
-            }
+            SpecRef::Lazy(meta, _, _, l) => Cow::Owned(
+                self.lazy_vol()
+                    .and_then(|(_, v)| dm_name(&meta.name, &v.name, unpack(*l)).ok())
+                    .unwrap_or_default(),
+            ),
         }
     }
 
@@ -166,9 +167,11 @@ impl SpecRef {
     pub(crate) fn uuid(&self) -> Cow<'_, str> {
         match self {
             SpecRef::Built(s) => Cow::Borrowed(&s.uuid),
-            SpecRef::Lazy(src, _, l) => {
-                Cow::Owned(dm_uuid(src.class_uuid, src.vol.uuid, unpack(*l)))
-            }
+            SpecRef::Lazy(meta, _, _, l) => Cow::Owned(
+                self.lazy_vol()
+                    .map(|(_, v)| dm_uuid(meta.uuid, v.uuid, unpack(*l)))
+                    .unwrap_or_default(),
+            ),
         }
     }
 
@@ -176,17 +179,17 @@ impl SpecRef {
     pub(crate) fn hidden(&self) -> bool {
         match self {
             SpecRef::Built(s) => s.hidden,
-            SpecRef::Lazy(_, _, l) => unpack(*l).hidden(),
+            SpecRef::Lazy(_, _, _, l) => unpack(*l).hidden(),
         }
     }
 
     /// The targets and length of a lazy device's table, from the description
     /// (`None` for a built spec: read its table).
     pub(crate) fn lazy_summary(&self) -> Option<(Targets<'_>, Sectors)> {
-        let SpecRef::Lazy(src, _, l) = self else {
+        let (SpecRef::Lazy(_, _, _, l), Some((_, vol))) = (self, self.lazy_vol()) else {
             return None;
         };
-        let layout = &src.vol.layout;
+        let layout = &vol.layout;
         let leg = |i: usize| layout.legs.get(i);
         let segs = |i: usize| leg(i).map(|g| (Targets::Segments(g.segments.as_slice()), g.len()));
         match unpack(*l) {
@@ -197,7 +200,7 @@ impl SpecRef {
             Layer::Mlog => layout.log.as_ref().map(|e| (Targets::One("linear"), e.len)),
             Layer::Top if layout.legs.len() == 1 => segs(0),
             Layer::Top => Some((
-                Targets::One(match src.vol.engine {
+                Targets::One(match vol.engine {
                     EngineMeta::Raid1 => "raid",
                     EngineMeta::Mirror => "mirror",
                 }),
@@ -218,8 +221,8 @@ impl PartialEq for SpecRef {
     fn eq(&self, other: &SpecRef) -> bool {
         match (self, other) {
             (SpecRef::Built(a), SpecRef::Built(b)) => a == b,
-            (SpecRef::Lazy(src, dev, layer), SpecRef::Lazy(src2, dev2, layer2)) => {
-                (src, dev, layer) == (src2, dev2, layer2)
+            (SpecRef::Lazy(m, v, d, l), SpecRef::Lazy(m2, v2, d2, l2)) if Rc::ptr_eq(m, m2) => {
+                (v, d, l) == (v2, d2, l2)
             }
             _ => match (self.get(), other.get()) {
                 (Ok(a), Ok(b)) => a == b,

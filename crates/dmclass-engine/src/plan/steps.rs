@@ -2,7 +2,7 @@
 
 use super::current::Current;
 use super::diff::{settled, Change, Diff};
-use super::spec_ref::{SpecRef, VolSrc};
+use super::spec_ref::{layers, SpecRef};
 use super::{Action, ActionKind, Actual, Step, Text};
 use crate::error::{EngineError, Result};
 use crate::layout::{Extent, SliceState};
@@ -82,25 +82,25 @@ pub(crate) fn create_shared(spec: SpecRef, out: &mut Vec<Action>) {
     ));
 }
 
-/// The devices of a new volume, created children first. A plain volume's specs are
-/// built when needed from one copy of its description (plan/spec_ref.rs); checked
-/// here as [`volume_devices`] checks them.
+/// The devices of new volume number `at` of `meta`, created children first. A plain
+/// volume's specs are built when needed from `shared`, one copy of `meta` for the
+/// whole plan (plan/spec_ref.rs), made on first use; checked here as
+/// [`volume_devices`] checks them.
 fn new_volume(
     meta: &ClassMeta,
-    class: &Rc<str>,
-    vol: &VolumeMeta,
+    shared: &mut Option<Rc<ClassMeta>>,
+    at: usize,
     out: &mut Vec<Action>,
 ) -> Result<()> {
+    let Some(vol) = meta.volumes.get(at) else {
+        return Ok(());
+    };
     if crate::proxy::proxy_of(meta, &vol.name).is_none() {
         crate::tables::check_layout(vol)?;
-        let src = Rc::new(VolSrc {
-            class: Rc::clone(class),
-            class_uuid: meta.uuid,
-            vol: vol.clone(),
-        });
-        let layers = src.layers();
+        let layers = layers(vol);
         crate::names::check_dm_names(&meta.name, &vol.name, &layers)?;
-        if let Some(refs) = SpecRef::lazy_all(&src) {
+        let shared = shared.get_or_insert_with(|| Rc::new(final_meta(meta)));
+        if let Some(refs) = SpecRef::lazy_all(shared, at, &layers) {
             for r in refs {
                 create_shared(r, out);
             }
@@ -111,6 +111,14 @@ fn new_volume(
         create_shared(SpecRef::Built(Rc::new(s)), out);
     }
     Ok(())
+}
+
+/// `meta` as the plan's last metadata write records it, but for its generation
+/// (known once the intent is recorded): without an intent.
+fn final_meta(meta: &ClassMeta) -> ClassMeta {
+    let mut m = meta.clone();
+    m.intent = None;
+    m
 }
 
 fn visibility(hidden: bool) -> Text {
@@ -137,13 +145,23 @@ impl DiskNames {
 }
 
 fn zero(e: &Extent, what: std::fmt::Arguments<'_>, names: &mut DiskNames, out: &mut Vec<Action>) {
+    let detail = format!(
+        "{what}: {} bytes at byte {}",
+        e.len.0 * 512,
+        e.offset.0 * 512
+    );
+    zero_text(e, detail.into(), names, out);
+}
+
+/// [`zero`] with its detail text given.
+fn zero_text(e: &Extent, detail: Text, names: &mut DiskNames, out: &mut Vec<Action>) {
     let offset = Bytes(e.offset.0 * 512);
     let len = Bytes(e.len.0 * 512);
     let disk = names.get(&e.disk);
     out.push(act(
         ActionKind::ZeroExtent,
         Text::shared(&disk),
-        format!("{what}: {} bytes at byte {}", len.0, offset.0),
+        detail,
         Step::Zero { disk, offset, len },
     ));
 }
@@ -173,18 +191,34 @@ fn refuse(class: &str, object: &str, reason: String) -> EngineError {
 
 /// Volumes by name, built once per plan (the first of a name wins, as
 /// [`ClassMeta::volume`]): a linear lookup per volume made planning quadratic.
-pub(crate) fn volumes_by_name(meta: &ClassMeta) -> HashMap<&str, &VolumeMeta> {
-    let mut m = HashMap::with_capacity(meta.volumes.len());
-    for v in &meta.volumes {
-        m.entry(v.name.as_str()).or_insert(v);
+#[derive(Default)]
+pub(crate) struct Vols<'a>(HashMap<&'a str, usize>, &'a [VolumeMeta]);
+
+impl<'a> Vols<'a> {
+    /// The volume named `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<&'a VolumeMeta> {
+        self.1.get(*self.0.get(name)?)
     }
-    m
+
+    /// Its position in the class description.
+    pub(crate) fn index(&self, name: &str) -> Option<usize> {
+        self.0.get(name).copied()
+    }
+}
+
+/// [`Vols`] of `meta`.
+pub(crate) fn volumes_by_name(meta: &ClassMeta) -> Vols<'_> {
+    let mut m = HashMap::with_capacity(meta.volumes.len());
+    for (i, v) in meta.volumes.iter().enumerate() {
+        m.entry(v.name.as_str()).or_insert(i);
+    }
+    Vols(m, &meta.volumes)
 }
 
 /// About how many actions the plan has (new volumes dominate a large plan), so the
 /// list is allocated once: a doubling vector of a quarter of a million actions costs
 /// time and, while it is copied, memory. Only a hint; the plan is the same without it.
-fn expected_len(meta: &ClassMeta, vols: &HashMap<&str, &VolumeMeta>, changes: &[Change]) -> usize {
+fn expected_len(meta: &ClassMeta, vols: &Vols, changes: &[Change]) -> usize {
     let mut n = meta.disks.len() + 4; // format or metadata writes, the intent
     for c in changes {
         let Change::NewVolume(name) = c else {
@@ -211,10 +245,17 @@ fn expected_len(meta: &ClassMeta, vols: &HashMap<&str, &VolumeMeta>, changes: &[
 }
 
 /// Every action, in order.
-pub(crate) fn actions(cur: &Current, d: &Diff, actual: &Actual) -> Result<Vec<Action>> {
+///
+/// Also returns the copy of the new description that new volumes' devices are built
+/// from, when there is one: the plan's last metadata write can be that copy.
+pub(crate) fn actions(
+    cur: &Current,
+    d: &Diff,
+    actual: &Actual,
+) -> Result<(Vec<Action>, Option<Rc<ClassMeta>>)> {
     let mut out = Vec::new();
     if d.changes.is_empty() && cur.meta.as_ref() == Some(&d.meta) {
-        return Ok(out);
+        return Ok((out, None));
     }
     let meta = &d.meta;
     let live = |n: &str| actual.live.iter().find(|i| i.name == n);
@@ -222,7 +263,7 @@ pub(crate) fn actions(cur: &Current, d: &Diff, actual: &Actual) -> Result<Vec<Ac
     let vols = volumes_by_name(meta);
     let old_vols = old.map(volumes_by_name).unwrap_or_default();
     let mut names = DiskNames::default();
-    let class: Rc<str> = Rc::from(meta.name.as_str());
+    let mut shared = None;
     out.reserve(expected_len(meta, &vols, &d.changes));
     // 1. Remove destroyed volumes' devices, top first (metadata is written after).
     for c in &d.changes {
@@ -256,24 +297,37 @@ pub(crate) fn actions(cur: &Current, d: &Diff, actual: &Actual) -> Result<Vec<Ac
     for c in &d.changes {
         match c {
             Change::NewVolume(n) => {
-                if let Some(v) = vols.get(n.as_str()) {
+                if let (Some(v), Some(at)) = (vols.get(n.as_str()), vols.index(n.as_str())) {
+                    // the detail written from the shared description when shown
+                    let shared = shared.get_or_insert_with(|| Rc::new(final_meta(meta)));
+                    let at = u32::try_from(at).ok();
                     for (i, l) in v.layout.legs.iter().enumerate() {
                         if let Some(e) = &l.rmeta {
-                            zero(
-                                e,
-                                format_args!("volume {n} leg {i} rmeta"),
-                                &mut names,
-                                &mut out,
-                            );
+                            match (at, u8::try_from(i)) {
+                                (Some(at), Ok(leg)) if leg != u8::MAX => {
+                                    zero_text(e, Text::zero(shared, at, leg), &mut names, &mut out);
+                                }
+                                _ => zero(
+                                    e,
+                                    format_args!("volume {n} leg {i} rmeta"),
+                                    &mut names,
+                                    &mut out,
+                                ),
+                            }
                         }
                     }
                     if let Some(e) = &v.layout.log {
-                        zero(
-                            e,
-                            format_args!("volume {n} mirror log"),
-                            &mut names,
-                            &mut out,
-                        );
+                        match at {
+                            Some(at) => {
+                                zero_text(e, Text::zero(shared, at, u8::MAX), &mut names, &mut out);
+                            }
+                            None => zero(
+                                e,
+                                format_args!("volume {n} mirror log"),
+                                &mut names,
+                                &mut out,
+                            ),
+                        }
                     }
                 }
             }
@@ -335,8 +389,8 @@ pub(crate) fn actions(cur: &Current, d: &Diff, actual: &Actual) -> Result<Vec<Ac
     for c in &d.changes {
         match c {
             Change::NewVolume(n) => {
-                if let Some(v) = vols.get(n.as_str()) {
-                    new_volume(meta, &class, v, &mut out)?;
+                if let Some(at) = vols.index(n.as_str()) {
+                    new_volume(meta, &mut shared, at, &mut out)?;
                 }
             }
             Change::Grow(n) | Change::AddLeg(n) | Change::CopyRate(n) => {
@@ -379,7 +433,7 @@ pub(crate) fn actions(cur: &Current, d: &Diff, actual: &Actual) -> Result<Vec<Ac
             ));
         }
     }
-    Ok(out)
+    Ok((out, shared))
 }
 
 /// Reload a live volume's stack (children first); unused layers removed last.

@@ -330,6 +330,14 @@ fn lazy_specs_read_as_the_built_ones() {
     let p = plan_for(&w, &c, false).unwrap();
     let mut lazy = 0;
     for a in &p.actions {
+        if let Step::Zero { offset, len, .. } = &a.step {
+            let d = a.detail.to_string();
+            assert!(d.starts_with("volume "), "{d}");
+            assert!(
+                d.ends_with(&format!(": {} bytes at byte {}", len.0, offset.0)),
+                "{d}"
+            );
+        }
         let (Step::Create { spec } | Step::Load { spec } | Step::Resume { spec }) = &a.step else {
             continue;
         };

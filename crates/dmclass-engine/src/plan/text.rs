@@ -5,7 +5,8 @@
 //! [`Text`] keeps a reference to what it is made of and writes the words only when
 //! displayed or serialized (the JSON is the same string as before).
 
-use super::spec_ref::{SpecRef, Targets, VolSrc};
+use super::spec_ref::{SpecRef, Targets};
+use crate::metadata::ClassMeta;
 use crate::tables::DeviceSpec;
 use serde::{Serialize, Serializer};
 use std::borrow::Cow;
@@ -33,11 +34,13 @@ enum Repr {
     /// `raid (64 MiB, 131072 sectors)`: the targets and size of the device's table.
     Summary(Rc<DeviceSpec>),
     /// [`Repr::Name`] of a device built when needed ([`SpecRef::Lazy`]).
-    LazyName(Rc<VolSrc>, u8, u8),
+    LazyName(Rc<ClassMeta>, u32, u8, u8),
     /// [`Repr::Uuid`] of a device built when needed.
-    LazyUuid(Rc<VolSrc>, u8, u8),
+    LazyUuid(Rc<ClassMeta>, u32, u8, u8),
     /// [`Repr::Summary`] of a device built when needed.
-    LazySummary(Rc<VolSrc>, u8, u8),
+    LazySummary(Rc<ClassMeta>, u32, u8, u8),
+    /// What a new volume's metadata extent zeroing does ([`Text::zero`]).
+    Zero(Rc<ClassMeta>, u32, u8),
 }
 
 impl Text {
@@ -45,7 +48,7 @@ impl Text {
     pub(crate) fn name(spec: &SpecRef) -> Text {
         Text(match spec {
             SpecRef::Built(s) => Repr::Name(Rc::clone(s)),
-            SpecRef::Lazy(v, i, l) => Repr::LazyName(Rc::clone(v), *i, *l),
+            SpecRef::Lazy(m, v, i, l) => Repr::LazyName(Rc::clone(m), *v, *i, *l),
         })
     }
 
@@ -53,7 +56,7 @@ impl Text {
     pub(crate) fn uuid(spec: &SpecRef) -> Text {
         Text(match spec {
             SpecRef::Built(s) => Repr::Uuid(Rc::clone(s)),
-            SpecRef::Lazy(v, i, l) => Repr::LazyUuid(Rc::clone(v), *i, *l),
+            SpecRef::Lazy(m, v, i, l) => Repr::LazyUuid(Rc::clone(m), *v, *i, *l),
         })
     }
 
@@ -61,16 +64,22 @@ impl Text {
     pub(crate) fn summary(spec: &SpecRef) -> Text {
         Text(match spec {
             SpecRef::Built(s) => Repr::Summary(Rc::clone(s)),
-            SpecRef::Lazy(v, i, l) => Repr::LazySummary(Rc::clone(v), *i, *l),
+            SpecRef::Lazy(m, v, i, l) => Repr::LazySummary(Rc::clone(m), *v, *i, *l),
         })
+    }
+
+    /// `volume v leg 0 rmeta: 4194304 bytes at byte 33554432`: the zeroing of leg
+    /// `leg`'s rmeta (`u8::MAX`: the mirror log) of volume `vol` of `meta`.
+    pub(crate) fn zero(meta: &Rc<ClassMeta>, vol: u32, leg: u8) -> Text {
+        Text(Repr::Zero(Rc::clone(meta), vol, leg))
     }
 
     /// The device a lazy text is made from.
     fn lazy(&self) -> Option<SpecRef> {
         match &self.0 {
-            Repr::LazyName(v, i, l) | Repr::LazyUuid(v, i, l) | Repr::LazySummary(v, i, l) => {
-                Some(SpecRef::Lazy(Rc::clone(v), *i, *l))
-            }
+            Repr::LazyName(m, v, i, l)
+            | Repr::LazyUuid(m, v, i, l)
+            | Repr::LazySummary(m, v, i, l) => Some(SpecRef::Lazy(Rc::clone(m), *v, *i, *l)),
             _ => None,
         }
     }
@@ -93,9 +102,11 @@ impl Text {
             Repr::Shared(s) => Some(s),
             Repr::Name(spec) => Some(&spec.name),
             Repr::Uuid(spec) => Some(&spec.uuid),
-            Repr::Summary(_) | Repr::LazyName(..) | Repr::LazyUuid(..) | Repr::LazySummary(..) => {
-                None
-            }
+            Repr::Summary(_)
+            | Repr::LazyName(..)
+            | Repr::LazyUuid(..)
+            | Repr::LazySummary(..)
+            | Repr::Zero(..) => None,
         }
     }
 
@@ -178,6 +189,30 @@ fn write_lazy_summary(f: &mut fmt::Formatter<'_>, spec: &SpecRef) -> fmt::Result
     }
 }
 
+/// The text of [`Text::zero`] (empty when the volume or extent is not there).
+fn write_zero(f: &mut fmt::Formatter<'_>, meta: &ClassMeta, vol: u32, leg: u8) -> fmt::Result {
+    let Some(v) = meta.volumes.get(vol as usize) else {
+        return Ok(());
+    };
+    let e = if leg == u8::MAX {
+        v.layout.log.as_ref()
+    } else {
+        v.layout
+            .legs
+            .get(usize::from(leg))
+            .and_then(|l| l.rmeta.as_ref())
+    };
+    let Some(e) = e else {
+        return Ok(());
+    };
+    if leg == u8::MAX {
+        write!(f, "volume {} mirror log", v.name)?;
+    } else {
+        write!(f, "volume {} leg {leg} rmeta", v.name)?;
+    }
+    write!(f, ": {} bytes at byte {}", e.len.0 * 512, e.offset.0 * 512)
+}
+
 /// Writes a text that is not stored through `Display` (so it can be padded as a
 /// whole).
 struct Built<'a>(&'a Text);
@@ -189,6 +224,7 @@ impl fmt::Display for Built<'_> {
             (Repr::LazyName(..), Some(s)) => f.write_str(&s.name()),
             (Repr::LazyUuid(..), Some(s)) => f.write_str(&s.uuid()),
             (Repr::LazySummary(..), Some(s)) => write_lazy_summary(f, &s),
+            (Repr::Zero(meta, vol, leg), _) => write_zero(f, meta, *vol, *leg),
             _ => Ok(()),
         }
     }
