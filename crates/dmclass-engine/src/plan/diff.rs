@@ -1,7 +1,7 @@
 //! Desired class vs the recorded one: the new class description and what changed.
 
 use super::current::Current;
-use super::{DiskBinding, Ids, PlanOptions};
+use super::{name_map, DiskBinding, Ids, NameMap, PlanOptions};
 use crate::alloc::{Allocator, Target};
 use crate::error::{EngineError, Result};
 use crate::layout::SliceState;
@@ -11,7 +11,6 @@ use crate::metadata::{
 };
 use crate::region::region_size;
 use dmclass_model::{Class, ClassType, DiskRole, Engine, GroupKind, Mode, Sectors, Volume};
-use std::collections::HashMap;
 
 /// One change the plan makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -327,7 +326,7 @@ fn volumes(
     // Removals first, so their space is free for new volumes.
     // Name lookups go through maps built once: linear scans per volume made a
     // class of many volumes quadratic to plan.
-    let mut order: HashMap<&str, usize> = HashMap::with_capacity(desired.volumes.len());
+    let mut order: NameMap<&str, usize> = name_map(desired.volumes.len());
     for (i, d) in desired.volumes.iter().enumerate() {
         order.entry(d.name.as_str()).or_insert(i);
     }
@@ -345,9 +344,12 @@ fn volumes(
         }
     }
     meta.volumes = kept;
-    let mut index: HashMap<String, usize> = HashMap::with_capacity(desired.volumes.len());
+    // keyed by the file's names (every kept volume is in the file): no copies
+    let mut index: NameMap<&str, usize> = name_map(desired.volumes.len());
     for (i, v) in meta.volumes.iter().enumerate() {
-        index.entry(v.name.clone()).or_insert(i);
+        if let Some((&name, _)) = order.get_key_value(v.name.as_str()) {
+            index.entry(name).or_insert(i);
+        }
     }
     let mut alloc = Allocator::for_class(meta)?;
     for want in &desired.volumes {
@@ -358,7 +360,7 @@ fn volumes(
         let Some(&i) = index.get(name) else {
             let layout = alloc.allocate(name, &target, want.size)?;
             let size = layout.len();
-            index.insert(name.to_owned(), meta.volumes.len());
+            index.insert(name, meta.volumes.len());
             meta.volumes.push(VolumeMeta {
                 name: name.to_owned(),
                 uuid: ids.next(),

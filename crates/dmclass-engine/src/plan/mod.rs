@@ -53,6 +53,7 @@ use crate::metadata::{ClassMeta, DiskIdentity};
 use dmclass_model::{Bytes, Class};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::hash::BuildHasherDefault;
 use std::path::PathBuf;
 use std::rc::Rc;
 use uuid::Uuid;
@@ -92,6 +93,37 @@ pub struct PlanOptions {
     pub allow_destroy: bool,
     /// Seed for the UUIDs of new objects; `None` draws random v4 UUIDs.
     pub id_seed: Option<u64>,
+}
+
+/// A map keyed by names from the file or the metadata (small keys, looked up once or
+/// twice per volume): FNV-1a instead of SipHash, whose set-up dominated these
+/// lookups in a plan of many volumes. The keys are the admin's own names.
+pub(crate) type NameMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<Fnv>>;
+
+/// An empty [`NameMap`] with room for `n` entries.
+pub(crate) fn name_map<K, V>(n: usize) -> NameMap<K, V> {
+    NameMap::with_capacity_and_hasher(n, BuildHasherDefault::default())
+}
+
+/// The 64-bit FNV-1a hash.
+pub(crate) struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }
 
 /// Source of UUIDs for new objects.

@@ -3,13 +3,14 @@
 use super::current::Current;
 use super::diff::{settled, Change, Diff};
 use super::spec_ref::{layers, SpecRef};
+use super::{name_map, NameMap};
 use super::{Action, ActionKind, Actual, Step, Text};
 use crate::error::{EngineError, Result};
 use crate::layout::{Extent, SliceState};
 use crate::metadata::{ClassMeta, VolumeMeta};
 use crate::tables::{volume_devices, Activation, DeviceSpec};
 use dmclass_model::Bytes;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::rc::Rc;
 
 fn act(kind: ActionKind, object: impl Into<Text>, detail: impl Into<Text>, step: Step) -> Action {
@@ -131,7 +132,7 @@ fn visibility(hidden: bool) -> Text {
 
 /// Disk names shared by the actions that zero extents on them.
 #[derive(Default)]
-pub(crate) struct DiskNames(HashMap<String, Rc<String>>);
+pub(crate) struct DiskNames(NameMap<String, Rc<String>>);
 
 impl DiskNames {
     pub(crate) fn get(&mut self, disk: &str) -> Rc<String> {
@@ -192,7 +193,7 @@ fn refuse(class: &str, object: &str, reason: String) -> EngineError {
 /// Volumes by name, built once per plan (the first of a name wins, as
 /// [`ClassMeta::volume`]): a linear lookup per volume made planning quadratic.
 #[derive(Default)]
-pub(crate) struct Vols<'a>(HashMap<&'a str, usize>, &'a [VolumeMeta]);
+pub(crate) struct Vols<'a>(NameMap<&'a str, usize>, &'a [VolumeMeta]);
 
 impl<'a> Vols<'a> {
     /// The volume named `name`.
@@ -208,7 +209,7 @@ impl<'a> Vols<'a> {
 
 /// [`Vols`] of `meta`.
 pub(crate) fn volumes_by_name(meta: &ClassMeta) -> Vols<'_> {
-    let mut m = HashMap::with_capacity(meta.volumes.len());
+    let mut m = name_map(meta.volumes.len());
     for (i, v) in meta.volumes.iter().enumerate() {
         m.entry(v.name.as_str()).or_insert(i);
     }

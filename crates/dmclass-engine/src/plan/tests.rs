@@ -364,3 +364,14 @@ fn lazy_specs_read_as_the_built_ones() {
     let tables = p.tables();
     assert!(tables.contains("striped") && tables.contains("_mimage_1") && tables.contains("_mlog"));
 }
+
+#[test]
+fn name_maps_hash_with_fnv1a() {
+    use std::hash::Hasher as _;
+    let mut h = Fnv::default();
+    h.write(b"a");
+    assert_eq!(h.finish(), 0xaf63_dc4c_8601_ec8c);
+    let mut m = name_map(2);
+    m.insert("vol1", 1);
+    assert_eq!(m.get("vol1"), Some(&1));
+}
