@@ -128,22 +128,6 @@ fn a_malformed_failpoint_is_refused_before_anything_is_written() {
     assert!(v["classes"].as_array().unwrap().is_empty(), "{v}");
 }
 
-/// The proxy example's class without its `snapshots:` (the proxy is joined by command).
-fn proxy_base(sim: &Sim) -> String {
-    let full = std::fs::read_to_string(root().join("examples/kvm-guest-proxy.yaml")).unwrap();
-    let mut base = String::new();
-    for l in full
-        .lines()
-        .take_while(|l| !l.trim_start().starts_with("snapshots:"))
-    {
-        base.push_str(l);
-        base.push('\n');
-    }
-    let p = sim.dir.join("base.yaml");
-    std::fs::write(&p, base).unwrap();
-    p.display().to_string()
-}
-
 fn proxy_state(sim: &Sim) -> (Value, Value) {
     let st = sim.status_of_data();
     let p = &st["classes"][0]["proxies"][0];
@@ -159,7 +143,7 @@ fn every_action_of_a_proxy_part_can_be_killed_and_recovered() {
     let mut with_intent = 0;
     loop {
         let sim = Sim::new(&format!("part{k}"), "examples/kvm-guest-proxy.facts.json");
-        let base = proxy_base(&sim);
+        let base = sim.proxy_base();
         sim.ok(&["apply", &base, "--yes"]);
         sim.ok(&["proxy", "join", "data/vol1", "copy", "--on", "g2"]);
         let point = format!("action:{k}");

@@ -6,7 +6,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{root, Sim};
+use support::Sim;
 
 impl Sim {
     fn proxy(&self) -> Value {
@@ -18,18 +18,8 @@ impl Sim {
 #[test]
 fn join_part_restore_refused_rejoin_declarative_part() {
     let sim = Sim::new("life", "examples/kvm-guest-proxy.facts.json");
-    let full = std::fs::read_to_string(root().join("examples/kvm-guest-proxy.yaml")).unwrap();
-    let mut base = String::new();
-    for l in full
-        .lines()
-        .take_while(|l| !l.trim_start().starts_with("snapshots:"))
-    {
-        base.push_str(l);
-        base.push('\n');
-    }
-    let file = sim.dir.join("base.yaml");
-    std::fs::write(&file, base).unwrap();
-    sim.ok(&["apply", file.to_str().unwrap(), "--yes"]);
+    let file = sim.proxy_base();
+    sim.ok(&["apply", &file, "--yes"]);
     let out = sim.ok(&["proxy", "join", "data/vol1", "vol1-copy", "--on", "g2"]);
     assert!(out.contains("joined"), "{out}");
     let p = sim.proxy();

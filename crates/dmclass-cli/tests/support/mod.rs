@@ -88,6 +88,23 @@ impl Sim {
         c.output().unwrap()
     }
 
+    /// The proxy example's class without its `snapshots:` (the proxy is joined by
+    /// command), written to `base.yaml` in the simulation directory; its path.
+    pub fn proxy_base(&self) -> String {
+        let full = std::fs::read_to_string(root().join("examples/kvm-guest-proxy.yaml")).unwrap();
+        let mut base = String::new();
+        for l in full
+            .lines()
+            .take_while(|l| !l.trim_start().starts_with("snapshots:"))
+        {
+            base.push_str(l);
+            base.push('\n');
+        }
+        let p = self.dir.join("base.yaml");
+        std::fs::write(&p, base).unwrap();
+        p.display().to_string()
+    }
+
     /// A power cut: every dm device gone, the disks keep what was written.
     pub fn power_cut(&self) {
         let world = self.dir.join("world.json");
