@@ -225,8 +225,17 @@ pub struct ActivateArgs {
     /// Classes to activate.
     pub classes: Vec<String>,
     /// Every class found on this machine's disks.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "force")]
     pub all: bool,
+    /// Start a class the closing rule keeps down (too few metadata copies readable),
+    /// from the complete copies present. The absent disks are recorded stale: when
+    /// they return they are resynced from the others, never used as a source. Asks
+    /// first; names the classes explicitly.
+    #[arg(long, requires = "classes")]
+    pub force: bool,
+    /// With --force: do not ask.
+    #[arg(long, short = 'y', requires = "force")]
+    pub yes: bool,
 }
 
 /// Arguments of `deactivate`.

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use uuid::Uuid;
 
+pub mod force;
 pub mod recover;
 
 /// A disk carrying a valid dmclass private area.
@@ -155,14 +156,24 @@ pub fn activate(
     disks: &dyn Disks,
     progress: &mut dyn FnMut(&str),
 ) -> Result<ActivateReport> {
-    let meta = &class.meta;
     if let Some(c) = crate::closing::class_closing(class) {
         return Err(EngineError::Refused {
-            class: meta.name.clone(),
-            object: format!("class {}", meta.name),
+            class: class.meta.name.clone(),
+            object: format!("class {}", class.meta.name),
             reason: format!("{c}; no volume was started"),
         });
     }
+    activate_open(class, kernel, disks, progress)
+}
+
+/// [`activate`] without the closing rule (`activate --force`).
+pub(crate) fn activate_open(
+    class: &ClassOnDisks,
+    kernel: &mut dyn Kernel,
+    disks: &dyn Disks,
+    progress: &mut dyn FnMut(&str),
+) -> Result<ActivateReport> {
+    let meta = &class.meta;
     let t0 = std::time::Instant::now();
     // Volumes of a class without snapshots share no device: their stacks can be
     // built side by side (snapshot stacks span volumes and keep the sequential path).
@@ -206,15 +217,32 @@ pub fn activate(
             continue;
         }
         let mut v = vol.clone();
+        let rebuild =
+            if vol.engine == crate::metadata::EngineMeta::Raid1 && vol.layout.legs.len() > 1 {
+                let views = leg_views(meta, vol, &missing, &class.present, disks);
+                match crate::raid_sb::judge(&format!("{}/{}", meta.name, vol.name), &views) {
+                    crate::raid_sb::Verdict::Start { rebuild, .. } => rebuild,
+                    crate::raid_sb::Verdict::Refuse(why) => {
+                        log::warn!(
+                            "class {}: volume {} not started: {why}",
+                            meta.name,
+                            vol.name
+                        );
+                        rep.skipped.push((vol.name.clone(), why));
+                        continue;
+                    }
+                }
+            } else {
+                v.layout
+                    .legs
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, l)| l.state == SliceState::Copy && !missing.contains(i))
+                    .map(|(i, _)| i)
+                    .collect()
+            };
         let mut act = Activation {
-            rebuild: v
-                .layout
-                .legs
-                .iter()
-                .enumerate()
-                .filter(|(i, l)| l.state == SliceState::Copy && !missing.contains(i))
-                .map(|(i, _)| i)
-                .collect(),
+            rebuild,
             missing: missing.clone(),
             ..Activation::default()
         };
@@ -290,6 +318,52 @@ pub fn activate(
         ));
     }
     Ok(rep)
+}
+
+/// How activation sees each leg of raid1 volume `vol`: present or not, its recorded
+/// state, and the dm-raid superblock read from its `_rmeta` (present legs only).
+pub(crate) fn leg_views(
+    meta: &ClassMeta,
+    vol: &crate::metadata::VolumeMeta,
+    missing: &[usize],
+    present: &[PresentDisk],
+    disks: &dyn Disks,
+) -> Vec<crate::raid_sb::LegView> {
+    use crate::raid_sb::{LegView, RaidSuperblock, SbRead, READ_LEN};
+    vol.layout
+        .legs
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let names: Vec<String> = l.disks().iter().map(|d| (*d).to_owned()).collect();
+            let is_present = !missing.contains(&i);
+            let sb = if is_present {
+                l.rmeta
+                    .as_ref()
+                    .map(|e| match present.iter().find(|p| p.name == e.disk) {
+                        None => SbRead::Unreadable(format!("disk {} not found", e.disk)),
+                        Some(p) => match disks.read(&p.path, e.offset.to_bytes(), READ_LEN) {
+                            Ok(b) => RaidSuperblock::decode(&b),
+                            Err(err) => SbRead::Unreadable(format!(
+                                "reading its dm-raid superblock failed: {err}"
+                            )),
+                        },
+                    })
+            } else {
+                None
+            };
+            LegView {
+                id: names
+                    .first()
+                    .map_or_else(String::new, |d| meta.stable_id(d)),
+                disks: names,
+                present: is_present,
+                state: l.state,
+                sb,
+                sectors: vol.size.0,
+            }
+        })
+        .collect()
 }
 
 /// Bring up every volume's stack (`jobs`: volume, devices children first); whether

@@ -33,6 +33,7 @@ pub mod names;
 pub mod plan;
 pub mod proxy;
 pub mod proxy_state;
+pub mod raid_sb;
 pub mod react;
 pub mod region;
 pub mod sim;

@@ -153,6 +153,9 @@ pub(crate) struct Paths<'a> {
     pub agent_sock: &'a Path,
     pub qmp_sock: &'a Path,
     pub disk_file: &'a dyn Fn(&DiskSpec) -> PathBuf,
+    /// Disks whose guest device is left out at boot (the block node stays, so
+    /// `device_add` can attach them later with the same properties).
+    pub absent: &'a [String],
 }
 
 /// The full QEMU argument list (without the program).
@@ -221,6 +224,9 @@ pub(crate) fn args(spec: &VmSpec, p: &Paths<'_>) -> Vec<OsString> {
     for (disk, dev) in spec.disks.iter().zip(all_device_props(spec)) {
         for b in blockdev_args(disk, &(p.disk_file)(disk)) {
             push(&["-blockdev", &b]);
+        }
+        if p.absent.contains(&disk.id) {
+            continue;
         }
         let d = dev.to_cli();
         push(&["-device", &d]);

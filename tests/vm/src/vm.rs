@@ -34,6 +34,8 @@ pub struct Vm {
     boots: u32,
     last_boot: Duration,
     keep_logs: bool,
+    /// Disks left out of the next boot (their files stay; [`Vm::plug`] adds them).
+    absent: Vec<String>,
 }
 
 fn qemu_program() -> String {
@@ -88,6 +90,7 @@ impl Vm {
             boots: 0,
             last_boot: Duration::ZERO,
             keep_logs: false,
+            absent: Vec::new(),
         };
         vm.start()?;
         Ok(vm)
@@ -136,6 +139,7 @@ impl Vm {
                 agent_sock: &agent_sock,
                 qmp_sock: &qmp_sock,
                 disk_file: &disk_file,
+                absent: &self.absent,
             },
         );
         let cmdline = std::iter::once(qemu_program())
@@ -300,6 +304,35 @@ impl Vm {
                 .map_err(|e| VmError::io("wait for killed QEMU", e))?;
         }
         Ok(())
+    }
+
+    /// Boots (after [`Vm::power_cut`] or [`Vm::reboot`]-less stop) with only the
+    /// disks `only` attached, as a machine whose other disks were pulled while it was
+    /// off. [`Vm::start`] afterwards boots with them again.
+    pub fn start_with_only(&mut self, only: &[&str]) -> Result<(), VmError> {
+        self.absent = self
+            .spec
+            .disks
+            .iter()
+            .filter(|d| !only.contains(&d.id.as_str()))
+            .map(|d| d.id.clone())
+            .collect();
+        let r = self.start();
+        self.absent.clear();
+        r
+    }
+
+    /// `sync` in the guest, then power off (QEMU killed: the guest keeps nothing in
+    /// flight once `sync` returned).
+    pub fn shutdown(&mut self) -> Result<(), VmError> {
+        let out = self.run("sync; echo 3 >/proc/sys/vm/drop_caches; sync")?;
+        if !out.success() {
+            return Err(VmError::Protocol(format!(
+                "guest sync failed: {}",
+                out.stderr
+            )));
+        }
+        self.power_cut()
     }
 
     /// `sync` in the guest, power cut, boot again on the same disks.

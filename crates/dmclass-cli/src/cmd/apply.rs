@@ -98,7 +98,7 @@ pub fn plan(args: &PlanArgs) -> Result<ExitCode, CliError> {
 }
 
 /// Ask on the terminal; without one, refuse rather than guess.
-fn confirm(prompt: &str) -> Result<bool, CliError> {
+pub(crate) fn confirm(prompt: &str) -> Result<bool, CliError> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         return Err(CliError::Refused(

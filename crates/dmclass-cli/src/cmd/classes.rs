@@ -178,10 +178,27 @@ fn activate_with(args: &ActivateArgs, backend: &mut Backend) -> Result<ExitCode,
         let (kernel, disks) = backend.parts();
         let mut progress = |line: &str| log::info!("{line}");
         // Finishes an interrupted apply and repairs lagging metadata first; refuses a
-        // closed class.
-        let r = assemble::recover::activate_recovering(c, kernel, disks, &mut progress)?;
+        // closed class (unless --force, which says what it will do and asks).
+        let r = if args.force {
+            let plan = assemble::force::plan(c, &*disks)?;
+            eprintln!("class {}: activate --force will:", c.meta.name);
+            for l in &plan.lines {
+                eprintln!("  {l}");
+            }
+            if !args.yes && !super::apply::confirm("Start the class this way?")? {
+                return Err(CliError::Refused(format!(
+                    "class {}: not confirmed; nothing was changed",
+                    c.meta.name
+                )));
+            }
+            assemble::force::activate_forced(c, &plan, kernel, disks, &mut progress)?
+        } else {
+            assemble::recover::activate_recovering(c, kernel, disks, &mut progress)?
+        };
+        let own = format!("class {}: ", c.meta.name);
         for w in &r.warnings {
-            eprintln!("warning: class {}: {w}", c.meta.name);
+            // Engine warnings usually name the class already.
+            eprintln!("warning: {own}{}", w.strip_prefix(&own).unwrap_or(w));
         }
         for (v, why) in &r.skipped {
             eprintln!("class {}: volume {v} not started: {why}", c.meta.name);

@@ -191,6 +191,12 @@ fn start_class(c: &ClassOnDisks, degraded: bool, backend: &mut Backend) -> Resul
     }
     let (kernel, disks) = backend.parts();
     let r = assemble::recover::activate_recovering(c, kernel, disks, &mut |l| log::info!("{l}"))?;
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
+    for (v, why) in &r.skipped {
+        eprintln!("class {name}: volume {v} not started: {why}");
+    }
     println!(
         "class {name}: {} started, {} degraded{}",
         r.started.len(),

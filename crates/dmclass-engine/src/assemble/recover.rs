@@ -35,7 +35,7 @@ use crate::error::{EngineError, Result};
 use crate::exec::device::{io_err, remove};
 use crate::io::{Disks, Kernel};
 use crate::layout::SliceState;
-use crate::metadata::{next_write, ClassMeta, Intent, IntentOp};
+use crate::metadata::{next_write, ClassMeta, EngineMeta, Intent, IntentOp};
 use crate::plan::{read_area_at, AreaState};
 use crate::tables::{volume_devices, Activation, DeviceRole};
 
@@ -62,7 +62,7 @@ fn refuse(class: &str, reason: String) -> EngineError {
 }
 
 /// Write `meta` to the present disk `name` (its older slot).
-fn write_to(
+pub(super) fn write_to(
     class: &ClassOnDisks,
     name: &str,
     meta: &ClassMeta,
@@ -127,10 +127,23 @@ pub fn prepare(
     kernel: &mut dyn Kernel,
     disks: &mut dyn Disks,
 ) -> Result<Recovery> {
-    let name = class.meta.name.clone();
     if let Some(c) = class_closing(class) {
-        return Err(refuse(&name, format!("{c}; nothing was changed")));
+        return Err(refuse(
+            &class.meta.name,
+            format!("{c}; nothing was changed (`dmclass activate --force` starts it from the complete copies present)"),
+        ));
     }
+    prepare_open(class, kernel, disks)
+}
+
+/// [`prepare`] without the closing rule (`activate --force` has checked what it
+/// overrides).
+pub(super) fn prepare_open(
+    class: &ClassOnDisks,
+    kernel: &mut dyn Kernel,
+    disks: &mut dyn Disks,
+) -> Result<Recovery> {
+    let name = class.meta.name.clone();
     let mut rec = Recovery {
         class: class.clone(),
         intent: class.meta.intent.clone(),
@@ -189,40 +202,41 @@ pub fn prepare(
     Ok(rec)
 }
 
-/// After activation: record rebuilt legs `ACTIVE`, clear the intent, and write the
-/// new generation to every present disk. Returns the generation written, if any.
+/// After activation: record the legs the kernel was handed with `rebuild N` (`COPY`)
+/// as `ACTIVE` (the kernel tracks them in its superblocks from now on), clear the
+/// intent, and write the new generation to every present disk. Returns the
+/// generation written, if anything changed.
 pub fn finish(
     rec: &Recovery,
     report: &ActivateReport,
     disks: &mut dyn Disks,
 ) -> Result<Option<u64>> {
-    let Some(intent) = &rec.intent else {
-        return Ok(None);
-    };
     let mut meta = rec.class.meta.clone();
-    meta.intent = None;
-    meta.generation += 1;
+    let mut changed = meta.intent.take().is_some() || rec.intent.is_some();
     let started = |v: &str| {
         report.started.iter().any(|s| s == v) || report.already_active.iter().any(|s| s == v)
     };
-    for name in intent.objects_of(IntentOp::AddLeg) {
-        if !started(name) {
+    for v in &mut meta.volumes {
+        if !started(&v.name) || v.engine != EngineMeta::Raid1 || v.layout.legs.len() < 2 {
             continue; // not active: the COPY legs are rebuilt at the next start
         }
         let missing: Vec<usize> = report
             .degraded
             .iter()
-            .filter(|(v, _)| v == name)
+            .filter(|(n, _)| *n == v.name)
             .flat_map(|(_, m)| m.iter().copied())
             .collect();
-        if let Some(v) = meta.volumes.iter_mut().find(|v| v.name == name) {
-            for (i, l) in v.layout.legs.iter_mut().enumerate() {
-                if l.state == SliceState::Copy && !missing.contains(&i) {
-                    l.state = SliceState::Active;
-                }
+        for (i, l) in v.layout.legs.iter_mut().enumerate() {
+            if l.state == SliceState::Copy && !missing.contains(&i) {
+                l.state = SliceState::Active;
+                changed = true;
             }
         }
     }
+    if !changed {
+        return Ok(None);
+    }
+    meta.generation += 1;
     let names: Vec<String> = rec.class.present.iter().map(|p| p.name.clone()).collect();
     for n in &names {
         write_to(&rec.class, n, &meta, disks)?;
@@ -240,14 +254,25 @@ pub fn activate_recovering(
 ) -> Result<ActivateReport> {
     let rec = prepare(class, kernel, disks)?;
     let mut rep = super::activate(&rec.class, kernel, &*disks, progress)?;
-    if let Some(g) = finish(&rec, &rep, disks)? {
+    finish_report(&rec, &mut rep, disks)?;
+    Ok(rep)
+}
+
+/// [`finish`], with the recovery warnings first in the report's warnings.
+pub(super) fn finish_report(
+    rec: &Recovery,
+    rep: &mut ActivateReport,
+    disks: &mut dyn Disks,
+) -> Result<()> {
+    let g = finish(rec, rep, disks)?;
+    if let Some(g) = g.filter(|_| rec.intent.is_some()) {
         rep.warnings.push(format!(
             "interrupted apply resolved; class {} is at generation {g}",
             rec.class.meta.name
         ));
     }
-    let mut w = rec.warnings;
+    let mut w = rec.warnings.clone();
     w.append(&mut rep.warnings);
     rep.warnings = w;
-    Ok(rep)
+    Ok(())
 }

@@ -74,6 +74,19 @@ impl ClassMeta {
         self.disks.iter().find(|d| d.name == name)
     }
 
+    /// Stable id of a disk for messages and logs: by-id link, else WWN, else serial.
+    pub fn stable_id(&self, disk: &str) -> String {
+        self.disk(disk)
+            .and_then(|d| {
+                d.identity
+                    .by_id
+                    .clone()
+                    .or_else(|| d.identity.wwn.clone())
+                    .or_else(|| d.identity.serial.clone())
+            })
+            .unwrap_or_else(|| "no stable id".into())
+    }
+
     /// The group with this name.
     pub fn group(&self, name: &str) -> Option<&GroupMeta> {
         self.groups.iter().find(|g| g.name == name)

@@ -224,11 +224,29 @@ pub fn on_dm_event(meta: &ClassMeta, live: &LiveClass, policy: &Policy) -> Vec<R
                         leg: i,
                     });
                 }
+                // A swap-back the kernel finished: the spare is released.
+                (RaidHealth::InSync, SliceState::Active)
+                    if vl.percent >= 100.0 && swapped_back(meta, &v.name, i) =>
+                {
+                    out.push(Reaction::Synced {
+                        volume: v.name.clone(),
+                        leg: i,
+                    });
+                }
                 _ => {}
             }
         }
     }
     out
+}
+
+/// Whether leg `leg` of `volume` is back on its original disk after a hot spare held
+/// it (the spare is released once the leg is in sync).
+fn swapped_back(meta: &ClassMeta, volume: &str, leg: usize) -> bool {
+    meta.departed
+        .iter()
+        .flat_map(|d| &d.takeovers)
+        .any(|t| t.returned && t.volume == volume && t.leg == leg)
 }
 
 fn spare_for(meta: &ClassMeta, vl: &VolumeLive, volume: &str, leg: usize, p: &Policy) -> Reaction {
@@ -411,7 +429,24 @@ pub fn record(meta: &ClassMeta, reactions: &[Reaction]) -> ClassMeta {
                     *l = back;
                 }
             }
-            Reaction::ReAdd { volume, leg, .. } | Reaction::Copying { volume, leg } => {
+            // A leg the kernel resyncs from its own superblock and bitmap is a member
+            // the kernel tracks: ACTIVE (activation judges its completeness from the
+            // superblocks). A full rebuild is COPY until its table is loaded.
+            Reaction::ReAdd {
+                volume,
+                leg,
+                full: false,
+            }
+            | Reaction::Copying { volume, leg } => {
+                if let Some(l) = leg_mut(&mut m, volume, *leg) {
+                    l.state = SliceState::Active;
+                }
+            }
+            Reaction::ReAdd {
+                volume,
+                leg,
+                full: true,
+            } => {
                 if let Some(l) = leg_mut(&mut m, volume, *leg) {
                     l.state = SliceState::Copy;
                 }

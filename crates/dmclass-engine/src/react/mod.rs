@@ -17,11 +17,18 @@
 //! | from | event | to | action |
 //! |---|---|---|---|
 //! | ACTIVE or COPY | health `D` (I/O error, disk unplugged) | INVALID | record a [`Departure`] of the leg's disks (generation at departure); log with the disk's stable id; with `hot_spare`: take a spare (below) |
-//! | INVALID | returning disk passes the identity check | COPY | reload the leg's `_rmeta_N` / `_rimage_N` onto the disk's (new) device number, suspend + resume the raid: bitmap-limited resync (`rebuild N`, a full copy, when the leg was absent from the table) |
-//! | INVALID | health `a` (the kernel revived it) | COPY | none |
-//! | COPY | health `A` | ACTIVE | none (a finished swap-back releases the spare) |
-//! | INVALID, hot spare found | leg failed | COPY (leg now on the spare) | zero the spare's new rmeta, reload `_rmeta_N` / `_rimage_N` onto the spare, reload the raid with `rebuild N` (full copy); spare disk SPARE → ENABLE |
-//! | COPY on spare | original disk returns | COPY (leg back on the original) | swap back: zero the original rmeta, reload onto it with `rebuild N` (full copy: the slot ran non-degraded on the spare, so the old bitmap cannot be trusted, raid_split_readd.md §2.4); the spare's extents are freed at once and the spare goes back to SPARE when the original leg is in sync |
+//! | INVALID | returning disk passes the identity check, leg in the table | ACTIVE | reload the leg's `_rmeta_N` / `_rimage_N` onto the disk's (new) device number, suspend + resume the raid: the kernel resyncs the bitmap's regions from the leg's own superblock |
+//! | INVALID | returning disk passes the identity check, leg absent (`- -`) | COPY, then ACTIVE | as above with `rebuild N` (a full copy); ACTIVE once the table is loaded |
+//! | INVALID | health `a` (the kernel revived it) | ACTIVE | none |
+//! | COPY | health `A` | ACTIVE | none (only after a crash between the two writes of a full rebuild) |
+//! | INVALID, hot spare found | leg failed | COPY (leg now on the spare), then ACTIVE | zero the spare's new rmeta, reload `_rmeta_N` / `_rimage_N` onto the spare, reload the raid with `rebuild N` (full copy); spare disk SPARE → ENABLE |
+//! | ACTIVE on spare | original disk returns | COPY (leg back on the original), then ACTIVE | swap back: zero the original rmeta, reload onto it with `rebuild N` (full copy: the slot ran non-degraded on the spare, so the old bitmap cannot be trusted, raid_split_readd.md §2.4); the spare's extents are freed at once and the spare goes back to SPARE when the original leg is in sync |
+//!
+//! `COPY` means "not yet handed to the kernel": activation rebuilds it in full.
+//! `ACTIVE` means "tracked by the kernel": whether the leg is complete is read from
+//! the dm-raid superblocks ([`crate::raid_sb`]), so a resync that finished unseen
+//! counts and one cut by a crash does not. A finished swap-back (health `A` on a leg
+//! with a returned takeover) releases the spare.
 //!
 //! Disk states: `ENABLE` → (leg failure) still `ENABLE` with a [`Departure`] record
 //! (GDS's I/O-error flag) → the record is removed when every one of its slices is

@@ -3,7 +3,9 @@
 //! Order (crash safety): the new class description is written to every present disk
 //! that is not departed first (a returning disk included: it passed the identity
 //! check), then the kernel is changed. A crash in between leaves a leg recorded as
-//! `COPY` that activation rebuilds in full.
+//! `COPY` that activation rebuilds in full. Once a full rebuild's table is loaded, a
+//! second write records the leg `ACTIVE`: the kernel's superblocks say from then on
+//! how far it got (docs/states.md).
 
 use super::{decide, DiskLabel, LegLive, LiveClass, Reaction, VolumeLive};
 use crate::error::{EngineError, Result};
@@ -171,17 +173,9 @@ fn write_meta(
     Ok(())
 }
 
-/// Stable id of a disk for log lines: by-id link, else WWN, else serial.
+/// Stable id of a disk for log lines.
 fn stable_id(meta: &ClassMeta, disk: &str) -> String {
-    meta.disk(disk)
-        .and_then(|d| {
-            d.identity
-                .by_id
-                .clone()
-                .or_else(|| d.identity.wwn.clone())
-                .or_else(|| d.identity.serial.clone())
-        })
-        .unwrap_or_else(|| "no stable id".into())
+    meta.stable_id(disk)
 }
 
 /// Carry out `reactions` decided on `meta` (`paths`: present disks, name → node).
@@ -198,6 +192,7 @@ pub fn carry_out(
         write_meta(&next, paths, disks)?;
         out.meta = Some(next.clone());
     }
+    let mut full_readds: Vec<(String, usize)> = Vec::new();
     let mut numbers = BTreeMap::new();
     for (name, p) in paths {
         if let Ok(n) = disks.devnum(p) {
@@ -243,13 +238,20 @@ pub fn carry_out(
                 ));
             }
             Reaction::ReAdd { volume, leg, full } => {
+                // A leg that left before its own recovery finished holds stale data
+                // beyond the offset its superblock records; the kernel would copy
+                // only the bitmap's regions onto it.
+                let full = *full || !bitmap_readd_allowed(&next, volume, *leg, paths, &*disks);
                 reattach(
-                    &next, volume, *leg, *full, false, paths, &numbers, kernel, disks,
+                    &next, volume, *leg, full, false, paths, &numbers, kernel, disks,
                 )?;
+                if full {
+                    full_readds.push((volume.clone(), *leg));
+                }
                 out.done.push(format!(
                     "class {}: volume {volume} leg {leg} re-added ({} resync)",
                     meta.name,
-                    if *full { "full" } else { "bitmap" }
+                    if full { "full" } else { "bitmap" }
                 ));
             }
             Reaction::TakeOver {
@@ -276,7 +278,66 @@ pub fn carry_out(
             }
         }
     }
+    // Legs rebuilt in full are COPY until the kernel has their table (a crash before
+    // that rebuilds them again at activation); now their superblocks are the
+    // kernel's, so they are recorded ACTIVE and activation judges them from the
+    // superblocks: a finished rebuild is a complete copy even if nobody saw it end.
+    let handed: Vec<(&str, usize)> = reactions
+        .iter()
+        .filter_map(|r| match r {
+            Reaction::ReAdd {
+                volume,
+                leg,
+                full: true,
+            }
+            | Reaction::TakeOver { volume, leg, .. }
+            | Reaction::SwapBack { volume, leg, .. } => Some((volume.as_str(), *leg)),
+            _ => None,
+        })
+        .chain(full_readds.iter().map(|(v, l)| (v.as_str(), *l)))
+        .collect();
+    if !handed.is_empty() {
+        let mut after = out.meta.clone().unwrap_or_else(|| next.clone());
+        for (volume, leg) in handed {
+            if let Some(l) = after
+                .volumes
+                .iter_mut()
+                .find(|v| v.name == volume)
+                .and_then(|v| v.layout.legs.get_mut(leg))
+            {
+                l.state = SliceState::Active;
+            }
+        }
+        after.generation = after.generation.saturating_add(1);
+        write_meta(&after, paths, disks)?;
+        out.meta = Some(after);
+    }
     Ok(out)
+}
+
+/// Whether leg `leg` of `volume` may be re-added from its bitmap: its superblock
+/// says it was complete when it left ([`crate::raid_sb::allows_bitmap_readd`]).
+fn bitmap_readd_allowed(
+    meta: &ClassMeta,
+    volume: &str,
+    leg: usize,
+    paths: &BTreeMap<String, PathBuf>,
+    disks: &dyn Disks,
+) -> bool {
+    use crate::raid_sb::{allows_bitmap_readd, RaidSuperblock, READ_LEN};
+    let Some(e) = meta
+        .volume(volume)
+        .and_then(|v| v.layout.legs.get(leg))
+        .and_then(|l| l.rmeta.as_ref())
+    else {
+        return false;
+    };
+    let Some(path) = paths.get(&e.disk) else {
+        return false;
+    };
+    disks
+        .read(path, e.offset.to_bytes(), READ_LEN)
+        .is_ok_and(|b| allows_bitmap_readd(&RaidSuperblock::decode(&b)))
 }
 
 /// Put leg `leg` of `volume` (as described in `meta`) into its running raid1:

@@ -11,7 +11,7 @@
 
 use super::*;
 use crate::assemble::{group_classes, scan};
-use crate::io::Disks as _;
+use crate::io::{Disks as _, Kernel as _};
 use crate::layout::{Segment, SliceState};
 use crate::metadata::DiskState;
 use crate::plan::tests::{apply, class, world, W};
@@ -161,9 +161,12 @@ fn unplugged_leg_returns_and_only_dirty_regions_are_copied() {
         "the dirty regions were copied: {written}"
     );
     assert_eq!(leg_bytes(&w, 0), leg_bytes(&w, 1), "leg equals the array");
-    // COPY recorded, then ACTIVE once the kernel reports it in sync.
-    assert_eq!(meta(&w).volumes[0].layout.legs[1].state, SliceState::Copy);
+    // Recorded ACTIVE at once (the kernel tracks it in the superblocks); the dm
+    // event of the finished resync changes nothing more.
+    let gen = meta(&w).generation;
+    assert_eq!(meta(&w).volumes[0].layout.legs[1].state, SliceState::Active);
     dm_event(&paths(&w), &mut w.k, &mut w.d, &p).unwrap();
+    assert_eq!(meta(&w).generation, gen);
     let m = meta(&w);
     assert_eq!(m.volumes[0].layout.legs[1].state, SliceState::Active);
     assert!(m.departed.is_empty());
@@ -270,4 +273,196 @@ fn returned() -> Policy {
         reappeared: true,
         ..Policy::default()
     }
+}
+
+/// The volume's first `len` bytes read through the top device.
+fn volume_bytes(w: &mut W, len: usize) -> Vec<u8> {
+    w.k.read_dev(TOP, Bytes(0), len).unwrap()
+}
+
+/// Deactivate, then activate from the disks whose names are in `only` (the others
+/// unplugged): the report.
+fn activate_only(w: &mut W, only: &[&str]) -> crate::Result<crate::assemble::ActivateReport> {
+    crate::assemble::deactivate("data", &mut w.k).unwrap();
+    let keep: Vec<PathBuf> =
+        w.b.iter()
+            .filter(|b| only.contains(&b.name.as_str()))
+            .map(|b| b.path.clone())
+            .collect();
+    for b in w.b.clone() {
+        if !only.contains(&b.name.as_str()) {
+            let _ = w.d.remove_disk(b.path.clone());
+        }
+    }
+    let classes = group_classes(&scan(&keep, &w.d).found);
+    crate::assemble::activate(&classes[0], &mut w.k, &w.d, &mut |_| {})
+}
+
+/// Issue #11 §1: a leg re-added by the udev handler alone (no monitor to see the
+/// resync finish) holds a complete copy; after a clean shutdown it starts alone.
+#[test]
+fn readded_leg_starts_alone_without_a_monitor() {
+    let mut w = setup(false);
+    let mut model = pattern(1, 4 * MIB as usize);
+    w.k.write_dev(TOP, Bytes(0), &model).unwrap();
+    let p = returned();
+    w.d.remove_disk(path(&w, "d2")).unwrap();
+    scattered_writes(&mut w, 100, &mut model);
+    dm_event(&paths(&w), &mut w.k, &mut w.d, &p).unwrap();
+    w.d.reattach(path(&w, "d2")).unwrap();
+    disk_added(&path(&w, "d2"), &paths(&w), &mut w.k, &mut w.d, &p)
+        .unwrap()
+        .unwrap();
+    // No dm event is handled: nobody records the end of the resync.
+    let rep = activate_only(&mut w, &["d2"]).unwrap();
+    assert_eq!(rep.degraded, vec![("v1".to_owned(), vec![0])], "{rep:?}");
+    assert!(rep.skipped.is_empty(), "{rep:?}");
+    assert_eq!(volume_bytes(&mut w, model.len()), model);
+}
+
+/// A class whose d2 superblock says its recovery stopped at 43% (what a power cut in
+/// the middle of d2's rebuild leaves), deactivated; the volume's data.
+fn half_resynced() -> (W, Vec<u8>) {
+    use crate::raid_sb::{RaidSuperblock, SbRead, READ_LEN};
+    let mut w = setup(false);
+    let model = pattern(3, 2 * MIB as usize);
+    w.k.write_dev(TOP, Bytes(0), &model).unwrap();
+    crate::assemble::deactivate("data", &mut w.k).unwrap();
+    let m = meta(&w);
+    let rmeta = m.volumes[0].layout.legs[1].rmeta.clone().unwrap();
+    let p2 = path(&w, "d2");
+    let b = w.d.read(&p2, rmeta.offset.to_bytes(), READ_LEN).unwrap();
+    let SbRead::Valid(mut sb) = RaidSuperblock::decode(&b) else {
+        panic!("the simulated kernel wrote no superblock")
+    };
+    sb.recovery_offset = (sb.sectors * 43).div_ceil(100);
+    w.d.write(&p2, rmeta.offset.to_bytes(), &sb.encode())
+        .unwrap();
+    (w, model)
+}
+
+/// A leg whose superblock says its recovery stopped half way is refused alone, in
+/// words naming the missing disk with the complete copy; the complete one starts.
+#[test]
+fn half_resynced_leg_alone_is_refused_the_complete_one_starts() {
+    let (mut w, _) = half_resynced();
+    let p2 = path(&w, "d2");
+    let before = w.d.bytes_written(p2.clone()).unwrap();
+    let rep = activate_only(&mut w, &["d2"]).unwrap();
+    assert_eq!(rep.skipped.len(), 1, "{rep:?}");
+    let why = &rep.skipped[0].1;
+    assert!(
+        why.starts_with(
+            "the only complete copy of data/v1 is on disk d1 (/dev/disk/by-id/virtio-d1)"
+        ) && why.contains("which is missing")
+            && why.ends_with("d2 is 43% resynced"),
+        "{why}"
+    );
+    assert!(w.k.info(TOP).unwrap().is_none(), "nothing was started");
+    assert_eq!(w.d.bytes_written(p2).unwrap(), before, "d2 was not written");
+    let (mut w, model) = half_resynced();
+    let rep = activate_only(&mut w, &["d1"]).unwrap();
+    assert!(rep.skipped.is_empty(), "{rep:?}");
+    assert_eq!(volume_bytes(&mut w, model.len()), model);
+}
+
+/// `activate --force`: one disk left of a three-way mirror is a closed class; forced,
+/// it starts from that disk's complete copy, records the others stale, and a
+/// returning one is resynced from it (never used as a source).
+#[test]
+fn forced_start_of_a_closed_class_and_the_stale_disk_returns() {
+    let mut s = String::from("  - name: data\n    type: local\n    disks:\n");
+    for d in ["d1", "d2", "d3"] {
+        s.push_str(&format!(
+            "      - {{name: {d}, device: /dev/disk/by-id/virtio-{d}}}\n"
+        ));
+    }
+    s.push_str("    groups:\n      - {name: m, type: mirror, members: [d1, d2, d3]}\n");
+    s.push_str("    volumes:\n      - {name: v1, on: m, size: 64MiB}\n");
+    let mut w = world(&["d1", "d2", "d3"], 128);
+    apply(&mut w, &class(&s), false).unwrap();
+    let model = pattern(7, 2 * MIB as usize);
+    w.k.write_dev(TOP, Bytes(0), &model).unwrap();
+    let gen = meta(&w).generation;
+    // d1 alone: closed (1 of 3 copies readable); plain activation refuses.
+    let err = activate_only(&mut w, &["d1"]).unwrap_err().to_string();
+    assert!(err.contains("class closed (FewDB)"), "{err}");
+    let only = vec![path(&w, "d1")];
+    let c = group_classes(&scan(&only, &w.d).found).pop().unwrap();
+    let plan = crate::assemble::force::plan(&c, &w.d).unwrap();
+    assert_eq!(plan.stale, ["d2", "d3"]);
+    assert!(
+        plan.lines[0].contains("volume v1: starts from the complete copy on d1"),
+        "{:?}",
+        plan.lines
+    );
+    let rep = crate::assemble::force::activate_forced(&c, &plan, &mut w.k, &mut w.d, &mut |_| {})
+        .unwrap();
+    assert_eq!(rep.degraded, vec![("v1".to_owned(), vec![1, 2])], "{rep:?}");
+    assert_eq!(volume_bytes(&mut w, model.len()), model);
+    let m = group_classes(&scan(&only, &w.d).found).pop().unwrap().meta;
+    assert_eq!(m.generation, gen + 1);
+    assert_eq!(
+        m.departed
+            .iter()
+            .map(|d| (d.disk.as_str(), d.generation))
+            .collect::<Vec<_>>(),
+        [("d2", gen), ("d3", gen)]
+    );
+    assert_eq!(
+        m.volumes[0]
+            .layout
+            .legs
+            .iter()
+            .map(|l| l.state)
+            .collect::<Vec<_>>(),
+        [SliceState::Active, SliceState::Invalid, SliceState::Invalid]
+    );
+    // Writes while d2 and d3 are away, then d2 returns: re-added, resynced from d1.
+    let mut model = model;
+    scattered_writes(&mut w, 300, &mut model);
+    w.d.reattach(path(&w, "d2")).unwrap();
+    let two = vec![path(&w, "d1"), path(&w, "d2")];
+    let h = disk_added(&path(&w, "d2"), &two, &mut w.k, &mut w.d, &returned())
+        .unwrap()
+        .unwrap();
+    assert!(h.carried.done[0].contains("re-added"), "{:?}", h.carried);
+    assert_eq!(leg_bytes(&w, 0), leg_bytes(&w, 1), "d2 resynced from d1");
+    assert_eq!(volume_bytes(&mut w, model.len()), model);
+}
+
+/// The kernel hazard the VM tier found: a leg whose rebuild a power cut stopped, the
+/// other leg started alone once (its superblock then records the half-built leg
+/// failed), then both: the kernel would take the half-built leg for a transient
+/// failure and copy only the bitmap's regions. Activation rebuilds it in full.
+#[test]
+fn half_built_leg_recorded_failed_is_rebuilt_in_full() {
+    let (mut w, model) = half_resynced();
+    // Beyond 43% the leg never got the data.
+    let m = meta(&w);
+    let Segment::Linear { extent } = &m.volumes[0].layout.legs[1].segments[0] else {
+        panic!()
+    };
+    let p2 = path(&w, "d2");
+    let half = extent.offset.to_bytes().0 + extent.len.to_bytes().0 / 2;
+    w.d.write(&p2, Bytes(half), &vec![0xEE; 4 * MIB as usize])
+        .unwrap();
+    let rep = activate_only(&mut w, &["d1"]).unwrap();
+    assert!(rep.skipped.is_empty(), "{rep:?}");
+    crate::assemble::deactivate("data", &mut w.k).unwrap();
+    w.d.reattach(p2.clone()).unwrap();
+    let classes = group_classes(&scan(&paths(&w), &w.d).found);
+    let rep = crate::assemble::activate(&classes[0], &mut w.k, &w.d, &mut |_| {}).unwrap();
+    assert!(rep.skipped.is_empty() && rep.degraded.is_empty(), "{rep:?}");
+    let t = w.k.table(TOP).unwrap();
+    assert!(
+        t.iter().any(|l| l.params.contains("rebuild 1")),
+        "the half-built leg is rebuilt in full: {t:?}"
+    );
+    assert_eq!(
+        leg_bytes(&w, 0),
+        leg_bytes(&w, 1),
+        "d2 holds the data again"
+    );
+    assert_eq!(volume_bytes(&mut w, model.len()), model);
 }

@@ -344,7 +344,14 @@ impl World {
             } else {
                 MIRROR_LOG_MAGIC
             };
+            let raid_metas: Vec<Option<DevNum>> = match map {
+                Mapping::Raid1(r) => r.legs.iter().map(|l| l.meta).collect(),
+                _ => Vec::new(),
+            };
             for dev in stamps {
+                if matches!(map, Mapping::Raid1(_)) {
+                    continue; // full superblocks are written after the resync below
+                }
                 if self.healthy(dev, 0) && self.peek(dev, 0, 4).is_none_or(|b| b != magic) {
                     let mut sector = [0u8; 512];
                     sector[..4].copy_from_slice(magic);
@@ -401,9 +408,65 @@ impl World {
             if !red.dead.iter().any(|d| *d) && legs.iter().all(Option::is_some) {
                 red.dirty.clear();
             }
+            if !raid_metas.is_empty() {
+                self.write_raid_superblocks(&raid_metas, &red.dead, &rebuild, line.len.0);
+            }
             if let Some(r) = self.redundancy_mut(name, i, n) {
                 *r = red;
             }
+        }
+    }
+
+    /// Write the dm-raid superblock of every live leg as the kernel does after a
+    /// resume (the simulated resync is instant, so a live leg is complete): one event
+    /// count above the highest found, failed legs recorded in every superblock. The
+    /// same layout the real kernel writes ([`crate::raid_sb`]), so activation reads
+    /// the simulator and the kernel alike.
+    fn write_raid_superblocks(
+        &mut self,
+        metas: &[Option<DevNum>],
+        dead: &[bool],
+        rebuild: &[usize],
+        sectors: u64,
+    ) {
+        use crate::raid_sb::{RaidSuperblock, SbRead, READ_LEN, RECOVERY_DONE};
+        let events = metas
+            .iter()
+            .flatten()
+            .filter_map(|&m| self.peek(m, 0, READ_LEN))
+            .filter_map(|b| match RaidSuperblock::decode(&b) {
+                SbRead::Valid(sb) => Some(sb.events),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let mut sb = RaidSuperblock {
+            num_devices: u32::try_from(metas.len()).unwrap_or(u32::MAX),
+            array_position: 0,
+            events,
+            failed: [0; 4],
+            recovery_offset: RECOVERY_DONE,
+            resync_offset: RECOVERY_DONE,
+            level: 1,
+            sectors,
+        };
+        for (j, d) in dead.iter().enumerate() {
+            sb.set_failed(j, *d || metas.get(j).is_none_or(Option::is_none));
+        }
+        for (j, m) in metas.iter().enumerate() {
+            let Some(dev) = *m else { continue };
+            if dead.get(j).copied().unwrap_or(true) || !self.healthy(dev, 0) {
+                continue;
+            }
+            let mut mine = sb.clone();
+            mine.array_position = u32::try_from(j).unwrap_or(u32::MAX);
+            // A rebuilt leg that failed to copy stays at 0 (it is `dead` then).
+            if rebuild.contains(&j) && dead.get(j).copied().unwrap_or(false) {
+                mine.recovery_offset = 0;
+            }
+            // A failed write shows up as a dead leg on the next I/O; ignore here.
+            let _ = self.node_io(dev, 0, Buf::W(&mine.encode()), 0);
         }
     }
 
