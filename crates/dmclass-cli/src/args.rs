@@ -203,6 +203,10 @@ pub struct ApplyArgs {
     /// Assume this environment instead of the detected one.
     #[arg(long, value_name = "ENV")]
     pub env: Option<Environment>,
+    /// Return as soon as the devices are up, without waiting (up to 60 s) for udev
+    /// to create /dev/dmclass/CLASS/VOLUME.
+    #[arg(long)]
+    pub no_udev_wait: bool,
 }
 
 /// Arguments of `status`.
@@ -236,6 +240,10 @@ pub struct ActivateArgs {
     /// With --force: do not ask.
     #[arg(long, short = 'y', requires = "force")]
     pub yes: bool,
+    /// Return as soon as the devices are up, without waiting (up to 60 s) for udev
+    /// to create /dev/dmclass/CLASS/VOLUME.
+    #[arg(long)]
+    pub no_udev_wait: bool,
 }
 
 /// Arguments of `deactivate`.

@@ -118,6 +118,18 @@ pub trait Kernel {
     fn message(&mut self, name: &str, msg: &str) -> IoResult<Option<String>>;
     /// Wait until udev has processed every event we caused.
     fn settle(&mut self) -> IoResult<()>;
+    /// Wait, at most `timeout`, until the user-visible paths of the public devices
+    /// `names` exist (`/dev/mapper/<name>` and `/dev/dmclass/<class>/<volume>`
+    /// resolving to the device); returns the paths still missing. A backend without
+    /// udev (or running inside a udev worker) does not wait and returns none.
+    fn wait_public_paths(
+        &mut self,
+        names: &[String],
+        timeout: std::time::Duration,
+    ) -> IoResult<Vec<String>> {
+        let _ = (names, timeout);
+        Ok(Vec::new())
+    }
     /// Another handle on the same kernel for a worker thread (activation starts
     /// volumes in parallel), or `None` when this backend runs one thing at a time.
     /// A worker never waits for udev at its end: the handle that made it settles.

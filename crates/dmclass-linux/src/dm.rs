@@ -481,6 +481,13 @@ impl Kernel for LinuxKernel {
         self.unsettled = 0;
         Ok(())
     }
+
+    fn wait_public_paths(&mut self, names: &[String], timeout: Duration) -> IoResult<Vec<String>> {
+        if self.in_udev || !Path::new(UDEV_CONTROL).exists() {
+            return Ok(Vec::new()); // nothing would make them, or udev waits for us
+        }
+        Ok(crate::udev_names::wait_paths(names, timeout))
+    }
 }
 
 impl Drop for LinuxKernel {

@@ -259,3 +259,79 @@ mod tests {
         assert_eq!(udev_import("vg-lv"), None);
     }
 }
+
+/// The paths a public dmclass device `name` is known by once udev has processed it,
+/// under `dev` (`/dev`): `<dev>/mapper/<name>`, and `<dev>/dmclass/<class>/<volume>`
+/// for a volume.
+pub fn public_paths(dev: &Path, name: &str) -> Vec<std::path::PathBuf> {
+    let mut out = vec![dev.join("mapper").join(name)];
+    if let Some((class, volume, None)) = split_dm_name(name) {
+        out.push(dev.join("dmclass").join(class).join(volume));
+    }
+    out
+}
+
+/// Poll (every 20 ms, at most `timeout`) until every path of every device in `names`
+/// exists and resolves to the same node as `/dev/mapper/<name>` (a link left from an
+/// earlier device of that name does not count). Returns the paths still missing.
+pub fn wait_paths(names: &[String], timeout: std::time::Duration) -> Vec<String> {
+    wait_paths_under(Path::new("/dev"), names, timeout)
+}
+
+/// [`wait_paths`] under another `/dev` (tests).
+pub fn wait_paths_under(dev: &Path, names: &[String], timeout: std::time::Duration) -> Vec<String> {
+    let deadline = std::time::Instant::now() + timeout;
+    let missing = |name: &str| -> Vec<String> {
+        let paths = public_paths(dev, name);
+        let target = std::fs::canonicalize(&paths[0]).ok();
+        paths
+            .iter()
+            .filter(|p| target.is_none() || std::fs::canonicalize(p).ok() != target)
+            .map(|p| p.display().to_string())
+            .collect()
+    };
+    let mut pending: Vec<&String> = names.iter().collect();
+    loop {
+        pending.retain(|n| !missing(n).is_empty());
+        if pending.is_empty() || std::time::Instant::now() >= deadline {
+            return pending.iter().flat_map(|n| missing(n)).collect();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod wait_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn waits_for_links_that_appear_and_rejects_a_stale_one() {
+        let dir = std::env::temp_dir().join(format!("dmclass-wait-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("mapper")).unwrap();
+        std::fs::create_dir_all(dir.join("dmclass/acc")).unwrap();
+        std::fs::write(dir.join("dm-3"), b"").unwrap();
+        std::fs::write(dir.join("dm-4"), b"").unwrap();
+        let name = "dmclass-acc-vol1".to_owned();
+        // udev makes the links 200 ms later.
+        let d = dir.clone();
+        let maker = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            std::os::unix::fs::symlink(d.join("dm-3"), d.join("mapper/dmclass-acc-vol1")).unwrap();
+            std::os::unix::fs::symlink(d.join("dm-3"), d.join("dmclass/acc/vol1")).unwrap();
+        });
+        let missing = wait_paths_under(&dir, std::slice::from_ref(&name), Duration::from_secs(10));
+        maker.join().unwrap();
+        assert!(missing.is_empty(), "{missing:?}");
+        // A link to another device (left from before) is not the volume's path.
+        std::fs::remove_file(dir.join("dmclass/acc/vol1")).unwrap();
+        std::os::unix::fs::symlink(dir.join("dm-4"), dir.join("dmclass/acc/vol1")).unwrap();
+        let missing = wait_paths_under(&dir, &[name], Duration::from_millis(100));
+        assert_eq!(
+            missing,
+            [dir.join("dmclass/acc/vol1").display().to_string()]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

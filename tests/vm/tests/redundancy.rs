@@ -67,7 +67,14 @@ fn each_alone(vm: &mut Vm, legs: &[&str], sum: &str, cycle: &str) {
             &format!("{cycle}: {leg} alone: activate starts the volume degraded"),
             Some(&out),
         );
-        vm.sh(&wait_exists(&dev));
+        // The path exists when the command returns (issue #11 §3): no waiting here.
+        let there = vm.sh(&format!("test -b {dev} && echo yes || echo no"));
+        vm.check_eq(
+            &format!("{cycle}: {dev} exists when activate returns"),
+            "yes",
+            there.stdout.trim(),
+            Some(&out),
+        );
         let got = read_sum(vm, &dev, SIZE_MIB);
         vm.check_eq(
             &format!("{cycle}: checksum from {leg} alone"),

@@ -177,6 +177,8 @@ fn apply_with(
             );
         }
     }
+    let classes: Vec<&str> = plans.iter().map(|p| p.class.as_str()).collect();
+    super::wait::public_paths(backend, &classes, args.no_udev_wait)?;
     Ok(ExitCode::SUCCESS)
 }
 

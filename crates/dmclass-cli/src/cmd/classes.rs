@@ -171,7 +171,7 @@ fn activate_with(args: &ActivateArgs, backend: &mut Backend) -> Result<ExitCode,
         return Ok(ExitCode::SUCCESS);
     }
     let mut failed = 0usize;
-    for c in chosen {
+    for c in &chosen {
         for m in &c.missing {
             eprintln!("warning: class {}: disk {m} is missing", c.meta.name);
         }
@@ -217,6 +217,8 @@ fn activate_with(args: &ActivateArgs, backend: &mut Backend) -> Result<ExitCode,
             r.skipped.len()
         );
     }
+    let names: Vec<&str> = chosen.iter().map(|c| c.meta.name.as_str()).collect();
+    super::wait::public_paths(backend, &names, args.no_udev_wait)?;
     if failed > 0 {
         return Err(CliError::Refused(format!(
             "{failed} volume(s) could not be started"

@@ -9,6 +9,7 @@ mod proxy;
 mod rules;
 mod snapshot;
 mod tune;
+pub(crate) mod wait;
 
 use crate::args::Command;
 use crate::error::CliError;

@@ -442,6 +442,21 @@ impl Kernel for SimKernel {
         self.world.borrow_mut().settles += 1;
         Ok(())
     }
+
+    /// The simulated udev is instant: a path is there when its device is live.
+    fn wait_public_paths(
+        &mut self,
+        names: &[String],
+        _timeout: std::time::Duration,
+    ) -> IoResult<Vec<String>> {
+        self.check_fail("settle", "")?;
+        let w = self.world.borrow();
+        Ok(names
+            .iter()
+            .filter(|n| w.dm.get(n.as_str()).is_none_or(|d| d.live.is_none()))
+            .map(|n| format!("/dev/mapper/{n}"))
+            .collect())
+    }
 }
 
 /// Whether a reload keeps a line's leg state (same target kind and leg count).
