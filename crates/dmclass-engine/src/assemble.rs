@@ -6,7 +6,7 @@ use crate::error::{EngineError, Result};
 use crate::exec::device::{ensure, io_err};
 use crate::io::{DevNum, Disks, Kernel};
 use crate::layout::SliceState;
-use crate::metadata::{ClassMeta, DecodedArea};
+use crate::metadata::{label_problem, ClassMeta, DecodedArea, LabelContext};
 use crate::names::{escape, parse_dm_uuid, NAME_PREFIX};
 use crate::plan::{read_area_at, AreaState};
 use crate::tables::{Activation, DeviceSpec};
@@ -27,6 +27,18 @@ pub struct FoundArea {
     pub area: DecodedArea,
 }
 
+/// A disk whose label decodes but is not trusted (crafted, [`label_problem`]): it is
+/// `DISABLE`, not used by activation and never written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostileArea {
+    /// Device node.
+    pub path: PathBuf,
+    /// What the label claims (class and disk UUIDs, class name).
+    pub area: DecodedArea,
+    /// Why it is not trusted.
+    pub reason: String,
+}
+
 /// What a scan found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScanResult {
@@ -34,9 +46,13 @@ pub struct ScanResult {
     pub found: Vec<FoundArea>,
     /// Disks with a damaged dmclass area (path, reason); disks without one are skipped.
     pub damaged: Vec<(PathBuf, String)>,
+    /// Disks with a crafted label.
+    pub hostile: Vec<HostileArea>,
 }
 
-/// Read the private area of every path.
+/// Read the private area of every path. Each label is checked on its own (and
+/// against its device's size) when read, then against the other disks' headers: a
+/// label placing data on a disk whose own header names another class is hostile.
 pub fn scan(paths: &[PathBuf], disks: &dyn Disks) -> ScanResult {
     let mut out = ScanResult::default();
     for p in paths {
@@ -47,9 +63,77 @@ pub fn scan(paths: &[PathBuf], disks: &dyn Disks) -> ScanResult {
             }),
             AreaState::Blank => {}
             AreaState::Unreadable(why) => out.damaged.push((p.clone(), why)),
+            AreaState::Hostile { area, reason } => out.hostile.push(HostileArea {
+                path: p.clone(),
+                area: *area,
+                reason,
+            }),
         }
     }
+    let disk_classes: BTreeMap<Uuid, (Uuid, String)> = out
+        .found
+        .iter()
+        .map(|f| {
+            (
+                f.area.header.disk_uuid,
+                (f.area.meta.uuid, f.area.meta.name.clone()),
+            )
+        })
+        .collect();
+    let ctx = LabelContext {
+        disk_classes: Some(&disk_classes),
+        ..LabelContext::default()
+    };
+    let (good, bad): (Vec<FoundArea>, Vec<FoundArea>) = std::mem::take(&mut out.found)
+        .into_iter()
+        .partition(|f| label_problem(&f.area, &ctx).is_none());
+    out.found = good;
+    for f in bad {
+        let reason = label_problem(&f.area, &ctx).unwrap_or_default();
+        out.hostile.push(HostileArea {
+            path: f.path,
+            area: f.area,
+            reason,
+        });
+    }
     out
+}
+
+/// A registered disk that is on the machine but not trusted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DisabledDisk {
+    /// Disk name in the class.
+    pub name: String,
+    /// Device node.
+    pub path: PathBuf,
+    /// Why it is `DISABLE`.
+    pub reason: String,
+}
+
+/// The classes of a scan ([`group_classes`] of its valid areas), each with the disks
+/// whose crafted label claims to belong to it (by class and disk UUID) as `disabled`.
+pub fn classes_of(scan: &ScanResult) -> Vec<ClassOnDisks> {
+    let mut classes = group_classes(&scan.found);
+    for h in &scan.hostile {
+        let Some(c) = classes.iter_mut().find(|c| c.meta.uuid == h.area.meta.uuid) else {
+            continue;
+        };
+        let name = c
+            .meta
+            .disks
+            .iter()
+            .find(|d| d.uuid == h.area.header.disk_uuid)
+            .map_or_else(|| h.path.display().to_string(), |d| d.name.clone());
+        if c.present.iter().any(|p| p.name == name) {
+            continue; // the real disk is here: the crafted copy is reported by the scan
+        }
+        c.disabled.push(DisabledDisk {
+            name,
+            path: h.path.clone(),
+            reason: format!("crafted label: {}", h.reason),
+        });
+    }
+    classes
 }
 
 /// A member disk found on the machine.
@@ -74,6 +158,9 @@ pub struct ClassOnDisks {
     pub missing: Vec<String>,
     /// Members whose metadata is older than `meta` (reported; their metadata is not used).
     pub stale: Vec<PresentDisk>,
+    /// Members on the machine whose label is not trusted ([`classes_of`]): `DISABLE`,
+    /// not used, never written (they also count in `missing`).
+    pub disabled: Vec<DisabledDisk>,
 }
 
 /// Group found areas by class UUID (sorted by class name, then UUID).
@@ -126,6 +213,7 @@ pub fn group_classes(found: &[FoundArea]) -> Vec<ClassOnDisks> {
             present,
             missing,
             stale,
+            disabled: Vec::new(),
         });
     }
     out.sort_by(|a, b| (&a.meta.name, a.meta.uuid).cmp(&(&b.meta.name, b.meta.uuid)));
@@ -186,6 +274,15 @@ pub(crate) fn activate_open(
             .devnum(&p.path)
             .map_err(|e| io_err(format!("disk {}", p.name), e))?;
         numbers.insert(p.name.clone(), n);
+    }
+    for d in &class.disabled {
+        rep.warnings.push(format!(
+            "class {}: disk {} ({}) is DISABLE, not used and not written: {}",
+            meta.name,
+            d.name,
+            d.path.display(),
+            d.reason
+        ));
     }
     for s in &class.stale {
         rep.warnings.push(format!(
@@ -487,3 +584,7 @@ pub fn deactivate(class: &str, kernel: &mut dyn Kernel) -> Result<Vec<String>> {
     }
     Ok(removed)
 }
+
+#[cfg(test)]
+#[path = "assemble_crafted_tests.rs"]
+mod crafted_tests;

@@ -3,7 +3,7 @@
 //! `sdxinfo`-like text rendering.
 //!
 //! JSON (stable): `{name, uuid, type, generation, closed, closed_reason,
-//! pending_intent, disks: [{name, path, state, size}],
+//! pending_intent, disks: [{name, path, state, size, reason?}],
 //! volumes: [{name, state, path, size, engine, group, sync_percent, slices: [{leg,
 //! disk, state, sync_percent}]}]}`; sizes in bytes; `path` of a missing disk is null;
 //! `sync_percent` is null when not mirrored or not active.
@@ -45,10 +45,14 @@ pub struct DiskStatus {
     pub name: String,
     /// Device node (null when missing).
     pub path: Option<String>,
-    /// `ENABLE`, `DISABLE` (missing), `SPARE`.
+    /// `ENABLE`, `DISABLE` (missing, or on the machine but not trusted), `SPARE`.
     pub state: DiskState,
     /// Size in bytes at registration.
     pub size: u64,
+    /// Why a disk that is on the machine is `DISABLE` (a crafted label, a stale
+    /// copy); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// One slice (mirror leg).
@@ -142,6 +146,8 @@ pub fn class_status(
                 (Some(_), s) => s,
             },
             size: d.size.0 * 512,
+            reason: found(&d.name)
+                .and_then(|p| crate::react::decide::stale_departed(meta, &p.name, p.generation)),
         })
         .collect();
     let mut volumes = Vec::new();
@@ -162,6 +168,23 @@ pub fn class_status(
         closed_reason: closing.map(|c| c.to_string()),
         pending_intent: meta.intent.as_ref().map(crate::metadata::Intent::describe),
     })
+}
+
+/// The status of a class as found on the disks: [`class_status`] with the disks whose
+/// label is not trusted shown `DISABLE` at their path, with the reason.
+pub fn class_on_disks_status(
+    c: &crate::assemble::ClassOnDisks,
+    kernel: &dyn Kernel,
+) -> Result<ClassStatus> {
+    let mut st = class_status(&c.meta, &c.present, kernel)?;
+    for d in &c.disabled {
+        if let Some(s) = st.disks.iter_mut().find(|s| s.name == d.name) {
+            s.path = Some(d.path.display().to_string());
+            s.state = DiskState::Disable;
+            s.reason = Some(d.reason.clone());
+        }
+    }
+    Ok(st)
 }
 
 fn volume(
@@ -325,6 +348,9 @@ pub fn render(classes: &[ClassStatus]) -> String {
                 d.size / 512,
                 word(&d.state)
             );
+            if let Some(r) = &d.reason {
+                let _ = writeln!(o, "       {:<8} reason: {r}", "");
+            }
         }
     }
     let _ = writeln!(

@@ -73,6 +73,7 @@ pub fn disk_facts_from(
         signatures: Vec::new(),
         in_use: InUse::default(),
         dmclass: None,
+        guest_openers: None,
         properties: props,
     }
 }

@@ -297,7 +297,9 @@ fn dm_info(fallback_name: &str, i: &DeviceInfo) -> DmInfo {
             major: dev.major,
             minor: dev.minor,
         },
-        open_count: u32::try_from(i.open_count()).unwrap_or(0),
+        // A count the kernel should never report (negative) must not read as "not
+        // open": callers refuse changes to open devices, so fail closed.
+        open_count: u32::try_from(i.open_count()).unwrap_or(u32::MAX),
         suspended: flags.contains(DmFlags::DM_SUSPEND),
         live_table: flags.contains(DmFlags::DM_ACTIVE_PRESENT),
         inactive_table: flags.contains(DmFlags::DM_INACTIVE_PRESENT),

@@ -25,6 +25,7 @@ pub mod dm;
 pub mod dmevent;
 pub mod dmraw;
 pub mod error;
+pub mod guests;
 pub mod inuse;
 pub mod label;
 pub mod machine;

@@ -3,6 +3,7 @@
 use crate::capture::{machine_facts_from_capture, Capture};
 use crate::disks::{disk_facts_from, scan_disks, DiskRecord};
 use crate::error::LinuxError;
+use crate::guests::guest_opens;
 use crate::inuse::{in_use, read_mounts};
 use crate::label::read_label;
 use crate::machine::{cpuid_hypervisor, machine_facts_at};
@@ -12,7 +13,7 @@ use dmclass_model::Sectors;
 use dmclass_rules::{boot_mode, detect_environment, Facts, MachineFacts, FACTS_FORMAT};
 
 /// Probes the running machine: environment, boot mode, and every block disk with its kind,
-/// ids, size, signatures, in-use state and dmclass label.
+/// ids, size, signatures, in-use state (guests' QEMU processes included) and dmclass label.
 ///
 /// Fails only when udev cannot enumerate at all; trouble with one disk is recorded in that
 /// disk's facts (an `unreadable` signature, a warning in the log).
@@ -27,10 +28,12 @@ pub fn probe_with(root: &SysRoot) -> Result<Facts, LinuxError> {
     let records = scan_disks(root)?;
     let mut facts = facts_from_records(machine, records);
     let mounts = read_mounts(root);
+    let guests = guest_opens(root);
     for disk in &mut facts.disks {
         let node = root.path(&disk.devnode);
         disk.signatures = probe_signatures(&node);
         disk.in_use = in_use(root, &disk.name, &node, &mounts);
+        disk.guest_openers = guests.openers_of(&disk.devnode, &disk.in_use.partitions);
         disk.dmclass = read_label(&node);
         // The class UUID from the decoded label, else from the header copies (the
         // `dmclass` signature): a body that fails to decode at this instant must not

@@ -164,6 +164,12 @@ pub struct DiskFacts {
     /// dmclass label, when the disk carries one.
     #[serde(default)]
     pub dmclass: Option<LabelFacts>,
+    /// Virtual-machine processes (QEMU, also when libvirt started it) holding the disk
+    /// or one of its partitions open, as `comm[pid]`: evidence that the disk is a
+    /// guest's (N3). Empty: none found. `None`: not known (procfs unreadable, or a
+    /// facts file from an older dmclass) — which is no evidence either way.
+    #[serde(default)]
+    pub guest_openers: Option<Vec<String>>,
     /// The recorded udev/sysfs properties the kind was derived from.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,

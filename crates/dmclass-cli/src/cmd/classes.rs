@@ -23,7 +23,15 @@ pub(super) fn found_classes(backend: &mut Backend) -> Result<Vec<ClassOnDisks>, 
             path.display()
         );
     }
-    Ok(assemble::group_classes(&scan.found))
+    for h in &scan.hostile {
+        eprintln!(
+            "warning: {}: dmclass label of class {} is not trusted (DISABLE, not used, not written): {}",
+            h.path.display(),
+            h.area.meta.name,
+            h.reason
+        );
+    }
+    Ok(assemble::classes_of(&scan))
 }
 
 fn not_found(name: &str, classes: &[ClassOnDisks]) -> CliError {
@@ -77,7 +85,7 @@ fn collect_status(backend: &mut Backend, only: Option<&str>) -> Result<Vec<Class
                 s.generation
             );
         }
-        out.push(state::class_status(&c.meta, &c.present, &*kernel)?);
+        out.push(state::class_on_disks_status(c, &*kernel)?);
     }
     Ok(out)
 }

@@ -11,6 +11,7 @@ use crate::args::{SnapshotAction, SnapshotArgs, SnapshotCreateArgs, SnapshotRefA
 use crate::backend::Backend;
 use crate::error::CliError;
 use dmclass_engine::assemble::ClassOnDisks;
+use dmclass_engine::io::Kernel;
 use dmclass_engine::names::{dm_name, Layer};
 use dmclass_engine::plan::{self, Plan, PlanOptions};
 use dmclass_model::{
@@ -110,6 +111,34 @@ pub(super) fn class_named<'a>(
     Ok(select(classes, &[name.to_owned()])?[0])
 }
 
+/// S3a: on a KVM host, a volume open by another process (a running guest, typically)
+/// is not snapshotted behind its back. Fails closed: when the kernel cannot say whether
+/// the volume is open, the snapshot is refused too — "unknown" is not "closed".
+fn s3a_guard(kernel: &dyn Kernel, cname: &str, vol: &str) -> Result<(), CliError> {
+    let top = dm_name(cname, vol, Layer::Top)?;
+    let open = match kernel.info(&top) {
+        // Not active: nothing can hold it open.
+        Ok(None) => 0,
+        Ok(Some(i)) => i.open_count,
+        Err(e) => {
+            return Err(CliError::Refused(format!(
+                "[S3a] class {cname}: cannot tell whether volume {vol} is open ({e}); a \
+                 consistent snapshot of a volume a running guest uses needs the guest \
+                 stopped, so the snapshot is refused. Retry, or pass --force if the guest is \
+                 known to be stopped; nothing was changed"
+            )));
+        }
+    };
+    if open > 0 {
+        return Err(CliError::Refused(format!(
+            "[S3a] class {cname}: volume {vol} is open by another process ({open} opener(s)), \
+             e.g. a running guest; a consistent snapshot needs the guest stopped. Stop it, \
+             or pass --force to snapshot it anyway; nothing was changed"
+        )));
+    }
+    Ok(())
+}
+
 fn create(a: &SnapshotCreateArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
     let (cname, vol) = split("CLASS/VOLUME", &a.origin)?;
     let (sz, chunk) = (size("--size", &a.size)?, size("--chunk", &a.chunk)?);
@@ -121,18 +150,9 @@ fn create(a: &SnapshotCreateArgs, backend: &mut Backend) -> Result<ExitCode, Cli
             "class {cname} has no volume `{vol}`"
         )));
     }
-    // S3a: a running guest's disk is not snapshotted behind its back.
-    let top = dm_name(cname, vol, Layer::Top)?;
-    let open = {
+    if facts.environment == Environment::KvmHost && !a.force {
         let (kernel, _) = backend.parts();
-        kernel.info(&top).ok().flatten().map_or(0, |i| i.open_count)
-    };
-    if open > 0 && facts.environment == Environment::KvmHost && !a.force {
-        return Err(CliError::Refused(format!(
-            "[S3a] class {cname}: volume {vol} is open by another process ({open} opener(s)), \
-             e.g. a running guest; a consistent snapshot needs the guest stopped. Stop it, \
-             or pass --force to snapshot it anyway; nothing was changed"
-        )));
+        s3a_guard(&*kernel, cname, vol)?;
     }
     let config = config_of(c, |class| {
         class.snapshots.push(Snapshot {
@@ -258,4 +278,53 @@ fn merge(a: &SnapshotRefArgs, backend: &mut Backend) -> Result<ExitCode, CliErro
         println!("class {cname}: merge finished; snapshot {snap} removed");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests may panic on setup failure
+
+    use super::s3a_guard;
+    use dmclass_engine::io::{Kernel, Visibility};
+    use dmclass_engine::sim::{new_sim, EIO};
+
+    const TOP: &str = "dmclass-vmimages-guest01--os";
+
+    fn running() -> dmclass_engine::sim::SimKernel {
+        let (mut k, _) = new_sim();
+        k.create(TOP, "DMCLASS-test").unwrap();
+        k.resume(TOP, Visibility::Public).unwrap();
+        k
+    }
+
+    #[test]
+    fn s3a_allows_closed_and_inactive_volumes() {
+        let k = running();
+        assert!(s3a_guard(&k, "vmimages", "guest01-os").is_ok());
+        let (k, _) = new_sim();
+        assert!(s3a_guard(&k, "vmimages", "guest01-os").is_ok());
+    }
+
+    #[test]
+    fn s3a_refuses_an_open_volume() {
+        let mut k = running();
+        k.set_open_count(TOP, 1).unwrap();
+        let e = s3a_guard(&k, "vmimages", "guest01-os")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[S3a]") && e.contains("1 opener"), "{e}");
+    }
+
+    #[test]
+    fn s3a_fails_closed_when_the_open_count_query_fails() {
+        let mut k = running();
+        k.fail_on("info", TOP, EIO);
+        let e = s3a_guard(&k, "vmimages", "guest01-os").unwrap_err();
+        assert_eq!(e.exit_code(), 1);
+        let e = e.to_string();
+        assert!(
+            e.contains("[S3a]") && e.contains("cannot tell whether") && e.contains("injected"),
+            "{e}"
+        );
+    }
 }

@@ -79,7 +79,7 @@ pub(super) fn write_to(
                 format!("disk {name}: its private area vanished"),
             ));
         }
-        AreaState::Unreadable(why) => {
+        AreaState::Unreadable(why) | AreaState::Hostile { reason: why, .. } => {
             return Err(refuse(&meta.name, format!("disk {name}: {why}")));
         }
     };

@@ -156,7 +156,7 @@ impl Exec<'_, '_> {
                     ));
                 }
                 AreaState::Blank => {}
-                AreaState::Unreadable(why) => {
+                AreaState::Unreadable(why) | AreaState::Hostile { reason: why, .. } => {
                     return Err(refuse(
                         plan,
                         format!("disk {}", b.name),
@@ -304,7 +304,7 @@ impl Exec<'_, '_> {
                 format!("disk {disk}"),
                 "the metadata just written does not read back".into(),
             )),
-            AreaState::Unreadable(why) => Err(refuse(
+            AreaState::Unreadable(why) | AreaState::Hostile { reason: why, .. } => Err(refuse(
                 self.plan,
                 format!("disk {disk}"),
                 format!("the metadata just written does not read back: {why}"),

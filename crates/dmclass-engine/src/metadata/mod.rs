@@ -47,10 +47,14 @@
 //! * Decoding is total: any byte string gives a value or an error, never a panic; no
 //!   allocation is sized by a length field before it is checked against the fixed
 //!   slot capacity.
+//! * A decoded label is then checked for sense ([`label_problem`]): extents inside
+//!   the disks and apart from each other, bounded counts, a believable generation.
+//!   A label that fails is crafted: its disk is `DISABLE` and never written.
 
 mod codec;
 mod intent;
 mod types;
+mod validate;
 
 pub use codec::{
     decode_area, decode_header, decode_slot_body, decode_slot_header, encode_header, encode_slot,
@@ -58,6 +62,7 @@ pub use codec::{
     DecodedArea, MetaProblem, SlotHeader,
 };
 pub use types::*;
+pub use validate::{label_problem, LabelContext, MAX_GENERATION};
 
 /// Binary layout version written into headers and slots.
 pub const LAYOUT_VERSION: u32 = 1;

@@ -3,9 +3,11 @@
 use super::{Actual, DiskBinding};
 use crate::error::{EngineError, Result};
 use crate::io::{Disks, IoError, Kernel};
-use crate::metadata::{read_area, AreaRead, DecodedArea, DiskIdentity};
+use crate::metadata::{
+    label_problem, read_area, AreaRead, DecodedArea, DiskIdentity, LabelContext,
+};
 use crate::names::UUID_PREFIX;
-use dmclass_model::{Bytes, Class, DiskSelector};
+use dmclass_model::{Bytes, Class, DiskSelector, Sectors};
 use dmclass_rules::{DiskFacts, Facts};
 use std::path::{Path, PathBuf};
 
@@ -18,6 +20,14 @@ pub enum AreaState {
     Member(Box<DecodedArea>),
     /// A damaged dmclass area or an unreadable disk: never written to.
     Unreadable(String),
+    /// A label that decodes but makes no sense (crafted: [`label_problem`]); its
+    /// disk is `DISABLE` and never written to.
+    Hostile {
+        /// What the label says.
+        area: Box<DecodedArea>,
+        /// Why it is not trusted.
+        reason: String,
+    },
 }
 
 /// [`AreaRead`] over a [`Disks`] device.
@@ -38,7 +48,19 @@ impl AreaRead for DiskReader<'_> {
 pub(crate) fn read_area_at(label: &str, path: &Path, disks: &dyn Disks) -> AreaState {
     let mut r = DiskReader { disks, path };
     match read_area(label, &mut r) {
-        Ok(a) => AreaState::Member(Box::new(a)),
+        Ok(a) => {
+            let ctx = LabelContext {
+                device_size: disks.size(path).ok().map(|b| Sectors(b.0 / 512)),
+                ..LabelContext::default()
+            };
+            match label_problem(&a, &ctx) {
+                None => AreaState::Member(Box::new(a)),
+                Some(reason) => AreaState::Hostile {
+                    area: Box::new(a),
+                    reason,
+                },
+            }
+        }
         Err(EngineError::NotMember { .. }) => AreaState::Blank,
         Err(e) => AreaState::Unreadable(e.to_string()),
     }

@@ -35,6 +35,16 @@ pub(crate) fn current(
                 return Err(refuse(name, &obj, "its private area was not read".into()));
             }
             Some(AreaState::Blank) => {}
+            Some(AreaState::Hostile { reason, .. }) => {
+                return Err(refuse(
+                    name,
+                    &obj,
+                    format!(
+                        "{} carries a crafted dmclass label ({reason}); it is DISABLE and dmclass will not write to it",
+                        b.path.display()
+                    ),
+                ));
+            }
             Some(AreaState::Unreadable(why)) => {
                 return Err(refuse(
                     name,

@@ -160,7 +160,8 @@ fn write_meta(
         }
         let area = match read_area_at(name, path, &*disks) {
             AreaState::Member(a) => a,
-            AreaState::Blank | AreaState::Unreadable(_) => continue,
+            // Never write a damaged or crafted label.
+            AreaState::Blank | AreaState::Unreadable(_) | AreaState::Hostile { .. } => continue,
         };
         if area.meta.generation >= meta.generation {
             continue;

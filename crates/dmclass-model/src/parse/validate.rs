@@ -64,7 +64,7 @@ pub(crate) fn check(ctx: &mut Ctx, config: &Config) {
                     ctx.err(
                         disk.span,
                         format!(
-                            "disk `{}` is {}, which `exclude` lists; it must not be registered",
+                            "disk `{}` is {}, which `exclude` lists; it must not be registered (rule N3: a KVM host excludes the disks only its guests use)",
                             disk.name,
                             p.display()
                         ),

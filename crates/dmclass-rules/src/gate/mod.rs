@@ -2,6 +2,7 @@
 //! machine, and are its disks safe to use? Pure: reads only the config and the facts.
 
 mod devices;
+mod n3;
 mod report;
 mod uses;
 
@@ -67,7 +68,7 @@ pub fn gate_with(m: &Matrix, config: &Config, facts: &Facts) -> Report {
             notes_for_use(m, class, &u, &mut report);
         }
     }
-    n3_warnings(m, config, facts, env, &mut report.warnings);
+    n3::n3_warnings(m, config, facts, env, &resolved, &mut report.warnings);
     report
 }
 
@@ -318,47 +319,4 @@ fn notes_for_use(m: &Matrix, class: &Class, u: &Use, report: &mut Report) {
         message: format!("{message} ({})", u.objects.join(", ")),
         hint: note_text(m, id),
     });
-}
-
-/// N3: a KVM host without `exclude:`; and a class name seen with two class UUIDs.
-fn n3_warnings(
-    m: &Matrix,
-    config: &Config,
-    facts: &Facts,
-    env: Environment,
-    warnings: &mut Vec<Finding>,
-) {
-    if env == Environment::KvmHost && config.exclude.is_empty() {
-        warnings.push(Finding {
-            rule: vec!["N3".into()],
-            class: None,
-            object: None,
-            span: None,
-            message: "this KVM host's config has no `exclude:` list; disks passed to guests must be excluded".into(),
-            hint: note_text(m, "N3"),
-        });
-    }
-    for class in &config.classes {
-        let uuids: BTreeSet<&str> = facts
-            .disks
-            .iter()
-            .filter_map(|d| d.dmclass.as_ref())
-            .filter(|l| l.class == class.name.as_str())
-            .filter_map(|l| l.class_uuid.as_deref())
-            .collect();
-        if uuids.len() > 1 {
-            warnings.push(Finding {
-                rule: vec!["N3".into()],
-                class: Some(class.name.to_string()),
-                object: None,
-                span: Some(class.span),
-                message: format!(
-                    "disks on this machine carry two different classes named `{}` (class UUIDs {})",
-                    class.name,
-                    uuids.into_iter().collect::<Vec<_>>().join(", ")
-                ),
-                hint: note_text(m, "N3"),
-            });
-        }
-    }
 }

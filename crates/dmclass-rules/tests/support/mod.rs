@@ -145,6 +145,7 @@ pub fn disk_facts(n: &str, kind: DeviceKind) -> DiskFacts {
         signatures: Vec::new(),
         in_use: InUse::default(),
         dmclass: None,
+        guest_openers: None,
         properties: std::collections::BTreeMap::default(),
     }
 }
