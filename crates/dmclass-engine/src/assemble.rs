@@ -320,7 +320,7 @@ pub(crate) fn activate_open(
                 match crate::raid_sb::judge(&format!("{}/{}", meta.name, vol.name), &views) {
                     crate::raid_sb::Verdict::Start { rebuild, .. } => rebuild,
                     crate::raid_sb::Verdict::Refuse(why) => {
-                        log::warn!(
+                        log::info!(
                             "class {}: volume {} not started: {why}",
                             meta.name,
                             vol.name
