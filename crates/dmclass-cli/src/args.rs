@@ -19,6 +19,11 @@ Files:
   /dev/mapper/dmclass-<class>-<volume>         the same; a `-` inside a name is doubled
   first 32 MiB of every member disk            dmclass metadata (two headers, two slots)
 
+Limits:
+  a configuration YAML of at most 1 MiB, a --facts document of at most 16 MiB,
+  a simulated world.json of at most 256 MiB; a larger file (or /dev/zero) is refused
+  with exit status 1, naming the file and the limit
+
 Environment:
   DMCLASS_SIM=<dir>        drive a simulated kernel and disks kept in <dir> (facts.json,
                            world.json) instead of this machine: for tests and trying things

@@ -5,13 +5,19 @@ use dmclass_model::Config;
 use dmclass_rules::{Facts, Finding, Report};
 use std::path::Path;
 
+/// The text of configuration file `path`, at most
+/// [`dmclass_model::input::CONFIG_CAP`] bytes.
+pub fn read(path: &Path) -> Result<String, CliError> {
+    Ok(dmclass_model::input::read_capped_string(
+        path,
+        dmclass_model::input::CONFIG_CAP,
+    )?)
+}
+
 /// Parse `path`; on errors print every diagnostic and refuse.
 pub fn load(path: &Path) -> Result<Config, CliError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| CliError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = read(path)?;
     dmclass_model::parse(&file, &text).map_err(|diags| {
         eprintln!("{diags}");
         CliError::Refused(format!(

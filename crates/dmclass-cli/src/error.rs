@@ -5,7 +5,7 @@ use std::path::PathBuf;
 /// Why a command did not succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// A file named on the command line could not be read.
+    /// A file could not be opened or read.
     #[error("cannot read {path}: {source}")]
     Read {
         /// The file.
@@ -13,6 +13,10 @@ pub enum CliError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A file named on the command line could not be read, or is larger than its cap
+    /// (`dmclass_model::input`).
+    #[error(transparent)]
+    Input(#[from] dmclass_model::ModelError),
     /// A facts document is not valid.
     #[error("{path} is not a facts document (dmclass probe --json): {reason}")]
     Facts {
@@ -44,6 +48,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Read { .. }
+            | CliError::Input(_)
             | CliError::Facts { .. }
             | CliError::Rules(_)
             | CliError::Probe(_)

@@ -186,3 +186,41 @@ fn plan_with_facts_touches_no_device_and_shows_tables() {
     assert!(actions.iter().any(|a| a["kind"] == "format_area"));
     assert!(actions.iter().any(|a| a["kind"] == "create"));
 }
+
+#[test]
+fn oversized_and_endless_inputs_are_refused_naming_file_and_cap() {
+    let facts = "examples/bare-metal.facts.json";
+    // A 2 MiB YAML file: a comment line repeated, valid YAML but over the 1 MiB cap.
+    let big = tmp_file("big.yaml", &"# padding\n".repeat(200_000));
+    let big = big.to_str().unwrap();
+    let cases: [(&[&str], &str, &str); 4] = [
+        (
+            &["check", "/dev/zero", "--facts", facts],
+            "/dev/zero",
+            "1 MiB",
+        ),
+        (
+            &["check", "examples/bare-metal.yaml", "--facts", "/dev/zero"],
+            "/dev/zero",
+            "16 MiB",
+        ),
+        (
+            &["plan", "examples/bare-metal.yaml", "--facts", "/dev/zero"],
+            "/dev/zero",
+            "16 MiB",
+        ),
+        (&["check", big, "--facts", facts], big, "1 MiB"),
+    ];
+    for (args, file, cap) in cases {
+        let t = std::time::Instant::now();
+        let o = dmclass(args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(file) && err.contains(cap), "{args:?}: {err}");
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "{args:?} took {:?}",
+            t.elapsed()
+        );
+    }
+}

@@ -19,10 +19,7 @@ struct CheckJson<'a> {
 
 pub fn run(args: &CheckArgs) -> Result<ExitCode, CliError> {
     let file = args.file.display().to_string();
-    let text = std::fs::read_to_string(&args.file).map_err(|source| CliError::Read {
-        path: args.file.clone(),
-        source,
-    })?;
+    let text = crate::config::read(&args.file)?;
     let config = match dmclass_model::parse(&file, &text) {
         Ok(c) => c,
         Err(diags) => {
