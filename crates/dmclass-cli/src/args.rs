@@ -1,6 +1,8 @@
 //! Command-line definition (DESIGN.md §4). Help text is the man page: keep it exact.
 
+use crate::values::{self, CopyRate, ObjRef};
 use clap::{Args, Parser, Subcommand};
+use dmclass_model::Bytes;
 use dmclass_model::Environment;
 use std::path::PathBuf;
 
@@ -253,12 +255,12 @@ pub struct ExportArgs {
 #[derive(Debug, Args)]
 pub struct TuneArgs {
     /// The volume, as CLASS/VOLUME.
-    #[arg(value_name = "CLASS/VOLUME")]
-    pub volume: String,
+    #[arg(value_name = "CLASS/VOLUME", value_parser = values::obj_ref)]
+    pub volume: ObjRef,
     /// Copy speed per second per disk, a whole number of KiB from 1KiB to 1TiB
     /// (e.g. 50MiB means 50 MiB/s on each leg), or `default` for the kernel's limit.
-    #[arg(long, value_name = "RATE")]
-    pub copy_rate: String,
+    #[arg(long, value_name = "RATE", value_parser = values::copy_rate)]
+    pub copy_rate: CopyRate,
 }
 
 /// Arguments of `snapshot`.
@@ -294,16 +296,17 @@ pub enum SnapshotAction {
 #[derive(Debug, Args)]
 pub struct SnapshotCreateArgs {
     /// The origin volume, as CLASS/VOLUME.
-    #[arg(value_name = "CLASS/VOLUME")]
-    pub origin: String,
+    #[arg(value_name = "CLASS/VOLUME", value_parser = values::obj_ref)]
+    pub origin: ObjRef,
     /// The snapshot's name (its device is /dev/dmclass/CLASS/NAME).
+    #[arg(value_parser = values::name)]
     pub name: String,
     /// Size of the COW store, e.g. 256MiB (rounded up to the group's granularity).
-    #[arg(long, value_name = "S")]
-    pub size: String,
+    #[arg(long, value_name = "S", value_parser = values::device_size)]
+    pub size: Bytes,
     /// Chunk size, a power of two from 4KiB to 512KiB.
-    #[arg(long, value_name = "C", default_value = "4KiB")]
-    pub chunk: String,
+    #[arg(long, value_name = "C", default_value = "4KiB", value_parser = values::chunk)]
+    pub chunk: Bytes,
     /// Snapshot a volume that is open (e.g. by a running guest) anyway.
     #[arg(long)]
     pub force: bool,
@@ -313,8 +316,8 @@ pub struct SnapshotCreateArgs {
 #[derive(Debug, Args)]
 pub struct SnapshotRefArgs {
     /// The snapshot, as CLASS/NAME.
-    #[arg(value_name = "CLASS/NAME")]
-    pub snapshot: String,
+    #[arg(value_name = "CLASS/NAME", value_parser = values::obj_ref)]
+    pub snapshot: ObjRef,
 }
 
 /// Arguments of `proxy`.
@@ -345,11 +348,13 @@ pub enum ProxyAction {
 #[derive(Debug, Args)]
 pub struct ProxyJoinArgs {
     /// The master volume, as CLASS/MASTER.
-    pub master: String,
+    #[arg(value_name = "CLASS/MASTER", value_parser = values::obj_ref)]
+    pub master: ObjRef,
     /// The proxy's name (its device when parted is /dev/dmclass/CLASS/NAME).
+    #[arg(value_parser = values::name)]
     pub name: String,
     /// The group that holds the proxy (another group of the class).
-    #[arg(long)]
+    #[arg(long, value_parser = values::name)]
     pub on: String,
 }
 
@@ -357,7 +362,8 @@ pub struct ProxyJoinArgs {
 #[derive(Debug, Args)]
 pub struct ProxyPartArgs {
     /// The proxy, as CLASS/NAME.
-    pub proxy: String,
+    #[arg(value_name = "CLASS/NAME", value_parser = values::obj_ref)]
+    pub proxy: ObjRef,
     /// Expose the proxy read-only: the next rejoin then stays incremental.
     #[arg(long)]
     pub readonly: bool,
@@ -367,5 +373,6 @@ pub struct ProxyPartArgs {
 #[derive(Debug, Args)]
 pub struct ProxyRefArgs {
     /// The proxy, as CLASS/NAME.
-    pub proxy: String,
+    #[arg(value_name = "CLASS/NAME", value_parser = values::obj_ref)]
+    pub proxy: ObjRef,
 }

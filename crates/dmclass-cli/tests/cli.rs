@@ -224,3 +224,88 @@ fn oversized_and_endless_inputs_are_refused_naming_file_and_cap() {
         );
     }
 }
+
+/// Every bad command line exits 2, and a bad value is reported against its argument
+/// (never at a made-up position of a configuration).
+#[test]
+fn every_usage_error_exits_2_naming_the_argument() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["snapshot", "create", "data/vol1", "s", "--size", "1.5GiB"],
+            "--size",
+        ),
+        (
+            &["snapshot", "create", "data/vol1", "s", "--size", "0"],
+            "--size",
+        ),
+        (
+            &["snapshot", "create", "data/vol1", "s", "--size", "100B"],
+            "--size",
+        ),
+        (
+            &["snapshot", "create", "vol1", "x", "--size", "1GiB"],
+            "CLASS/VOLUME",
+        ),
+        (
+            &[
+                "snapshot",
+                "create",
+                "data/vol1",
+                "bad name",
+                "--size",
+                "1GiB",
+            ],
+            "NAME",
+        ),
+        (
+            &[
+                "snapshot",
+                "create",
+                "data/vol1",
+                "s",
+                "--size",
+                "1GiB",
+                "--chunk",
+                "3KiB",
+            ],
+            "--chunk",
+        ),
+        (&["snapshot", "create", "data/vol1", "s"], "--size"),
+        (&["snapshot", "merge", "snap1"], "CLASS/NAME"),
+        (&["snapshot", "remove", "data/"], "CLASS/NAME"),
+        (&["snapshot", "remove", "data/a/b"], "CLASS/NAME"),
+        (&["tune", "data/vol1", "--copy-rate", "fast"], "--copy-rate"),
+        (&["tune", "data/vol1", "--copy-rate", "0"], "--copy-rate"),
+        (&["tune", "vol1", "--copy-rate", "50MiB"], "CLASS/VOLUME"),
+        (&["tune", "data/vol1"], "--copy-rate"),
+        (
+            &["proxy", "join", "vol1", "p", "--on", "g2"],
+            "CLASS/MASTER",
+        ),
+        (
+            &["proxy", "join", "data/vol1", "p", "--on", "bad/group"],
+            "--on",
+        ),
+        (&["proxy", "join", "data/vol1", "p"], "--on"),
+        (&["proxy", "part", "p"], "CLASS/NAME"),
+        (&["proxy", "rejoin", "/p"], "CLASS/NAME"),
+        (&["proxy", "restore", "data"], "CLASS/NAME"),
+        (&["proxy", "break", "data/-p"], "CLASS/NAME"),
+        (&["check", "x.yaml", "--env", "mainframe"], "--env"),
+        (&["plan"], "FILE"),
+        (&["apply", "x.yaml", "--bogus"], "--bogus"),
+        (&["activate"], "--all"),
+        (&["deactivate"], "CLASSES"),
+        (&["status", "a", "b"], "b"),
+    ];
+    for (args, named) in cases {
+        let o = dmclass(args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(named), "{args:?} should name {named}: {err}");
+        assert!(
+            !err.contains("snapshot:"),
+            "{args:?}: made-up position: {err}"
+        );
+    }
+}

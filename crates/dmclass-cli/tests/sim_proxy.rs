@@ -43,8 +43,8 @@ fn join_part_restore_refused_rejoin_declarative_part() {
     sim.set_open("dmclass-data-vol1", 0);
     sim.ok(&["proxy", "rejoin", "data/vol1-copy"]);
     assert_eq!(sim.proxy()["state"], "JOINED");
-    // The example file says parted: apply parts it read-write (rejoin: full copy).
-    sim.ok(&["apply", "examples/kvm-guest-proxy.yaml", "--yes"]);
+    // The example file saying parted: apply parts it read-write (rejoin: full copy).
+    sim.ok(&["apply", &sim.proxy_parted(), "--yes"]);
     let p = sim.proxy();
     assert_eq!(
         (p["state"].as_str(), p["rejoin"].as_str()),

@@ -13,9 +13,7 @@ use crate::error::CliError;
 use dmclass_engine::assemble::ClassOnDisks;
 use dmclass_engine::names::{dm_name, Layer};
 use dmclass_engine::plan::{self, Plan, PlanOptions};
-use dmclass_model::{
-    Bytes, Class, Config, Environment, Located, Name, Snapshot, SnapshotKind, Span,
-};
+use dmclass_model::{Class, Config, Environment, Located, Name, Snapshot, SnapshotKind, Span};
 use dmclass_rules::Facts;
 use std::path::Path;
 use std::process::ExitCode;
@@ -32,16 +30,6 @@ pub fn run(args: &SnapshotArgs) -> Result<ExitCode, CliError> {
     backend.finish()?;
     crate::failpoint::exit_if_failpoint(&result);
     result
-}
-
-pub(super) fn split<'a>(what: &str, s: &'a str) -> Result<(&'a str, &'a str), CliError> {
-    s.split_once('/')
-        .filter(|(c, n)| !c.is_empty() && !n.is_empty() && !n.contains('/'))
-        .ok_or_else(|| CliError::Refused(format!("expected {what}, got `{s}`")))
-}
-
-fn size(flag: &str, s: &str) -> Result<Bytes, CliError> {
-    Bytes::parse(s).map_err(|e| CliError::Refused(format!("{flag}: {e}")))
 }
 
 /// The class on disk as a validated configuration, after `change`.
@@ -111,8 +99,8 @@ pub(super) fn class_named<'a>(
 }
 
 fn create(a: &SnapshotCreateArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
-    let (cname, vol) = split("CLASS/VOLUME", &a.origin)?;
-    let (sz, chunk) = (size("--size", &a.size)?, size("--chunk", &a.chunk)?);
+    let (cname, vol) = (a.origin.class.as_str(), a.origin.name.as_str());
+    let (sz, chunk) = (a.size, a.chunk);
     let facts = backend.facts(None)?;
     let classes = found_classes(backend)?;
     let c = class_named(&classes, cname)?;
@@ -155,7 +143,7 @@ fn create(a: &SnapshotCreateArgs, backend: &mut Backend) -> Result<ExitCode, Cli
 }
 
 fn remove(a: &SnapshotRefArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
-    let (cname, snap) = split("CLASS/NAME", &a.snapshot)?;
+    let (cname, snap) = (a.snapshot.class.as_str(), a.snapshot.name.as_str());
     let facts = backend.facts(None)?;
     let classes = found_classes(backend)?;
     let c = class_named(&classes, cname)?;
@@ -213,7 +201,7 @@ pub(super) fn finish_merges(backend: &mut Backend, c: &ClassOnDisks) -> Result<b
 }
 
 fn merge(a: &SnapshotRefArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
-    let (cname, snap) = split("CLASS/NAME", &a.snapshot)?;
+    let (cname, snap) = (a.snapshot.class.as_str(), a.snapshot.name.as_str());
     let facts = backend.facts(None)?;
     let classes = found_classes(backend)?;
     let c = class_named(&classes, cname)?;
