@@ -286,10 +286,12 @@ pub enum SnapshotAction {
     /// is open, the merge starts at its next activation (`status` says so). When the
     /// kernel has finished, `activate` or running this command again removes the
     /// snapshot and returns the origin to its own table.
-    Merge(SnapshotRefArgs),
+    ///
+    /// Asks first (the origin's changes since the snapshot are lost) unless `--yes`.
+    Merge(SnapshotConfirmArgs),
     /// Remove snapshot CLASS/NAME and free its COW store (refused while it is open or
-    /// merging).
-    Remove(SnapshotRefArgs),
+    /// merging). Asks first unless `--yes`.
+    Remove(SnapshotConfirmArgs),
 }
 
 /// Arguments of `snapshot create`.
@@ -320,6 +322,17 @@ pub struct SnapshotRefArgs {
     pub snapshot: ObjRef,
 }
 
+/// A snapshot named as CLASS/NAME, for a change that destroys data.
+#[derive(Debug, Args)]
+pub struct SnapshotConfirmArgs {
+    /// The snapshot, as CLASS/NAME.
+    #[arg(value_name = "CLASS/NAME", value_parser = values::obj_ref)]
+    pub snapshot: ObjRef,
+    /// Do not ask for confirmation (needed when standard input is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
 /// Arguments of `proxy`.
 #[derive(Debug, Args)]
 pub struct ProxyArgs {
@@ -338,8 +351,9 @@ pub enum ProxyAction {
     /// Rejoin parted proxy CLASS/NAME (copies what the master changed since part).
     Rejoin(ProxyRefArgs),
     /// Restore: copy parted proxy CLASS/NAME onto its master (refused while the master
-    /// is in use); the proxy ends joined.
-    Restore(ProxyRefArgs),
+    /// is in use); the proxy ends joined. Asks first (the master's data is overwritten)
+    /// unless `--yes`.
+    Restore(ProxyRestoreArgs),
     /// Break: end the relationship; the proxy becomes an ordinary volume.
     Break(ProxyRefArgs),
 }
@@ -367,6 +381,17 @@ pub struct ProxyPartArgs {
     /// Expose the proxy read-only: the next rejoin then stays incremental.
     #[arg(long)]
     pub readonly: bool,
+}
+
+/// Arguments of `proxy restore`.
+#[derive(Debug, Args)]
+pub struct ProxyRestoreArgs {
+    /// The proxy, as CLASS/NAME.
+    #[arg(value_name = "CLASS/NAME", value_parser = values::obj_ref)]
+    pub proxy: ObjRef,
+    /// Do not ask for confirmation (needed when standard input is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 /// A proxy named as CLASS/NAME.

@@ -13,6 +13,12 @@ pub struct ObjRef {
     pub name: String,
 }
 
+impl std::fmt::Display for ObjRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.class, self.name)
+    }
+}
+
 /// Parse `CLASS/NAME`.
 pub fn obj_ref(s: &str) -> Result<ObjRef, String> {
     let Some((class, name)) = s.split_once('/') else {

@@ -313,7 +313,7 @@ fn a_snapshot_create_and_remove_killed_at_every_action_are_finished_by_activate(
                 }
                 n => assert_eq!(n, 1, "{point}"),
             }
-            sim.ok(&["snapshot", "remove", "data/s1"]);
+            sim.ok(&["snapshot", "remove", "data/s1", "--yes"]);
             assert_eq!(snaps(sim), 0, "{point}");
         },
     );
@@ -325,12 +325,12 @@ fn a_snapshot_create_and_remove_killed_at_every_action_are_finished_by_activate(
             sim.ok(&["apply", "examples/kvm-guest-mirror.yaml", "--yes"]);
             sim.ok(&["snapshot", "create", "data/vol1", "s1", "--size", "8MiB"]);
         },
-        &["snapshot", "remove", "data/s1"],
+        &["snapshot", "remove", "data/s1", "--yes"],
         "remove-snapshot s1",
         &|sim, point| {
             // rolled back (the snapshot is whole again; removing works) or done
             if snaps(sim) == 1 {
-                sim.ok(&["snapshot", "remove", "data/s1"]);
+                sim.ok(&["snapshot", "remove", "data/s1", "--yes"]);
             }
             assert_eq!(snaps(sim), 0, "{point}");
             let out = sim.ok(&["apply", "examples/kvm-guest-mirror.yaml", "--yes"]);

@@ -163,14 +163,14 @@ fn plan_with(args: &PlanArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Ask on the terminal; without one, refuse rather than guess.
-fn confirm(prompt: &str) -> Result<bool, CliError> {
+/// Ask on the terminal; without one, refuse rather than guess. `what` names the
+/// change in the refusal (`apply`, `restore`).
+pub(super) fn confirm(prompt: &str, what: &str) -> Result<bool, CliError> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
-        return Err(CliError::Refused(
-            "not confirmed: standard input is not a terminal; use --yes to apply without asking; nothing was changed"
-                .into(),
-        ));
+        return Err(CliError::Refused(format!(
+            "not confirmed: standard input is not a terminal; use --yes to {what} without asking; nothing was changed"
+        )));
     }
     eprint!("{prompt} [y/N] ");
     let _ = std::io::stderr().flush();
@@ -210,7 +210,7 @@ fn apply_with(
     if plans.iter().all(Plan::is_empty) {
         return Ok(ExitCode::SUCCESS);
     }
-    if !args.yes && !confirm("Apply these changes?")? {
+    if !args.yes && !confirm("Apply these changes?", "apply")? {
         return Err(CliError::Refused(
             "not confirmed; nothing was changed".into(),
         ));

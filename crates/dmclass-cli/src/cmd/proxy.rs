@@ -31,7 +31,21 @@ pub fn run(args: &ProxyArgs) -> Result<ExitCode, CliError> {
             &mut backend,
         ),
         ProxyAction::Rejoin(a) => op(&a.proxy, ProxyOp::Rejoin, &mut backend),
-        ProxyAction::Restore(a) => op(&a.proxy, ProxyOp::Restore, &mut backend),
+        ProxyAction::Restore(a) => {
+            if a.yes
+                || super::apply::confirm(
+                    &format!(
+                        "Restore proxy {} onto its master? The master's current data is overwritten.",
+                        a.proxy.name
+                    ),
+                    "restore",
+                )?
+            {
+                op(&a.proxy, ProxyOp::Restore, &mut backend)
+            } else {
+                Err(CliError::Refused("not confirmed; nothing was changed".into()))
+            }
+        }
         ProxyAction::Break(a) => op(&a.proxy, ProxyOp::Break, &mut backend),
     };
     backend.finish()?;

@@ -7,7 +7,7 @@
 //! same finishing step `activate` runs).
 
 use super::classes::{found_classes, select};
-use crate::args::{SnapshotAction, SnapshotArgs, SnapshotCreateArgs, SnapshotRefArgs};
+use crate::args::{SnapshotAction, SnapshotArgs, SnapshotConfirmArgs, SnapshotCreateArgs};
 use crate::backend::Backend;
 use crate::error::CliError;
 use dmclass_engine::assemble::ClassOnDisks;
@@ -24,12 +24,32 @@ pub fn run(args: &SnapshotArgs) -> Result<ExitCode, CliError> {
     let mut backend = Backend::open()?;
     let result = match &args.action {
         SnapshotAction::Create(a) => create(a, &mut backend),
-        SnapshotAction::Merge(a) => merge(a, &mut backend),
-        SnapshotAction::Remove(a) => remove(a, &mut backend),
+        SnapshotAction::Merge(a) => confirmed(
+            a,
+            "merge",
+            "Merge snapshot {} into its origin? The origin's changes since the snapshot are lost.",
+        )
+        .and_then(|()| merge(a, &mut backend)),
+        SnapshotAction::Remove(a) => {
+            confirmed(a, "remove", "Remove snapshot {}? Its data is lost.")
+                .and_then(|()| remove(a, &mut backend))
+        }
     };
     backend.finish()?;
     crate::failpoint::exit_if_failpoint(&result);
     result
+}
+
+/// `--yes`, or the admin's answer (`prompt`'s `{}` is the snapshot); refused otherwise.
+fn confirmed(a: &SnapshotConfirmArgs, what: &str, prompt: &str) -> Result<(), CliError> {
+    let prompt = prompt.replace("{}", &a.snapshot.to_string());
+    if a.yes || super::apply::confirm(&prompt, what)? {
+        Ok(())
+    } else {
+        Err(CliError::Refused(
+            "not confirmed; nothing was changed".into(),
+        ))
+    }
 }
 
 /// The class on disk as a validated configuration, after `change`.
@@ -142,7 +162,7 @@ fn create(a: &SnapshotCreateArgs, backend: &mut Backend) -> Result<ExitCode, Cli
     Ok(ExitCode::SUCCESS)
 }
 
-fn remove(a: &SnapshotRefArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
+fn remove(a: &SnapshotConfirmArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
     let (cname, snap) = (a.snapshot.class.as_str(), a.snapshot.name.as_str());
     let facts = backend.facts(None)?;
     let classes = found_classes(backend)?;
@@ -200,7 +220,7 @@ pub(super) fn finish_merges(backend: &mut Backend, c: &ClassOnDisks) -> Result<b
     }
 }
 
-fn merge(a: &SnapshotRefArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
+fn merge(a: &SnapshotConfirmArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
     let (cname, snap) = (a.snapshot.class.as_str(), a.snapshot.name.as_str());
     let facts = backend.facts(None)?;
     let classes = found_classes(backend)?;
