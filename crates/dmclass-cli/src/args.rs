@@ -1,6 +1,8 @@
 //! Command-line definition (DESIGN.md §4). Help text is the man page: keep it exact.
 
+use crate::values::{self, CopyRate, ObjRef};
 use clap::{Args, Parser, Subcommand};
+use dmclass_model::Bytes;
 use dmclass_model::Environment;
 use std::path::PathBuf;
 
@@ -18,6 +20,11 @@ Files:
   /dev/dmclass/<class>/<volume>                a volume (udev rule 69-dmclass.rules)
   /dev/mapper/dmclass-<class>-<volume>         the same; a `-` inside a name is doubled
   first 32 MiB of every member disk            dmclass metadata (two headers, two slots)
+
+Limits:
+  a configuration YAML of at most 1 MiB, a --facts document of at most 16 MiB,
+  a simulated world.json of at most 256 MiB; a larger file (or /dev/zero) is refused
+  with exit status 1, naming the file and the limit
 
 Environment:
   DMCLASS_SIM=<dir>        drive a simulated kernel and disks kept in <dir> (facts.json,
@@ -265,12 +272,12 @@ pub struct ExportArgs {
 #[derive(Debug, Args)]
 pub struct TuneArgs {
     /// The volume, as CLASS/VOLUME.
-    #[arg(value_name = "CLASS/VOLUME")]
-    pub volume: String,
+    #[arg(value_name = "CLASS/VOLUME", value_parser = values::obj_ref)]
+    pub volume: ObjRef,
     /// Copy speed per second per disk, a whole number of KiB from 1KiB to 1TiB
     /// (e.g. 50MiB means 50 MiB/s on each leg), or `default` for the kernel's limit.
-    #[arg(long, value_name = "RATE")]
-    pub copy_rate: String,
+    #[arg(long, value_name = "RATE", value_parser = values::copy_rate)]
+    pub copy_rate: CopyRate,
 }
 
 /// Arguments of `snapshot`.
@@ -296,26 +303,29 @@ pub enum SnapshotAction {
     /// is open, the merge starts at its next activation (`status` says so). When the
     /// kernel has finished, `activate` or running this command again removes the
     /// snapshot and returns the origin to its own table.
-    Merge(SnapshotRefArgs),
+    ///
+    /// Asks first (the origin's changes since the snapshot are lost) unless `--yes`.
+    Merge(SnapshotConfirmArgs),
     /// Remove snapshot CLASS/NAME and free its COW store (refused while it is open or
-    /// merging).
-    Remove(SnapshotRefArgs),
+    /// merging). Asks first unless `--yes`.
+    Remove(SnapshotConfirmArgs),
 }
 
 /// Arguments of `snapshot create`.
 #[derive(Debug, Args)]
 pub struct SnapshotCreateArgs {
     /// The origin volume, as CLASS/VOLUME.
-    #[arg(value_name = "CLASS/VOLUME")]
-    pub origin: String,
+    #[arg(value_name = "CLASS/VOLUME", value_parser = values::obj_ref)]
+    pub origin: ObjRef,
     /// The snapshot's name (its device is /dev/dmclass/CLASS/NAME).
+    #[arg(value_parser = values::name)]
     pub name: String,
     /// Size of the COW store, e.g. 256MiB (rounded up to the group's granularity).
-    #[arg(long, value_name = "S")]
-    pub size: String,
+    #[arg(long, value_name = "S", value_parser = values::device_size)]
+    pub size: Bytes,
     /// Chunk size, a power of two from 4KiB to 512KiB.
-    #[arg(long, value_name = "C", default_value = "4KiB")]
-    pub chunk: String,
+    #[arg(long, value_name = "C", default_value = "4KiB", value_parser = values::chunk)]
+    pub chunk: Bytes,
     /// Snapshot a volume that is open (e.g. by a running guest) anyway.
     #[arg(long)]
     pub force: bool,
@@ -325,8 +335,19 @@ pub struct SnapshotCreateArgs {
 #[derive(Debug, Args)]
 pub struct SnapshotRefArgs {
     /// The snapshot, as CLASS/NAME.
-    #[arg(value_name = "CLASS/NAME")]
-    pub snapshot: String,
+    #[arg(value_name = "CLASS/NAME", value_parser = values::obj_ref)]
+    pub snapshot: ObjRef,
+}
+
+/// A snapshot named as CLASS/NAME, for a change that destroys data.
+#[derive(Debug, Args)]
+pub struct SnapshotConfirmArgs {
+    /// The snapshot, as CLASS/NAME.
+    #[arg(value_name = "CLASS/NAME", value_parser = values::obj_ref)]
+    pub snapshot: ObjRef,
+    /// Do not ask for confirmation (needed when standard input is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 /// Arguments of `proxy`.
@@ -347,8 +368,9 @@ pub enum ProxyAction {
     /// Rejoin parted proxy CLASS/NAME (copies what the master changed since part).
     Rejoin(ProxyRefArgs),
     /// Restore: copy parted proxy CLASS/NAME onto its master (refused while the master
-    /// is in use); the proxy ends joined.
-    Restore(ProxyRefArgs),
+    /// is in use); the proxy ends joined. Asks first (the master's data is overwritten)
+    /// unless `--yes`.
+    Restore(ProxyRestoreArgs),
     /// Break: end the relationship; the proxy becomes an ordinary volume.
     Break(ProxyRefArgs),
 }
@@ -357,11 +379,13 @@ pub enum ProxyAction {
 #[derive(Debug, Args)]
 pub struct ProxyJoinArgs {
     /// The master volume, as CLASS/MASTER.
-    pub master: String,
+    #[arg(value_name = "CLASS/MASTER", value_parser = values::obj_ref)]
+    pub master: ObjRef,
     /// The proxy's name (its device when parted is /dev/dmclass/CLASS/NAME).
+    #[arg(value_parser = values::name)]
     pub name: String,
     /// The group that holds the proxy (another group of the class).
-    #[arg(long)]
+    #[arg(long, value_parser = values::name)]
     pub on: String,
 }
 
@@ -369,15 +393,28 @@ pub struct ProxyJoinArgs {
 #[derive(Debug, Args)]
 pub struct ProxyPartArgs {
     /// The proxy, as CLASS/NAME.
-    pub proxy: String,
+    #[arg(value_name = "CLASS/NAME", value_parser = values::obj_ref)]
+    pub proxy: ObjRef,
     /// Expose the proxy read-only: the next rejoin then stays incremental.
     #[arg(long)]
     pub readonly: bool,
+}
+
+/// Arguments of `proxy restore`.
+#[derive(Debug, Args)]
+pub struct ProxyRestoreArgs {
+    /// The proxy, as CLASS/NAME.
+    #[arg(value_name = "CLASS/NAME", value_parser = values::obj_ref)]
+    pub proxy: ObjRef,
+    /// Do not ask for confirmation (needed when standard input is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 /// A proxy named as CLASS/NAME.
 #[derive(Debug, Args)]
 pub struct ProxyRefArgs {
     /// The proxy, as CLASS/NAME.
-    pub proxy: String,
+    #[arg(value_name = "CLASS/NAME", value_parser = values::obj_ref)]
+    pub proxy: ObjRef,
 }

@@ -1,23 +1,43 @@
 //! Reading a configuration file and gating it: shared by check, plan and apply.
 
-use crate::error::CliError;
-use dmclass_model::Config;
+use crate::error::{CliError, Problem};
+use dmclass_engine::EngineError;
+use dmclass_model::{Class, Config, Span};
 use dmclass_rules::{Facts, Finding, Report};
 use std::path::Path;
+
+/// The text of configuration file `path`, at most
+/// [`dmclass_model::input::CONFIG_CAP`] bytes.
+pub fn read(path: &Path) -> Result<String, CliError> {
+    Ok(dmclass_model::input::read_capped_string(
+        path,
+        dmclass_model::input::CONFIG_CAP,
+    )?)
+}
 
 /// Parse `path`; on errors print every diagnostic and refuse.
 pub fn load(path: &Path) -> Result<Config, CliError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| CliError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = read(path)?;
     dmclass_model::parse(&file, &text).map_err(|diags| {
         eprintln!("{diags}");
-        CliError::Refused(format!(
-            "{file}: {} error(s) in the configuration; nothing was touched",
-            diags.0.len()
-        ))
+        CliError::Invalid {
+            summary: format!(
+                "{file}: {} error(s) in the configuration; nothing was touched",
+                diags.0.len()
+            ),
+            problems: diags
+                .0
+                .iter()
+                .map(|d| Problem {
+                    message: match &d.accepted {
+                        Some(a) => format!("{} (accepted: {a})", d.message),
+                        None => d.message.clone(),
+                    },
+                    location: Some(format!("{}:{}:{}", d.file, d.span.line, d.span.column)),
+                })
+                .collect(),
+        }
     })
 }
 
@@ -48,9 +68,87 @@ pub fn gate(path: &Path, config: &Config, facts: &Facts) -> Result<Report, CliEr
     if report.denials.is_empty() {
         Ok(report)
     } else {
-        Err(CliError::Refused(format!(
-            "{file}: {} reason(s) why this configuration cannot be applied here; nothing was touched",
-            report.denials.len()
-        )))
+        Err(CliError::Invalid {
+            summary: format!(
+                "{file}: {} reason(s) why this configuration cannot be applied here; nothing was touched",
+                report.denials.len()
+            ),
+            problems: report.denials.iter().map(|d| finding_problem(&file, d)).collect(),
+        })
+    }
+}
+
+/// A finding as a [`Problem`]: its position as the location, the rest as the message.
+pub fn finding_problem(file: &str, f: &Finding) -> Problem {
+    let unplaced = Finding {
+        span: None,
+        ..f.clone()
+    };
+    Problem {
+        message: unplaced.to_string(),
+        location: f.span.map(|s| at_span(file, s)),
+    }
+}
+
+fn at_span(file: &str, s: Span) -> String {
+    format!("{file}:{}:{}", s.line, s.column)
+}
+
+/// Where in the file an engine refusal of `class` belongs: the volume, snapshot, disk
+/// or group it names (the last word of its object), else the class.
+fn locate(class: &Class, e: &EngineError) -> Span {
+    let named = match e {
+        EngineError::NoRoom { volume, .. } => Some(volume.as_str()),
+        EngineError::Refused { object, .. } => object.split_whitespace().last(),
+        EngineError::InvalidSize { what, .. } => what.split_whitespace().last(),
+        _ => None,
+    };
+    let Some(n) = named else {
+        return class.span;
+    };
+    let n = n.trim_end_matches(':');
+    class
+        .volumes
+        .iter()
+        .find(|v| v.name.as_str() == n)
+        .map(|v| v.span)
+        .or_else(|| {
+            class
+                .snapshots
+                .iter()
+                .find(|s| s.name.as_str() == n)
+                .map(|s| s.span)
+        })
+        .or_else(|| {
+            class
+                .disks
+                .iter()
+                .find(|d| d.name.as_str() == n)
+                .map(|d| d.span)
+        })
+        .or_else(|| {
+            class
+                .groups
+                .iter()
+                .find(|g| g.name.as_str() == n)
+                .map(|g| g.span)
+        })
+        .unwrap_or(class.span)
+}
+
+/// A planner refusal of `class` (read from `file`) with its place in the file: printed
+/// as `file:line:col: ...` on stderr and carried for `--json`.
+pub fn plan_refusal(file: &str, class: &Class, e: &EngineError) -> CliError {
+    let p = Problem {
+        message: e.to_string(),
+        location: Some(at_span(file, locate(class, e))),
+    };
+    eprintln!("{p}");
+    CliError::Invalid {
+        summary: format!(
+            "{file}: class {}: cannot be planned; nothing was touched",
+            class.name
+        ),
+        problems: vec![p],
     }
 }

@@ -7,10 +7,7 @@ use std::path::Path;
 
 /// Load a facts document written by `dmclass probe --json`.
 pub fn load(path: &Path) -> Result<Facts, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CliError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = dmclass_model::input::read_capped_string(path, dmclass_model::input::FACTS_CAP)?;
     let facts: Facts = serde_json::from_str(&text).map_err(|e| CliError::Facts {
         path: path.to_path_buf(),
         reason: e.to_string(),

@@ -11,6 +11,7 @@ mod facts;
 mod failpoint;
 mod lock;
 mod output;
+mod values;
 
 use clap::Parser;
 use std::process::ExitCode;

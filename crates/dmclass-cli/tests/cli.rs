@@ -186,3 +186,126 @@ fn plan_with_facts_touches_no_device_and_shows_tables() {
     assert!(actions.iter().any(|a| a["kind"] == "format_area"));
     assert!(actions.iter().any(|a| a["kind"] == "create"));
 }
+
+#[test]
+fn oversized_and_endless_inputs_are_refused_naming_file_and_cap() {
+    let facts = "examples/bare-metal.facts.json";
+    // A 2 MiB YAML file: a comment line repeated, valid YAML but over the 1 MiB cap.
+    let big = tmp_file("big.yaml", &"# padding\n".repeat(200_000));
+    let big = big.to_str().unwrap();
+    let cases: [(&[&str], &str, &str); 4] = [
+        (
+            &["check", "/dev/zero", "--facts", facts],
+            "/dev/zero",
+            "1 MiB",
+        ),
+        (
+            &["check", "examples/bare-metal.yaml", "--facts", "/dev/zero"],
+            "/dev/zero",
+            "16 MiB",
+        ),
+        (
+            &["plan", "examples/bare-metal.yaml", "--facts", "/dev/zero"],
+            "/dev/zero",
+            "16 MiB",
+        ),
+        (&["check", big, "--facts", facts], big, "1 MiB"),
+    ];
+    for (args, file, cap) in cases {
+        let t = std::time::Instant::now();
+        let o = dmclass(args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(file) && err.contains(cap), "{args:?}: {err}");
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "{args:?} took {:?}",
+            t.elapsed()
+        );
+    }
+}
+
+/// Every bad command line exits 2, and a bad value is reported against its argument
+/// (never at a made-up position of a configuration).
+#[test]
+fn every_usage_error_exits_2_naming_the_argument() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["snapshot", "create", "data/vol1", "s", "--size", "1.5GiB"],
+            "--size",
+        ),
+        (
+            &["snapshot", "create", "data/vol1", "s", "--size", "0"],
+            "--size",
+        ),
+        (
+            &["snapshot", "create", "data/vol1", "s", "--size", "100B"],
+            "--size",
+        ),
+        (
+            &["snapshot", "create", "vol1", "x", "--size", "1GiB"],
+            "CLASS/VOLUME",
+        ),
+        (
+            &[
+                "snapshot",
+                "create",
+                "data/vol1",
+                "bad name",
+                "--size",
+                "1GiB",
+            ],
+            "NAME",
+        ),
+        (
+            &[
+                "snapshot",
+                "create",
+                "data/vol1",
+                "s",
+                "--size",
+                "1GiB",
+                "--chunk",
+                "3KiB",
+            ],
+            "--chunk",
+        ),
+        (&["snapshot", "create", "data/vol1", "s"], "--size"),
+        (&["snapshot", "merge", "snap1"], "CLASS/NAME"),
+        (&["snapshot", "remove", "data/"], "CLASS/NAME"),
+        (&["snapshot", "remove", "data/a/b"], "CLASS/NAME"),
+        (&["tune", "data/vol1", "--copy-rate", "fast"], "--copy-rate"),
+        (&["tune", "data/vol1", "--copy-rate", "0"], "--copy-rate"),
+        (&["tune", "vol1", "--copy-rate", "50MiB"], "CLASS/VOLUME"),
+        (&["tune", "data/vol1"], "--copy-rate"),
+        (
+            &["proxy", "join", "vol1", "p", "--on", "g2"],
+            "CLASS/MASTER",
+        ),
+        (
+            &["proxy", "join", "data/vol1", "p", "--on", "bad/group"],
+            "--on",
+        ),
+        (&["proxy", "join", "data/vol1", "p"], "--on"),
+        (&["proxy", "part", "p"], "CLASS/NAME"),
+        (&["proxy", "rejoin", "/p"], "CLASS/NAME"),
+        (&["proxy", "restore", "data"], "CLASS/NAME"),
+        (&["proxy", "break", "data/-p"], "CLASS/NAME"),
+        (&["check", "x.yaml", "--env", "mainframe"], "--env"),
+        (&["plan"], "FILE"),
+        (&["apply", "x.yaml", "--bogus"], "--bogus"),
+        (&["activate"], "--all"),
+        (&["deactivate"], "CLASSES"),
+        (&["status", "a", "b"], "b"),
+    ];
+    for (args, named) in cases {
+        let o = dmclass(args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(named), "{args:?} should name {named}: {err}");
+        assert!(
+            !err.contains("snapshot:"),
+            "{args:?}: made-up position: {err}"
+        );
+    }
+}

@@ -264,20 +264,22 @@ fn kill_every_action(
 
 #[test]
 fn a_declarative_part_killed_at_every_action_is_finished_by_activate() {
+    // The example joins its proxy; the declarative part is the same file saying parted.
+    let y = std::fs::read_to_string(root().join("examples/kvm-guest-proxy.yaml")).unwrap();
+    let parted = std::env::temp_dir().join(format!("dmclass-parted-{}.yaml", std::process::id()));
+    std::fs::write(&parted, y.replace("state: joined", "state: parted")).unwrap();
+    let parted = parted.to_str().unwrap();
     let setup = |sim: &Sim| {
-        let y = std::fs::read_to_string(root().join("examples/kvm-guest-proxy.yaml")).unwrap();
-        let j = sim.dir.join("joined.yaml");
-        std::fs::write(&j, y.replace("state: parted", "state: joined")).unwrap();
-        sim.ok(&["apply", j.to_str().unwrap(), "--yes"]);
+        sim.ok(&["apply", "examples/kvm-guest-proxy.yaml", "--yes"]);
     };
     let n = kill_every_action(
         "dpart",
         "examples/kvm-guest-proxy.facts.json",
         &setup,
-        &["apply", "examples/kvm-guest-proxy.yaml", "--yes"],
+        &["apply", parted, "--yes"],
         "proxy-part vol1-copy",
         &|sim, point| {
-            let out = sim.ok(&["apply", "examples/kvm-guest-proxy.yaml", "--yes"]);
+            let out = sim.ok(&["apply", parted, "--yes"]);
             assert!(out.contains("nothing to do"), "{point}: {out}");
             let st = sim.status_of_data();
             assert_eq!(st["classes"][0]["proxies"][0]["state"], "PARTED", "{point}");
@@ -311,7 +313,7 @@ fn a_snapshot_create_and_remove_killed_at_every_action_are_finished_by_activate(
                 }
                 n => assert_eq!(n, 1, "{point}"),
             }
-            sim.ok(&["snapshot", "remove", "data/s1"]);
+            sim.ok(&["snapshot", "remove", "data/s1", "--yes"]);
             assert_eq!(snaps(sim), 0, "{point}");
         },
     );
@@ -323,12 +325,12 @@ fn a_snapshot_create_and_remove_killed_at_every_action_are_finished_by_activate(
             sim.ok(&["apply", "examples/kvm-guest-mirror.yaml", "--yes"]);
             sim.ok(&["snapshot", "create", "data/vol1", "s1", "--size", "8MiB"]);
         },
-        &["snapshot", "remove", "data/s1"],
+        &["snapshot", "remove", "data/s1", "--yes"],
         "remove-snapshot s1",
         &|sim, point| {
             // rolled back (the snapshot is whole again; removing works) or done
             if snaps(sim) == 1 {
-                sim.ok(&["snapshot", "remove", "data/s1"]);
+                sim.ok(&["snapshot", "remove", "data/s1", "--yes"]);
             }
             assert_eq!(snaps(sim), 0, "{point}");
             let out = sim.ok(&["apply", "examples/kvm-guest-mirror.yaml", "--yes"]);

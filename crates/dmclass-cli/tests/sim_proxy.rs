@@ -37,20 +37,41 @@ fn join_part_restore_refused_rejoin_declarative_part() {
     );
     assert!(sim.ok(&["status"]).contains("proxy  vol1-copy"));
     // Restore refused while the master is open, with the reason.
-    sim.set_open("dmclass-data-vol1", 1);
+    // Without --yes and without a terminal: refused, nothing changed.
+    let before = sim.world();
     let err = sim.fails(&["proxy", "restore", "data/vol1-copy"]);
+    assert!(
+        err.contains("--yes") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert_eq!(sim.world(), before);
+    sim.set_open("dmclass-data-vol1", 1);
+    let err = sim.fails(&["proxy", "restore", "data/vol1-copy", "--yes"]);
     assert!(err.contains("in use"), "{err}");
     sim.set_open("dmclass-data-vol1", 0);
     sim.ok(&["proxy", "rejoin", "data/vol1-copy"]);
     assert_eq!(sim.proxy()["state"], "JOINED");
-    // The example file says parted: apply parts it read-write (rejoin: full copy).
-    sim.ok(&["apply", "examples/kvm-guest-proxy.yaml", "--yes"]);
+    // The example file saying parted: apply parts it read-write (rejoin: full copy).
+    let parted = sim.proxy_parted();
+    sim.ok(&["apply", &parted, "--yes"]);
     let p = sim.proxy();
     assert_eq!(
         (p["state"].as_str(), p["rejoin"].as_str()),
         (Some("PARTED"), Some("full copy"))
     );
-    let exported = sim.ok(&["export", "data"]);
+    // Back to joined in the file: the proxy's own writes would be discarded, so the
+    // plan says so and apply needs --allow-destroy.
+    let before = sim.world();
+    let err = sim.fails(&["apply", "examples/kvm-guest-proxy.yaml", "--yes"]);
+    assert!(
+        err.contains("--allow-destroy") && err.contains("parted read-write"),
+        "{err}"
+    );
+    assert_eq!(sim.world(), before);
+    let exported_parted = sim.ok(&["export", "data"]);
+    let plan = sim.ok(&["plan", "examples/kvm-guest-proxy.yaml", "--allow-destroy"]);
+    assert!(plan.contains("destroys the proxy's own writes"), "{plan}");
+    let exported = exported_parted;
     assert!(
         exported.contains("type: proxy") && exported.contains("state: parted"),
         "{exported}"

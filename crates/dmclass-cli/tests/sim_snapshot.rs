@@ -58,7 +58,7 @@ fn create_status_export_merge_remove() {
     assert_eq!(sim.snapshots()[0]["state"], "ACTIVE");
 
     // Merge: started and (the simulated kernel is quick) finished in one call.
-    let out = sim.ok(&["snapshot", "merge", "data/s1"]);
+    let out = sim.ok(&["snapshot", "merge", "data/s1", "--yes"]);
     assert!(out.contains("merge finished"), "{out}");
     assert!(sim.snapshots().is_empty());
 
@@ -75,13 +75,25 @@ fn create_status_export_merge_remove() {
     ]);
     sim.ok(&["snapshot", "create", "data/vol1", "b", "--size", "4MiB"]);
     assert_eq!(sim.snapshots().len(), 2);
-    sim.ok(&["snapshot", "remove", "data/a"]);
+    sim.ok(&["snapshot", "remove", "data/a", "--yes"]);
     let snaps = sim.snapshots();
     assert_eq!(snaps.len(), 1);
     assert_eq!(snaps[0]["name"], "b");
-    sim.ok(&["snapshot", "remove", "data/b"]);
+    for args in [
+        ["snapshot", "merge", "data/b"],
+        ["snapshot", "remove", "data/b"],
+    ] {
+        let before = sim.world();
+        let err = sim.fails(&args);
+        assert!(
+            err.contains("--yes") && err.contains("nothing was changed"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(sim.world(), before, "{args:?}");
+    }
+    sim.ok(&["snapshot", "remove", "data/b", "--yes"]);
     assert!(sim.snapshots().is_empty());
-    let err = sim.fails(&["snapshot", "remove", "data/b"]);
+    let err = sim.fails(&["snapshot", "remove", "data/b", "--yes"]);
     assert!(err.contains("no snapshot"), "{err}");
     // Bad usage and bad sizes.
     assert_eq!(
@@ -90,9 +102,9 @@ fn create_status_export_merge_remove() {
             .code(),
         Some(2)
     );
-    let err = sim.fails(&["snapshot", "create", "data/vol1", "x", "--size", "8MB"]);
-    assert!(err.contains("MiB"), "{err}");
-    let err = sim.fails(&[
+    let err = sim.usage(&["snapshot", "create", "data/vol1", "x", "--size", "8MB"]);
+    assert!(err.contains("MiB") && err.contains("--size"), "{err}");
+    let err = sim.usage(&[
         "snapshot",
         "create",
         "data/vol1",
@@ -102,7 +114,7 @@ fn create_status_export_merge_remove() {
         "--chunk",
         "3KiB",
     ]);
-    assert!(err.contains("chunk"), "{err}");
+    assert!(err.contains("--chunk"), "{err}");
 }
 
 #[test]

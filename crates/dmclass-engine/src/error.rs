@@ -119,6 +119,17 @@ pub enum EngineError {
         /// The offending text (truncated to 200 bytes).
         input: String,
     },
+    /// Something the support matrix allows that this version does not build yet
+    /// (`plan::unbuilt`).
+    #[error("class {class}: {object}: allowed by the support matrix; not yet supported by this version: {why}; nothing was changed")]
+    NotBuilt {
+        /// Class name.
+        class: String,
+        /// What in the class (`type root`, `group g1 (type netmirror)`).
+        object: String,
+        /// What is missing and what would go wrong.
+        why: String,
+    },
     /// A change the planner will not make (or an unsafe state), with the reason.
     #[error("class {class}: {object}: {reason}")]
     Refused {

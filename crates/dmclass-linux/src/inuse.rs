@@ -164,7 +164,7 @@ pub fn in_use(root: &SysRoot, name: &str, devnode: &Path, mounts: &[MountEntry])
 /// empty with a warning when it cannot be read.
 pub fn read_mounts(root: &SysRoot) -> Vec<MountEntry> {
     let path = root.path("/proc/self/mountinfo");
-    match std::fs::read_to_string(&path) {
+    match dmclass_model::input::read_capped_string(&path, dmclass_model::input::MOUNTINFO_CAP) {
         Ok(text) => parse_mountinfo(&text),
         Err(e) => {
             log::warn!("cannot read {}: {e}; mounts unknown", path.display());

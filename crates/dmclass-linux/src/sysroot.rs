@@ -44,7 +44,10 @@ impl SysRoot {
     /// Sysfs values keep their inner and trailing blanks (SCSI inquiry strings are padded),
     /// so only the newline the kernel appends is removed. Invalid UTF-8 is replaced.
     pub fn read_attr(&self, abs: impl AsRef<Path>) -> io::Result<String> {
-        let bytes = fs::read(self.path(abs))?;
+        // Bounded: a sysroot under test (or a misbehaving driver) may offer any file.
+        let bytes =
+            dmclass_model::input::read_capped(&self.path(abs), dmclass_model::input::SYSFS_CAP)
+                .map_err(|e| io::Error::other(e.to_string()))?;
         let mut text = String::from_utf8_lossy(&bytes).into_owned();
         if text.ends_with('\n') {
             text.pop();

@@ -20,4 +20,22 @@ pub enum ModelError {
         /// Why it was refused.
         reason: String,
     },
+    /// A file read from outside is larger than dmclass reads for it.
+    #[error("{}: larger than {cap} bytes ({}), the most dmclass reads for this file; nothing was done", .path.display(), crate::input::describe_cap(*.cap))]
+    TooLarge {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cap, in bytes.
+        cap: u64,
+    },
+    /// A file read from outside could not be read.
+    #[error("cannot read {}: {reason}", .path.display())]
+    Unreadable {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error or why the contents are not text.
+        reason: String,
+        /// The OS error number, when the system refused.
+        errno: Option<i32>,
+    },
 }

@@ -10,6 +10,7 @@ pub mod diag;
 pub mod emit;
 pub mod env;
 pub mod error;
+pub mod input;
 pub mod name;
 pub mod parse;
 pub mod size;

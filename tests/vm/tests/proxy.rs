@@ -329,7 +329,7 @@ fn proxy_join_part_rejoin_restore() {
     );
     timed(
         &mut vm,
-        &format!("proxy restore {CLASS}/{PROXY}"),
+        &format!("proxy restore {CLASS}/{PROXY} --yes"),
         TO_MASTER,
     );
     eprintln!("after restore: {}", table_line(&mut vm, &master_dm));
@@ -384,7 +384,7 @@ fn proxy_restore_refused_while_mounted() {
     let sum_proxy = read_sum(&mut vm, &proxy, VOL_MIB);
     let table = table_line(&mut vm, &master_dm);
 
-    let out = dmclass(&mut vm, &format!("proxy restore {CLASS}/{PROXY}"));
+    let out = dmclass(&mut vm, &format!("proxy restore {CLASS}/{PROXY} --yes"));
     vm.check_eq(
         "exit status of restore under a mounted master",
         &1,
@@ -418,7 +418,7 @@ fn proxy_restore_refused_while_mounted() {
 
     // unmounted, the same restore goes through and the master gets the proxy's file
     vm.sh("umount /mnt/m");
-    dmclass_ok(&mut vm, &format!("proxy restore {CLASS}/{PROXY}"));
+    dmclass_ok(&mut vm, &format!("proxy restore {CLASS}/{PROXY} --yes"));
     vm.sh(&wait_gone(&proxy));
     wait_proxy_synced(&mut vm, CLASS, PROXY, &master_dm, SLOT, SYNC_TIMEOUT);
     let m = read_sum(&mut vm, &master, VOL_MIB);

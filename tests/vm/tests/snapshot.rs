@@ -169,7 +169,7 @@ fn finish_merge(vm: &mut Vm) {
                 Some(&sout),
             );
         }
-        let out = dmclass_ok(vm, &format!("snapshot merge {CLASS}/{SNAP}"));
+        let out = dmclass_ok(vm, &format!("snapshot merge {CLASS}/{SNAP} --yes"));
         if out.stdout.contains("merged into") {
             break;
         }
@@ -233,7 +233,7 @@ fn cow_snapshot_merge_survives_reboot() {
     check_sums(&mut vm, "after reboot", &sum_b, &sum_a);
 
     // merge s1 back into v1
-    let out = dmclass_ok(&mut vm, &format!("snapshot merge {CLASS}/{SNAP}"));
+    let out = dmclass_ok(&mut vm, &format!("snapshot merge {CLASS}/{SNAP} --yes"));
     eprintln!("`snapshot merge`:\n{}{}", out.stdout, out.stderr);
     let done = out.stdout.contains("removed");
     if !done {
@@ -296,7 +296,7 @@ fn cow_merge_of_open_origin_waits_for_next_boot() {
          dmsetup info {0} | awk '/^Open count:/ {{ exit !($3 >= 1) }}'",
         dm_name(CLASS, VOL)
     ));
-    let out = dmclass_ok(&mut vm, &format!("snapshot merge {CLASS}/{SNAP}"));
+    let out = dmclass_ok(&mut vm, &format!("snapshot merge {CLASS}/{SNAP} --yes"));
     vm.check(
         out.stdout.contains("next activation"),
         "`snapshot merge` of an open origin says it starts at the next activation",

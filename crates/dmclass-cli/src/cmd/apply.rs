@@ -5,7 +5,7 @@ use crate::backend::Backend;
 use crate::error::CliError;
 use crate::output::print_json;
 use dmclass_engine::plan::{self, Actual, Plan, PlanOptions};
-use dmclass_model::Config;
+use dmclass_model::{Class, Config};
 use dmclass_rules::Facts;
 use serde::Serialize;
 use std::io::{BufRead, IsTerminal, Write};
@@ -13,14 +13,66 @@ use std::process::ExitCode;
 
 #[derive(Serialize)]
 struct PlanJson<'a> {
+    ok: bool,
     file: String,
     environment: String,
     classes: &'a [Plan],
 }
 
-/// Plan every class of the file against what the backend reads (or blank disks when
-/// `backend` is `None`, i.e. `--facts`).
+/// Plan one class of `file` against what the backend reads (or blank disks when
+/// `backend` is `None`, i.e. `--facts`). Read-only: `check` runs it too. A refusal
+/// carries its place in the file.
+pub(super) fn plan_class(
+    file: &str,
+    class: &Class,
+    facts: &Facts,
+    backend: Option<&mut Backend>,
+    opts: &PlanOptions,
+) -> Result<Plan, CliError> {
+    let refusal = |e| crate::config::plan_refusal(file, class, &e);
+    let bindings = plan::bind_disks(class, facts).map_err(refusal)?;
+    let actual = match backend {
+        Some(b) => {
+            let (kernel, disks) = b.parts();
+            plan::read_actual(&bindings, &*disks, &*kernel)?
+        }
+        // `--facts`: no disk is read; plan as for blank disks (a new class).
+        None => Actual {
+            areas: bindings
+                .iter()
+                .map(|b| (b.name.clone(), plan::AreaState::Blank))
+                .collect(),
+            live: Vec::new(),
+        },
+    };
+    plan::plan(class, &bindings, &actual, opts).map_err(refusal)
+}
+
+/// Refuse a class the support matrix allows but this version does not build yet
+/// (`dmclass_engine::plan::unbuilt`), at its place in `file`.
+pub(super) fn refuse_unbuilt(file: &str, class: &Class) -> Result<(), CliError> {
+    match plan::unbuilt(class).first() {
+        None => Ok(()),
+        Some(u) => {
+            let p = crate::error::Problem {
+                message: u.refusal().to_string(),
+                location: Some(format!("{file}:{}:{}", u.span.line, u.span.column)),
+            };
+            eprintln!("{p}");
+            Err(CliError::Invalid {
+                summary: format!(
+                    "{file}: class {}: not yet supported by this version; nothing was touched",
+                    u.class
+                ),
+                problems: vec![p],
+            })
+        }
+    }
+}
+
+/// Plan every class of the file (see [`plan_class`]); classes not built yet are refused.
 fn plan_all(
+    file: &str,
     config: &Config,
     facts: &Facts,
     mut backend: Option<&mut Backend>,
@@ -28,22 +80,14 @@ fn plan_all(
 ) -> Result<Vec<Plan>, CliError> {
     let mut plans = Vec::new();
     for class in &config.classes {
-        let bindings = plan::bind_disks(class, facts)?;
-        let actual = match backend.as_deref_mut() {
-            Some(b) => {
-                let (kernel, disks) = b.parts();
-                plan::read_actual(&bindings, &*disks, &*kernel)?
-            }
-            // `--facts`: no disk is read; plan as for blank disks (a new class).
-            None => Actual {
-                areas: bindings
-                    .iter()
-                    .map(|b| (b.name.clone(), plan::AreaState::Blank))
-                    .collect(),
-                live: Vec::new(),
-            },
-        };
-        plans.push(plan::plan(class, &bindings, &actual, opts)?);
+        refuse_unbuilt(file, class)?;
+        plans.push(plan_class(
+            file,
+            class,
+            facts,
+            backend.as_deref_mut(),
+            opts,
+        )?);
     }
     Ok(plans)
 }
@@ -64,7 +108,28 @@ fn print_plans(plans: &[Plan], tables: bool) -> Result<(), CliError> {
         .map_err(|e: std::io::Error| CliError::Output(e.to_string()))
 }
 
+#[derive(Serialize)]
+struct PlanErrorJson {
+    ok: bool,
+    file: String,
+    errors: Vec<crate::error::Problem>,
+}
+
 pub fn plan(args: &PlanArgs) -> Result<ExitCode, CliError> {
+    let r = plan_with(args);
+    if let (Err(e), true) = (&r, args.json) {
+        // On stdout like a plan, so a script reads one JSON document either way.
+        print_json(&PlanErrorJson {
+            ok: false,
+            file: args.file.display().to_string(),
+            errors: e.problems(),
+        })?;
+    }
+    r
+}
+
+fn plan_with(args: &PlanArgs) -> Result<ExitCode, CliError> {
+    let file = args.file.display().to_string();
     let config = crate::config::load(&args.file)?;
     let opts = PlanOptions {
         allow_destroy: args.allow_destroy,
@@ -73,18 +138,19 @@ pub fn plan(args: &PlanArgs) -> Result<ExitCode, CliError> {
     let (facts, plans) = if let Some(f) = &args.facts {
         let facts = crate::facts::obtain(Some(f), args.env)?;
         crate::config::gate(&args.file, &config, &facts)?;
-        let plans = plan_all(&config, &facts, None, &opts)?;
+        let plans = plan_all(&file, &config, &facts, None, &opts)?;
         (facts, plans)
     } else {
         let mut backend = Backend::open()?;
         let facts = backend.facts(args.env)?;
         crate::config::gate(&args.file, &config, &facts)?;
-        let plans = plan_all(&config, &facts, Some(&mut backend), &opts)?;
+        let plans = plan_all(&file, &config, &facts, Some(&mut backend), &opts)?;
         (facts, plans)
     };
     if args.json {
         print_json(&PlanJson {
-            file: args.file.display().to_string(),
+            ok: true,
+            file,
             environment: facts.environment.to_string(),
             classes: &plans,
         })?;
@@ -97,14 +163,14 @@ pub fn plan(args: &PlanArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Ask on the terminal; without one, refuse rather than guess.
-pub(crate) fn confirm(prompt: &str) -> Result<bool, CliError> {
+/// Ask on the terminal; without one, refuse rather than guess. `what` names the
+/// change in the refusal (`apply`, `restore`).
+pub(super) fn confirm(prompt: &str, what: &str) -> Result<bool, CliError> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
-        return Err(CliError::Refused(
-            "not confirmed: standard input is not a terminal; use --yes to apply without asking; nothing was changed"
-                .into(),
-        ));
+        return Err(CliError::Refused(format!(
+            "not confirmed: standard input is not a terminal; use --yes to {what} without asking; nothing was changed"
+        )));
     }
     eprint!("{prompt} [y/N] ");
     let _ = std::io::stderr().flush();
@@ -138,12 +204,13 @@ fn apply_with(
         allow_destroy: args.allow_destroy,
         id_seed: None,
     };
-    let plans = plan_all(config, &facts, Some(backend), &opts)?;
+    let file = args.file.display().to_string();
+    let plans = plan_all(&file, config, &facts, Some(backend), &opts)?;
     print_plans(&plans, false)?;
     if plans.iter().all(Plan::is_empty) {
         return Ok(ExitCode::SUCCESS);
     }
-    if !args.yes && !confirm("Apply these changes?")? {
+    if !args.yes && !confirm("Apply these changes?", "apply")? {
         return Err(CliError::Refused(
             "not confirmed; nothing was changed".into(),
         ));

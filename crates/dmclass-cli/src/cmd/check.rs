@@ -1,81 +1,140 @@
-//! `dmclass check`: schema, references, support matrix and devices.
+//! `dmclass check`: schema, references, support matrix, devices, and every test `plan`
+//! makes (capacity, disk sizes, what the planner refuses), read-only, so that `check`
+//! says OK exactly when `plan` would plan. What the matrix allows but this version does
+//! not build yet is a `note:`, not an error (the verdict stays the matrix's).
 
 use crate::args::CheckArgs;
-use crate::error::CliError;
+use crate::backend::Backend;
+use crate::error::{CliError, Problem};
 use crate::output::print_json;
+use dmclass_engine::plan::PlanOptions;
+use dmclass_rules::{Facts, Report};
 use serde::Serialize;
 use std::process::ExitCode;
 
+/// `check --json`. On failure only `ok`, `file` and `errors` are present.
 #[derive(Serialize)]
 struct CheckJson<'a> {
     ok: bool,
     file: String,
-    environment: Option<String>,
-    boot: Option<String>,
-    errors: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    report: Option<&'a dmclass_rules::Report>,
+    environment: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    boot: Option<String>,
+    errors: Vec<Problem>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    notes: Vec<Problem>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report: Option<&'a Report>,
+}
+
+/// What a passing check found.
+struct Checked {
+    facts: Facts,
+    report: Report,
+    notes: Vec<Problem>,
 }
 
 pub fn run(args: &CheckArgs) -> Result<ExitCode, CliError> {
     let file = args.file.display().to_string();
-    let text = std::fs::read_to_string(&args.file).map_err(|source| CliError::Read {
-        path: args.file.clone(),
-        source,
-    })?;
-    let config = match dmclass_model::parse(&file, &text) {
+    let c = match check(args, &file) {
         Ok(c) => c,
-        Err(diags) => {
+        Err(e) => {
             if args.json {
                 print_json(&CheckJson {
                     ok: false,
                     file,
                     environment: None,
                     boot: None,
-                    errors: diags.0.iter().map(ToString::to_string).collect(),
+                    errors: e.problems(),
+                    notes: Vec::new(),
                     report: None,
                 })?;
-            } else {
-                eprintln!("{diags}");
             }
-            return Err(CliError::Refused(format!(
-                "{}: {} error(s) in the configuration; nothing was touched",
-                args.file.display(),
-                diags.0.len()
-            )));
+            return Err(e);
         }
     };
-    let facts = crate::facts::obtain(args.facts.as_deref(), args.env)?;
-    let report = dmclass_rules::gate(&config, &facts);
-    let ok = report.denials.is_empty();
     if args.json {
         print_json(&CheckJson {
-            ok,
-            file: file.clone(),
-            environment: Some(facts.environment.to_string()),
-            boot: Some(facts.boot.to_string()),
+            ok: true,
+            file,
+            environment: Some(c.facts.environment.to_string()),
+            boot: Some(c.facts.boot.to_string()),
             errors: Vec::new(),
-            report: Some(&report),
+            notes: c.notes,
+            report: Some(&c.report),
         })?;
     } else {
-        crate::config::print_report(&file, &report);
-    }
-    if !ok {
-        return Err(CliError::Refused(format!(
-            "{file}: {} reason(s) why this configuration cannot be applied here",
-            report.denials.len()
-        )));
-    }
-    if !args.json {
-        let warnings = if report.warnings.is_empty() {
+        for n in &c.notes {
+            println!("note: {n}");
+        }
+        let warnings = if c.report.warnings.is_empty() {
             String::new()
         } else {
-            format!(", {} warning(s)", report.warnings.len())
+            format!(", {} warning(s)", c.report.warnings.len())
         };
         println!(
             "{file}: OK for {} ({} boot){warnings}",
-            facts.environment, facts.boot
+            c.facts.environment, c.facts.boot
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn check(args: &CheckArgs, file: &str) -> Result<Checked, CliError> {
+    let config = crate::config::load(&args.file)?;
+    let facts = crate::facts::obtain(args.facts.as_deref(), args.env)?;
+    let report = crate::config::gate(&args.file, &config, &facts)?;
+    // Without --facts, read the disks as `plan` does; where no device-mapper can be
+    // opened (a workstation) plan as for blank disks, as `--facts` does.
+    let mut backend = match args.facts {
+        Some(_) => None,
+        None => match Backend::open() {
+            Ok(b) => Some(b),
+            Err(e) => {
+                eprintln!("note: {e}; planned as for blank disks");
+                None
+            }
+        },
+    };
+    let opts = PlanOptions {
+        allow_destroy: false,
+        // Deterministic and cheap: the plan is only looked at, never run.
+        id_seed: Some(0),
+    };
+    let mut notes = Vec::new();
+    let mut problems = Vec::new();
+    for class in &config.classes {
+        let unbuilt = dmclass_engine::plan::unbuilt(class);
+        if !unbuilt.is_empty() {
+            // `plan` refuses the class before planning; nothing more to learn.
+            notes.extend(unbuilt.iter().map(|u| Problem {
+                message: format!(
+                    "class {}: {}: allowed by the support matrix; not yet supported by this version ({})",
+                    u.class, u.object, u.why
+                ),
+                location: Some(format!("{file}:{}:{}", u.span.line, u.span.column)),
+            }));
+            continue;
+        }
+        match super::apply::plan_class(file, class, &facts, backend.as_mut(), &opts) {
+            Ok(_) => {}
+            Err(e) => problems.extend(e.problems()),
+        }
+    }
+    if problems.is_empty() {
+        Ok(Checked {
+            facts,
+            report,
+            notes,
+        })
+    } else {
+        Err(CliError::Invalid {
+            summary: format!(
+                "{file}: {} reason(s) why this configuration cannot be applied here",
+                problems.len()
+            ),
+            problems,
+        })
+    }
 }

@@ -10,6 +10,7 @@ use super::classes::{found_classes, select};
 use crate::args::{ProxyAction, ProxyArgs, ProxyJoinArgs};
 use crate::backend::Backend;
 use crate::error::CliError;
+use crate::values::ObjRef;
 use dmclass_engine::assemble::ClassOnDisks;
 use dmclass_engine::plan::{self, PlanOptions, ProxyOp};
 use dmclass_model::{CopyMode, Located, Name, ProxyState, Snapshot, SnapshotKind, Span};
@@ -30,7 +31,21 @@ pub fn run(args: &ProxyArgs) -> Result<ExitCode, CliError> {
             &mut backend,
         ),
         ProxyAction::Rejoin(a) => op(&a.proxy, ProxyOp::Rejoin, &mut backend),
-        ProxyAction::Restore(a) => op(&a.proxy, ProxyOp::Restore, &mut backend),
+        ProxyAction::Restore(a) => {
+            if a.yes
+                || super::apply::confirm(
+                    &format!(
+                        "Restore proxy {} onto its master? The master's current data is overwritten.",
+                        a.proxy.name
+                    ),
+                    "restore",
+                )?
+            {
+                op(&a.proxy, ProxyOp::Restore, &mut backend)
+            } else {
+                Err(CliError::Refused("not confirmed; nothing was changed".into()))
+            }
+        }
         ProxyAction::Break(a) => op(&a.proxy, ProxyOp::Break, &mut backend),
     };
     backend.finish()?;
@@ -38,18 +53,12 @@ pub fn run(args: &ProxyArgs) -> Result<ExitCode, CliError> {
     result
 }
 
-fn split<'a>(what: &str, s: &'a str) -> Result<(&'a str, &'a str), CliError> {
-    s.split_once('/')
-        .filter(|(c, n)| !c.is_empty() && !n.is_empty() && !n.contains('/'))
-        .ok_or_else(|| CliError::Refused(format!("expected {what}, got `{s}`")))
-}
-
 fn class_named<'a>(classes: &'a [ClassOnDisks], name: &str) -> Result<&'a ClassOnDisks, CliError> {
     Ok(select(classes, &[name.to_owned()])?[0])
 }
 
 fn join(a: &ProxyJoinArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
-    let (cname, master) = split("CLASS/MASTER", &a.master)?;
+    let (cname, master) = (a.master.class.as_str(), a.master.name.as_str());
     let facts = backend.facts(None)?;
     let classes = found_classes(backend)?;
     let c = class_named(&classes, cname)?;
@@ -93,8 +102,8 @@ fn join(a: &ProxyJoinArgs, backend: &mut Backend) -> Result<ExitCode, CliError> 
     Ok(ExitCode::SUCCESS)
 }
 
-fn op(proxy: &str, o: ProxyOp, backend: &mut Backend) -> Result<ExitCode, CliError> {
-    let (cname, name) = split("CLASS/NAME", proxy)?;
+fn op(proxy: &ObjRef, o: ProxyOp, backend: &mut Backend) -> Result<ExitCode, CliError> {
+    let (cname, name) = (proxy.class.as_str(), proxy.name.as_str());
     let facts = backend.facts(None)?;
     let classes = found_classes(backend)?;
     let c = class_named(&classes, cname)?;

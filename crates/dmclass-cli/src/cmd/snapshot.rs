@@ -7,16 +7,14 @@
 //! same finishing step `activate` runs).
 
 use super::classes::{found_classes, select};
-use crate::args::{SnapshotAction, SnapshotArgs, SnapshotCreateArgs, SnapshotRefArgs};
+use crate::args::{SnapshotAction, SnapshotArgs, SnapshotConfirmArgs, SnapshotCreateArgs};
 use crate::backend::Backend;
 use crate::error::CliError;
 use dmclass_engine::assemble::ClassOnDisks;
 use dmclass_engine::io::Kernel;
 use dmclass_engine::names::{dm_name, Layer};
 use dmclass_engine::plan::{self, Plan, PlanOptions};
-use dmclass_model::{
-    Bytes, Class, Config, Environment, Located, Name, Snapshot, SnapshotKind, Span,
-};
+use dmclass_model::{Class, Config, Environment, Located, Name, Snapshot, SnapshotKind, Span};
 use dmclass_rules::Facts;
 use std::path::Path;
 use std::process::ExitCode;
@@ -27,22 +25,32 @@ pub fn run(args: &SnapshotArgs) -> Result<ExitCode, CliError> {
     let mut backend = Backend::open()?;
     let result = match &args.action {
         SnapshotAction::Create(a) => create(a, &mut backend),
-        SnapshotAction::Merge(a) => merge(a, &mut backend),
-        SnapshotAction::Remove(a) => remove(a, &mut backend),
+        SnapshotAction::Merge(a) => confirmed(
+            a,
+            "merge",
+            "Merge snapshot {} into its origin? The origin's changes since the snapshot are lost.",
+        )
+        .and_then(|()| merge(a, &mut backend)),
+        SnapshotAction::Remove(a) => {
+            confirmed(a, "remove", "Remove snapshot {}? Its data is lost.")
+                .and_then(|()| remove(a, &mut backend))
+        }
     };
     backend.finish()?;
     crate::failpoint::exit_if_failpoint(&result);
     result
 }
 
-pub(super) fn split<'a>(what: &str, s: &'a str) -> Result<(&'a str, &'a str), CliError> {
-    s.split_once('/')
-        .filter(|(c, n)| !c.is_empty() && !n.is_empty() && !n.contains('/'))
-        .ok_or_else(|| CliError::Refused(format!("expected {what}, got `{s}`")))
-}
-
-fn size(flag: &str, s: &str) -> Result<Bytes, CliError> {
-    Bytes::parse(s).map_err(|e| CliError::Refused(format!("{flag}: {e}")))
+/// `--yes`, or the admin's answer (`prompt`'s `{}` is the snapshot); refused otherwise.
+fn confirmed(a: &SnapshotConfirmArgs, what: &str, prompt: &str) -> Result<(), CliError> {
+    let prompt = prompt.replace("{}", &a.snapshot.to_string());
+    if a.yes || super::apply::confirm(&prompt, what)? {
+        Ok(())
+    } else {
+        Err(CliError::Refused(
+            "not confirmed; nothing was changed".into(),
+        ))
+    }
 }
 
 /// The class on disk as a validated configuration, after `change`.
@@ -140,8 +148,8 @@ fn s3a_guard(kernel: &dyn Kernel, cname: &str, vol: &str) -> Result<(), CliError
 }
 
 fn create(a: &SnapshotCreateArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
-    let (cname, vol) = split("CLASS/VOLUME", &a.origin)?;
-    let (sz, chunk) = (size("--size", &a.size)?, size("--chunk", &a.chunk)?);
+    let (cname, vol) = (a.origin.class.as_str(), a.origin.name.as_str());
+    let (sz, chunk) = (a.size, a.chunk);
     let facts = backend.facts(None)?;
     let classes = found_classes(backend)?;
     let c = class_named(&classes, cname)?;
@@ -174,8 +182,8 @@ fn create(a: &SnapshotCreateArgs, backend: &mut Backend) -> Result<ExitCode, Cli
     Ok(ExitCode::SUCCESS)
 }
 
-fn remove(a: &SnapshotRefArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
-    let (cname, snap) = split("CLASS/NAME", &a.snapshot)?;
+fn remove(a: &SnapshotConfirmArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
+    let (cname, snap) = (a.snapshot.class.as_str(), a.snapshot.name.as_str());
     let facts = backend.facts(None)?;
     let classes = found_classes(backend)?;
     let c = class_named(&classes, cname)?;
@@ -232,8 +240,8 @@ pub(super) fn finish_merges(backend: &mut Backend, c: &ClassOnDisks) -> Result<b
     }
 }
 
-fn merge(a: &SnapshotRefArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
-    let (cname, snap) = split("CLASS/NAME", &a.snapshot)?;
+fn merge(a: &SnapshotConfirmArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
+    let (cname, snap) = (a.snapshot.class.as_str(), a.snapshot.name.as_str());
     let facts = backend.facts(None)?;
     let classes = found_classes(backend)?;
     let c = class_named(&classes, cname)?;

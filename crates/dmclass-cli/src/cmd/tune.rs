@@ -8,11 +8,10 @@
 //! resume, verify); an inactive volume gets it at its next activation.
 
 use super::classes::found_classes;
-use super::snapshot::{changed_config, class_named, plan_and_run, split};
+use super::snapshot::{changed_config, class_named, plan_and_run};
 use crate::args::TuneArgs;
 use crate::backend::Backend;
 use crate::error::CliError;
-use dmclass_model::Bytes;
 use std::process::ExitCode;
 
 /// Run `tune`.
@@ -24,20 +23,9 @@ pub fn run(args: &TuneArgs) -> Result<ExitCode, CliError> {
     result
 }
 
-/// `--copy-rate`: `default` (unset) or a size; the range is checked by the model's
-/// `copy_rate` rule when the changed class is validated.
-fn copy_rate(s: &str) -> Result<Option<Bytes>, CliError> {
-    if s == "default" {
-        return Ok(None);
-    }
-    Bytes::parse(s)
-        .map(Some)
-        .map_err(|e| CliError::Refused(format!("--copy-rate: {e}; or `default`")))
-}
-
 fn tune(a: &TuneArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
-    let (cname, vol) = split("CLASS/VOLUME", &a.volume)?;
-    let rate = copy_rate(&a.copy_rate)?;
+    let (cname, vol) = (a.volume.class.as_str(), a.volume.name.as_str());
+    let rate = a.copy_rate.0;
     let facts = backend.facts(None)?;
     let classes = found_classes(backend)?;
     let c = class_named(&classes, cname)?;
@@ -61,17 +49,4 @@ fn tune(a: &TuneArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
     plan_and_run(backend, &config, &facts, false)?;
     println!("class {cname}: volume {vol} copy rate set to {shown}");
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn copy_rate_argument() {
-        assert_eq!(copy_rate("default").unwrap(), None);
-        assert_eq!(copy_rate("50MiB").unwrap(), Some(Bytes(50 << 20)));
-        let e = copy_rate("fast").unwrap_err().to_string();
-        assert!(e.contains("--copy-rate") && e.contains("default"), "{e}");
-    }
 }

@@ -65,6 +65,13 @@ impl Sim {
         String::from_utf8_lossy(&o.stderr).into_owned()
     }
 
+    /// Run `dmclass` with a bad command line (exit 2); its stderr.
+    pub fn usage(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert_eq!(o.status.code(), Some(2), "dmclass {args:?} is bad usage");
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    }
+
     /// Run `dmclass`, which must succeed; its stdout as JSON.
     pub fn json(&self, args: &[&str]) -> Value {
         serde_json::from_str(&self.ok(args)).unwrap()
@@ -102,6 +109,17 @@ impl Sim {
         }
         let p = self.dir.join("base.yaml");
         std::fs::write(&p, base).unwrap();
+        p.display().to_string()
+    }
+
+    /// The proxy example with its proxy `state: parted`, written to `parted.yaml` in
+    /// the simulation directory (the example itself joins: a new proxy is joined
+    /// first); its path.
+    pub fn proxy_parted(&self) -> String {
+        let full = std::fs::read_to_string(root().join("examples/kvm-guest-proxy.yaml")).unwrap();
+        assert!(full.contains("state: joined"), "the proxy example changed");
+        let p = self.dir.join("parted.yaml");
+        std::fs::write(&p, full.replace("state: joined", "state: parted")).unwrap();
         p.display().to_string()
     }
 

@@ -163,7 +163,14 @@ pub(crate) fn diff(
         opts,
         ids,
     )?;
-    super::proxy::diff(cx.class, desired, &mut meta, &changes, ids)?;
+    super::proxy::diff(
+        cx.class,
+        desired,
+        &mut meta,
+        &changes,
+        (opts.allow_destroy, &mut notes),
+        ids,
+    )?;
     // Groups left out of the file: dropped when nothing uses them any more.
     let keep: Vec<GroupMeta> = meta
         .groups

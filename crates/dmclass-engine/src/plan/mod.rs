@@ -33,6 +33,7 @@ mod render;
 mod spec_ref;
 mod steps;
 mod text;
+mod unbuilt;
 
 #[cfg(test)]
 pub(crate) mod tests;
@@ -46,6 +47,7 @@ pub use cow_merge::{merge_done, plan_finish, plan_merge};
 pub use proxy::{plan_proxy, ProxyOp};
 pub(crate) use spec_ref::SpecRef;
 pub use text::Text;
+pub use unbuilt::{check_built, unbuilt, Unbuilt};
 
 use crate::error::Result;
 use crate::io::{DevNum, DmInfo};
@@ -333,6 +335,28 @@ impl Plan {
     }
 }
 
+/// A disk with `role: keep` promises its data survives; the planner would format a
+/// private area and zero extents on it, so it is refused until keeping is built.
+fn refuse_keep(desired: &Class) -> Result<()> {
+    match desired
+        .disks
+        .iter()
+        .find(|d| d.role == dmclass_model::DiskRole::Keep)
+    {
+        Some(d) => Err(EngineError::Refused {
+            class: desired.name.as_str().to_owned(),
+            object: format!("disk {}", d.name.as_str()),
+            reason:
+                "`role: keep` (keep the disk's existing data and partitions) is not built yet: \
+                     registering the disk would write dmclass metadata over its start and zero \
+                     extents on it; leave the disk out, or register it as a member with \
+                     `wipe: true` if its data may go"
+                    .into(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Plan the changes that make `desired` true on the bound disks.
 ///
 /// `bindings` must hold every disk of `desired` (see [`bind_disks`]); `actual` comes
@@ -345,6 +369,7 @@ pub fn plan(
     opts: &PlanOptions,
 ) -> Result<Plan> {
     let mut ids = Ids::new(opts.id_seed);
+    refuse_keep(desired)?;
     intent::check_closed(desired.name.as_str(), actual)?;
     let cur = current::current(desired, bindings, actual)?;
     intent::check_pending(desired.name.as_str(), &cur)?;

@@ -166,14 +166,18 @@ fn new_proxy(
     })
 }
 
-/// Diff hook: proxies of the file against the recorded ones.
+/// Diff hook: proxies of the file against the recorded ones. `destroy` is
+/// `--allow-destroy` and the plan's notes: joining a proxy parted read-write discards
+/// its own writes, a destructive change like removing a volume.
 pub(crate) fn diff(
     class: &str,
     desired: &Class,
     meta: &mut ClassMeta,
     changes: &[Change],
+    destroy: (bool, &mut Vec<String>),
     ids: &mut Ids,
 ) -> Result<()> {
+    let (allow_destroy, notes) = destroy;
     for s in &desired.snapshots {
         let SnapshotKind::Proxy { on, state, copy } = &s.kind else {
             continue;
@@ -208,12 +212,18 @@ pub(crate) fn diff(
                 if p.master != master || p.on != on.value.as_str() {
                     return refuse(class, &obj, format!("changing its master or group (recorded: master {}, on {}) is not supported", p.master, p.on));
                 }
-                let have = p.state;
+                let (have, read_write) = (p.state, !p.readonly);
                 match (have, state) {
                     (ProxyStateMeta::Joined, ProxyState::Parted) => {
                         set_parted(&mut meta.snapshots[i], false);
                     }
                     (ProxyStateMeta::Parted, ProxyState::Joined) => {
+                        if read_write && !allow_destroy {
+                            return refuse(class, &obj, "state: joined discards what was written to the proxy since it was parted read-write (the master is copied over it); pass --allow-destroy to join it anyway");
+                        }
+                        if read_write {
+                            notes.push(format!("{obj}: joining destroys the proxy's own writes since it was parted read-write (full copy from {master})"));
+                        }
                         set_joined(&mut meta.snapshots[i]);
                     }
                     _ => {}

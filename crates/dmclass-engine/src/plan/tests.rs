@@ -375,3 +375,42 @@ fn name_maps_hash_with_fnv1a() {
     m.insert("vol1", 1);
     assert_eq!(m.get("vol1"), Some(&1));
 }
+
+#[test]
+fn root_shared_and_netmirror_are_listed_as_not_built_with_their_position() {
+    let disks = "    disks:\n      - {name: d1, device: /dev/disk/by-id/virtio-d1}\n      - {name: d2, device: /dev/disk/by-id/virtio-d2}\n";
+    let root = class(&format!("  - name: sys\n    type: root\n{disks}"));
+    let u = unbuilt(&root);
+    assert_eq!(u.len(), 1, "{u:?}");
+    assert_eq!((u[0].object.as_str(), u[0].span.line), ("type root", 3));
+    let e = check_built(&root).unwrap_err().to_string();
+    assert!(
+        e.contains("class sys: type root")
+            && e.contains("not yet supported by this version")
+            && e.contains("would not boot"),
+        "{e}"
+    );
+    let shared = class(
+        "  - name: sh\n    type: shared\n    nodes: [a, b]\n    disks:\n      - {name: d1, device: /dev/disk/by-id/virtio-d1, node: a}\n      - {name: d2, device: /dev/disk/by-id/virtio-d2, node: b}\n    groups:\n      - {name: nm, type: netmirror, members: [d1, d2]}\n",
+    );
+    let u: Vec<String> = unbuilt(&shared).into_iter().map(|u| u.object).collect();
+    assert_eq!(u, ["type shared", "group nm (type netmirror)"]);
+    assert!(check_built(&shared)
+        .unwrap_err()
+        .to_string()
+        .contains("two nodes could both activate"));
+    assert!(check_built(&yaml(&["d1", "d2"], MIRROR)).is_ok());
+}
+
+#[test]
+fn a_keep_disk_is_refused_by_the_planner_and_nothing_is_written() {
+    let mut w = world(&["d1", "d2"], 64);
+    let before = sums(&w);
+    let c = class("  - name: sys\n    type: root\n    disks:\n      - {name: d1, device: /dev/disk/by-id/virtio-d1, role: keep}\n      - {name: d2, device: /dev/disk/by-id/virtio-d2}\n    groups:\n      - {name: m, type: mirror, members: [d1, d2]}\n");
+    let e = apply(&mut w, &c, false).unwrap_err().to_string();
+    assert!(
+        e.contains("disk d1") && e.contains("role: keep") && e.contains("not built yet"),
+        "{e}"
+    );
+    assert_eq!(sums(&w), before);
+}

@@ -191,7 +191,18 @@ fn join_part_rejoin_restore_break() {
     // Part rw then rejoin: a full copy of the leg.
     apply(&mut w, &class_with(Some("parted")), false).unwrap();
     w.d.reset_counters();
-    apply(&mut w, &class_with(Some("joined")), false).unwrap();
+    // Joining discards the proxy's own writes: only with allow_destroy, and noted.
+    let e = apply(&mut w, &class_with(Some("joined")), false).unwrap_err();
+    assert!(e.to_string().contains("--allow-destroy"), "{e}");
+    assert_eq!(w.d.bytes_written("/dev/vdd").unwrap().0, 0);
+    let p = apply(&mut w, &class_with(Some("joined")), true).unwrap();
+    assert!(
+        p.notes
+            .iter()
+            .any(|n| n.contains("destroys the proxy's own writes")),
+        "{:?}",
+        p.notes
+    );
     assert!(named(&w, TOP).contains("rebuild 2"));
     assert!(w.d.bytes_written("/dev/vdd").unwrap().0 >= 64 * MIB);
 

@@ -144,7 +144,18 @@ pub fn save(disks: &SimDisks, path: &Path) -> IoResult<()> {
 
 /// Reads a world written by [`save`]: a kernel and disks sharing it.
 pub fn load(path: &Path) -> IoResult<(SimKernel, SimDisks)> {
-    let bytes = std::fs::read(path).map_err(|e| os_err("load", path, "cannot read", &e))?;
+    // Bounded: the world is a file anyone may point DMCLASS_SIM at.
+    let bytes = dmclass_model::input::read_capped(path, dmclass_model::input::SIM_WORLD_CAP)
+        .map_err(|e| {
+            let errno = match &e {
+                dmclass_model::ModelError::Unreadable { errno, .. } => *errno,
+                _ => None,
+            };
+            IoError {
+                errno,
+                ..err("load", path, e.to_string())
+            }
+        })?;
     let header: Header = serde_json::from_slice(&bytes).map_err(|e| {
         err(
             "load",

@@ -1,0 +1,72 @@
+//! What the support matrix allows but this version cannot deliver yet. `plan` and
+//! `apply` refuse it before planning (a root class would not boot, a shared class has
+//! no cluster-wide activation lock, netmirror has no network transport); `check` shows
+//! it as a note. The planner below ([`super::plan`]) still plans such classes, so its
+//! tests keep covering them.
+
+use crate::error::{EngineError, Result};
+use dmclass_model::{Class, ClassType, GroupKind, Span};
+
+/// One thing in a class that is not built yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unbuilt {
+    /// The class.
+    pub class: String,
+    /// What in it (`type root`, `group g1 (type netmirror)`).
+    pub object: String,
+    /// What is missing, and what would go wrong.
+    pub why: &'static str,
+    /// Where in the configuration.
+    pub span: Span,
+}
+
+impl Unbuilt {
+    /// The refusal `plan` and `apply` give.
+    pub fn refusal(&self) -> EngineError {
+        EngineError::NotBuilt {
+            class: self.class.clone(),
+            object: self.object.clone(),
+            why: self.why.to_owned(),
+        }
+    }
+}
+
+/// Everything in `class` that this version cannot deliver yet.
+pub fn unbuilt(class: &Class) -> Vec<Unbuilt> {
+    let mut out = Vec::new();
+    let name = class.name.as_str();
+    match class.class_type {
+        ClassType::Root => out.push(Unbuilt {
+            class: name.to_owned(),
+            object: "type root".into(),
+            why: "booting from dmclass volumes (assembly in the initramfs, a boot loader on every mirrored disk) is not built yet, so the machine would not boot",
+            span: class.span,
+        }),
+        ClassType::Shared => out.push(Unbuilt {
+            class: name.to_owned(),
+            object: "type shared".into(),
+            why: "cluster-wide exclusive activation is not built yet, so two nodes could both activate and write the same volumes",
+            span: class.span,
+        }),
+        ClassType::Local => {}
+    }
+    for g in &class.groups {
+        if g.kind == GroupKind::Netmirror {
+            out.push(Unbuilt {
+                class: name.to_owned(),
+                object: format!("group {} (type netmirror)", g.name.as_str()),
+                why: "inter-server mirroring over the network is not built yet",
+                span: g.span,
+            });
+        }
+    }
+    out
+}
+
+/// Refuse a class with anything not built yet (the first such thing).
+pub fn check_built(class: &Class) -> Result<()> {
+    match unbuilt(class).first() {
+        Some(u) => Err(u.refusal()),
+        None => Ok(()),
+    }
+}
