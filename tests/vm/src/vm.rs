@@ -335,16 +335,9 @@ impl Vm {
         self.power_cut()
     }
 
-    /// `sync` in the guest, power cut, boot again on the same disks.
+    /// [`Vm::shutdown`], then boot again on the same disks.
     pub fn reboot(&mut self) -> Result<(), VmError> {
-        let out = self.run("sync")?;
-        if !out.success() {
-            return Err(VmError::Protocol(format!(
-                "guest sync failed: {}",
-                out.stderr
-            )));
-        }
-        self.power_cut()?;
+        self.shutdown()?;
         self.start()
     }
 

@@ -15,9 +15,9 @@
 //!
 //! The class stays closed for a plain `activate` until enough disks are back.
 
-use super::recover::{finish_report, prepare_open, write_to};
+use super::recover::{finish_report, prepare_open, refuse, write_to};
 use super::{activate_open, leg_views, ActivateReport, ClassOnDisks};
-use crate::error::{EngineError, Result};
+use crate::error::Result;
 use crate::io::{Disks, Kernel};
 use crate::layout::SliceState;
 use crate::metadata::{ClassMeta, EngineMeta};
@@ -33,14 +33,6 @@ pub struct ForcePlan {
     pub stale: Vec<String>,
     /// What will happen, one line each, for the confirmation and the report.
     pub lines: Vec<String>,
-}
-
-fn refuse(class: &str, reason: String) -> EngineError {
-    EngineError::Refused {
-        class: class.to_owned(),
-        object: format!("class {class}"),
-        reason,
-    }
 }
 
 /// Decide a forced start of `class` (reads the legs' superblocks through `disks`).

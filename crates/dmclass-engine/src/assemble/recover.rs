@@ -53,7 +53,8 @@ pub struct Recovery {
     pub warnings: Vec<String>,
 }
 
-fn refuse(class: &str, reason: String) -> EngineError {
+/// A refusal of class `class` (the whole class is the object).
+pub(super) fn refuse(class: &str, reason: String) -> EngineError {
     EngineError::Refused {
         class: class.to_owned(),
         object: format!("class {class}"),
