@@ -2,14 +2,15 @@
 CARGO ?= cargo
 SHELL := /bin/bash
 
-.PHONY: all deps build check-style unit-test test demo bench clean help
+.PHONY: all deps build check-style unit-test fuzz test demo bench clean help
 
 all: build
 
 help:
 	@echo "make demo       boot a QEMU VM with scratch disks and run dmclass in it (main job)"
-	@echo "make test       everything CI runs: style, unit + simulated tests, VM tier"
+	@echo "make test       everything CI runs: style, unit + simulated tests, fuzzing, VM tier"
 	@echo "make unit-test  unit and simulated end-to-end tests only (no VM)"
+	@echo "make fuzz       every fuzz target for FUZZ_SECONDS (default 60) each (nightly; docs/fuzzing.md)"
 	@echo "make vm-test    VM tier only; one scenario: make vm-test-one SCENARIO=name"
 	@echo "make bench      benchmarks (ratios against baselines, same run)"
 
@@ -26,7 +27,14 @@ check-style: deps
 unit-test: deps
 	$(CARGO) test --locked
 
-test: check-style unit-test vm-test
+# Bounded: FUZZ_SECONDS per target, one libFuzzer process at a time; scripts/fuzz
+# installs cargo-fuzz itself and fails on any crash (docs/fuzzing.md).
+FUZZ_SECONDS ?= 60
+fuzz:
+	scripts/deps build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz
+
+test: check-style unit-test fuzz vm-test
 
 clean:
 	$(CARGO) clean

@@ -19,8 +19,17 @@ use std::path::Path;
 /// Split a dm name made by `dm_name` into class, volume and layer tag (`rimage_0`,
 /// `mlog`, `real`, ...; `None` for the visible volume). `None` when the name is not one
 /// of dmclass's. Total on any input.
+///
+/// Only names made of the characters admin names may hold
+/// ([`dmclass_model::name::is_name_char`]) are dmclass's: any other character (a
+/// newline, a space, a quote, in a device another tool created) would change the
+/// `KEY=value` lines udev reads from [`udev_import`] (found by the `udev_name` fuzz
+/// target: `dmclass-a\nb-v` set `DMCLASS_CLASS=a` plus a stray line).
 pub fn split_dm_name(name: &str) -> Option<(String, String, Option<String>)> {
     let rest = name.strip_prefix(NAME_PREFIX)?.strip_prefix('-')?;
+    if !rest.chars().all(dmclass_model::name::is_name_char) {
+        return None;
+    }
     let parts = unescape_split(rest);
     let (class, volume, dash_layer) = match parts.as_slice() {
         [c, v] => (c, v, None),
@@ -122,8 +131,14 @@ fn split_layer_suffix(volume: &str) -> Option<(&str, Option<String>)> {
     let tag = volume.get(at + 1..)?;
     let well_formed = tag == "mlog"
         || ["rimage_", "rmeta_", "mimage_"].iter().any(|p| {
-            tag.strip_prefix(p)
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            // Exactly the numbers `dm_name` prints: a usize without leading zeros, so
+            // that the split is the inverse of `dm_name` (the `udev_name` fuzz target
+            // found `_rmeta_00` taken for leg 0).
+            tag.strip_prefix(p).is_some_and(|n| {
+                n.bytes().all(|b| b.is_ascii_digit())
+                    && n.parse::<usize>().is_ok()
+                    && (n == "0" || !n.starts_with('0'))
+            })
         });
     well_formed.then(|| (volume.get(..at).unwrap_or_default(), Some(tag.to_owned())))
 }
@@ -241,6 +256,28 @@ mod tests {
             "vg0-lv0",
             "dmclassx-c-v",
             "luks-0123",
+        ] {
+            assert_eq!(split(bad), None, "{bad:?}");
+        }
+    }
+
+    /// Fuzzer finds (`udev_name`): a newline in the name injected an import line; a
+    /// leg number with a leading zero split to a layer `dm_name` never names.
+    #[test]
+    fn names_with_other_characters_are_not_dmclass_names() {
+        assert_eq!(udev_import("dmclass-ata\nvd\u{fffd}ta-v0-real"), None);
+        for bad in [
+            "dmclass-a\nDMCLASS_LAYER=x-v",
+            "dmclass-a-v ",
+            "dmclass-a-\"v\"",
+            "dmclass-a-v\u{0}",
+            "dmclass-a=b-v",
+            "dmclass-é-v",
+            // Leg numbers other than `dm_name`'s.
+            "dmclass-data-1_rmeta_00",
+            "dmclass-data-v_rimage_01",
+            "dmclass-data-v_mimage_99999999999999999999999",
+            "dmclass-data-v_rimage_+1",
         ] {
             assert_eq!(split(bad), None, "{bad:?}");
         }

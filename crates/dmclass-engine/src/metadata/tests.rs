@@ -406,3 +406,36 @@ fn pseudo_random_inputs_never_panic() {
         "mutations of a valid image mostly stay readable ({ok})"
     );
 }
+
+/// Writes the seed corpus of the `decode_area` fuzz target (fuzz/corpus/decode_area,
+/// docs/fuzzing.md): a mode byte (bit 0: the harness repairs checksums), then a
+/// compact image. Run by hand: `cargo test -p dmclass-engine -- --ignored fuzz_seeds`.
+#[test]
+#[ignore = "writes files into the repository"]
+fn fuzz_seeds() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/decode_area");
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, mode: u8, image: &[u8]| {
+        let mut v = vec![mode];
+        v.extend_from_slice(image);
+        std::fs::write(dir.join(name), v).unwrap();
+    };
+    // Two generations, one per slot.
+    let image = compact_image();
+    write("two-generations", 0, &image);
+    write("two-generations-repair", 1, &image);
+    // Freshly formatted: slot 1 invalidated (zero block), header B then A.
+    let (d, _) = formatted();
+    let mut v = Vec::new();
+    v.extend_from_slice(&d.0[&HEADER_OFFSETS[0]]);
+    v.extend_from_slice(&d.0[&HEADER_OFFSETS[1]]);
+    let s0 = d.0[&SLOT_OFFSETS[0]].clone();
+    let mut s1 = d.0[&SLOT_OFFSETS[1]].clone();
+    s1.resize(s0.len(), 0);
+    v.extend_from_slice(&s0);
+    v.extend_from_slice(&s1);
+    write("formatted", 0, &v);
+    // Headers only: a member whose slots are gone.
+    write("headers-only", 1, &v[..2 * BLOCK]);
+}
