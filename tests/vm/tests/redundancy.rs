@@ -228,3 +228,88 @@ fn wait_b_back(vm: &mut Vm) {
         std::thread::sleep(Duration::from_secs(2));
     }
 }
+
+/// `activate --force` on a real kernel: one disk left of a three-way mirror is a
+/// closed class (GDS rule: 3 disks need 2 readable metadata copies); plain
+/// `activate` refuses, `--force --yes` starts the volume from that disk with the
+/// data, and records the others stale; with every disk back the class assembles and
+/// the stale legs are resynced from the forced one.
+#[test]
+fn force_starts_a_closed_class_from_one_disk() {
+    let spec = VmSpec::new("force_closed", Personality::KvmGuest, Firmware::Bios)
+        .disk(DiskSpec::virtio_scsi("a", "frca", Bytes(256 * MIB)))
+        .disk(DiskSpec::virtio_blk("b", "frcb", Bytes(256 * MIB)))
+        .disk(DiskSpec::virtio_blk("c", "frcc", Bytes(256 * MIB)));
+    let Some(mut vm) = boot_or_skip(spec) else {
+        return;
+    };
+    let dev = vol_path(CLASS, VOLUME);
+    let disks: Vec<String> = vm
+        .spec()
+        .disks
+        .iter()
+        .map(|d| disk_by_path(&vm, &d.id, d, ""))
+        .collect();
+    let y = class_yaml(
+        &vm,
+        CLASS,
+        &disks,
+        &["{name: g1, type: mirror, members: [a, b, c]}"],
+        &[&format!("{{name: {VOLUME}, on: g1, size: {SIZE_MIB}MiB}}")],
+    );
+    put_config(&mut vm, "/root/acc.yaml", &y);
+    check_and_apply(&mut vm, "/root/acc.yaml");
+    vm.sh(&wait_exists(&dev));
+    write_random(&mut vm, &dev, SIZE_MIB, "force");
+    wait_synced(&mut vm, CLASS, SYNC_TIMEOUT);
+    let sum = read_sum(&mut vm, &dev, SIZE_MIB);
+    let out = boot_alone(&mut vm, &["c"]);
+    vm.check(
+        !out.success() && out.stderr.contains("class closed (FewDB)"),
+        "c alone: plain activate refuses the closed class",
+        Some(&out),
+    );
+    let out = dmclass(&mut vm, &format!("activate --force {CLASS}"));
+    vm.check(
+        !out.success() && out.stderr.contains("--yes"),
+        "--force without a terminal and without --yes asks, changes nothing",
+        Some(&out),
+    );
+    let out = dmclass_ok(&mut vm, &format!("activate --force --yes {CLASS}"));
+    eprintln!("force_closed: {}", out.stderr.trim());
+    vm.check(
+        out.stderr.contains("starts from the complete copy on c")
+            && out.stderr.contains("disk a (")
+            && out.stderr.contains("recorded stale"),
+        "--force says what it does",
+        Some(&out),
+    );
+    let there = vm.sh(&format!("test -b {dev} && echo yes || echo no"));
+    vm.check_eq("path exists when activate returns", "yes", there.stdout.trim(), None);
+    let got = read_sum(&mut vm, &dev, SIZE_MIB);
+    vm.check_eq("checksum from c alone (forced)", &sum, &got, None);
+    // A write while a and b are away; then every disk back.
+    vm.sh(&format!(
+        "dd if=/dev/urandom of={dev} bs=64k count=16 seek=100 oflag=direct conv=notrunc 2>/dev/null"
+    ));
+    let sum = read_sum(&mut vm, &dev, SIZE_MIB);
+    dmclass_ok(&mut vm, &format!("deactivate {CLASS}"));
+    vm.shutdown()
+        .unwrap_or_else(|e| vm.fail(&format!("shutdown: {e}"), None));
+    vm.start()
+        .unwrap_or_else(|e| vm.fail(&format!("boot: {e}"), None));
+    let out = dmclass(&mut vm, &format!("activate {CLASS}"));
+    eprintln!("force_closed: every disk back: {}", out.stderr.trim());
+    vm.check(out.success(), "every disk back: activate", Some(&out));
+    vm.sh(&wait_exists(&dev));
+    wait_synced(&mut vm, CLASS, SYNC_TIMEOUT);
+    let got = read_sum(&mut vm, &dev, SIZE_MIB);
+    vm.check_eq("checksum with every disk back", &sum, &got, None);
+    // a, resynced, alone (a closed class again: forced) holds the data written while
+    // it was away.
+    let out = boot_alone(&mut vm, &["a"]);
+    vm.check(!out.success(), "a alone: closed again", Some(&out));
+    dmclass_ok(&mut vm, &format!("activate --force --yes {CLASS}"));
+    let got = read_sum(&mut vm, &dev, SIZE_MIB);
+    vm.check_eq("checksum from a alone after the resync", &sum, &got, None);
+}
