@@ -285,7 +285,12 @@ fn force_starts_a_closed_class_from_one_disk() {
         Some(&out),
     );
     let there = vm.sh(&format!("test -b {dev} && echo yes || echo no"));
-    vm.check_eq("path exists when activate returns", "yes", there.stdout.trim(), None);
+    vm.check_eq(
+        "path exists when activate returns",
+        "yes",
+        there.stdout.trim(),
+        None,
+    );
     let got = read_sum(&mut vm, &dev, SIZE_MIB);
     vm.check_eq("checksum from c alone (forced)", &sum, &got, None);
     // A write while a and b are away; then every disk back.

@@ -193,7 +193,8 @@ fn activate_with(args: &ActivateArgs, backend: &mut Backend) -> Result<ExitCode,
             for l in &plan.lines {
                 eprintln!("  {l}");
             }
-            if !args.yes && !super::apply::confirm("Start the class this way?", "activate --force")? {
+            if !args.yes && !super::apply::confirm("Start the class this way?", "activate --force")?
+            {
                 return Err(CliError::Refused(format!(
                     "class {}: not confirmed; nothing was changed",
                     c.meta.name
