@@ -373,7 +373,7 @@ fn cow_store_full_is_invalid_origin_intact() {
     let dmesg = vm.sh("dmesg | grep -i snapshot | tail -n 5 || true");
     eprintln!("kernel on the full store:\n{}", dmesg.stdout);
 
-    let out = dmclass(&mut vm, &format!("snapshot remove {CLASS}/{SNAP}"));
+    let out = dmclass(&mut vm, &format!("snapshot remove --yes {CLASS}/{SNAP}"));
     vm.check(
         out.success(),
         "`snapshot remove` of the invalid snapshot exits 0",
