@@ -666,3 +666,106 @@ fn host_copy(vm: &Vm, from: &std::path::Path, to: &std::path::Path) {
         None,
     );
 }
+
+/// Rewrites the winning metadata slot of the disk image `file` (on the host, while
+/// the guest has the disk unplugged) with `tamper` applied: checksums valid, content
+/// hostile — what a guest with raw access to a shared disk could write.
+fn craft_label(
+    vm: &Vm,
+    file: &std::path::Path,
+    tamper: impl FnOnce(&mut dmclass_engine::metadata::ClassMeta),
+) {
+    use dmclass_engine::metadata::{decode_area, encode_slot, AREA_SIZE, SLOT_OFFSETS};
+    use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(file)
+        .unwrap_or_else(|e| vm.fail(&format!("open {}: {e}", file.display()), None));
+    let mut bytes = vec![0u8; usize::try_from(AREA_SIZE).unwrap_or(0)];
+    f.read_exact(&mut bytes)
+        .unwrap_or_else(|e| vm.fail(&format!("read the label: {e}"), None));
+    let area = decode_area("b", &bytes)
+        .unwrap_or_else(|e| vm.fail(&format!("decode the label: {e}"), None));
+    let mut meta = area.meta.clone();
+    tamper(&mut meta);
+    let slot = encode_slot(&area.header, u32::try_from(area.active).unwrap_or(0), &meta)
+        .unwrap_or_else(|e| vm.fail(&format!("encode the crafted slot: {e}"), None));
+    f.seek(SeekFrom::Start(SLOT_OFFSETS[area.active]))
+        .and_then(|_| f.write_all(&slot))
+        .and_then(|()| f.sync_all())
+        .unwrap_or_else(|e| vm.fail(&format!("write the crafted slot: {e}"), None));
+}
+
+/// A member disk whose label is crafted (checksums valid; a leg's extent past the end
+/// of the disk) plugged into a running class: DISABLE with the reason in `status`,
+/// never written (QEMU's write counter of the disk stays 0), the volume keeps its data
+/// (issue #11 §5).
+#[test]
+fn crafted_label_disk_is_disable_never_written() {
+    let spec = VmSpec::new("crafted_label", Personality::KvmGuest, Firmware::Bios)
+        .disk(DiskSpec::virtio_blk("a", "crfa", Bytes(256 * MIB)))
+        .disk(DiskSpec::virtio_blk("b", "crfb", Bytes(256 * MIB)));
+    let Some(mut vm) = boot_or_skip(spec) else {
+        return;
+    };
+    let disks = vm.spec().disks.clone();
+    let yaml = class_yaml(
+        &vm,
+        "cr",
+        &[
+            disk_by_path(&vm, "a", &disks[0], ""),
+            disk_by_path(&vm, "b", &disks[1], ""),
+        ],
+        &["{name: g1, type: mirror, members: [a, b]}"],
+        &["{name: v1, on: g1, size: 64MiB}"],
+    );
+    put_config(&mut vm, "/root/cr.yaml", &yaml);
+    check_and_apply(&mut vm, "/root/cr.yaml");
+    let dev = vol_path("cr", "v1");
+    vm.sh(&wait_exists(&dev));
+    let sum = write_random(&mut vm, &dev, 64, "cr");
+    wait_synced(&mut vm, "cr", SYNC_TIMEOUT);
+    unplug(&mut vm, &disks[1]);
+    vm.sh("udevadm settle");
+    // b's own label now claims its leg lies far past the end of the disk.
+    craft_label(&vm, &vm.disk_file("b"), |m| {
+        let disk_sectors = m.disks.iter().map(|d| d.size.0).max().unwrap_or(0);
+        for l in &mut m.volumes[0].layout.legs {
+            for s in &mut l.segments {
+                if let dmclass_engine::layout::Segment::Linear { extent } = s {
+                    if extent.disk == "b" {
+                        extent.offset = Sectors(disk_sectors * 4);
+                    }
+                }
+            }
+        }
+    });
+    vm.plug("b")
+        .unwrap_or_else(|e| vm.fail(&format!("plug b: {e}"), None));
+    let deadline = Instant::now() + REACT_TIMEOUT;
+    let states = loop {
+        vm.sh("udevadm settle");
+        let (s, out) = disk_states(&mut vm, "cr");
+        if s.iter().any(|(d, st)| d == "b" && st == "DISABLE") {
+            break out;
+        }
+        if Instant::now() > deadline {
+            vm.fail("the crafted disk b is not reported DISABLE", Some(&out));
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    eprintln!("crafted_label: status: {}", states.stdout.trim());
+    vm.check(
+        states.stdout.contains("reason"),
+        "status --json gives the reason",
+        Some(&states),
+    );
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_secs(2));
+        let w = wr_bytes(&mut vm, "b").unwrap_or(0);
+        vm.check_eq("bytes written to the crafted disk", &0, &w, None);
+    }
+    let got = read_sum(&mut vm, &dev, 64);
+    vm.check_eq("the volume's data", &sum, &got, None);
+}

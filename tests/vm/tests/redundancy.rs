@@ -229,8 +229,8 @@ fn wait_b_back(vm: &mut Vm) {
     }
 }
 
-/// `activate --force` on a real kernel: one disk left of a three-way mirror is a
-/// closed class (GDS rule: 3 disks need 2 readable metadata copies); plain
+/// `activate --force` on a real kernel, after an add-leg: the added leg's disk left
+/// alone of a three-way mirror is a closed class (GDS rule: 3 disks need 2 readable metadata copies); plain
 /// `activate` refuses, `--force --yes` starts the volume from that disk with the
 /// data, and records the others stale; with every disk back the class assembles and
 /// the stale legs are resynced from the forced one.
@@ -250,17 +250,28 @@ fn force_starts_a_closed_class_from_one_disk() {
         .iter()
         .map(|d| disk_by_path(&vm, &d.id, d, ""))
         .collect();
-    let y = class_yaml(
+    let vol = format!("{{name: {VOLUME}, on: g1, size: {SIZE_MIB}MiB}}");
+    let two = class_yaml(
+        &vm,
+        CLASS,
+        &disks,
+        &["{name: g1, type: mirror, members: [a, b]}"],
+        &[&vol],
+    );
+    put_config(&mut vm, "/root/two.yaml", &two);
+    check_and_apply(&mut vm, "/root/two.yaml");
+    vm.sh(&wait_exists(&dev));
+    write_random(&mut vm, &dev, SIZE_MIB, "force");
+    // add-leg: c is the leg added to the running mirror, the one started alone below.
+    let three = class_yaml(
         &vm,
         CLASS,
         &disks,
         &["{name: g1, type: mirror, members: [a, b, c]}"],
-        &[&format!("{{name: {VOLUME}, on: g1, size: {SIZE_MIB}MiB}}")],
+        &[&vol],
     );
-    put_config(&mut vm, "/root/acc.yaml", &y);
-    check_and_apply(&mut vm, "/root/acc.yaml");
-    vm.sh(&wait_exists(&dev));
-    write_random(&mut vm, &dev, SIZE_MIB, "force");
+    put_config(&mut vm, "/root/three.yaml", &three);
+    check_and_apply(&mut vm, "/root/three.yaml");
     wait_synced(&mut vm, CLASS, SYNC_TIMEOUT);
     let sum = read_sum(&mut vm, &dev, SIZE_MIB);
     let out = boot_alone(&mut vm, &["c"]);
