@@ -295,6 +295,9 @@ fn every_usage_error_exits_2_naming_the_argument() {
         (&["plan"], "FILE"),
         (&["apply", "x.yaml", "--bogus"], "--bogus"),
         (&["activate"], "--all"),
+        (&["activate", "--force"], "CLASSES"),
+        (&["activate", "--all", "--force", "data"], "--force"),
+        (&["activate", "--yes", "data"], "--force"),
         (&["deactivate"], "CLASSES"),
         (&["status", "a", "b"], "b"),
     ];
