@@ -480,7 +480,7 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 fn report(rows: &[Row]) -> bool {
     let mut ok = true;
     println!();
-    println!("dmclass activation benchmark: N two-way raid1 volumes (5 dm devices each), until udev settled");
+    println!("dmclass activation benchmark: N two-way raid1 volumes (5 dm devices each), dmclass until every /dev/dmclass link exists (checked), baselines until udev settled");
     println!(
         "{:>5} {:>7} {:>10} {:>8} {:>8} {:>14} {:>13} {:>7}",
         "N", "devices", "dmclass_s", "floor_s", "lvm2_s", "dmclass/floor", "dmclass/lvm2", "result"
