@@ -342,6 +342,11 @@ mod tests {
         }
     }
 
+    /// A present leg whose `_rmeta` holds `s`.
+    fn with_sb(name: &str, state: SliceState, s: RaidSuperblock) -> LegView {
+        leg(name, true, state, Some(SbRead::Valid(s)))
+    }
+
     fn leg(name: &str, present: bool, state: SliceState, sb: Option<SbRead>) -> LegView {
         LegView {
             disks: vec![name.into()],
@@ -388,12 +393,7 @@ mod tests {
     fn resynced_returned_leg_alone_is_complete() {
         let legs = [
             leg("d1", false, SliceState::Active, None),
-            leg(
-                "d2",
-                true,
-                SliceState::Active,
-                Some(SbRead::Valid(sb(1, 9, RECOVERY_DONE))),
-            ),
+            with_sb("d2", SliceState::Active, sb(1, 9, RECOVERY_DONE)),
         ];
         assert_eq!(
             judge("acc/vol1", &legs),
@@ -408,12 +408,7 @@ mod tests {
     fn half_resynced_leg_alone_is_refused_in_words() {
         let legs = [
             leg("d1", false, SliceState::Active, None),
-            leg(
-                "d2",
-                true,
-                SliceState::Active,
-                Some(SbRead::Valid(sb(1, 9, 430))),
-            ),
+            with_sb("d2", SliceState::Active, sb(1, 9, 430)),
         ];
         let Verdict::Refuse(why) = judge("acc/vol1", &legs) else {
             panic!("started")
@@ -430,13 +425,8 @@ mod tests {
         let mut s0 = sb(0, 20, RECOVERY_DONE);
         s0.set_failed(1, true);
         let legs = [
-            leg("d1", true, SliceState::Active, Some(SbRead::Valid(s0))),
-            leg(
-                "d2",
-                true,
-                SliceState::Active,
-                Some(SbRead::Valid(sb(1, 12, RECOVERY_DONE))),
-            ),
+            with_sb("d1", SliceState::Active, s0),
+            with_sb("d2", SliceState::Active, sb(1, 12, RECOVERY_DONE)),
             leg("d3", false, SliceState::Active, None),
         ];
         assert_eq!(
@@ -451,12 +441,7 @@ mod tests {
     #[test]
     fn copy_and_blank_legs_are_rebuilt_from_a_complete_one() {
         let legs = [
-            leg(
-                "d1",
-                true,
-                SliceState::Active,
-                Some(SbRead::Valid(sb(0, 5, RECOVERY_DONE))),
-            ),
+            with_sb("d1", SliceState::Active, sb(0, 5, RECOVERY_DONE)),
             leg("d2", true, SliceState::Copy, Some(SbRead::Blank)),
             leg("d3", true, SliceState::Active, Some(SbRead::Blank)),
         ];
@@ -477,13 +462,8 @@ mod tests {
             let mut r = s0.clone();
             r.set_failed(1, failed);
             [
-                leg("d1", true, SliceState::Active, Some(SbRead::Valid(r))),
-                leg(
-                    "d2",
-                    true,
-                    SliceState::Active,
-                    Some(SbRead::Valid(sb(1, 20, 210))),
-                ),
+                with_sb("d1", SliceState::Active, r),
+                with_sb("d2", SliceState::Active, sb(1, 20, 210)),
             ]
         };
         // Recorded failed: the kernel would copy only the bitmap's regions.
@@ -506,13 +486,8 @@ mod tests {
         let mut plain = s0.clone();
         plain.set_failed(1, false);
         let legs = [
-            leg("d1", true, SliceState::Active, Some(SbRead::Valid(plain))),
-            leg(
-                "d2",
-                true,
-                SliceState::Invalid,
-                Some(SbRead::Valid(sb(1, 20, RECOVERY_DONE))),
-            ),
+            with_sb("d1", SliceState::Active, plain),
+            with_sb("d2", SliceState::Invalid, sb(1, 20, RECOVERY_DONE)),
         ];
         assert_eq!(
             judge("a/v", &legs),
@@ -523,18 +498,8 @@ mod tests {
         );
         // Complete when it failed: a bitmap re-add is right.
         let legs = [
-            leg(
-                "d1",
-                true,
-                SliceState::Active,
-                Some(SbRead::Valid(s0.clone())),
-            ),
-            leg(
-                "d2",
-                true,
-                SliceState::Invalid,
-                Some(SbRead::Valid(sb(1, 20, RECOVERY_DONE))),
-            ),
+            with_sb("d1", SliceState::Active, s0.clone()),
+            with_sb("d2", SliceState::Invalid, sb(1, 20, RECOVERY_DONE)),
         ];
         assert_eq!(
             judge("a/v", &legs),
@@ -549,12 +514,7 @@ mod tests {
     fn copy_leg_alone_is_refused_not_rebuilt_from_nothing() {
         let legs = [
             leg("d1", false, SliceState::Active, None),
-            leg(
-                "d2",
-                true,
-                SliceState::Copy,
-                Some(SbRead::Valid(sb(1, 5, RECOVERY_DONE))),
-            ),
+            with_sb("d2", SliceState::Copy, sb(1, 5, RECOVERY_DONE)),
         ];
         let Verdict::Refuse(why) = judge("a/v", &legs) else {
             panic!()

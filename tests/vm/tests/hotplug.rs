@@ -9,8 +9,9 @@ mod common;
 
 use common::dmclass::{
     check_and_apply, class_generation, class_yaml, disk_by_path, disk_states, dm_name, dm_table,
-    dmclass, dmclass_ok, put_config, raid_health, read_sum, rimage_name, single_target, status,
-    vol_path, volume_status, wait_synced, warns_degraded, write_random, VolumeStatus,
+    dmclass, dmclass_ok, mirror_class, put_config, raid_health, read_sum, rimage_name,
+    single_target, status, vol_path, volume_status, wait_synced, warns_degraded, write_random,
+    VolumeStatus,
 };
 use common::{by_id, wait_exists, wait_gone, MIB};
 use dmclass_model::{Bytes, Sectors};
@@ -710,16 +711,7 @@ fn crafted_label_disk_is_disable_never_written() {
         return;
     };
     let disks = vm.spec().disks.clone();
-    let yaml = class_yaml(
-        &vm,
-        "cr",
-        &[
-            disk_by_path(&vm, "a", &disks[0], ""),
-            disk_by_path(&vm, "b", &disks[1], ""),
-        ],
-        &["{name: g1, type: mirror, members: [a, b]}"],
-        &["{name: v1, on: g1, size: 64MiB}"],
-    );
+    let yaml = mirror_class(&vm, "cr", &["a", "b"], &["{name: v1, on: g1, size: 64MiB}"]);
     put_config(&mut vm, "/root/cr.yaml", &yaml);
     check_and_apply(&mut vm, "/root/cr.yaml");
     let dev = vol_path("cr", "v1");

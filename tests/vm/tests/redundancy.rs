@@ -16,8 +16,8 @@
 mod common;
 
 use common::dmclass::{
-    check_and_apply, class_yaml, disk_by_path, dmclass, dmclass_ok, put_config, read_sum, status,
-    vol_path, wait_synced, warns_degraded, write_random,
+    check_and_apply, dmclass, dmclass_ok, mirror_class, put_config, read_sum, status, vol_path,
+    wait_synced, warns_degraded, write_random,
 };
 use common::proxy::throttle_resync;
 use common::{wait_exists, MIB};
@@ -31,17 +31,10 @@ const SIZE_MIB: u64 = 128;
 const SYNC_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn yaml(vm: &Vm) -> String {
-    let disks: Vec<String> = vm
-        .spec()
-        .disks
-        .iter()
-        .map(|d| disk_by_path(vm, &d.id, d, ""))
-        .collect();
-    class_yaml(
+    mirror_class(
         vm,
         CLASS,
-        &disks,
-        &["{name: g1, type: mirror, members: [a, b]}"],
+        &["a", "b"],
         &[&format!("{{name: {VOLUME}, on: g1, size: {SIZE_MIB}MiB}}")],
     )
 }
@@ -244,32 +237,14 @@ fn force_starts_a_closed_class_from_one_disk() {
         return;
     };
     let dev = vol_path(CLASS, VOLUME);
-    let disks: Vec<String> = vm
-        .spec()
-        .disks
-        .iter()
-        .map(|d| disk_by_path(&vm, &d.id, d, ""))
-        .collect();
     let vol = format!("{{name: {VOLUME}, on: g1, size: {SIZE_MIB}MiB}}");
-    let two = class_yaml(
-        &vm,
-        CLASS,
-        &disks,
-        &["{name: g1, type: mirror, members: [a, b]}"],
-        &[&vol],
-    );
+    let two = mirror_class(&vm, CLASS, &["a", "b"], &[&vol]);
     put_config(&mut vm, "/root/two.yaml", &two);
     check_and_apply(&mut vm, "/root/two.yaml");
     vm.sh(&wait_exists(&dev));
     write_random(&mut vm, &dev, SIZE_MIB, "force");
     // add-leg: c is the leg added to the running mirror, the one started alone below.
-    let three = class_yaml(
-        &vm,
-        CLASS,
-        &disks,
-        &["{name: g1, type: mirror, members: [a, b, c]}"],
-        &[&vol],
-    );
+    let three = mirror_class(&vm, CLASS, &["a", "b", "c"], &[&vol]);
     put_config(&mut vm, "/root/three.yaml", &three);
     check_and_apply(&mut vm, "/root/three.yaml");
     wait_synced(&mut vm, CLASS, SYNC_TIMEOUT);

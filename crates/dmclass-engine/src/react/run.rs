@@ -174,11 +174,6 @@ fn write_meta(
     Ok(())
 }
 
-/// Stable id of a disk for log lines.
-fn stable_id(meta: &ClassMeta, disk: &str) -> String {
-    meta.stable_id(disk)
-}
-
 /// Carry out `reactions` decided on `meta` (`paths`: present disks, name → node).
 pub fn carry_out(
     meta: &ClassMeta,
@@ -219,7 +214,7 @@ pub fn carry_out(
             Reaction::LegFailed { volume, leg, disks } => {
                 let ids: Vec<String> = disks
                     .iter()
-                    .map(|d| format!("{d} ({})", stable_id(meta, d)))
+                    .map(|d| format!("{d} ({})", meta.stable_id(d)))
                     .collect();
                 out.warnings.push(format!(
                     "class {}: volume {volume} leg {leg} failed on disk {}: slice INVALID",
@@ -264,7 +259,7 @@ pub fn carry_out(
                 out.done.push(format!(
                     "class {}: volume {volume} leg {leg} rebuilt onto spare {spare} ({})",
                     meta.name,
-                    stable_id(meta, spare)
+                    meta.stable_id(spare)
                 ));
             }
             Reaction::SwapBack { volume, leg, spare } => {

@@ -530,6 +530,22 @@ pub fn class_yaml(
     y
 }
 
+/// A local class on every disk of the VM (each named by its disk id, selected by its
+/// by-id path), one mirror group `g1` of `members`, and `volumes`.
+pub fn mirror_class(vm: &Vm, class: &str, members: &[&str], volumes: &[&str]) -> String {
+    let disks: Vec<String> = vm
+        .spec()
+        .disks
+        .iter()
+        .map(|d| disk_by_path(vm, &d.id, d, ""))
+        .collect();
+    let group = format!(
+        "{{name: g1, type: mirror, members: [{}]}}",
+        members.join(", ")
+    );
+    class_yaml(vm, class, &disks, &[&group], volumes)
+}
+
 /// `(name, state)` of every registered disk of a class in `status CLASS --json`
 /// (`ENABLE`, `DISABLE`, `SPARE`); must exit 0.
 pub fn disk_states(vm: &mut Vm, class: &str) -> (Vec<(String, String)>, Output) {
