@@ -317,6 +317,8 @@ const BAD_SECTOR: u64 = LEG_DATA_START + BAD_MIB * MIB / 512;
 /// Concurrent readers of the bad MiB, and reads each.
 const READERS: usize = 8;
 const ROUNDS: usize = 10;
+/// Rounds of concurrent reads before giving up on raid1 sending one to leg 1.
+const READ_ATTEMPTS: usize = 6;
 
 /// Writes `mib` MiB of random data to `dev`; returns the sha256 of all of it and of
 /// MiB `at` alone.
@@ -337,15 +339,15 @@ fn write_random_region(vm: &mut Vm, dev: &str, mib: u64, at: u64) -> (String, St
     (sums[n - 2].clone(), sums[n - 1].clone())
 }
 
-/// `READERS` concurrent loops, each reading MiB `at` of `dev` `ROUNDS` times with
-/// direct I/O (64 KiB requests): one sha256 per read on stdout. raid1 sends a read
-/// to the idle leg when the other has requests in flight, so both legs serve reads.
+/// `READERS` concurrent loops, each reading MiB `at` of `dev` `ROUNDS` times with one
+/// 1 MiB direct read: one sha256 per read on stdout. raid1 keeps sequential reads on
+/// the leg that served the previous one, so each read starts at the same sector and
+/// is a fresh choice; with the other leg busy, raid1 sends it to the idle leg.
 fn concurrent_region_reads(vm: &mut Vm, dev: &str, at: u64) -> Output {
-    let blocks = at * 16;
     vm.sh(&format!(
         "for r in $(seq {READERS}); do
            ( for j in $(seq {ROUNDS}); do
-               dd if={dev} bs=64K skip={blocks} count=16 iflag=direct 2>/dev/null \
+               dd if={dev} bs=1M skip={at} count=1 iflag=direct 2>/dev/null \
                  | sha256sum | cut -d' ' -f1
              done >/tmp/rd.$r ) &
          done; wait; cat /tmp/rd.*; rm -f /tmp/rd.*"
@@ -425,23 +427,35 @@ fn injected_read_errors_spare_takes_over() {
         health.as_str(),
         Some(&out),
     );
-    let reads = concurrent_region_reads(&mut vm, &dev, BAD_MIB);
-    vm.check(
-        reads
-            .stdout
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .count()
-            == READERS * ROUNDS
-            && reads
+    // which leg serves a read is raid1's choice (read balancing): read until one
+    // reaches leg 1, a bounded number of times; every read must return the data
+    let mut dmesg = None;
+    for attempt in 1..=READ_ATTEMPTS {
+        let reads = concurrent_region_reads(&mut vm, &dev, BAD_MIB);
+        vm.check(
+            reads
                 .stdout
                 .lines()
-                .all(|l| l.trim().is_empty() || l.trim() == region),
-        &format!(
-            "every concurrent direct read of MiB {BAD_MIB} returns the written data ({region})"
-        ),
-        Some(&reads),
-    );
+                .filter(|l| !l.trim().is_empty())
+                .count()
+                == READERS * ROUNDS
+                && reads
+                    .stdout
+                    .lines()
+                    .all(|l| l.trim().is_empty() || l.trim() == region),
+            &format!(
+                "every concurrent direct read of MiB {BAD_MIB} returns the written data ({region})"
+            ),
+            Some(&reads),
+        );
+        let out = vm.sh("dmesg | grep -iE 'md/raid1|I/O error|md:|raid' | tail -30");
+        if out.stdout.contains("redirecting sector") {
+            dmesg = Some(out);
+            break;
+        }
+        eprintln!("hotplug_spare: read round {attempt}: raid1 served every read from leg 0");
+        dmesg = Some(out);
+    }
     let back = read_sum(&mut vm, &dev, 128);
     vm.check_eq(
         "checksum of the whole volume after the reads",
@@ -449,7 +463,7 @@ fn injected_read_errors_spare_takes_over() {
         &back,
         None,
     );
-    let dmesg = vm.sh("dmesg | grep -iE 'md/raid1|I/O error|md:|raid' | tail -30");
+    let dmesg = dmesg.unwrap_or_else(|| vm.sh("dmesg | tail -30"));
     eprintln!("hotplug_spare: kernel after the read:\n{}", dmesg.stdout);
     vm.check(
         dmesg.stdout.contains("redirecting sector"),
