@@ -2,13 +2,14 @@
 //! private area, group them by class, start the volumes (children first), degraded
 //! when a leg's disk is missing; and `deactivate` (top devices first).
 
+use crate::error::io_err;
 use crate::error::{EngineError, Result};
-use crate::exec::device::{ensure, io_err};
+use crate::exec::device::ensure;
 use crate::io::{DevNum, Disks, Kernel};
 use crate::layout::SliceState;
 use crate::metadata::{label_problem, ClassMeta, DecodedArea, LabelContext};
+use crate::metadata::{read_area_at, AreaState};
 use crate::names::{escape, parse_dm_uuid, NAME_PREFIX};
-use crate::plan::{read_area_at, AreaState};
 use crate::tables::{Activation, DeviceSpec};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -163,6 +164,14 @@ pub struct ClassOnDisks {
     pub disabled: Vec<DisabledDisk>,
 }
 
+impl ClassOnDisks {
+    /// Whether the class is closed by GDS's rule ([`crate::closing`]), counting the
+    /// disks found with a valid private area.
+    pub fn closing(&self) -> Option<crate::closing::Closing> {
+        crate::closing::meta_closing(&self.meta, |n| self.present.iter().any(|p| p.name == n))
+    }
+}
+
 /// Group found areas by class UUID (sorted by class name, then UUID).
 pub fn group_classes(found: &[FoundArea]) -> Vec<ClassOnDisks> {
     let mut by: BTreeMap<Uuid, Vec<&FoundArea>> = BTreeMap::new();
@@ -244,7 +253,7 @@ pub fn activate(
     disks: &dyn Disks,
     progress: &mut dyn FnMut(&str),
 ) -> Result<ActivateReport> {
-    if let Some(c) = crate::closing::class_closing(class) {
+    if let Some(c) = class.closing() {
         return Err(EngineError::Refused {
             class: class.meta.name.clone(),
             object: format!("class {}", class.meta.name),

@@ -4,8 +4,8 @@
 //! waits for the next activation, as LVM's does).
 
 use crate::cow::{snap_devs, MergeMode};
+use crate::error::io_err;
 use crate::error::Result;
-use crate::exec::device::io_err;
 use crate::io::{DevNum, Kernel};
 use crate::metadata::{ClassMeta, CowState, EngineMeta, VolumeMeta};
 use crate::names::{dm_name, Layer};

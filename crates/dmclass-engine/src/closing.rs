@@ -20,7 +20,6 @@
 //! private slice on spares); `readable` the number of those whose private area was
 //! read valid (an older generation still counts: it is readable and is rewritten).
 
-use crate::assemble::{ClassOnDisks, PresentDisk};
 use crate::metadata::{ClassMeta, ClassTypeMeta, DiskState};
 use serde::Serialize;
 
@@ -114,21 +113,16 @@ pub fn copy_holders(meta: &ClassMeta) -> usize {
         .count()
 }
 
-/// Whether a class is closed, given its newest description and the disks whose
-/// private area was read valid.
-pub fn meta_closing(meta: &ClassMeta, present: &[PresentDisk]) -> Option<Closing> {
+/// Whether a class is closed, given its newest description and which disks' private
+/// area was read valid (`is_present(disk name)`).
+pub fn meta_closing(meta: &ClassMeta, is_present: impl Fn(&str) -> bool) -> Option<Closing> {
     let readable = meta
         .disks
         .iter()
         .filter(|d| d.state != DiskState::Disable)
-        .filter(|d| present.iter().any(|p| p.name == d.name))
+        .filter(|d| is_present(&d.name))
         .count();
     closing_for(meta.class_type, copy_holders(meta), readable)
-}
-
-/// [`meta_closing`] of an assembled class.
-pub fn class_closing(class: &ClassOnDisks) -> Option<Closing> {
-    meta_closing(&class.meta, &class.present)
 }
 
 #[cfg(test)]
@@ -197,16 +191,12 @@ mod tests {
     #[test]
     fn disabled_disks_hold_no_copy() {
         let mut m = crate::testutil::sample_class();
-        let p = |n: &str| PresentDisk {
-            name: n.into(),
-            path: format!("/dev/{n}").into(),
-            generation: 1,
-        };
-        assert!(meta_closing(&m, &[p("d1")]).is_none());
-        assert!(meta_closing(&m, &[]).is_some());
+        let only_d1 = |n: &str| n == "d1";
+        assert!(meta_closing(&m, only_d1).is_none());
+        assert!(meta_closing(&m, |_| false).is_some());
         m.disks.push(crate::testutil::disk("d3", 3, 8));
-        assert!(meta_closing(&m, &[p("d1")]).is_some(), "1 of 3");
+        assert!(meta_closing(&m, only_d1).is_some(), "1 of 3");
         m.disks[2].state = DiskState::Disable;
-        assert!(meta_closing(&m, &[p("d1")]).is_none(), "1 of 2");
+        assert!(meta_closing(&m, only_d1).is_none(), "1 of 2");
     }
 }

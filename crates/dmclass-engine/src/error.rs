@@ -1,6 +1,5 @@
 //! The engine's single error type. Every variant names the object it is about.
 
-use crate::metadata::MetaProblem;
 use dmclass_model::Sectors;
 
 /// Everything that can go wrong in the pure engine.
@@ -186,3 +185,75 @@ pub enum EngineError {
 
 /// Result alias for the engine.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+pub(crate) fn io_err(context: impl Into<String>, source: crate::io::IoError) -> EngineError {
+    EngineError::Io {
+        context: context.into(),
+        source,
+    }
+}
+
+/// Why one header copy or slot was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetaProblem {
+    /// No magic: never written (or not dmclass).
+    #[error("absent (no magic)")]
+    Absent,
+    /// Fewer bytes than the structure needs.
+    #[error("truncated: need {need} bytes, have {have}")]
+    Truncated {
+        /// Bytes needed.
+        need: usize,
+        /// Bytes available.
+        have: usize,
+    },
+    /// Unknown layout version.
+    #[error("layout version {found} is not supported (this dmclass reads {supported})")]
+    Version {
+        /// Version in the block.
+        found: u32,
+        /// The version this dmclass reads.
+        supported: u32,
+    },
+    /// The block's own checksum does not match.
+    #[error("checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
+    Crc {
+        /// CRC in the block.
+        stored: u32,
+        /// CRC of the bytes read.
+        computed: u32,
+    },
+    /// The body checksum does not match (typically a torn write).
+    #[error("body checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
+    BodyCrc {
+        /// CRC in the slot header.
+        stored: u32,
+        /// CRC of the body read.
+        computed: u32,
+    },
+    /// A numeric field has a value this layout does not allow.
+    #[error("field {field} = {value} out of range")]
+    Field {
+        /// Field name.
+        field: &'static str,
+        /// Value found.
+        value: u64,
+    },
+    /// The slot belongs to another class or disk than the header.
+    #[error("class or disk UUID differs from the header")]
+    UuidMismatch,
+    /// The body is not a valid class description.
+    #[error("body is not valid class metadata: {0}")]
+    Body(String),
+    /// Slot header and body disagree on the generation.
+    #[error("slot header says generation {header}, body says {body}")]
+    Generation {
+        /// Generation in the slot header.
+        header: u64,
+        /// Generation in the body.
+        body: u64,
+    },
+    /// Reading the bytes failed.
+    #[error("read failed: {0}")]
+    Io(String),
+}

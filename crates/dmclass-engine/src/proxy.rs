@@ -25,8 +25,8 @@
 //! * break: the relationship ends; a joined proxy is parted first; the proxy becomes an
 //!   ordinary one-leg volume on its group with its data.
 
+use crate::error::io_err;
 use crate::error::{EngineError, Result};
-use crate::exec::device::io_err;
 use crate::io::Kernel;
 use crate::layout::{Extent, Leg};
 use crate::metadata::{ClassMeta, ProxyStateMeta, SnapshotKindMeta, VolumeMeta};

@@ -9,8 +9,8 @@
 //! since part, from the raid bitmap) or `full copy` (parted read-write: proxy-side
 //! writes are not tracked).
 
+use crate::error::io_err;
 use crate::error::Result;
-use crate::exec::device::io_err;
 use crate::io::Kernel;
 use crate::metadata::{ClassMeta, ProxyStateMeta};
 use crate::names::{dm_name, user_path, Layer};

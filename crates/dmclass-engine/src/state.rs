@@ -16,8 +16,8 @@
 //! out of sync, else `INVALID`. A volume is `INVALID` when no slice is `ACTIVE`.
 
 use crate::assemble::PresentDisk;
+use crate::error::io_err;
 use crate::error::Result;
-use crate::exec::device::io_err;
 use crate::io::Kernel;
 use crate::layout::SliceState;
 use crate::metadata::{ClassMeta, DiskState, EngineMeta, VolumeMeta};
@@ -131,9 +131,8 @@ pub fn class_status(
     let found = |d: &str| present.iter().find(|p| p.name == d);
     // A stale copy of a disk that left is on the machine but not part of the class:
     // events refuse it and nothing writes it, so it counts as absent here.
-    let stale = |p: &PresentDisk| {
-        crate::react::decide::stale_departed(meta, &p.name, p.generation).is_some()
-    };
+    let stale =
+        |p: &PresentDisk| crate::metadata::stale_departed(meta, &p.name, p.generation).is_some();
     let here = |d: &str| found(d).filter(|p| !stale(p));
     let disks = meta
         .disks
@@ -147,14 +146,14 @@ pub fn class_status(
             },
             size: d.size.0 * 512,
             reason: found(&d.name)
-                .and_then(|p| crate::react::decide::stale_departed(meta, &p.name, p.generation)),
+                .and_then(|p| crate::metadata::stale_departed(meta, &p.name, p.generation)),
         })
         .collect();
     let mut volumes = Vec::new();
     for v in &meta.volumes {
         volumes.push(volume(meta, v, &|d| here(d).is_some(), kernel)?);
     }
-    let closing = crate::closing::meta_closing(meta, present);
+    let closing = crate::closing::meta_closing(meta, |n| present.iter().any(|p| p.name == n));
     Ok(ClassStatus {
         name: meta.name.clone(),
         uuid: meta.uuid.to_string(),

@@ -7,8 +7,8 @@
 //! or waiting for the origin's next activation — `note` says which).
 
 use crate::cow::cow_snapshots;
+use crate::error::io_err;
 use crate::error::Result;
-use crate::exec::device::io_err;
 use crate::io::{Kernel, TargetLine};
 use crate::metadata::{ClassMeta, CowState, VolumeMeta};
 use crate::names::{dm_name, user_path, Layer};

@@ -20,9 +20,9 @@ use super::{activate_open, leg_views, ActivateReport, ClassOnDisks};
 use crate::error::Result;
 use crate::io::{Disks, Kernel};
 use crate::layout::SliceState;
+use crate::metadata::Departure;
 use crate::metadata::{ClassMeta, EngineMeta};
 use crate::raid_sb::{judge, Verdict};
-use crate::react::Departure;
 
 /// What a forced start will do (pure: decided before anything is written).
 #[derive(Debug, Clone, PartialEq, Eq)]

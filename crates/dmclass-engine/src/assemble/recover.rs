@@ -30,13 +30,13 @@
 //! | unknown (newer dmclass) | refused, nothing written | — |
 
 use super::{ActivateReport, ClassOnDisks};
-use crate::closing::class_closing;
+use crate::error::io_err;
 use crate::error::{EngineError, Result};
-use crate::exec::device::{io_err, remove};
+use crate::exec::device::remove;
 use crate::io::{Disks, Kernel};
 use crate::layout::SliceState;
 use crate::metadata::{next_write, ClassMeta, EngineMeta, Intent, IntentOp};
-use crate::plan::{read_area_at, AreaState};
+use crate::metadata::{read_area_at, AreaState};
 use crate::tables::{volume_devices, Activation, DeviceRole};
 
 /// A class prepared for activation.
@@ -128,7 +128,7 @@ pub fn prepare(
     kernel: &mut dyn Kernel,
     disks: &mut dyn Disks,
 ) -> Result<Recovery> {
-    if let Some(c) = class_closing(class) {
+    if let Some(c) = class.closing() {
         return Err(refuse(
             &class.meta.name,
             format!("{c}; nothing was changed (`dmclass activate --force` starts it from the complete copies present)"),

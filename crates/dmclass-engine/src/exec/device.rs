@@ -19,7 +19,7 @@ use crate::plan::DiskBinding;
 use crate::tables::{DevRef, DeviceSpec, Resolver};
 use std::collections::BTreeMap;
 
-pub(crate) use crate::plan::io_err;
+pub(crate) use crate::error::io_err;
 
 /// Resolves disks from a name → number map and dm devices through the kernel.
 pub(crate) struct KernelResolver<'a> {

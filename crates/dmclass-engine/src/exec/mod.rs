@@ -19,10 +19,12 @@ mod tests;
 #[cfg(test)]
 mod tests_cow;
 
+use crate::error::io_err;
 use crate::error::{EngineError, Result};
 use crate::io::{Disks, Kernel};
 use crate::metadata::{format_area, next_write, AreaHeader, ClassMeta, DecodedArea};
-use crate::plan::{io_err, read_area_at, AreaState, DiskBinding, Plan, Step};
+use crate::metadata::{read_area_at, AreaState};
+use crate::plan::{DiskBinding, Plan, Step};
 use device::{KernelResolver, Outcome};
 use failpoint::{ErrorHook, Failpoints, When};
 use std::collections::BTreeMap;

@@ -5,72 +5,12 @@ use super::{
     AREA_SIZE, BLOCK, HEADER_MAGIC, HEADER_NAME_MAX, HEADER_OFFSETS, LAYOUT_VERSION, MAX_BODY,
     SLOT_MAGIC, SLOT_OFFSETS, SLOT_SIZE,
 };
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, MetaProblem, Result};
 use dmclass_model::Sectors;
 use uuid::Uuid;
 
 /// Offset of the trailing CRC32C in a header or slot-header block.
 const CRC_AT: usize = BLOCK - 4;
-
-/// Why one header copy or slot was rejected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MetaProblem {
-    /// No magic: never written (or not dmclass).
-    #[error("absent (no magic)")]
-    Absent,
-    /// Fewer bytes than the structure needs.
-    #[error("truncated: need {need} bytes, have {have}")]
-    Truncated {
-        /// Bytes needed.
-        need: usize,
-        /// Bytes available.
-        have: usize,
-    },
-    /// Unknown layout version.
-    #[error("layout version {0} is not supported (this dmclass reads {LAYOUT_VERSION})")]
-    Version(u32),
-    /// The block's own checksum does not match.
-    #[error("checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
-    Crc {
-        /// CRC in the block.
-        stored: u32,
-        /// CRC of the bytes read.
-        computed: u32,
-    },
-    /// The body checksum does not match (typically a torn write).
-    #[error("body checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")]
-    BodyCrc {
-        /// CRC in the slot header.
-        stored: u32,
-        /// CRC of the body read.
-        computed: u32,
-    },
-    /// A numeric field has a value this layout does not allow.
-    #[error("field {field} = {value} out of range")]
-    Field {
-        /// Field name.
-        field: &'static str,
-        /// Value found.
-        value: u64,
-    },
-    /// The slot belongs to another class or disk than the header.
-    #[error("class or disk UUID differs from the header")]
-    UuidMismatch,
-    /// The body is not a valid class description.
-    #[error("body is not valid class metadata: {0}")]
-    Body(String),
-    /// Slot header and body disagree on the generation.
-    #[error("slot header says generation {header}, body says {body}")]
-    Generation {
-        /// Generation in the slot header.
-        header: u64,
-        /// Generation in the body.
-        body: u64,
-    },
-    /// Reading the bytes failed.
-    #[error("read failed: {0}")]
-    Io(String),
-}
 
 /// Decoded contents of a header copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,7 +174,10 @@ fn check_crc(b: &[u8; BLOCK]) -> std::result::Result<(), MetaProblem> {
 fn check_version(b: &[u8; BLOCK], at: usize) -> std::result::Result<(), MetaProblem> {
     match u32_at(b, at) {
         LAYOUT_VERSION => Ok(()),
-        v => Err(MetaProblem::Version(v)),
+        v => Err(MetaProblem::Version {
+            found: v,
+            supported: LAYOUT_VERSION,
+        }),
     }
 }
 

@@ -52,15 +52,21 @@
 //!   A label that fails is crafted: its disk is `DISABLE` and never written.
 
 mod codec;
+mod departure;
 mod intent;
+mod read;
 mod types;
 mod validate;
 
+pub use crate::error::MetaProblem;
 pub use codec::{
     decode_area, decode_header, decode_slot_body, decode_slot_header, encode_header, encode_slot,
     format_area, next_write, read_area, AreaHeader, AreaRead, AreaWrite, CompactArea, CopyStatus,
-    DecodedArea, MetaProblem, SlotHeader,
+    DecodedArea, SlotHeader,
 };
+pub use departure::{departure, stale_departed, Departure, Takeover};
+pub(crate) use read::read_area_at;
+pub use read::AreaState;
 pub use types::*;
 pub use validate::{label_problem, LabelContext, MAX_GENERATION};
 

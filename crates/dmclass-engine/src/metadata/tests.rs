@@ -182,8 +182,14 @@ fn wrong_version_is_rejected() {
     assert!(matches!(
         read_area("d1", &mut d).unwrap_err(),
         EngineError::NoValidHeader {
-            a: MetaProblem::Version(2),
-            b: MetaProblem::Version(2),
+            a: MetaProblem::Version {
+                found: 2,
+                supported: 1
+            },
+            b: MetaProblem::Version {
+                found: 2,
+                supported: 1
+            },
             ..
         }
     ));
@@ -194,7 +200,10 @@ fn wrong_version_is_rejected() {
     assert!(matches!(
         read_area("d1", &mut d).unwrap_err(),
         EngineError::NoValidSlot {
-            slot0: MetaProblem::Version(7),
+            slot0: MetaProblem::Version {
+                found: 7,
+                supported: 1
+            },
             ..
         }
     ));

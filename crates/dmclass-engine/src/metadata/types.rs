@@ -44,9 +44,9 @@ pub struct ClassMeta {
     #[serde(default)]
     pub intent: Option<Intent>,
     /// Disks that failed while the class ran, and legs hot spares took over
-    /// ([`crate::react`]); absent from the JSON when empty.
+    /// ([`super::departure`]); absent from the JSON when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub departed: Vec<crate::react::Departure>,
+    pub departed: Vec<super::Departure>,
 }
 
 impl ClassMeta {

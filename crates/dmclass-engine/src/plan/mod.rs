@@ -41,8 +41,8 @@ pub(crate) mod tests;
 #[path = "tests_rate.rs"]
 mod tests_rate;
 
-pub use bind::{bind_disks, read_actual, AreaState};
-pub(crate) use bind::{io_err, read_area_at};
+pub use crate::metadata::AreaState;
+pub use bind::{bind_disks, read_actual};
 pub use cow_merge::{merge_done, plan_finish, plan_merge};
 pub use proxy::{plan_proxy, ProxyOp};
 pub(crate) use spec_ref::SpecRef;

@@ -3,6 +3,7 @@
 use super::{Departure, DiskLabel, LiveClass, Reaction, Takeover, VolumeLive};
 use crate::alloc::{Allocator, LegTarget};
 use crate::layout::{SliceState, VolumeLayout};
+use crate::metadata::{departure, stale_departed};
 use crate::metadata::{ClassMeta, DiskRoleMeta, DiskState, EngineMeta};
 use crate::status::RaidHealth;
 use std::collections::BTreeMap;
@@ -27,24 +28,6 @@ fn reject(disk: &str, reason: String) -> Vec<Reaction> {
         disk: disk.to_owned(),
         reason,
     }]
-}
-
-fn departure<'a>(meta: &'a ClassMeta, disk: &str) -> Option<&'a Departure> {
-    meta.departed.iter().find(|d| d.disk == disk)
-}
-
-/// Why disk `name`, found holding metadata `generation`, is a stale copy of a disk
-/// that left the class: it left at another generation, so it is not the disk that
-/// left (an old image, a clone). `None` when it did not leave or is that disk.
-/// `status` shows such a disk `DISABLE`; events refuse it.
-pub fn stale_departed(meta: &ClassMeta, name: &str, generation: u64) -> Option<String> {
-    let d = departure(meta, name)?;
-    (d.generation != generation).then(|| {
-        format!(
-            "stale copy: it holds generation {generation}, the disk left at generation {}",
-            d.generation
-        )
-    })
 }
 
 /// A disk carrying `label` appeared (udev add/change). `present` names the class's

@@ -58,44 +58,13 @@ mod tests_sim;
 use crate::layout::Leg;
 use crate::metadata::AreaHeader;
 use crate::status::RaidHealth;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use decide::{on_disk_added, on_dm_event, pick_spare, record, Policy};
 pub use handle::{disk_added, dm_event, Handled};
 pub use run::{carry_out, live_state, udev_probe, Carried};
 
-/// A disk that left the class while it was running (GDS: I/O-error flag set).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Departure {
-    /// Disk name in the class.
-    pub disk: String,
-    /// The class generation when it left: the newest its own metadata can hold, so a
-    /// returning disk must carry exactly this one.
-    pub generation: u64,
-    /// Why (for the admin).
-    pub reason: String,
-    /// Legs a hot spare took over from this disk.
-    #[serde(default)]
-    pub takeovers: Vec<Takeover>,
-}
-
-/// One leg moved onto a hot spare.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Takeover {
-    /// Volume.
-    pub volume: String,
-    /// Leg index.
-    pub leg: usize,
-    /// The spare disk.
-    pub spare: String,
-    /// The leg as it was on the failed disk (restored by the swap-back).
-    pub original: Leg,
-    /// The leg is back on the original disk and being rebuilt; the spare is released
-    /// when it is in sync.
-    #[serde(default)]
-    pub returned: bool,
-}
+pub use crate::metadata::{Departure, Takeover};
 
 /// What a disk's label says (from its private area).
 #[derive(Debug, Clone, PartialEq, Eq)]

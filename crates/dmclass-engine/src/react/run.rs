@@ -8,13 +8,14 @@
 //! how far it got (docs/states.md).
 
 use super::{decide, DiskLabel, LegLive, LiveClass, Reaction, VolumeLive};
+use crate::error::io_err;
 use crate::error::{EngineError, Result};
-use crate::exec::device::{ensure, io_err, lines, same_table, KernelResolver};
+use crate::exec::device::{ensure, lines, same_table, KernelResolver};
 use crate::io::{DevNum, Disks, Kernel, Visibility};
 use crate::layout::SliceState;
 use crate::metadata::{decode_header, next_write, ClassMeta, EngineMeta, VolumeMeta, BLOCK};
+use crate::metadata::{read_area_at, AreaState};
 use crate::names::{dm_name, Layer};
-use crate::plan::{read_area_at, AreaState};
 use crate::status::parse_raid_status;
 use crate::tables::{volume_devices, Activation, DeviceSpec};
 use dmclass_model::Bytes;
