@@ -10,7 +10,7 @@ use dmclass_engine::status::{
     parse_mirror_status, parse_raid_status, JournalState, MirrorHealth, MirrorLog, RaidHealth,
     RaidStatus, SyncAction,
 };
-use dmclass_engine::status_cow::{parse_snapshot_status, SnapshotStatus};
+use dmclass_engine::cow::status::{parse_snapshot_status, SnapshotStatus};
 use libfuzzer_sys::fuzz_target;
 use std::fmt::Write as _;
 

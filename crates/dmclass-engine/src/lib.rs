@@ -20,7 +20,6 @@
 
 pub mod alloc;
 pub mod assemble;
-mod assemble_cow;
 pub mod closing;
 pub mod cow;
 pub mod error;
@@ -32,15 +31,12 @@ pub mod metadata;
 pub mod names;
 pub mod plan;
 pub mod proxy;
-pub mod proxy_state;
 pub mod raid_sb;
 pub mod react;
 pub mod region;
 pub mod sim;
 pub mod state;
-pub mod state_cow;
 pub mod status;
-pub mod status_cow;
 pub mod tables;
 pub mod tables_cow;
 

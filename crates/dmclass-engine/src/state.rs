@@ -109,10 +109,10 @@ pub struct ClassStatus {
     pub disks: Vec<DiskStatus>,
     /// Volumes.
     pub volumes: Vec<VolumeStatus>,
-    /// Snapshots ([`crate::state_cow`]).
-    pub snapshots: Vec<crate::state_cow::SnapshotEntry>,
-    /// Proxy volumes ([`crate::proxy_state`]).
-    pub proxies: Vec<crate::proxy_state::ProxyEntry>,
+    /// Snapshots ([`crate::cow::state`]).
+    pub snapshots: Vec<crate::cow::state::SnapshotEntry>,
+    /// Proxy volumes ([`crate::proxy::state`]).
+    pub proxies: Vec<crate::proxy::state::ProxyEntry>,
     /// Closed by GDS's rule (too few readable metadata copies, [`crate::closing`]):
     /// the class refuses changes and is not activated.
     pub closed: bool,
@@ -161,8 +161,8 @@ pub fn class_status(
         generation: meta.generation,
         disks,
         volumes,
-        snapshots: crate::state_cow::snapshots(meta, kernel)?,
-        proxies: crate::proxy_state::proxies_status(meta, kernel)?,
+        snapshots: crate::cow::state::snapshots(meta, kernel)?,
+        proxies: crate::proxy::state::proxies_status(meta, kernel)?,
         closed: closing.is_some(),
         closed_reason: closing.map(|c| c.to_string()),
         pending_intent: meta.intent.as_ref().map(crate::metadata::Intent::describe),
@@ -224,7 +224,7 @@ fn volume(
         let st = kernel
             .status(&top)
             .map_err(|e| io_err(format!("status of {top}"), e))?;
-        let st = crate::state_cow::origin_status(meta, v, st, kernel)?;
+        let st = crate::cow::state::origin_status(meta, v, st, kernel)?;
         let line = st.first();
         match line.map(|l| l.target.as_str()) {
             Some("raid") => {
@@ -411,15 +411,15 @@ pub fn render(classes: &[ClassStatus]) -> String {
             }
         }
     }
-    let snaps: Vec<(&str, &[crate::state_cow::SnapshotEntry])> = classes
+    let snaps: Vec<(&str, &[crate::cow::state::SnapshotEntry])> = classes
         .iter()
         .map(|c| (c.name.as_str(), c.snapshots.as_slice()))
         .collect();
-    o.push_str(&crate::state_cow::render(&snaps));
-    let proxies: Vec<(&str, &[crate::proxy_state::ProxyEntry])> = classes
+    o.push_str(&crate::cow::state::render(&snaps));
+    let proxies: Vec<(&str, &[crate::proxy::state::ProxyEntry])> = classes
         .iter()
         .map(|c| (c.name.as_str(), c.proxies.as_slice()))
         .collect();
-    o.push_str(&crate::proxy_state::render(&proxies));
+    o.push_str(&crate::proxy::state::render(&proxies));
     o
 }

@@ -115,7 +115,8 @@ pub fn merge_done(kernel: &dyn Kernel, class: &str, origin: &str) -> Result<bool
     };
     Ok(st.first().is_some_and(|l| {
         l.target == "snapshot-merge"
-            && crate::status_cow::parse_snapshot_status(&l.params).is_ok_and(|s| s.merge_finished())
+            && crate::cow::status::parse_snapshot_status(&l.params)
+                .is_ok_and(|s| s.merge_finished())
     }))
 }
 

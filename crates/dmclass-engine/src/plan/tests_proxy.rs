@@ -81,7 +81,7 @@ fn read(w: &W, dev: &str, off: u64, len: usize) -> Vec<u8> {
     w.k.read_dev(dev, Bytes(off), len).unwrap()
 }
 
-fn proxy_status(w: &W) -> crate::proxy_state::ProxyEntry {
+fn proxy_status(w: &W) -> crate::proxy::state::ProxyEntry {
     let classes = crate::assemble::group_classes(&crate::assemble::scan(&w.d.paths(), &w.d).found);
     let c = &classes[0];
     class_status(&c.meta, &c.present, &w.k).unwrap().proxies[0].clone()

@@ -7,12 +7,12 @@
 //! or waiting for the origin's next activation — `note` says which).
 
 use crate::cow::cow_snapshots;
+use crate::cow::status::{parse_snapshot_status, SnapshotStatus};
 use crate::error::io_err;
 use crate::error::Result;
 use crate::io::{Kernel, TargetLine};
 use crate::metadata::{ClassMeta, CowState, VolumeMeta};
 use crate::names::{dm_name, user_path, Layer};
-use crate::status_cow::{parse_snapshot_status, SnapshotStatus};
 use serde::Serialize;
 use std::fmt::Write as _;
 

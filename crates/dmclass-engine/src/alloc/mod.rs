@@ -548,5 +548,4 @@ fn carve(runs: &mut Vec<(u64, u64)>, from: u64, to: u64) {
 }
 
 #[cfg(test)]
-#[path = "alloc_tests.rs"]
 mod tests;

@@ -2,6 +2,10 @@
 //! [`SnapshotKindMeta::Cow`] entries, the space their stores occupy, and the
 //! [`SnapDev`]s the table generator stacks over an origin.
 
+pub(crate) mod activate;
+pub mod state;
+pub mod status;
+
 use crate::layout::Extent;
 use crate::metadata::{ClassMeta, CowState, SnapshotKindMeta, SnapshotMeta, VolumeMeta};
 use crate::tables::Activation;

@@ -381,7 +381,7 @@ pub(crate) fn activate_open(
         // A proxy master: its proxy's leg is slot N (`- -` while parted).
         crate::proxy::activation_view(meta, &mut v, &mut act, &|d| numbers.contains_key(d));
         if parallel {
-            let mut specs = crate::assemble_cow::volume_specs(meta, &v, &act, &numbers, kernel)?;
+            let mut specs = crate::cow::activate::volume_specs(meta, &v, &act, &numbers, kernel)?;
             specs.extend(crate::proxy::parted_devices(meta, &vol.name, &|d| {
                 numbers.contains_key(d)
             })?);
@@ -389,7 +389,7 @@ pub(crate) fn activate_open(
             continue;
         }
         let mut changed = false;
-        for spec in crate::assemble_cow::volume_specs(meta, &v, &act, &numbers, kernel)? {
+        for spec in crate::cow::activate::volume_specs(meta, &v, &act, &numbers, kernel)? {
             changed |= ensure(kernel, &spec, &numbers)?;
         }
         for spec in crate::proxy::parted_devices(meta, &vol.name, &|d| numbers.contains_key(d))? {
@@ -581,7 +581,7 @@ pub fn deactivate(class: &str, kernel: &mut dyn Kernel) -> Result<Vec<String>> {
         }
     }
     let mut removed = Vec::new();
-    layers.sort_by_key(|n| crate::assemble_cow::layer_rank(n));
+    layers.sort_by_key(|n| crate::cow::activate::layer_rank(n));
     for n in tops.into_iter().chain(layers) {
         kernel
             .remove(&n)
@@ -595,5 +595,4 @@ pub fn deactivate(class: &str, kernel: &mut dyn Kernel) -> Result<Vec<String>> {
 }
 
 #[cfg(test)]
-#[path = "assemble_crafted_tests.rs"]
 mod crafted_tests;

@@ -25,6 +25,8 @@
 //! * break: the relationship ends; a joined proxy is parted first; the proxy becomes an
 //!   ordinary one-leg volume on its group with its data.
 
+pub mod state;
+
 use crate::error::io_err;
 use crate::error::{EngineError, Result};
 use crate::io::Kernel;

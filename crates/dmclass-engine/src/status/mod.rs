@@ -311,5 +311,4 @@ pub fn parse_mirror_status(params: &str) -> Result<MirrorStatus> {
 }
 
 #[cfg(test)]
-#[path = "status_tests.rs"]
 mod tests;
