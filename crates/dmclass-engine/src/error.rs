@@ -186,6 +186,43 @@ pub enum EngineError {
 /// Result alias for the engine.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
+impl EngineError {
+    /// A refusal of `object` in class `class`, saying why and what would be accepted.
+    pub fn refused(
+        class: impl Into<String>,
+        object: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> EngineError {
+        EngineError::Refused {
+            class: class.into(),
+            object: object.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A refusal that concerns the class as a whole (object `class NAME`).
+    pub fn refused_class(class: &str, reason: impl Into<String>) -> EngineError {
+        EngineError::refused(class, format!("class {class}"), reason)
+    }
+}
+
+/// `Err` of [`EngineError::refused`].
+pub(crate) fn refuse<T>(class: &str, object: &str, reason: impl Into<String>) -> Result<T> {
+    Err(EngineError::refused(class, object, reason))
+}
+
+/// How a device held open by processes is named in refusals: `is open (N opener(s))`.
+pub(crate) fn is_open(openers: impl std::fmt::Display) -> String {
+    format!("is open ({openers} opener(s))")
+}
+
+/// The refusal reason for a change to a device processes hold open:
+/// `WHAT is open (N opener(s)); unmount or close it first`.
+pub(crate) fn busy(what: impl std::fmt::Display, openers: impl std::fmt::Display) -> String {
+    format!("{what} {}; unmount or close it first", is_open(openers))
+}
+
+/// An I/O error from the kernel or a disk, with what was being done.
 pub(crate) fn io_err(context: impl Into<String>, source: crate::io::IoError) -> EngineError {
     EngineError::Io {
         context: context.into(),

@@ -15,8 +15,9 @@
 //!
 //! The class stays closed for a plain `activate` until enough disks are back.
 
-use super::recover::{finish_report, prepare_open, refuse, write_to};
+use super::recover::{finish_report, prepare_open, write_to};
 use super::{activate_open, leg_views, ActivateReport, ClassOnDisks};
+use crate::error::EngineError;
 use crate::error::Result;
 use crate::io::{Disks, Kernel};
 use crate::layout::SliceState;
@@ -75,7 +76,7 @@ pub fn plan(class: &ClassOnDisks, disks: &dyn Disks) -> Result<ForcePlan> {
         }
     }
     if !unstartable.is_empty() {
-        return Err(refuse(
+        return Err(EngineError::refused_class(
             &meta.name,
             format!(
                 "--force cannot start it: {}; nothing was changed",

@@ -53,15 +53,6 @@ pub struct Recovery {
     pub warnings: Vec<String>,
 }
 
-/// A refusal of class `class` (the whole class is the object).
-pub(super) fn refuse(class: &str, reason: String) -> EngineError {
-    EngineError::Refused {
-        class: class.to_owned(),
-        object: format!("class {class}"),
-        reason,
-    }
-}
-
 /// Write `meta` to the present disk `name` (its older slot).
 pub(super) fn write_to(
     class: &ClassOnDisks,
@@ -75,13 +66,16 @@ pub(super) fn write_to(
     let area = match read_area_at(name, &p.path, &*disks) {
         AreaState::Member(a) => a,
         AreaState::Blank => {
-            return Err(refuse(
+            return Err(EngineError::refused_class(
                 &meta.name,
                 format!("disk {name}: its private area vanished"),
             ));
         }
         AreaState::Unreadable(why) | AreaState::Hostile { reason: why, .. } => {
-            return Err(refuse(&meta.name, format!("disk {name}: {why}")));
+            return Err(EngineError::refused_class(
+                &meta.name,
+                format!("disk {name}: {why}"),
+            ));
         }
     };
     if area.meta.generation >= meta.generation {
@@ -106,11 +100,11 @@ fn remove_leftovers(meta: &ClassMeta, volume: &str, kernel: &mut dyn Kernel) -> 
             .map_err(|e| io_err(format!("device {}", s.name), e))?;
         if let Some(i) = info {
             if s.role == DeviceRole::Top && i.open_count > 0 {
-                return Err(refuse(
+                return Err(EngineError::refused_class(
                     &meta.name,
                     format!(
-                        "finishing the interrupted removal of volume {volume}: device {} is open ({} opener(s)); close it and activate again",
-                        s.name, i.open_count
+                        "finishing the interrupted removal of volume {volume}: device {} {}; close it and activate again",
+                        s.name, crate::error::is_open(i.open_count)
                     ),
                 ));
             }
@@ -129,7 +123,7 @@ pub fn prepare(
     disks: &mut dyn Disks,
 ) -> Result<Recovery> {
     if let Some(c) = class.closing() {
-        return Err(refuse(
+        return Err(EngineError::refused_class(
             &class.meta.name,
             format!("{c}; nothing was changed (`dmclass activate --force` starts it from the complete copies present)"),
         ));
@@ -153,7 +147,7 @@ pub(super) fn prepare_open(
     };
     if let Some(i) = &rec.intent {
         if i.changes.iter().any(|c| c.op == IntentOp::Unknown) || i.op == IntentOp::Unknown {
-            return Err(refuse(
+            return Err(EngineError::refused_class(
                 &name,
                 format!(
                     "an interrupted apply of a kind this dmclass does not know is recorded ({}); use the dmclass that wrote it",

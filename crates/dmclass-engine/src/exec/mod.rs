@@ -55,11 +55,7 @@ struct Exec<'a, 'f> {
 }
 
 fn refuse(plan: &Plan, object: String, reason: String) -> EngineError {
-    EngineError::Refused {
-        class: plan.class.clone(),
-        object,
-        reason,
-    }
+    EngineError::refused(&plan.class, object, reason)
 }
 
 /// Run `plan` (made by [`crate::plan::plan`] over the same `bindings`). `progress`

@@ -113,9 +113,5 @@ pub fn bind_disks(class: &Class, facts: &Facts) -> Result<Vec<DiskBinding>> {
 }
 
 fn refuse(class: &Class, disk: &str, reason: &str) -> EngineError {
-    EngineError::Refused {
-        class: class.name.0.clone(),
-        object: format!("disk {disk}"),
-        reason: reason.to_owned(),
-    }
+    EngineError::refused(&class.name.0, format!("disk {disk}"), reason)
 }

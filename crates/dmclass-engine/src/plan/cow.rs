@@ -10,7 +10,7 @@ use super::steps::create_steps;
 use super::{Action, ActionKind, Actual, Ids, PlanOptions, Step};
 use crate::alloc::{Allocator, Target};
 use crate::cow::{find, plain_store, snap_devs, snapshots_of, MergeMode};
-use crate::error::{EngineError, Result};
+use crate::error::{refuse, Result};
 use crate::io::DmInfo;
 use crate::metadata::{ClassMeta, CowState, ModeMeta, SnapshotKindMeta, SnapshotMeta, VolumeMeta};
 use crate::names::{dm_name, Layer};
@@ -18,23 +18,6 @@ use crate::region::region_size;
 use crate::tables::{DeviceRole, DeviceSpec};
 use crate::tables_cow::origin_stack;
 use dmclass_model::{Bytes, Class, Sectors, SnapshotKind};
-
-pub(super) fn refuse<T>(class: &str, object: &str, reason: impl Into<String>) -> Result<T> {
-    Err(EngineError::Refused {
-        class: class.to_owned(),
-        object: object.to_owned(),
-        reason: reason.into(),
-    })
-}
-
-pub(super) fn act(kind: ActionKind, object: &str, detail: impl Into<String>, step: Step) -> Action {
-    Action {
-        kind,
-        object: object.to_owned().into(),
-        detail: detail.into().into(),
-        step,
-    }
-}
 
 /// LVM's minimum: a COW store holds at least 3 chunks.
 const MIN_CHUNKS: u64 = 3;
@@ -188,7 +171,7 @@ fn zero_store(meta: &ClassMeta, name: &str, out: &mut Vec<Action>) {
     let Some(st) = c.store else { return };
     let mut z = |e: &crate::layout::Extent, len: Sectors, what: &str| {
         let (offset, len) = (Bytes(e.offset.0 * 512), Bytes(len.0.min(e.len.0) * 512));
-        out.push(act(
+        out.push(Action::new(
             ActionKind::ZeroExtent,
             &e.disk,
             format!(
@@ -249,10 +232,7 @@ pub(crate) fn transition(
                 return refuse(
                     class,
                     &format!("snapshot device {}", g.name),
-                    format!(
-                        "it is open ({} opener(s)); unmount or close it first",
-                        i.open_count
-                    ),
+                    crate::error::busy("it", i.open_count),
                 );
             }
         }
@@ -277,7 +257,7 @@ pub(crate) fn transition(
         // The Resume/Verify of -real wait until the origin is suspended.
         out.truncate(out.len() - 2);
     }
-    out.push(act(
+    out.push(Action::new(
         ActionKind::Suspend,
         &top.name,
         "hold origin I/O while snapshot tables change",
@@ -289,7 +269,7 @@ pub(crate) fn transition(
     // raid set in the old -real must be quiesced before the origin's new one starts on
     // the same rmeta/rimage, so the two never run (and write superblocks) together.
     for g in gone.iter().filter(|g| g.role == DeviceRole::OriginReal) {
-        out.push(act(
+        out.push(Action::new(
             ActionKind::Suspend,
             &g.name,
             "quiesce the old origin table before the origin takes it back",
@@ -299,7 +279,7 @@ pub(crate) fn transition(
         ));
     }
     if let Some(r) = real {
-        out.push(act(
+        out.push(Action::new(
             ActionKind::Resume,
             &r.name,
             "origin's own table, now below snapshot-origin",
@@ -310,7 +290,7 @@ pub(crate) fn transition(
         verify.push(r.clone());
     }
     for g in gone.iter().filter(|g| g.role == DeviceRole::Snapshot) {
-        out.push(act(
+        out.push(Action::new(
             ActionKind::Remove,
             &g.name,
             "snapshot device",
@@ -327,7 +307,7 @@ pub(crate) fn transition(
     }
     if let (Some(n), o) = (new.last(), old.last()) {
         if o.map(|o| &o.table) != Some(&n.table) {
-            out.push(act(
+            out.push(Action::new(
                 ActionKind::Load,
                 &n.name,
                 n.table
@@ -341,7 +321,7 @@ pub(crate) fn transition(
             ));
             verify.push(n.clone());
         }
-        out.push(act(
+        out.push(Action::new(
             ActionKind::Resume,
             &n.name,
             "origin resumes after its snapshots",
@@ -352,7 +332,7 @@ pub(crate) fn transition(
     }
     for v in verify {
         let name = v.name.clone();
-        out.push(act(
+        out.push(Action::new(
             ActionKind::Verify,
             &name,
             "read the table back",
@@ -362,7 +342,7 @@ pub(crate) fn transition(
         ));
     }
     for g in gone.iter().rev().filter(|g| g.role != DeviceRole::Snapshot) {
-        out.push(act(
+        out.push(Action::new(
             ActionKind::Remove,
             &g.name,
             "layer no longer used",

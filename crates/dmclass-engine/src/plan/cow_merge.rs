@@ -2,31 +2,16 @@
 //! merges the kernel completed ([`plan_finish`]), built from the same stacks and
 //! transition as apply (plan/cow.rs).
 
-use super::cow::{act, refuse, stack, transition};
+use super::cow::{stack, transition};
 use super::current::current;
-use super::{Action, ActionKind, Actual, DiskBinding, Plan, PlanOptions, Step};
+use super::{Action, Actual, DiskBinding, Plan, PlanOptions};
 use crate::cow::{find, snapshots_of, MergeMode};
+use crate::error::refuse;
 use crate::error::Result;
 use crate::io::Kernel;
-use crate::metadata::{ClassMeta, CowState};
+use crate::metadata::CowState;
 use crate::names::{dm_name, Layer};
 use dmclass_model::Class;
-
-fn write_meta(meta: &ClassMeta, why: &str) -> Action {
-    let disks: Vec<&str> = meta.disks.iter().map(|d| d.name.as_str()).collect();
-    act(
-        ActionKind::WriteMetadata,
-        &meta.name,
-        format!(
-            "generation {} on {} ({why})",
-            meta.generation,
-            disks.join(", ")
-        ),
-        Step::WriteMeta {
-            meta: std::rc::Rc::new(meta.clone()),
-        },
-    )
-}
 
 /// `dmclass snapshot merge`: record `snapshot` as merging and, when its origin is
 /// active and not open, replace the origin by `snapshot-merge` now (the snapshot
@@ -87,15 +72,16 @@ pub fn plan_merge(
     crate::cow::set_state(&mut meta, snapshot, CowState::Merging);
     meta.generation += 1;
     let mut p = Plan::empty(&cur, desired, bindings, actual, meta.clone());
-    p.actions.push(write_meta(&meta, "snapshot merging"));
+    p.actions
+        .push(Action::write_meta_all(&meta, "snapshot merging"));
     let top = dm_name(class, &origin, Layer::Top)?;
     match live(&top) {
         None => p.notes.push(format!(
             "volume {origin} is not active: the merge starts when it is activated"
         )),
         Some(i) if i.open_count > 0 => p.notes.push(format!(
-            "volume {origin} is open ({} opener(s)): the merge starts at its next activation",
-            i.open_count
+            "volume {origin} {}: the merge starts at its next activation",
+            crate::error::is_open(i.open_count)
         )),
         Some(_) => {
             let from = stack(&old, &origin, MergeMode::Start)?;
@@ -150,7 +136,7 @@ pub fn plan_finish(
         return Ok(None);
     }
     meta.generation += 1;
-    actions.push(write_meta(&meta, "merged snapshots removed"));
+    actions.push(Action::write_meta_all(&meta, "merged snapshots removed"));
     let mut p = Plan::empty(&cur, desired, bindings, actual, meta);
     p.actions = actions;
     Ok(Some(p))

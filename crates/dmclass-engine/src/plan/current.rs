@@ -12,14 +12,6 @@ pub(crate) struct Current {
     pub(crate) meta: Option<ClassMeta>,
 }
 
-fn refuse(class: &str, object: &str, reason: String) -> EngineError {
-    EngineError::Refused {
-        class: class.to_owned(),
-        object: object.to_owned(),
-        reason,
-    }
-}
-
 /// Check every bound disk and find the class's newest metadata.
 pub(crate) fn current(
     desired: &Class,
@@ -32,11 +24,15 @@ pub(crate) fn current(
         let obj = format!("disk {}", b.name);
         match actual.areas.get(&b.name) {
             None => {
-                return Err(refuse(name, &obj, "its private area was not read".into()));
+                return Err(EngineError::refused(
+                    name,
+                    &obj,
+                    "its private area was not read",
+                ));
             }
             Some(AreaState::Blank) => {}
             Some(AreaState::Hostile { reason, .. }) => {
-                return Err(refuse(
+                return Err(EngineError::refused(
                     name,
                     &obj,
                     format!(
@@ -46,7 +42,7 @@ pub(crate) fn current(
                 ));
             }
             Some(AreaState::Unreadable(why)) => {
-                return Err(refuse(
+                return Err(EngineError::refused(
                     name,
                     &obj,
                     format!(
@@ -57,7 +53,7 @@ pub(crate) fn current(
             }
             Some(AreaState::Member(a)) => {
                 if a.meta.name != name {
-                    return Err(refuse(
+                    return Err(EngineError::refused(
                         name,
                         &obj,
                         format!(
@@ -84,7 +80,7 @@ pub(crate) fn current(
     for (b, a) in &members {
         let obj = format!("disk {}", b.name);
         if a.meta.uuid != newest.uuid {
-            return Err(refuse(
+            return Err(EngineError::refused(
                 name,
                 &obj,
                 format!(
@@ -98,7 +94,7 @@ pub(crate) fn current(
         match newest.disks.iter().find(|d| d.uuid == a.header.disk_uuid) {
             Some(d) if d.name == b.name => {}
             Some(d) => {
-                return Err(refuse(
+                return Err(EngineError::refused(
                     name,
                     &obj,
                     format!(
@@ -109,7 +105,7 @@ pub(crate) fn current(
                 ));
             }
             None => {
-                return Err(refuse(
+                return Err(EngineError::refused(
                     name,
                     &obj,
                     format!(
@@ -123,9 +119,9 @@ pub(crate) fn current(
     }
     for b in bindings {
         if newest.disk(&b.name).is_some() && !areas.contains(&b.name.as_str()) {
-            return Err(refuse(
+            return Err(EngineError::refused(
                 name,
-                &format!("disk {}", b.name),
+                format!("disk {}", b.name),
                 format!(
                     "{} is not the recorded member {} (it has no area of this class); wrong disk?",
                     b.path.display(),

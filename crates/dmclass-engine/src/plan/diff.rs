@@ -43,11 +43,7 @@ struct Cx<'a> {
 
 impl Cx<'_> {
     fn refuse<T>(&self, object: String, reason: impl Into<String>) -> Result<T> {
-        Err(EngineError::Refused {
-            class: self.class.to_owned(),
-            object,
-            reason: reason.into(),
-        })
+        Err(EngineError::refused(self.class, object, reason))
     }
 }
 

@@ -254,14 +254,6 @@ pub(crate) fn record_changes(
     Ok(())
 }
 
-fn refuse(class: &str, reason: String) -> EngineError {
-    EngineError::Refused {
-        class: class.to_owned(),
-        object: format!("class {class}"),
-        reason,
-    }
-}
-
 /// Refuse to plan for a closed class (too few readable copies among the bound
 /// disks; checked before the per-disk checks so the reason is the rule).
 pub(crate) fn check_closed(class: &str, actual: &Actual) -> Result<()> {
@@ -287,7 +279,10 @@ pub(crate) fn check_closed(class: &str, actual: &Actual) -> Result<()> {
         })
         .count();
     match closing_for(newest.class_type, copy_holders(newest), readable) {
-        Some(c) => Err(refuse(class, format!("{c}; nothing was changed"))),
+        Some(c) => Err(EngineError::refused_class(
+            class,
+            format!("{c}; nothing was changed"),
+        )),
         None => Ok(()),
     }
 }
@@ -295,7 +290,7 @@ pub(crate) fn check_closed(class: &str, actual: &Actual) -> Result<()> {
 /// Refuse to plan over an interrupted apply: activation finishes it first.
 pub(crate) fn check_pending(class: &str, cur: &Current) -> Result<()> {
     match cur.meta.as_ref().and_then(|m| m.intent.as_ref()) {
-        Some(i) => Err(refuse(
+        Some(i) => Err(EngineError::refused_class(
             class,
             format!(
                 "an interrupted apply is recorded: {}; run `dmclass activate {class}` to finish or roll it back, then plan again",

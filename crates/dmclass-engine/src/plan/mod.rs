@@ -269,6 +269,46 @@ pub struct Action {
     pub(crate) step: Step,
 }
 
+impl Action {
+    /// An action: `kind` of `object`, described by `detail`, carried out as `step`.
+    pub(crate) fn new(
+        kind: ActionKind,
+        object: impl Into<Text>,
+        detail: impl Into<Text>,
+        step: Step,
+    ) -> Action {
+        Action {
+            kind,
+            object: object.into(),
+            detail: detail.into(),
+            step,
+        }
+    }
+
+    /// Write `meta` (its generation) to the private areas of `disks`, saying why.
+    pub(crate) fn write_meta<S: AsRef<str>>(meta: &ClassMeta, disks: &[S], why: &str) -> Action {
+        let names: Vec<&str> = disks.iter().map(AsRef::as_ref).collect();
+        Action::new(
+            ActionKind::WriteMetadata,
+            meta.name.clone(),
+            format!(
+                "generation {} on {} ({why})",
+                meta.generation,
+                names.join(", ")
+            ),
+            Step::WriteMeta {
+                meta: Rc::new(meta.clone()),
+            },
+        )
+    }
+
+    /// [`Action::write_meta`] to every disk of the class.
+    pub(crate) fn write_meta_all(meta: &ClassMeta, why: &str) -> Action {
+        let disks: Vec<&str> = meta.disks.iter().map(|d| d.name.as_str()).collect();
+        Action::write_meta(meta, &disks, why)
+    }
+}
+
 /// An ordered set of actions that turns the actual class into the desired one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {

@@ -18,7 +18,7 @@ use super::diff::Change;
 use super::steps::{create_steps, reload, specs};
 use super::{Action, ActionKind, Actual, DiskBinding, Ids, Plan, PlanOptions, Step};
 use crate::alloc::{Allocator, Target};
-use crate::error::{EngineError, Result};
+use crate::error::{refuse, Result};
 use crate::layout::{SliceState, VolumeLayout};
 use crate::metadata::{
     ClassMeta, EngineMeta, IntentChange, IntentOp, ModeMeta, ProxyStateMeta, SnapshotKindMeta,
@@ -27,14 +27,6 @@ use crate::metadata::{
 use crate::names::{dm_name, Layer};
 use crate::proxy::{find, proxy_device, proxy_of};
 use dmclass_model::{Bytes, Class, CopyMode, ProxyState, SnapshotKind};
-
-fn refuse<T>(class: &str, object: &str, reason: impl Into<String>) -> Result<T> {
-    Err(EngineError::Refused {
-        class: class.to_owned(),
-        object: object.to_owned(),
-        reason: reason.into(),
-    })
-}
 
 fn kind_mut(s: &mut SnapshotMeta) -> Option<(&mut ProxyStateMeta, &mut bool, &mut bool)> {
     match &mut s.kind {
@@ -338,10 +330,7 @@ fn master_actions(
                 return refuse(
                     &meta.name,
                     &format!("proxy {}", p.name),
-                    format!(
-                        "device {dev} is open ({} opener(s)); unmount or close it first",
-                        i.open_count
-                    ),
+                    crate::error::busy(format!("device {dev}"), i.open_count),
                 );
             }
             out.push(remove(
@@ -395,23 +384,6 @@ fn settled(meta: &ClassMeta, masters: &[String]) -> Option<ClassMeta> {
     })
 }
 
-fn write_meta(meta: &ClassMeta, why: &str) -> Action {
-    let disks: Vec<&str> = meta.disks.iter().map(|d| d.name.as_str()).collect();
-    Action {
-        kind: ActionKind::WriteMetadata,
-        object: meta.name.clone().into(),
-        detail: format!(
-            "generation {} on {} ({why})",
-            meta.generation,
-            disks.join(", ")
-        )
-        .into(),
-        step: Step::WriteMeta {
-            meta: std::rc::Rc::new(meta.clone()),
-        },
-    }
-}
-
 /// After the metadata write: kernel changes of live masters whose proxy changed,
 /// then the settling write. New masters carry their proxy leg from the start.
 pub(crate) fn post_meta(
@@ -437,7 +409,7 @@ pub(crate) fn post_meta(
         }
     }
     if let Some(m) = settled(meta, &rebuilt) {
-        out.push(write_meta(
+        out.push(Action::write_meta_all(
             &m,
             "proxy or master legs are being copied by the kernel",
         ));
@@ -563,8 +535,10 @@ pub fn plan_proxy(
     }
     meta.generation += 1;
     let mut p = Plan::empty(&cur, desired, bindings, actual, meta.clone());
-    p.actions
-        .push(write_meta(&meta, &format!("proxy {proxy}: {op:?}")));
+    p.actions.push(Action::write_meta_all(
+        &meta,
+        &format!("proxy {proxy}: {op:?}"),
+    ));
     post_meta(Some(&old), &meta, &[], actual, &mut p.actions)?;
     let change = IntentChange {
         op: match op {

@@ -13,15 +13,6 @@ use dmclass_model::Bytes;
 use std::collections::HashSet;
 use std::rc::Rc;
 
-fn act(kind: ActionKind, object: impl Into<Text>, detail: impl Into<Text>, step: Step) -> Action {
-    Action {
-        kind,
-        object: object.into(),
-        detail: detail.into(),
-        step,
-    }
-}
-
 /// The activation a volume's devices are built with: rebuild legs in state `COPY`.
 pub(crate) fn activation(vol: &VolumeMeta) -> Activation {
     Activation {
@@ -57,25 +48,25 @@ pub(crate) fn create_steps(spec: &DeviceSpec, out: &mut Vec<Action>) {
 /// [`create_steps`] for a shared spec: the four steps share it (no copies; their
 /// text is written from it when shown).
 pub(crate) fn create_shared(spec: SpecRef, out: &mut Vec<Action>) {
-    out.push(act(
+    out.push(Action::new(
         ActionKind::Create,
         Text::name(&spec),
         Text::uuid(&spec),
         Step::Create { spec: spec.clone() },
     ));
-    out.push(act(
+    out.push(Action::new(
         ActionKind::Load,
         Text::name(&spec),
         Text::summary(&spec),
         Step::Load { spec: spec.clone() },
     ));
-    out.push(act(
+    out.push(Action::new(
         ActionKind::Resume,
         Text::name(&spec),
         visibility(spec.hidden()),
         Step::Resume { spec: spec.clone() },
     ));
-    out.push(act(
+    out.push(Action::new(
         ActionKind::Verify,
         Text::name(&spec),
         Text::fixed(&"read the table back"),
@@ -159,35 +150,12 @@ fn zero_text(e: &Extent, detail: Text, names: &mut DiskNames, out: &mut Vec<Acti
     let offset = Bytes(e.offset.0 * 512);
     let len = Bytes(e.len.0 * 512);
     let disk = names.get(&e.disk);
-    out.push(act(
+    out.push(Action::new(
         ActionKind::ZeroExtent,
         Text::shared(&disk),
         detail,
         Step::Zero { disk, offset, len },
     ));
-}
-
-fn write_meta(meta: &ClassMeta, disks: &[String], why: &str) -> Action {
-    act(
-        ActionKind::WriteMetadata,
-        meta.name.clone(),
-        format!(
-            "generation {} on {} ({why})",
-            meta.generation,
-            disks.join(", ")
-        ),
-        Step::WriteMeta {
-            meta: Rc::new(meta.clone()),
-        },
-    )
-}
-
-fn refuse(class: &str, object: &str, reason: String) -> EngineError {
-    EngineError::Refused {
-        class: class.to_owned(),
-        object: object.to_owned(),
-        reason,
-    }
 }
 
 /// Volumes by name, built once per plan (the first of a name wins, as
@@ -273,16 +241,13 @@ pub(crate) fn actions(
             for s in specs.iter().rev() {
                 if let Some(i) = live(&s.name) {
                     if s.role == crate::tables::DeviceRole::Top && i.open_count > 0 {
-                        return Err(refuse(
+                        return Err(EngineError::refused(
                             &meta.name,
-                            &format!("volume {}", v.name),
-                            format!(
-                                "device {} is open ({} opener(s)); unmount or close it first",
-                                s.name, i.open_count
-                            ),
+                            format!("volume {}", v.name),
+                            crate::error::busy(format!("device {}", s.name), i.open_count),
                         ));
                     }
-                    out.push(act(
+                    out.push(Action::new(
                         ActionKind::Remove,
                         s.name.clone(),
                         format!("volume {} (destroyed)", v.name),
@@ -343,7 +308,7 @@ pub(crate) fn actions(
                 )?)
                 .is_none()
                 {
-                    return Err(refuse(&meta.name, &format!("volume {n}"), "it is not active; activate the class first (a new leg is rebuilt from the live legs)".into()));
+                    return Err(EngineError::refused(&meta.name, format!("volume {n}"), "it is not active; activate the class first (a new leg is rebuilt from the live legs)"));
                 }
                 for (i, l) in v.layout.legs.iter().enumerate().skip(ov.layout.legs.len()) {
                     if let Some(e) = &l.rmeta {
@@ -366,7 +331,7 @@ pub(crate) fn actions(
     let mut existing = Vec::new();
     for dm in &meta.disks {
         if d.changes.contains(&Change::NewDisk(dm.name.clone())) {
-            out.push(act(
+            out.push(Action::new(
                 ActionKind::FormatArea,
                 dm.name.clone(),
                 format!(
@@ -382,7 +347,7 @@ pub(crate) fn actions(
         }
     }
     if !existing.is_empty() {
-        out.push(write_meta(meta, &existing, "before kernel changes"));
+        out.push(Action::write_meta(meta, &existing, "before kernel changes"));
     }
     // 4. Kernel: new volumes, then changed live volumes.
     let mut rebuilt = false;
@@ -411,7 +376,7 @@ pub(crate) fn actions(
                 if !crate::cow::snapshots_of(meta, n).is_empty() {
                     // The raid table sits below snapshot-origin (`-real`); reloading
                     // the visible device would drop the snapshots.
-                    return Err(refuse(&meta.name, &format!("volume {n}"), "it has copy-on-write snapshots; changing copy_rate of a live origin is refused (remove the snapshots or deactivate the class first)".into()));
+                    return Err(EngineError::refused(&meta.name, format!("volume {n}"), "it has copy-on-write snapshots; changing copy_rate of a live origin is refused (remove the snapshots or deactivate the class first)"));
                 }
                 rebuilt |= matches!(c, Change::AddLeg(_));
                 reload(meta, om, v, ov, &live, &mut out)?;
@@ -427,7 +392,7 @@ pub(crate) fn actions(
     if rebuilt {
         if let Some(m) = settled(meta) {
             let all: Vec<String> = m.disks.iter().map(|x| x.name.clone()).collect();
-            out.push(write_meta(
+            out.push(Action::write_meta(
                 &m,
                 &all,
                 "new legs are being rebuilt by the kernel",
@@ -458,14 +423,14 @@ pub(crate) fn reload<'a>(
             create_steps(s, out);
         } else if before.map(|b| &b.table) != Some(&s.table) {
             let spec = SpecRef::Built(Rc::new(s.clone()));
-            out.push(act(
+            out.push(Action::new(
                 ActionKind::Load,
                 Text::name(&spec),
                 Text::summary(&spec),
                 Step::Load { spec: spec.clone() },
             ));
             if s.role == crate::tables::DeviceRole::Top {
-                out.push(act(
+                out.push(Action::new(
                     ActionKind::Suspend,
                     Text::name(&spec),
                     Text::fixed(&"flush and hold I/O"),
@@ -474,7 +439,7 @@ pub(crate) fn reload<'a>(
                     },
                 ));
             }
-            out.push(act(
+            out.push(Action::new(
                 ActionKind::Resume,
                 Text::name(&spec),
                 Text::fixed(&"make the new table live"),
@@ -484,7 +449,7 @@ pub(crate) fn reload<'a>(
         }
     }
     for spec in verify {
-        out.push(act(
+        out.push(Action::new(
             ActionKind::Verify,
             Text::name(&spec),
             Text::fixed(&"read the table back"),
@@ -493,7 +458,7 @@ pub(crate) fn reload<'a>(
     }
     for o in old.iter().rev() {
         if new.iter().all(|s| s.name != o.name) && live(&o.name).is_some() {
-            out.push(act(
+            out.push(Action::new(
                 ActionKind::Remove,
                 o.name.clone(),
                 Text::fixed(&"layer no longer used"),

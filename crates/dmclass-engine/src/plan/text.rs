@@ -261,6 +261,18 @@ impl From<String> for Text {
     }
 }
 
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        Text::from(s.to_owned())
+    }
+}
+
+impl From<&String> for Text {
+    fn from(s: &String) -> Text {
+        Text::from(s.clone())
+    }
+}
+
 impl PartialEq for Text {
     fn eq(&self, other: &Text) -> bool {
         self.as_cow() == other.as_cow()

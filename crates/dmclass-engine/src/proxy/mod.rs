@@ -207,11 +207,7 @@ pub fn exported(meta: &ClassMeta) -> Vec<dmclass_model::Snapshot> {
 }
 
 fn refused(meta: &ClassMeta, object: &str, reason: String) -> EngineError {
-    EngineError::Refused {
-        class: meta.name.clone(),
-        object: object.to_owned(),
-        reason,
-    }
+    EngineError::refused(&meta.name, object, reason)
 }
 
 /// Part precondition: the master is live and every slot, the proxy's included, is in
