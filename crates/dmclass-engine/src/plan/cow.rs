@@ -4,8 +4,8 @@
 //! snapshot tables change, snapshots resumed before the origin); the imperative merge
 //! plans are in plan/cow_merge.rs.
 
+use super::change::Change;
 use super::current::Current;
-use super::diff::Change;
 use super::steps::create_steps;
 use super::{Action, ActionKind, Actual, Ids, PlanOptions, Step};
 use crate::alloc::{Allocator, Target};
@@ -205,7 +205,7 @@ pub(super) fn stack(meta: &ClassMeta, origin: &str, mode: MergeMode) -> Result<V
     let Some(v) = meta.volume(origin) else {
         return Ok(Vec::new());
     };
-    let act = super::steps::activation(v);
+    let act = super::devices::activation(v);
     let snaps = snap_devs(meta, origin, mode, &plain_store);
     origin_stack(&meta.name, meta.uuid, v, &act, &snaps)
 }
@@ -434,7 +434,7 @@ pub(crate) fn post_meta(
         let from = if created {
             // The volume was just created without snapshots (step 4).
             match meta.volume(&origin) {
-                Some(v) => super::steps::specs(meta, v)?,
+                Some(v) => super::devices::specs(meta, v)?,
                 None => Vec::new(),
             }
         } else {

@@ -1,5 +1,6 @@
 //! Desired class vs the recorded one: the new class description and what changed.
 
+use super::change::{Change, Diff};
 use super::current::Current;
 use super::{name_map, DiskBinding, Ids, NameMap, PlanOptions};
 use crate::alloc::{Allocator, Target};
@@ -11,31 +12,6 @@ use crate::metadata::{
 };
 use crate::region::region_size;
 use dmclass_model::{Class, ClassType, DiskRole, Engine, GroupKind, Mode, Sectors, Volume};
-
-/// One change the plan makes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Change {
-    NewDisk(String),
-    NewVolume(String),
-    Grow(String),
-    AddLeg(String),
-    RemoveVolume(Box<VolumeMeta>),
-    /// A copy-on-write snapshot to create (plan/cow.rs).
-    NewCow(String),
-    /// A copy-on-write snapshot to remove (plan/cow.rs).
-    RemoveCow(Box<crate::metadata::SnapshotMeta>),
-    /// A volume's `copy_rate` changed: its raid1 table is reloaded when live.
-    CopyRate(String),
-}
-
-/// Result of the comparison.
-#[derive(Debug, Clone)]
-pub(crate) struct Diff {
-    /// The new class description (generation bumped when anything changed).
-    pub(crate) meta: ClassMeta,
-    pub(crate) changes: Vec<Change>,
-    pub(crate) notes: Vec<String>,
-}
 
 struct Cx<'a> {
     class: &'a str,

@@ -14,8 +14,8 @@
 //! is one metadata write per disk and needs no intent: the generation rule alone
 //! decides which description wins.
 
+use super::change::Change;
 use super::current::Current;
-use super::diff::Change;
 use super::{Action, ActionKind, Actual, AreaState, Ids, Plan, Step};
 use crate::closing::{closing_for, copy_holders};
 use crate::error::{EngineError, Result};
@@ -149,7 +149,7 @@ pub(crate) fn record(
 /// [`record`] with the intent's changes given. A kernel change that no recorded
 /// change explains is recorded as `reconfigure` (roll forward), never as an op
 /// activation would refuse as unknown. `shared` is the new description without its
-/// intent that new volumes' devices are built from ([`super::steps::actions`]); the
+/// intent that new volumes' devices are built from ([`super::order::actions`]); the
 /// last write records it when it is that description (no second copy of it).
 pub(crate) fn record_changes(
     p: &mut Plan,

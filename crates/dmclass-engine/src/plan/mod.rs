@@ -23,11 +23,14 @@
 //! objects), so its JSON can be golden-tested.
 
 mod bind;
+mod change;
 mod cow;
 mod cow_merge;
 mod current;
+mod devices;
 mod diff;
 mod intent;
+mod order;
 mod proxy;
 mod render;
 mod spec_ref;
@@ -414,7 +417,7 @@ pub fn plan(
     let cur = current::current(desired, bindings, actual)?;
     intent::check_pending(desired.name.as_str(), &cur)?;
     let d = diff::diff(desired, bindings, &cur, opts, &mut ids)?;
-    let (actions, shared) = steps::actions(&cur, &d, actual)?;
+    let (actions, shared) = order::actions(&cur, &d, actual)?;
     // moved, not cloned: the description of a large class is big
     let mut p = Plan::empty(&cur, desired, bindings, actual, d.meta);
     p.actions = actions;

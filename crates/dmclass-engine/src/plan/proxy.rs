@@ -13,9 +13,10 @@
 //! created (part). Metadata is written before the kernel changes; a final write marks
 //! legs the kernel is rebuilding `ACTIVE` (as for an added leg).
 
+use super::change::Change;
 use super::current::current;
-use super::diff::Change;
-use super::steps::{create_steps, reload, specs};
+use super::devices::specs;
+use super::steps::{create_steps, reload};
 use super::{Action, ActionKind, Actual, DiskBinding, Ids, Plan, PlanOptions, Step};
 use crate::alloc::{Allocator, Target};
 use crate::error::{refuse, Result};

@@ -9,7 +9,7 @@
 //! description directly. What is built is what [`volume_devices`] returns, so plans,
 //! tables and apply are unchanged.
 
-use super::steps::activation;
+use super::devices::activation;
 use crate::error::{EngineError, Result};
 use crate::layout::Segment;
 use crate::metadata::{ClassMeta, EngineMeta, VolumeMeta};
@@ -19,7 +19,7 @@ use dmclass_model::Sectors;
 use std::borrow::Cow;
 use std::rc::Rc;
 
-/// Every device of volume `vol` of `meta`, as [`super::steps::specs`] builds them
+/// Every device of volume `vol` of `meta`, as [`super::devices::specs`] builds them
 /// for a volume that is no proxy master.
 pub(crate) fn devices(meta: &ClassMeta, vol: &VolumeMeta) -> Result<Vec<DeviceSpec>> {
     volume_devices(&meta.name, meta.uuid, vol, &activation(vol))

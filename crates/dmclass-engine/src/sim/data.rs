@@ -1,7 +1,7 @@
 //! The data path: I/O on a dm device mapped through live tables down to disk bytes,
 //! leg failure on raid1 / mirror, and the resync a resume performs.
 
-use super::disks::read_pages;
+use super::pages::read_pages;
 use super::table::{Mapping, RAID_SB_MAGIC};
 use super::{errno_err, Node, Redundancy, World, EIO, ENXIO, EROFS, MAX_DEPTH};
 use crate::io::{DevNum, IoResult};

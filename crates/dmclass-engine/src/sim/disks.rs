@@ -2,7 +2,8 @@
 //! write counters and a crash failpoint.
 
 use super::data::Buf;
-use super::{errno_err, DiskState, SimKernel, World, WriteFailpoint, EEXIST, EINVAL, EIO, PAGE};
+use super::pages::{read_pages, write_pages};
+use super::{errno_err, DiskState, SimKernel, World, WriteFailpoint, EEXIST, EINVAL, EIO};
 use crate::io::{DevNum, Disks, IoError, IoResult};
 use dmclass_model::Bytes;
 use std::cell::RefCell;
@@ -290,54 +291,6 @@ impl World {
             }
         }
         Ok(())
-    }
-}
-
-/// Splits `[off, off+len)` into `(page index, offset in page, position in buffer, n)`.
-fn page_runs(off: u64, len: usize) -> impl Iterator<Item = (u64, usize, usize, usize)> {
-    let page = PAGE as u64;
-    let mut pos = 0usize;
-    std::iter::from_fn(move || {
-        if pos >= len {
-            return None;
-        }
-        let abs = off + pos as u64;
-        let idx = abs / page;
-        // The remainder of a division by PAGE fits in usize.
-        let in_page = usize::try_from(abs % page).unwrap_or(0);
-        let n = (PAGE - in_page).min(len - pos);
-        let run = (idx, in_page, pos, n);
-        pos += n;
-        Some(run)
-    })
-}
-
-pub(crate) fn read_pages(disk: &DiskState, off: u64, out: &mut [u8]) {
-    for (idx, in_page, pos, n) in page_runs(off, out.len()) {
-        match disk.pages.get(&idx) {
-            Some(p) => out[pos..pos + n].copy_from_slice(&p[in_page..in_page + n]),
-            None => out[pos..pos + n].fill(0),
-        }
-    }
-}
-
-fn write_pages(disk: &mut DiskState, off: u64, data: &[u8]) {
-    for (idx, in_page, pos, n) in page_runs(off, data.len()) {
-        let src = &data[pos..pos + n];
-        let zero = src.iter().all(|&b| b == 0);
-        if zero && n == PAGE {
-            disk.pages.remove(&idx); // keep zeroed ranges sparse
-            continue;
-        }
-        match disk.pages.get_mut(&idx) {
-            Some(p) => p[in_page..in_page + n].copy_from_slice(src),
-            None if zero => {}
-            None => {
-                let mut p = Box::new([0u8; PAGE]);
-                p[in_page..in_page + n].copy_from_slice(src);
-                disk.pages.insert(idx, p);
-            }
-        }
     }
 }
 

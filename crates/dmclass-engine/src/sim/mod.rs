@@ -29,6 +29,7 @@
 mod data;
 mod disks;
 mod kernel;
+mod pages;
 mod persist;
 mod snap;
 mod status;

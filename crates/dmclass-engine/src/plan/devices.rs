@@ -1,0 +1,34 @@
+//! The device-mapper devices of a volume as the plan builds them: the activation
+//! (legs in state `COPY` are rebuilt) and, for a proxy master, its proxy's leg.
+
+use crate::error::Result;
+use crate::layout::SliceState;
+use crate::metadata::{ClassMeta, VolumeMeta};
+use crate::tables::{volume_devices, Activation, DeviceSpec};
+
+/// The activation a volume's devices are built with: rebuild legs in state `COPY`.
+pub(crate) fn activation(vol: &VolumeMeta) -> Activation {
+    Activation {
+        rebuild: vol
+            .layout
+            .legs
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.state == SliceState::Copy)
+            .map(|(i, _)| i)
+            .collect(),
+        ..Activation::default()
+    }
+}
+
+pub(crate) fn specs(meta: &ClassMeta, vol: &VolumeMeta) -> Result<Vec<DeviceSpec>> {
+    if crate::proxy::proxy_of(meta, &vol.name).is_none() {
+        // no proxy leg to add: the volume as recorded (no copy of it)
+        return volume_devices(&meta.name, meta.uuid, vol, &activation(vol));
+    }
+    // A proxy master carries its proxy's leg (slot N, `- -` while parted).
+    let (v, missing) = crate::proxy::master_view(meta, vol);
+    let mut act = activation(&v);
+    act.missing = missing;
+    volume_devices(&meta.name, meta.uuid, &v, &act)
+}
