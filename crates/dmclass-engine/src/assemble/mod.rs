@@ -595,4 +595,4 @@ pub fn deactivate(class: &str, kernel: &mut dyn Kernel) -> Result<Vec<String>> {
 }
 
 #[cfg(test)]
-mod crafted_tests;
+mod tests_crafted;

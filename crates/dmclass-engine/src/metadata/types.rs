@@ -37,7 +37,8 @@ pub struct ClassMeta {
     pub groups: Vec<GroupMeta>,
     /// Volumes.
     pub volumes: Vec<VolumeMeta>,
-    /// Snapshots (placeholder until snapshots are built; always in the format).
+    /// Snapshots of the class's volumes, both kinds: copy-on-write ([`crate::cow`])
+    /// and proxy ([`crate::proxy`]).
     #[serde(default)]
     pub snapshots: Vec<SnapshotMeta>,
     /// An apply in progress, for crash recovery (see [`Intent`]).
@@ -246,7 +247,8 @@ pub struct VolumeMeta {
     pub copy_rate: Option<Bytes>,
 }
 
-/// Snapshot kind (placeholder).
+/// Snapshot kind: copy-on-write (a COW store over the origin) or proxy (a full
+/// copy, joined to its master as a raid1 leg or parted).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "type")]
 pub enum SnapshotKindMeta {
@@ -309,7 +311,7 @@ pub enum CowState {
     Invalid,
 }
 
-/// A snapshot (placeholder: recorded so the format has room for it).
+/// A snapshot of a volume (its kind says which).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotMeta {
     /// Name.

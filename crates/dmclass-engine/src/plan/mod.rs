@@ -1,9 +1,12 @@
 //! The planner: desired class (YAML) + actual state (on-disk metadata, live dm
-//! devices) → an ordered list of actions (DESIGN.md §5).
+//! devices) → an ordered list of actions (docs/architecture.md).
 //!
 //! Supported changes: create a class, add disks and groups, add a volume, grow a
-//! volume, add a leg to a mirror group (every raid1 volume on it gets the leg), remove a
-//! volume (only with [`PlanOptions::allow_destroy`]), remove an empty group. Anything
+//! volume, add a leg to a mirror group (every raid1 volume on it gets the leg), change
+//! a volume's `copy_rate`, remove a volume (only with
+//! [`PlanOptions::allow_destroy`]), remove an empty group; create and remove
+//! copy-on-write snapshots and merge one back (plan/cow.rs, plan/cow_merge.rs); join,
+//! part, rejoin, restore and remove proxies (plan/proxy.rs, [`plan_proxy`]). Anything
 //! else is refused with [`EngineError::Refused`] naming the object and the reason.
 //!
 //! Ordering rules:
