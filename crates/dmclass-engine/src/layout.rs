@@ -152,6 +152,16 @@ pub struct VolumeLayout {
 }
 
 impl VolumeLayout {
+    /// Indexes of the legs that lack one of their disks (`is_present(disk)` false).
+    pub fn legs_missing(&self, is_present: impl Fn(&str) -> bool) -> Vec<usize> {
+        self.legs
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.disks().iter().any(|d| !is_present(d)))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     /// Every extent the volume occupies.
     pub fn extents(&self) -> Vec<&Extent> {
         let mut out: Vec<&Extent> = Vec::new();

@@ -43,14 +43,7 @@ pub fn plan(class: &ClassOnDisks, disks: &dyn Disks) -> Result<ForcePlan> {
     let mut unstartable = Vec::new();
     let mut lines = Vec::new();
     for vol in meta.volumes.iter().filter(|v| v.autostart) {
-        let missing: Vec<usize> = vol
-            .layout
-            .legs
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| l.disks().iter().any(|d| !present(d)))
-            .map(|(i, _)| i)
-            .collect();
+        let missing = vol.layout.legs_missing(present);
         if missing.len() == vol.layout.legs.len() {
             unstartable.push(format!("{}: no leg has all its disks present", vol.name));
             continue;

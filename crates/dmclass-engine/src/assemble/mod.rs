@@ -305,14 +305,7 @@ pub(crate) fn activate_open(
                 .push((vol.name.clone(), "autostart is off".into()));
             continue;
         }
-        let missing: Vec<usize> = vol
-            .layout
-            .legs
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| l.disks().iter().any(|d| !numbers.contains_key(*d)))
-            .map(|(i, _)| i)
-            .collect();
+        let missing = vol.layout.legs_missing(|d| numbers.contains_key(d));
         if missing.len() == vol.layout.legs.len() {
             let why = "no leg has all its disks present".to_owned();
             rep.warnings.push(format!(

@@ -17,14 +17,7 @@ use std::collections::BTreeMap;
 /// store with one leg left maps it directly, like its origin).
 fn store_start(store: &VolumeMeta, numbers: &BTreeMap<String, DevNum>) -> (VolumeMeta, Activation) {
     let (mut v, mut act) = crate::cow::plain_store(store);
-    let missing: Vec<usize> = v
-        .layout
-        .legs
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.disks().iter().any(|d| !numbers.contains_key(*d)))
-        .map(|(i, _)| i)
-        .collect();
+    let missing = v.layout.legs_missing(|d| numbers.contains_key(d));
     if missing.is_empty() {
         return (v, act);
     }

@@ -67,20 +67,6 @@ pub enum Failpoint {
     },
 }
 
-fn kind_str(k: ActionKind) -> &'static str {
-    match k {
-        ActionKind::FormatArea => "format_area",
-        ActionKind::ZeroExtent => "zero_extent",
-        ActionKind::WriteMetadata => "write_metadata",
-        ActionKind::Create => "create",
-        ActionKind::Load => "load",
-        ActionKind::Suspend => "suspend",
-        ActionKind::Resume => "resume",
-        ActionKind::Verify => "verify",
-        ActionKind::Remove => "remove",
-    }
-}
-
 const KINDS: [ActionKind; 9] = [
     ActionKind::FormatArea,
     ActionKind::ZeroExtent,
@@ -122,16 +108,13 @@ impl Failpoint {
             _ => return Err(bad(spec, "expected action:, before:, after: or mid:")),
         };
         let k = second.ok_or_else(|| bad(spec, "missing the action kind"))?;
-        let kind = KINDS
-            .into_iter()
-            .find(|x| kind_str(*x) == k)
-            .ok_or_else(|| {
-                let all: Vec<&str> = KINDS.iter().map(|x| kind_str(*x)).collect();
-                bad(
-                    spec,
-                    &format!("unknown action kind {k:?} (one of {})", all.join(", ")),
-                )
-            })?;
+        let kind = KINDS.into_iter().find(|x| x.as_str() == k).ok_or_else(|| {
+            let all: Vec<&str> = KINDS.iter().map(|x| x.as_str()).collect();
+            bad(
+                spec,
+                &format!("unknown action kind {k:?} (one of {})", all.join(", ")),
+            )
+        })?;
         if when == When::Mid && kind != ActionKind::WriteMetadata {
             return Err(bad(spec, "mid: is only defined for write_metadata"));
         }
@@ -227,7 +210,7 @@ pub fn names(plan: &Plan) -> Vec<(String, &Action)> {
     let mut out = Vec::new();
     let mut seen: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
     for (i, a) in plan.actions.iter().enumerate() {
-        let k = kind_str(a.kind);
+        let k = a.kind.as_str();
         let n = {
             let c = seen.entry(k).or_default();
             *c += 1;
