@@ -23,6 +23,7 @@ pub mod assemble;
 mod assemble_cow;
 pub mod closing;
 pub mod cow;
+pub mod dm;
 pub mod error;
 pub mod exec;
 pub mod export;
