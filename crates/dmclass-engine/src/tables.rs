@@ -4,7 +4,8 @@
 //! first, the visible volume last). Tables refer to disks and to sibling dm devices
 //! symbolically ([`DevRef`]); their `major:minor` is only known on the machine (and
 //! for dm devices only once created), so [`DeviceSpec::render`] turns them into text
-//! through a [`Resolver`].
+//! through a [`Resolver`]. Lines are typed ([`crate::dm`], the one grammar also used
+//! to parse what the kernel prints back), with [`DevRef`] as their device.
 //!
 //! Mappings:
 //! * one leg (single disk, stripe, concat): the visible device maps the leg directly

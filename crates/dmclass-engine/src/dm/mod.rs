@@ -212,13 +212,12 @@ impl<D> Target<D> {
     /// Writes the parameter string through `out` (devices through its writer).
     pub fn emit(&self, out: &mut Emit<'_, D>) -> fmt::Result {
         match self {
-            Target::Linear(l) => l.emit(out),
+            Target::Linear(l) | Target::Error(Some(l)) => l.emit(out),
             Target::Striped(s) => s.emit(out),
             Target::Raid(r) => r.emit(out),
             Target::Mirror(m) => m.emit(out),
             Target::SnapshotOrigin(d) => out.dev(d),
             Target::Snapshot(s) | Target::SnapshotMerge(s) => s.emit(out),
-            Target::Error(Some(l)) => l.emit(out),
             Target::Error(None) | Target::Zero => Ok(()),
         }
     }
