@@ -108,6 +108,9 @@ pub enum EngineError {
     /// A device reference could not be turned into `major:minor`.
     #[error("cannot resolve device {0} to major:minor")]
     Unresolved(String),
+    /// Device-mapper table text does not follow the grammar of [`crate::dm`].
+    #[error("device-mapper table: {0}")]
+    TableSyntax(#[from] crate::dm::ParseError),
     /// A kernel status line could not be parsed.
     #[error("{target} status {input:?}: {reason}")]
     Status {

@@ -6,6 +6,8 @@
 //! * [`alloc`]: slice placement on member disks (1 MiB aligned, first fit);
 //! * [`names`]: device-mapper names and UUIDs;
 //! * [`region`]: the bitmap / dirty-log region size rule;
+//! * [`dm`]: the device-mapper table grammar (typed targets, `Display` / `FromStr`, the
+//!   raid read-back rule), used by [`tables`], [`exec`] and [`sim`];
 //! * [`tables`]: device-mapper tables for a volume, children first;
 //! * [`cow`] / [`tables_cow`]: copy-on-write snapshots: origin over `-real`, COW stores;
 //! * [`status`]: total parsers for raid and mirror status lines;
@@ -22,6 +24,7 @@ pub mod alloc;
 pub mod assemble;
 pub mod closing;
 pub mod cow;
+pub mod dm;
 pub mod error;
 pub mod exec;
 pub mod export;

@@ -4,7 +4,8 @@
 //! first, the visible volume last). Tables refer to disks and to sibling dm devices
 //! symbolically ([`DevRef`]); their `major:minor` is only known on the machine (and
 //! for dm devices only once created), so [`DeviceSpec::render`] turns them into text
-//! through a [`Resolver`].
+//! through a [`Resolver`]. Lines are typed ([`crate::dm`], the one grammar also used
+//! to parse what the kernel prints back), with [`DevRef`] as their device.
 //!
 //! Mappings:
 //! * one leg (single disk, stripe, concat): the visible device maps the leg directly
@@ -18,89 +19,34 @@
 //!   `<dev> <offset>` (a single-extent leg directly on its disk, otherwise through a
 //!   `_mimage_N` device) and `1 handle_errors` so failures reach the monitor.
 
+use crate::dm::{
+    DevOffset, LogSync, Mirror, MirrorFeature, MirrorLog, Raid, RaidDev, RaidLevel, RaidOpt,
+    Striped, Target,
+};
 use crate::error::{EngineError, Result};
 use crate::layout::{Leg, Segment};
 use crate::metadata::{EngineMeta, ModeMeta, VolumeMeta};
 use crate::names::{dm_name, dm_uuid, Layer};
 use dmclass_model::{Bytes, Sectors};
-use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt;
 use uuid::Uuid;
 
-/// A device a table refers to.
+/// A device a table refers to (an absent raid1 leg is `None` in [`RaidDev`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum DevRef {
     /// A registered disk, by its name in the class.
     Disk(String),
     /// A dm device, by its dm name.
     Dm(String),
-    /// An absent raid1 leg or metadata device (`-`).
-    Missing,
 }
 
-/// One word of a table's parameters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Arg {
-    /// Literal text (keywords are not copied).
-    Text(Cow<'static, str>),
-    /// A number, written in decimal.
-    Num(u64),
-    /// A device, rendered as `major:minor`.
-    Dev(DevRef),
-}
-
-/// What [`t`] turns into a table word: a keyword or a number.
-pub(crate) trait Word {
-    /// The word.
-    fn arg(self) -> Arg;
-}
-
-impl Word for &'static str {
-    fn arg(self) -> Arg {
-        Arg::Text(Cow::Borrowed(self))
-    }
-}
-
-impl Word for u64 {
-    fn arg(self) -> Arg {
-        Arg::Num(self)
-    }
-}
-
-impl Word for usize {
-    fn arg(self) -> Arg {
-        Arg::Num(self as u64)
-    }
-}
-
-impl Word for &usize {
-    fn arg(self) -> Arg {
-        (*self).arg()
-    }
-}
-
-/// One table word (no string is built for numbers and keywords).
-pub(crate) fn t(w: impl Word) -> Arg {
-    w.arg()
-}
-
-/// One table line.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TableLine {
-    /// First sector of the device this line maps.
-    pub start: Sectors,
-    /// Sectors mapped.
-    pub len: Sectors,
-    /// Target type (`linear`, `striped`, `raid`, `mirror`).
-    pub target: String,
-    /// Parameters.
-    pub params: Vec<Arg>,
-}
+/// One table line of a device, its devices symbolic.
+pub type TableLine = crate::dm::TableLine<DevRef>;
 
 /// Turns device references into `major:minor`.
 pub trait Resolver {
-    /// `major:minor` of `dev` (`Missing` never reaches the resolver).
+    /// `major:minor` of `dev`.
     fn resolve(&self, dev: &DevRef) -> Option<String>;
 
     /// Append what [`Resolver::resolve`] returns to `out`; false when it returns
@@ -130,39 +76,7 @@ impl Resolver for MapResolver {
         match dev {
             DevRef::Disk(n) => self.disks.get(n).cloned(),
             DevRef::Dm(n) => self.dm.get(n).cloned(),
-            DevRef::Missing => Some("-".into()),
         }
-    }
-}
-
-impl TableLine {
-    /// The parameter string the kernel gets.
-    pub fn render_params(&self, r: &dyn Resolver) -> Result<String> {
-        let mut out = String::new();
-        self.write_params(r, &mut out)?;
-        Ok(out)
-    }
-
-    /// [`TableLine::render_params`], appended to `out` (left partly written on error).
-    pub fn write_params(&self, r: &dyn Resolver, out: &mut String) -> Result<()> {
-        for (i, a) in self.params.iter().enumerate() {
-            if i > 0 {
-                out.push(' ');
-            }
-            match a {
-                Arg::Text(s) => out.push_str(s),
-                Arg::Num(n) => {
-                    let _ = write!(out, "{n}");
-                }
-                Arg::Dev(DevRef::Missing) => out.push('-'),
-                Arg::Dev(d) => {
-                    if !r.resolve_into(d, out) {
-                        return Err(EngineError::Unresolved(format!("{d:?}")));
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 }
 
@@ -218,11 +132,24 @@ impl DeviceSpec {
     /// [`DeviceSpec::render`], appended to `out` (nothing appended on error).
     pub fn render_into(&self, r: &dyn Resolver, out: &mut String) -> Result<()> {
         let at = out.len();
+        // The resolver writes to a `String`; one buffer serves every device.
+        let mut buf = String::new();
+        let unresolved = std::cell::Cell::new(None);
+        let mut dev = |d: &DevRef, o: &mut dyn fmt::Write| {
+            buf.clear();
+            if r.resolve_into(d, &mut buf) {
+                o.write_str(&buf)
+            } else {
+                unresolved.set(Some(format!("{d:?}")));
+                Err(fmt::Error)
+            }
+        };
         for l in &self.table {
-            let _ = write!(out, "{} {} {} ", l.start.0, l.len.0, l.target);
-            if let Err(e) = l.write_params(r, out) {
+            if l.write_with(out, &mut dev).is_err() {
                 out.truncate(at);
-                return Err(e);
+                return Err(EngineError::Unresolved(
+                    unresolved.take().unwrap_or_default(),
+                ));
             }
             out.push('\n');
         }
@@ -251,34 +178,37 @@ pub struct Activation {
     pub missing: Vec<usize>,
 }
 
+/// `linear <disk> <offset>` of one extent.
+fn linear(e: &crate::layout::Extent) -> Target<DevRef> {
+    Target::Linear(DevOffset {
+        dev: DevRef::Disk(e.disk.clone()),
+        offset: e.offset,
+    })
+}
+
 /// Table lines mapping `segments` from sector 0.
 pub fn segment_lines(segments: &[Segment]) -> Vec<TableLine> {
     let mut start = 0u64;
     let mut out = Vec::with_capacity(segments.len());
     for s in segments {
         let len = s.len();
-        let (target, params) = match s {
-            Segment::Linear { extent } => (
-                "linear",
-                vec![
-                    Arg::Dev(DevRef::Disk(extent.disk.clone())),
-                    t(extent.offset.0),
-                ],
-            ),
-            Segment::Striped { chunk, columns } => {
-                let mut p = vec![t(columns.len()), t(chunk.0)];
-                for c in columns {
-                    p.push(Arg::Dev(DevRef::Disk(c.disk.clone())));
-                    p.push(t(c.offset.0));
-                }
-                ("striped", p)
-            }
+        let target = match s {
+            Segment::Linear { extent } => linear(extent),
+            Segment::Striped { chunk, columns } => Target::Striped(Striped {
+                chunk: *chunk,
+                stripes: columns
+                    .iter()
+                    .map(|c| DevOffset {
+                        dev: DevRef::Disk(c.disk.clone()),
+                        offset: c.offset,
+                    })
+                    .collect(),
+            }),
         };
         out.push(TableLine {
             start: Sectors(start),
             len,
-            target: target.into(),
-            params,
+            target,
         });
         start = start.saturating_add(len.0);
     }
@@ -354,26 +284,24 @@ pub fn volume_devices(
 
 fn raid1(cx: &mut Ctx, len: Sectors, act: &Activation) -> Result<(Vec<TableLine>, Vec<String>)> {
     let legs: &[Leg] = &cx.vol.layout.legs;
-    let mut devs = Vec::new();
+    let mut devs = Vec::with_capacity(legs.len());
     let mut children = Vec::new();
     for (i, leg) in legs.iter().enumerate() {
         if act.missing.contains(&i) {
-            devs.extend([Arg::Dev(DevRef::Missing), Arg::Dev(DevRef::Missing)]);
+            devs.push(RaidDev {
+                meta: None,
+                data: None,
+            });
             continue;
         }
         let meta = match &leg.rmeta {
             Some(e) => {
-                let line = TableLine {
-                    start: Sectors(0),
-                    len: e.len,
-                    target: "linear".into(),
-                    params: vec![Arg::Dev(DevRef::Disk(e.disk.clone())), t(e.offset.0)],
-                };
+                let line = top_line(e.len, linear(e));
                 let n = cx.add(Layer::Rmeta(i), DeviceRole::RaidMeta, vec![line])?;
                 children.push(n.clone());
-                DevRef::Dm(n)
+                Some(DevRef::Dm(n))
             }
-            None => DevRef::Missing,
+            None => None,
         };
         let n = cx.add(
             Layer::Rimage(i),
@@ -381,67 +309,60 @@ fn raid1(cx: &mut Ctx, len: Sectors, act: &Activation) -> Result<(Vec<TableLine>
             segment_lines(&leg.segments),
         )?;
         children.push(n.clone());
-        devs.extend([Arg::Dev(meta), Arg::Dev(DevRef::Dm(n))]);
+        devs.push(RaidDev {
+            meta,
+            data: Some(DevRef::Dm(n)),
+        });
     }
-    let mut opts = vec![t(0u64)];
+    let mut opts = Vec::new();
     if act.nosync {
-        opts.push(t("nosync"));
+        opts.push(RaidOpt::Nosync);
     }
-    for r in &act.rebuild {
-        opts.extend([t("rebuild"), t(r)]);
+    for &r in &act.rebuild {
+        opts.push(RaidOpt::Rebuild(leg_index(r)?));
     }
     // The kernel's table order: [no]sync, rebuild, ..., max_recovery_rate, ...,
-    // region_size (dm-raid `raid_status`), so the read-back compares word by word.
+    // region_size (dm-raid `raid_status`); the read-back rule (dm::raid) also
+    // accepts the order of dm-raid 1.9.0-1.10.x.
     if let Some(rate) = cx.vol.copy_rate {
-        opts.extend([t("max_recovery_rate"), t(recovery_rate_kib(rate))]);
+        opts.push(RaidOpt::MaxRecoveryRate(recovery_rate_kib(rate)));
     }
-    opts.extend([t("region_size"), t(cx.vol.region.0)]);
-    let mut params = vec![t("raid1"), t(opts.len())];
-    params.extend(opts);
-    params.push(t(legs.len()));
-    params.extend(devs);
-    Ok((vec![top_line(len, "raid", params)], children))
+    opts.push(RaidOpt::RegionSize(cx.vol.region));
+    let raid = Raid {
+        level: RaidLevel::Raid1,
+        chunk: Sectors(0),
+        opts,
+        devs,
+    };
+    Ok((vec![top_line(len, Target::Raid(raid))], children))
+}
+
+/// A leg index as dm-raid's `rebuild` takes it.
+fn leg_index(i: usize) -> Result<u32> {
+    u32::try_from(i).map_err(|_| EngineError::InvalidLayout(format!("leg index {i} out of range")))
 }
 
 fn mirror(cx: &mut Ctx, len: Sectors, act: &Activation) -> Result<(Vec<TableLine>, Vec<String>)> {
     let mut children = Vec::new();
-    let region = t(cx.vol.region.0);
-    let sync: Vec<Arg> = if act.nosync {
-        vec![t("nosync")]
-    } else {
-        vec![]
-    };
-    let mut params = vec![];
-    match &cx.vol.layout.log {
+    let log = match &cx.vol.layout.log {
         Some(e) if cx.vol.jrm => {
-            let line = TableLine {
-                start: Sectors(0),
-                len: e.len,
-                target: "linear".into(),
-                params: vec![Arg::Dev(DevRef::Disk(e.disk.clone())), t(e.offset.0)],
-            };
+            let line = top_line(e.len, linear(e));
             let n = cx.add(Layer::Mlog, DeviceRole::MirrorLog, vec![line])?;
             children.push(n.clone());
-            params.extend([
-                t("disk"),
-                t(2 + sync.len()),
-                Arg::Dev(DevRef::Dm(n)),
-                region,
-            ]);
+            MirrorLog::Disk(DevRef::Dm(n))
         }
-        _ => params.extend([t("core"), t(1 + sync.len()), region]),
-    }
-    params.extend(sync);
+        _ => MirrorLog::Core,
+    };
     let mut legs = Vec::new();
     for (i, leg) in cx.vol.layout.legs.iter().enumerate() {
         if act.missing.contains(&i) {
             continue;
         }
         match leg.segments.as_slice() {
-            [Segment::Linear { extent }] => legs.extend([
-                Arg::Dev(DevRef::Disk(extent.disk.clone())),
-                t(extent.offset.0),
-            ]),
+            [Segment::Linear { extent }] => legs.push(DevOffset {
+                dev: DevRef::Disk(extent.disk.clone()),
+                offset: extent.offset,
+            }),
             segs => {
                 let n = cx.add(
                     Layer::Mimage(i),
@@ -449,20 +370,28 @@ fn mirror(cx: &mut Ctx, len: Sectors, act: &Activation) -> Result<(Vec<TableLine
                     segment_lines(segs),
                 )?;
                 children.push(n.clone());
-                legs.extend([Arg::Dev(DevRef::Dm(n)), t(0u64)]);
+                legs.push(DevOffset {
+                    dev: DevRef::Dm(n),
+                    offset: Sectors(0),
+                });
             }
         }
     }
-    if legs.len() < 4 {
+    if legs.len() < 2 {
         return Err(EngineError::InvalidLayout(format!(
             "volume {}: dm-mirror needs at least two present legs",
             cx.vol.name
         )));
     }
-    params.push(t(legs.len() / 2));
-    params.extend(legs);
-    params.extend([t(1u64), t("handle_errors")]);
-    Ok((vec![top_line(len, "mirror", params)], children))
+    let mirror = Mirror {
+        log,
+        region: cx.vol.region,
+        sync: act.nosync.then_some(LogSync::Nosync),
+        legs,
+        // Failures must reach the monitor.
+        features: vec![MirrorFeature::HandleErrors],
+    };
+    Ok((vec![top_line(len, Target::Mirror(mirror))], children))
 }
 
 /// dm-raid's `max_recovery_rate` value: KiB per second per disk, at least 1 (0
@@ -471,12 +400,12 @@ pub fn recovery_rate_kib(rate: Bytes) -> u64 {
     (rate.0 / 1024).max(1)
 }
 
-fn top_line(len: Sectors, target: &str, params: Vec<Arg>) -> TableLine {
+/// A line mapping `len` sectors from sector 0.
+fn top_line(len: Sectors, target: Target<DevRef>) -> TableLine {
     TableLine {
         start: Sectors(0),
         len,
-        target: target.into(),
-        params,
+        target,
     }
 }
 

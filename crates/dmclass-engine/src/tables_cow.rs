@@ -15,10 +15,11 @@
 //! then per snapshot its store and snapshot device, and the visible origin last (so a
 //! new snapshot resumes before the origin, LVM's activation priority).
 
+use crate::dm::{Persistence, Snapshot, Target};
 use crate::error::Result;
 use crate::metadata::{ModeMeta, VolumeMeta};
 use crate::names::{dm_name, dm_uuid, Layer};
-use crate::tables::{volume_devices, Activation, Arg, DevRef, DeviceRole, DeviceSpec, TableLine};
+use crate::tables::{volume_devices, Activation, DevRef, DeviceRole, DeviceSpec, TableLine};
 use dmclass_model::Sectors;
 use uuid::Uuid;
 
@@ -39,21 +40,15 @@ pub struct SnapDev {
     pub merging: bool,
 }
 
-#[allow(clippy::needless_pass_by_value)] // called with temporaries
-fn text(w: impl crate::tables::Word) -> Arg {
-    crate::tables::t(w)
+fn dm(name: &str) -> DevRef {
+    DevRef::Dm(name.to_owned())
 }
 
-fn dm(name: &str) -> Arg {
-    Arg::Dev(DevRef::Dm(name.to_owned()))
-}
-
-fn line(len: Sectors, target: &str, params: Vec<Arg>) -> TableLine {
+fn line(len: Sectors, target: Target<DevRef>) -> TableLine {
     TableLine {
         start: Sectors(0),
         len,
-        target: target.into(),
-        params,
+        target,
     }
 }
 
@@ -76,12 +71,14 @@ pub fn cow_store_devices(
 }
 
 /// `snapshot <real> <cow> P <chunk>` (or `snapshot-merge`), persistent as LVM emits it.
-fn snapshot_line(len: Sectors, target: &str, real: &str, cow: &str, chunk: Sectors) -> TableLine {
-    line(
-        len,
-        target,
-        vec![dm(real), dm(cow), text("P"), text(chunk.0)],
-    )
+fn snapshot(real: &str, cow: &str, chunk: Sectors) -> Snapshot<DevRef> {
+    Snapshot {
+        origin: dm(real),
+        cow: dm(cow),
+        persistence: Persistence::Persistent,
+        chunk,
+        features: Vec::new(),
+    }
 }
 
 /// Every device of `vol` stacked under its snapshots `snaps`, children first (layout
@@ -110,21 +107,27 @@ pub fn origin_stack(
     real.role = DeviceRole::OriginReal;
     let real_name = real.name.clone();
     specs.push(real);
-    let mut top_table = line(len, "snapshot-origin", vec![dm(&real_name)]);
+    let mut top_table = line(len, Target::SnapshotOrigin(dm(&real_name)));
     let mut top_children = vec![real_name.clone()];
     for s in snaps {
         let store = cow_store_devices(class, class_uuid, &s.store, &s.store_act)?;
         let cow = store.last().map(|c| c.name.clone()).unwrap_or_default();
         specs.extend(store);
         if s.merging {
-            top_table = snapshot_line(len, "snapshot-merge", &real_name, &cow, s.chunk);
+            top_table = line(
+                len,
+                Target::SnapshotMerge(snapshot(&real_name, &cow, s.chunk)),
+            );
             top_children.push(cow);
             continue;
         }
         specs.push(DeviceSpec {
             name: dm_name(class, &s.name, Layer::Top)?,
             uuid: dm_uuid(class_uuid, s.uuid, Layer::Top),
-            table: vec![snapshot_line(len, "snapshot", &real_name, &cow, s.chunk)],
+            table: vec![line(
+                len,
+                Target::Snapshot(snapshot(&real_name, &cow, s.chunk)),
+            )],
             hidden: false,
             read_only: false,
             children: vec![real_name.clone(), cow],

@@ -223,3 +223,38 @@ fn unequal_legs_and_unresolved_devices_are_errors() {
     let err = specs[0].render(&MapResolver::default()).unwrap_err();
     assert_eq!(err, EngineError::Unresolved("Disk(\"d1\")".into()));
 }
+
+/// What the builders make prints as text that parses back to the same lines (the
+/// devices resolved as the text resolves them).
+#[test]
+fn built_lines_parse_back_to_themselves() {
+    let mut v = vol();
+    v.copy_rate = Some(dmclass_model::Bytes(50 << 20));
+    let act = Activation {
+        nosync: true,
+        rebuild: vec![1],
+        missing: vec![],
+    };
+    let mut m = vol();
+    m.engine = EngineMeta::Mirror;
+    m.layout.log = Some(ext("d1", 63488, 2048));
+    for (v, act) in [(v, act), (m, Activation::default())] {
+        let specs = volume_devices("data", uuid(0xc1), &v, &act).unwrap();
+        let r = resolver(&specs);
+        for s in &specs {
+            let text = s.render(&r).unwrap();
+            let parsed: crate::dm::Table<crate::io::DevNum> = text.parse().unwrap();
+            let mut num = |d: &DevRef| {
+                r.resolve(d)
+                    .ok_or(())
+                    .and_then(|n| n.parse::<crate::io::DevNum>().map_err(|_| ()))
+            };
+            let built: Vec<_> = s
+                .table
+                .iter()
+                .map(|l| l.try_map(&mut num).unwrap())
+                .collect();
+            assert_eq!(parsed.lines, built, "{text}");
+        }
+    }
+}

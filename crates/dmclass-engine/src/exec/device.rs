@@ -2,17 +2,16 @@
 //! machine's device numbers, create / load / resume idempotently, read the table back
 //! and compare it.
 //!
-//! Comparison: whitespace is normalised and every line's start, length and target
-//! must be equal. Parameters are compared word by word, exactly, except for `raid`
-//! lines: the kernel prints `rebuild N` only while leg N is not yet in sync (dm-raid
-//! `raid_status`, STATUSTYPE_TABLE), so `rebuild` pairs are dropped from both sides
-//! and `<#raid_params>` recomputed before comparing; the optional parameters after the
-//! chunk size are compared as a set of `key [value]` items, because dm-raid targets
-//! 1.9.0–1.10.x print them in another order than the one loaded (lvm_dm.md §1.1:
-//! e.g. `max_recovery_rate` after `region_size`). linear, striped and mirror
-//! tables are printed by the kernel as loaded (dm-raid1 `mirror_status` echoes the
-//! log and leg arguments and ` 1 handle_errors`), so they are compared exactly.
+//! Comparison: both the loaded table and the one the kernel prints back are parsed
+//! with the one grammar ([`crate::dm`]) and compared as structs
+//! ([`Table::readback_matches`]): every line's start, length and target must be
+//! equal, except that `raid` lines follow [`crate::dm::raid::readback_matches`]
+//! (`rebuild` dropped, optional parameters in any order). linear, striped, mirror
+//! and snapshot tables are printed by the kernel as loaded (dm-raid1 `mirror_status`
+//! echoes the log and leg arguments and ` 1 handle_errors`), so they must be equal.
+//! A read-back that does not parse is a mismatch.
 
+use crate::dm::Table;
 use crate::error::{EngineError, Result};
 use crate::io::{DevNum, Kernel, TargetLine, Visibility};
 use crate::plan::DiskBinding;
@@ -27,18 +26,19 @@ pub(crate) struct KernelResolver<'a> {
     pub(crate) kernel: &'a dyn Kernel,
 }
 
+impl KernelResolver<'_> {
+    /// The device number of `dev`: a bound disk's, or an existing dm device's.
+    pub(crate) fn devnum(&self, dev: &DevRef) -> Option<DevNum> {
+        match dev {
+            DevRef::Disk(n) => self.disks.get(n).copied(),
+            DevRef::Dm(n) => self.kernel.info(n).ok().flatten().map(|i| i.devnum),
+        }
+    }
+}
+
 impl Resolver for KernelResolver<'_> {
     fn resolve(&self, dev: &DevRef) -> Option<String> {
-        match dev {
-            DevRef::Disk(n) => self.disks.get(n).map(ToString::to_string),
-            DevRef::Dm(n) => self
-                .kernel
-                .info(n)
-                .ok()
-                .flatten()
-                .map(|i| i.devnum.to_string()),
-            DevRef::Missing => Some("-".into()),
-        }
+        self.devnum(dev).map(|n| n.to_string())
     }
 }
 
@@ -58,66 +58,33 @@ pub(crate) fn disk_numbers(
         .collect()
 }
 
-/// The spec's table as kernel lines.
-pub(crate) fn lines(spec: &DeviceSpec, r: &dyn Resolver) -> Result<Vec<TargetLine>> {
-    spec.table
+/// The spec's table with the machine's device numbers.
+pub(crate) fn resolved(spec: &DeviceSpec, r: &KernelResolver<'_>) -> Result<Table<DevNum>> {
+    let mut num = |d: &DevRef| {
+        r.devnum(d)
+            .ok_or_else(|| EngineError::Unresolved(format!("{d:?}")))
+    };
+    let lines = spec
+        .table
         .iter()
-        .map(|l| {
-            Ok(TargetLine {
-                start: l.start,
-                len: l.len,
-                target: l.target.clone(),
-                params: l.render_params(r)?,
-            })
-        })
-        .collect()
+        .map(|l| l.try_map(&mut num))
+        .collect::<Result<_>>()?;
+    Ok(Table { lines })
 }
 
-/// dm-raid optional parameters that take no value.
-const RAID_FLAGS: &[&str] = &["sync", "nosync", "raid10_use_near_sets"];
+/// The spec's table as kernel lines.
+pub(crate) fn lines(spec: &DeviceSpec, r: &KernelResolver<'_>) -> Result<Vec<TargetLine>> {
+    Ok(resolved(spec, r)?.to_target_lines())
+}
 
-fn canonical(l: &TargetLine) -> Vec<String> {
-    let words: Vec<&str> = l.params.split_whitespace().collect();
-    if l.target != "raid" || words.len() < 2 {
-        return words.into_iter().map(str::to_owned).collect();
-    }
-    // raid: <type> <#params> <chunk> <params...> <#devs> <devs...>
-    let n: usize = words[1].parse().unwrap_or(0);
-    let end = (2 + n).min(words.len());
-    let mut items: Vec<&[&str]> = Vec::new();
-    let mut i = 3;
-    while i < end {
-        // Flags are one word; every other optional parameter is `key value`.
-        let width = if RAID_FLAGS.contains(&words[i]) { 1 } else { 2 };
-        let item = &words[i..(i + width).min(end)];
-        if item[0] != "rebuild" {
-            items.push(item);
-        }
-        i += width;
-    }
-    items.sort_unstable();
-    let params: Vec<&str> = words
-        .get(2..3.min(end))
-        .unwrap_or_default()
-        .iter()
-        .copied()
-        .chain(items.into_iter().flatten().copied())
-        .collect();
-    let mut out = vec![words[0].to_owned(), params.len().to_string()];
-    out.extend(params.into_iter().map(str::to_owned));
-    out.extend(words[end..].iter().map(|w| (*w).to_owned()));
-    out
+/// Whether the kernel's table `kernel` is `loaded` (rules in the module doc).
+fn readback_matches(loaded: &Table<DevNum>, kernel: &[TargetLine]) -> bool {
+    Table::from_target_lines(kernel).is_ok_and(|k| loaded.readback_matches(&k))
 }
 
 /// Whether the kernel's table is the one loaded (rules in the module doc).
 pub(crate) fn same_table(loaded: &[TargetLine], kernel: &[TargetLine]) -> bool {
-    loaded.len() == kernel.len()
-        && loaded.iter().zip(kernel).all(|(a, b)| {
-            a.start == b.start
-                && a.len == b.len
-                && a.target == b.target
-                && canonical(a) == canonical(b)
-        })
+    Table::from_target_lines(loaded).is_ok_and(|l| readback_matches(&l, kernel))
 }
 
 fn text(t: &[TargetLine]) -> String {
@@ -197,17 +164,17 @@ pub(crate) fn resume(kernel: &mut dyn Kernel, spec: &DeviceSpec) -> Result<Outco
 }
 
 /// Read the live table back and compare.
-pub(crate) fn verify(kernel: &dyn Kernel, spec: &DeviceSpec, r: &dyn Resolver) -> Result<()> {
-    let want = lines(spec, r)?;
+pub(crate) fn verify(kernel: &dyn Kernel, spec: &DeviceSpec, r: &KernelResolver<'_>) -> Result<()> {
+    let want = resolved(spec, r)?;
     let have = kernel
         .table(&spec.name)
         .map_err(|e| io_err(format!("reading table of {}", spec.name), e))?;
-    if same_table(&want, &have) {
+    if readback_matches(&want, &have) {
         Ok(())
     } else {
         Err(EngineError::TableMismatch {
             device: spec.name.clone(),
-            loaded: text(&want),
+            loaded: text(&want.to_target_lines()),
             kernel: text(&have),
         })
     }
@@ -306,6 +273,8 @@ mod tests {
             "raid1 6 0 nosync region_size 128 max_recovery_rate 51201 2 - 8:1 8:2 8:3",
             "raid1 4 0 nosync region_size 128 2 - 8:1 8:2 8:3",
             "raid1 6 0 nosync region_size 128 max_recovery_rate 51200 2 8:0 8:1 8:2 8:3",
+            // Unparsable read-back: never the table loaded.
+            "raid1 6 0 nosync region_size 128 max_recovery_rate",
         ] {
             assert!(!same_table(&loaded, &raid(other)), "{other}");
         }

@@ -312,7 +312,7 @@ pub(crate) fn transition(
                 &n.name,
                 n.table
                     .iter()
-                    .map(|l| l.target.as_str())
+                    .map(|l| l.target.name())
                     .collect::<Vec<_>>()
                     .join("+"),
                 Step::Load {

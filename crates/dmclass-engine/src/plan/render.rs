@@ -15,15 +15,10 @@ impl Resolver for PlanResolver<'_> {
         let known = match dev {
             DevRef::Disk(n) => self.0.devnums.get(n),
             DevRef::Dm(n) => self.0.live.get(n),
-            DevRef::Missing => {
-                out.push('-');
-                return true;
-            }
         };
         let _ = match (known, dev) {
             (Some(num), _) => write!(out, "{num}"),
             (None, DevRef::Disk(n) | DevRef::Dm(n)) => write!(out, "<{n}>"),
-            (None, DevRef::Missing) => Ok(()),
         };
         true
     }
@@ -40,7 +35,6 @@ impl Resolver for PlanResolver<'_> {
                 .live
                 .get(n)
                 .map_or_else(|| format!("<{n}>"), ToString::to_string),
-            DevRef::Missing => "-".into(),
         })
     }
 }

@@ -151,7 +151,7 @@ fn write_summary(f: &mut fmt::Formatter<'_>, spec: &DeviceSpec) -> fmt::Result {
         if i > 0 {
             f.write_char('+')?;
         }
-        f.write_str(&l.target)?;
+        f.write_str(l.target.name())?;
     }
     write_size(f, spec.len().0)
 }

@@ -1,22 +1,18 @@
 //! Table validation at load time, as the kernel's target constructors do it, into a
 //! parsed [`Mapping`] per line that the data path and status use.
+//!
+//! The syntax is the one grammar of [`crate::dm`] (what dmclass builds and reads
+//! back); what is checked here is what a target constructor checks beyond it: sizes,
+//! powers of two, devices that exist and are large enough, no loops, flag
+//! combinations, raid1 superblocks.
 
 use super::{Node, World, EINVAL, ENXIO, MAX_DEPTH};
+use crate::dm::{self, MirrorFeature, MirrorLog, ParseError, Persistence, RaidOpt, Target};
 use crate::io::{DevNum, TargetLine};
 use std::collections::BTreeSet;
 
 /// Targets the simulated kernel knows (anything else: EINVAL, like a missing module).
-pub const KNOWN_TARGETS: [&str; 9] = [
-    "linear",
-    "striped",
-    "raid",
-    "mirror",
-    "snapshot",
-    "snapshot-origin",
-    "snapshot-merge",
-    "error",
-    "zero",
-];
+pub const KNOWN_TARGETS: [&str; 9] = dm::TARGET_NAMES;
 
 /// Magic at sector 0 of a raid1 metadata device once the set has used it ("DmRd").
 pub(crate) const RAID_SB_MAGIC: &[u8; 4] = b"DmRd";
@@ -208,44 +204,23 @@ fn parse(
             .0
             .checked_add(l.len.0)
             .ok_or_else(|| inval("table too large"))?;
+        let target = Target::<DevNum>::parse(&l.target, &l.params).map_err(|e| match e {
+            ParseError::UnknownTarget(t) => inval(format!("unknown target type {t}")),
+            e => inval(format!("{}: {e}", l.target)),
+        })?;
         let ctx = Ctx {
             world,
             me,
             len: l.len.0,
-            target: &l.target,
+            target: target.name(),
         };
-        let mut w = Words {
-            it: l.params.split_whitespace(),
-            target: &l.target,
-        };
-        let map = match l.target.as_str() {
-            "linear" => ctx.linear(&mut w)?,
-            "striped" => ctx.striped(&mut w)?,
-            "raid" => ctx.raid(&mut w)?,
-            "mirror" => ctx.mirror(&mut w)?,
-            "snapshot" | "snapshot-merge" => ctx.snapshot(&mut w, l.target == "snapshot-merge")?,
-            "snapshot-origin" => Mapping::Origin {
-                dev: ctx.dev(w.word()?, 0, l.len.0)?,
-            },
-            "error" => {
-                // Recent kernels accept `<dev> <offset>` only to inherit queue limits.
-                if let Some(d) = w.it.next() {
-                    let off = w.num()?;
-                    ctx.dev(d, off, 0)?;
-                }
-                Mapping::Error
-            }
-            "zero" => Mapping::Zero,
-            other => return Err(inval(format!("unknown target type {other}"))),
-        };
-        w.finish()?;
+        maps.push(ctx.mapping(target)?);
         out.push(TargetLine {
             start: l.start,
             len: l.len,
             target: l.target.clone(),
             params: l.params.split_whitespace().collect::<Vec<_>>().join(" "),
         });
-        maps.push(map);
     }
     Ok(Table {
         lines: out,
@@ -254,51 +229,18 @@ fn parse(
     })
 }
 
-/// Parameter words of one line.
-struct Words<'a> {
-    it: std::str::SplitWhitespace<'a>,
-    target: &'a str,
-}
-
-impl<'a> Words<'a> {
-    fn word(&mut self) -> Result<&'a str, Reject> {
-        self.it
-            .next()
-            .ok_or_else(|| inval(format!("{}: not enough arguments", self.target)))
-    }
-
-    fn num(&mut self) -> Result<u64, Reject> {
-        let w = self.word()?;
-        w.parse()
-            .map_err(|_| inval(format!("{}: invalid number {w:?}", self.target)))
-    }
-
-    fn finish(mut self) -> Result<(), Reject> {
-        match self.it.next() {
-            None => Ok(()),
-            Some(w) => Err(inval(format!("{}: unexpected argument {w:?}", self.target))),
-        }
-    }
-}
-
-/// Context of the line being parsed.
+/// Context of the line being checked.
 struct Ctx<'a> {
     /// `None` when restoring a saved table: no device checks.
     world: Option<&'a World>,
     me: DevNum,
     len: u64,
-    target: &'a str,
+    target: &'static str,
 }
 
 impl Ctx<'_> {
-    /// Resolves a `maj:min` word and checks `[offset, offset+len)` lies inside it.
-    fn dev(&self, word: &str, offset: u64, len: u64) -> Result<DevNum, Reject> {
-        let bad = || inval(format!("{}: bad device {word:?}", self.target));
-        let (ma, mi) = word.split_once(':').ok_or_else(bad)?;
-        let dev = DevNum {
-            major: ma.parse().map_err(|_| bad())?,
-            minor: mi.parse().map_err(|_| bad())?,
-        };
+    /// Checks `dev` exists, is no loop, and `[offset, offset+len)` lies inside it.
+    fn dev(&self, dev: DevNum, offset: u64, len: u64) -> Result<DevNum, Reject> {
         let Some(world) = self.world else {
             return Ok(dev);
         };
@@ -320,49 +262,58 @@ impl Ctx<'_> {
         Ok(dev)
     }
 
-    fn linear(&self, w: &mut Words<'_>) -> Result<Mapping, Reject> {
-        let d = w.word()?;
-        let offset = w.num()?;
-        Ok(Mapping::Linear {
-            dev: self.dev(d, offset, self.len)?,
-            offset,
+    /// What the target's constructor checks, and the line's [`Mapping`].
+    fn mapping(&self, target: Target<DevNum>) -> Result<Mapping, Reject> {
+        Ok(match target {
+            Target::Linear(l) => Mapping::Linear {
+                dev: self.dev(l.dev, l.offset.0, self.len)?,
+                offset: l.offset.0,
+            },
+            Target::Striped(s) => self.striped(&s)?,
+            Target::Raid(r) => self.raid(&r)?,
+            Target::Mirror(m) => self.mirror(&m)?,
+            Target::Snapshot(s) => self.snapshot(&s, false)?,
+            Target::SnapshotMerge(s) => self.snapshot(&s, true)?,
+            Target::SnapshotOrigin(d) => Mapping::Origin {
+                dev: self.dev(d, 0, self.len)?,
+            },
+            Target::Error(l) => {
+                // Recent kernels accept `<dev> <offset>` only to inherit queue limits.
+                if let Some(l) = l {
+                    self.dev(l.dev, l.offset.0, 0)?;
+                }
+                Mapping::Error
+            }
+            Target::Zero => Mapping::Zero,
         })
     }
 
-    fn striped(&self, w: &mut Words<'_>) -> Result<Mapping, Reject> {
-        let n = w.num()?;
-        let chunk = w.num()?;
+    fn striped(&self, s: &dm::Striped<DevNum>) -> Result<Mapping, Reject> {
+        let n = s.stripes.len() as u64;
+        let chunk = s.chunk.0;
         if n == 0 || n > 256 {
             return Err(inval("striped: invalid stripe count"));
         }
         if chunk < 8 || !chunk.is_power_of_two() {
             return Err(inval("striped: invalid chunk size"));
         }
-        if !self.len.is_multiple_of(chunk * n) {
+        if chunk
+            .checked_mul(n)
+            .is_none_or(|w| !self.len.is_multiple_of(w))
+        {
             return Err(inval(
                 "striped: target length not divisible by chunk size times stripes",
             ));
         }
         let per = self.len / n;
-        let mut stripes = Vec::new();
-        for _ in 0..n {
-            let d = w.word()?;
-            let off = w.num()?;
-            stripes.push((self.dev(d, off, per)?, off));
+        let mut stripes = Vec::with_capacity(s.stripes.len());
+        for st in &s.stripes {
+            stripes.push((self.dev(st.dev, st.offset.0, per)?, st.offset.0));
         }
         Ok(Mapping::Striped { chunk, stripes })
     }
 
-    fn raid(&self, w: &mut Words<'_>) -> Result<Mapping, Reject> {
-        let kind = w.word()?;
-        if kind != "raid1" {
-            return Err(inval(format!("raid: raid type {kind} not simulated")));
-        }
-        let nparams = w.num()?;
-        if nparams == 0 {
-            return Err(inval("raid: chunk size is mandatory"));
-        }
-        w.num()?; // chunk size, ignored by raid1
+    fn raid(&self, raid: &dm::Raid<DevNum>) -> Result<Mapping, Reject> {
         let mut r = Raid1 {
             region: 0,
             legs: Vec::new(),
@@ -372,39 +323,23 @@ impl Ctx<'_> {
             new_set: false,
             recovery_rate: (None, None),
         };
+        let index = |i: u32| usize::try_from(i).unwrap_or(usize::MAX);
         let (mut region, mut write_mostly, mut delta) = (None, Vec::new(), false);
-        let mut left = nparams - 1;
-        while left > 0 {
-            let key = w.word()?;
-            left -= 1;
-            match key {
-                "sync" => r.sync = true,
-                "nosync" => r.nosync = true,
-                _ => {
-                    if left == 0 {
-                        return Err(inval(format!("raid: {key} needs a value")));
-                    }
-                    left -= 1;
-                    let v = w.word()?;
-                    let num: u64 = if key == "delta_disks" {
-                        v.trim_start_matches(['-', '+']).parse()
-                    } else {
-                        v.parse()
-                    }
-                    .map_err(|_| inval(format!("raid: bad value for {key}")))?;
-                    match key {
-                        "rebuild" => r.rebuild.push(usize::try_from(num).unwrap_or(usize::MAX)),
-                        "write_mostly" => {
-                            write_mostly.push(usize::try_from(num).unwrap_or(usize::MAX));
-                        }
-                        "region_size" => region = Some(num),
-                        "delta_disks" => delta = true,
-                        "min_recovery_rate" => rate_param(&mut r.recovery_rate.0, key, num)?,
-                        "max_recovery_rate" => rate_param(&mut r.recovery_rate.1, key, num)?,
-                        "daemon_sleep" | "max_write_behind" | "data_offset" => {}
-                        _ => return Err(inval("raid: Invalid flags combination")),
-                    }
+        for o in &raid.opts {
+            match *o {
+                RaidOpt::Sync => r.sync = true,
+                RaidOpt::Nosync => r.nosync = true,
+                RaidOpt::Rebuild(i) => r.rebuild.push(index(i)),
+                RaidOpt::WriteMostly(i) => write_mostly.push(index(i)),
+                RaidOpt::RegionSize(s) => region = Some(s.0),
+                RaidOpt::DeltaDisks(_) => delta = true,
+                RaidOpt::MinRecoveryRate(n) => {
+                    rate_param(&mut r.recovery_rate.0, o.key(), n)?;
                 }
+                RaidOpt::MaxRecoveryRate(n) => {
+                    rate_param(&mut r.recovery_rate.1, o.key(), n)?;
+                }
+                RaidOpt::DaemonSleep(_) | RaidOpt::MaxWriteBehind(_) | RaidOpt::DataOffset(_) => {}
             }
         }
         if r.sync && r.nosync || (r.sync || r.nosync) && !r.rebuild.is_empty() {
@@ -415,14 +350,13 @@ impl Ctx<'_> {
                 return Err(inval("raid: Bogus recovery rates"));
             }
         }
-        let ndevs = usize::try_from(w.num()?).unwrap_or(usize::MAX);
+        let ndevs = raid.devs.len();
         if ndevs == 0 || ndevs > 253 {
             return Err(inval("raid: invalid number of devices"));
         }
-        for _ in 0..ndevs {
-            let (m, d) = (w.word()?, w.word()?);
-            let meta = (m != "-").then(|| self.dev(m, 0, 8)).transpose()?;
-            let data = (d != "-").then(|| self.dev(d, 0, self.len)).transpose()?;
+        for l in &raid.devs {
+            let meta = l.meta.map(|m| self.dev(m, 0, 8)).transpose()?;
+            let data = l.data.map(|d| self.dev(d, 0, self.len)).transpose()?;
             if meta.is_some() && data.is_none() {
                 return Err(inval("raid: metadata device without data device"));
             }
@@ -484,92 +418,51 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    fn mirror(&self, w: &mut Words<'_>) -> Result<Mapping, Reject> {
-        let log_type = w.word()?;
-        let nlog = w.num()?;
-        let log = match (log_type, nlog) {
-            ("core", 1 | 2) => None,
-            ("disk", 2 | 3) => Some(w.word()?),
-            ("core" | "disk", _) => return Err(inval("mirror: wrong number of log arguments")),
-            (other, _) => return Err(inval(format!("mirror: log type {other} not simulated"))),
-        };
-        let region = w.num()?;
+    fn mirror(&self, m: &dm::Mirror<DevNum>) -> Result<Mapping, Reject> {
+        let region = m.region.0;
         if region < 2 || !region.is_power_of_two() || region > self.len {
             return Err(inval(format!("mirror: invalid region size {region}")));
-        }
-        let (mut sync, mut nosync) = (false, false);
-        let log_args = if log.is_some() { 3 } else { 2 };
-        if nlog == log_args {
-            match w.word()? {
-                "sync" => sync = true,
-                "nosync" => nosync = true,
-                o => return Err(inval(format!("mirror: unrecognised sync argument {o}"))),
-            }
         }
         let regions = self.len.div_ceil(region);
         // Header (1 KiB) plus the clean-bits bitset, rounded up to sectors.
         let log_sectors = (1024 + regions.div_ceil(32) * 4).div_ceil(512);
-        let log = log.map(|d| self.dev(d, 0, log_sectors)).transpose()?;
-        let n = w.num()?;
-        if !(2..=9).contains(&n) {
+        let log = match m.log {
+            MirrorLog::Core => None,
+            MirrorLog::Disk(d) => Some(self.dev(d, 0, log_sectors)?),
+        };
+        if !(2..=9).contains(&m.legs.len()) {
             return Err(inval("mirror: invalid number of mirrors"));
         }
-        let mut legs = Vec::new();
-        for _ in 0..n {
-            let d = w.word()?;
-            let off = w.num()?;
-            legs.push((self.dev(d, off, self.len)?, off));
+        let mut legs = Vec::with_capacity(m.legs.len());
+        for l in &m.legs {
+            legs.push((self.dev(l.dev, l.offset.0, self.len)?, l.offset.0));
         }
-        if let Some(nf) = w.it.next() {
-            let nf: u64 = nf.parse().map_err(|_| inval("mirror: bad feature count"))?;
-            let mut feats = Vec::new();
-            for _ in 0..nf {
-                feats.push(w.word()?);
-            }
-            for f in &feats {
-                if !matches!(*f, "handle_errors" | "keep_log") {
-                    return Err(inval(format!("mirror: unrecognised feature {f}")));
-                }
-            }
-            if feats.contains(&"keep_log") && !feats.contains(&"handle_errors") {
-                return Err(inval("mirror: keep_log requires handle_errors"));
-            }
+        if m.features.contains(&MirrorFeature::KeepLog)
+            && !m.features.contains(&MirrorFeature::HandleErrors)
+        {
+            return Err(inval("mirror: keep_log requires handle_errors"));
         }
         Ok(Mapping::Mirror(Mirror {
             log,
             region,
             legs,
-            sync,
-            nosync,
+            sync: m.sync == Some(dm::LogSync::Sync),
+            nosync: m.sync == Some(dm::LogSync::Nosync),
         }))
     }
 
-    fn snapshot(&self, w: &mut Words<'_>, merge: bool) -> Result<Mapping, Reject> {
-        let o = w.word()?;
-        let c = w.word()?;
-        let kind = w.word()?;
-        if !matches!(kind, "P" | "PO" | "N") {
-            return Err(inval(format!("snapshot: invalid persistence {kind}")));
-        }
-        let chunk = w.num()?;
-        let chunk = if chunk == 0 && kind != "N" { 32 } else { chunk };
+    fn snapshot(&self, s: &dm::Snapshot<DevNum>, merge: bool) -> Result<Mapping, Reject> {
+        let transient = s.persistence == Persistence::Transient;
+        let chunk = match s.chunk.0 {
+            0 if !transient => 32,
+            c => c,
+        };
         if chunk < 8 || !chunk.is_power_of_two() {
             return Err(inval("snapshot: invalid chunk size"));
         }
-        let origin = self.dev(o, 0, self.len)?;
-        let cow = self.dev(c, 0, chunk)?;
-        if let Some(nf) = w.it.next() {
-            let nf: u64 = nf
-                .parse()
-                .map_err(|_| inval("snapshot: bad feature count"))?;
-            for _ in 0..nf {
-                let f = w.word()?;
-                if !matches!(f, "discard_zeroes_cow" | "discard_passdown_origin") {
-                    return Err(inval(format!("snapshot: unrecognised feature {f}")));
-                }
-            }
-        }
-        if merge && kind == "N" {
+        let origin = self.dev(s.origin, 0, self.len)?;
+        let cow = self.dev(s.cow, 0, chunk)?;
+        if merge && transient {
             return Err(inval(
                 "snapshot-merge: a transient snapshot cannot be merged",
             ));
