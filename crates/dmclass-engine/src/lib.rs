@@ -1,23 +1,32 @@
-//! dmclass-engine: the pure core of dmclass (DESIGN.md §5).
+//! dmclass-engine: the pure core of dmclass (docs/architecture.md). One module per
+//! concept; dependencies run one way (lower modules first; `scripts/modgraph` checks
+//! there is no import cycle):
 //!
-//! * [`metadata`]: the on-disk private area (headers, alternating config slots, CRC32C)
-//!   and the class description stored in it;
-//! * [`layout`]: legs, segments and extents of a volume;
-//! * [`alloc`]: slice placement on member disks (1 MiB aligned, first fit);
-//! * [`names`]: device-mapper names and UUIDs;
-//! * [`region`]: the bitmap / dirty-log region size rule;
+//! * [`error`]: the crate's error enum; [`io`]: the [`io::Kernel`] and [`io::Disks`]
+//!   traits the engine drives (real: dmclass-linux; simulated: [`sim`]);
+//! * [`metadata`]: the on-disk private area (headers, alternating config slots, CRC32C),
+//!   the class description stored in it, departures, reading an area;
+//! * [`layout`]: legs, segments and extents of a volume; [`names`]: device-mapper names
+//!   and UUIDs; [`region`]: the bitmap / dirty-log region size rule;
 //! * [`dm`]: the device-mapper table grammar (typed targets, `Display` / `FromStr`, the
 //!   raid read-back rule), used by [`tables`], [`exec`] and [`sim`];
+//! * [`alloc`]: slice placement on member disks (1 MiB aligned, first fit);
 //! * [`tables`]: device-mapper tables for a volume, children first;
-//! * [`cow`] / [`tables_cow`]: copy-on-write snapshots: origin over `-real`, COW stores;
-//! * [`status`]: total parsers for raid and mirror status lines;
-//! * [`plan`] / [`exec`]: desired vs actual → ordered actions, run over [`io::Kernel`] / [`io::Disks`];
-//! * [`assemble`]: scan disks, group classes, activate (degraded when legs are missing), deactivate;
-//!   [`assemble::recover`] finishes an interrupted apply; [`closing`]: GDS's class-closing rule;
+//! * [`status`]: total parsers for raid and mirror status lines; [`raid_sb`]: the dm-raid
+//!   superblock and which legs hold a complete copy;
+//! * [`cow`]: copy-on-write snapshots (tables, status, state, activation; planned in
+//!   plan/cow.rs and plan/cow_merge.rs); [`proxy`]: GDS proxy volumes (state; planned in
+//!   plan/proxy.rs);
+//! * [`closing`]: GDS's class-closing rule;
+//! * [`plan`] / [`exec`]: desired vs actual → ordered actions, run over the traits;
+//! * [`assemble`]: scan disks, group classes, activate (degraded when legs are missing),
+//!   deactivate; [`assemble::recover`] finishes an interrupted apply,
+//!   [`assemble::force`] starts a closed class;
 //! * [`react`]: decisions on hotplug and dm events (re-add, hot spare, failed legs);
 //! * [`state`] / [`export`]: GDS status model and rendering; the class back as YAML.
 //!
-//! Nothing here does I/O: reading a private area goes through [`metadata::AreaRead`].
+//! Nothing here touches a real device: all I/O goes through [`io::Kernel`] and
+//! [`io::Disks`].
 #![forbid(unsafe_code)]
 
 pub mod alloc;
@@ -41,7 +50,6 @@ pub mod sim;
 pub mod state;
 pub mod status;
 pub mod tables;
-pub mod tables_cow;
 
 #[cfg(test)]
 pub(crate) mod testutil;

@@ -3,6 +3,7 @@
 //! recorded `merging` starts merging now unless its origin is open (then the merge
 //! waits for the next activation, as LVM's does).
 
+use crate::cow::tables::origin_stack;
 use crate::cow::{snap_devs, MergeMode};
 use crate::error::io_err;
 use crate::error::Result;
@@ -10,7 +11,6 @@ use crate::io::{DevNum, Kernel};
 use crate::metadata::{ClassMeta, CowState, EngineMeta, VolumeMeta};
 use crate::names::{dm_name, Layer};
 use crate::tables::{Activation, DeviceSpec};
-use crate::tables_cow::origin_stack;
 use std::collections::BTreeMap;
 
 /// How a store starts with the disks present: missing legs left out (a dm-mirror

@@ -5,11 +5,12 @@
 pub(crate) mod activate;
 pub mod state;
 pub mod status;
+pub mod tables;
 
+use self::tables::SnapDev;
 use crate::layout::Extent;
 use crate::metadata::{ClassMeta, CowState, SnapshotKindMeta, SnapshotMeta, VolumeMeta};
 use crate::tables::Activation;
-use crate::tables_cow::SnapDev;
 use dmclass_model::Sectors;
 use uuid::Uuid;
 

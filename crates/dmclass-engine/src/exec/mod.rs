@@ -6,7 +6,7 @@
 //! so a refused apply writes nothing. Every step is idempotent: an existing device
 //! with the same UUID is not created again, a live table equal to the one planned is
 //! not loaded again, a device already gone is not removed. Every table is read back
-//! after resume and compared ([`device`] documents the comparison).
+//! after resume and compared (exec/device.rs documents the comparison).
 
 pub(crate) mod device;
 pub mod failpoint;

@@ -9,6 +9,7 @@ use super::current::Current;
 use super::steps::create_steps;
 use super::{Action, ActionKind, Actual, Ids, PlanOptions, Step};
 use crate::alloc::{Allocator, Target};
+use crate::cow::tables::origin_stack;
 use crate::cow::{find, plain_store, snap_devs, snapshots_of, MergeMode};
 use crate::error::{refuse, Result};
 use crate::io::DmInfo;
@@ -16,7 +17,6 @@ use crate::metadata::{ClassMeta, CowState, ModeMeta, SnapshotKindMeta, SnapshotM
 use crate::names::{dm_name, Layer};
 use crate::region::region_size;
 use crate::tables::{DeviceRole, DeviceSpec};
-use crate::tables_cow::origin_stack;
 use dmclass_model::{Bytes, Class, Sectors, SnapshotKind};
 
 /// LVM's minimum: a COW store holds at least 3 chunks.

@@ -19,30 +19,30 @@
 //! The world can be saved to a file and loaded back ([`save`], [`load`]), or built from
 //! a facts document ([`world_from_facts`]), so separate CLI processes share one machine.
 //!
-//! Snapshots ([`snap`]): the persistent COW format of dm-snap-persistent.c is kept on
+//! Copy-on-write snapshots (sim/cow.rs): the persistent COW format of dm-snap-persistent.c is kept on
 //! the COW device itself (header chunk, exception areas, data chunks), so snapshots
 //! survive deactivate, reboot and save/load like the kernel's. A `snapshot-origin`
 //! write copies the old chunk to every snapshot of the origin first; a full store
 //! invalidates the snapshot (status `Invalid`), never the origin; `snapshot-merge`
 //! copies back when resumed (or on [`SimKernel::run_merges`] while merges are held).
 
+mod cow;
 mod data;
 mod disks;
 mod kernel;
 mod pages;
 mod persist;
-mod snap;
 mod status;
 mod table;
 
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_cow;
+#[cfg(test)]
 mod tests_data;
 #[cfg(test)]
 mod tests_persist;
-#[cfg(test)]
-mod tests_snap;
 
 pub use data::EAGAIN;
 pub use disks::SimDisks;

@@ -147,5 +147,5 @@ pub fn origin_stack(
 }
 
 #[cfg(test)]
-#[path = "tables_cow_tests.rs"]
-mod tests;
+#[path = "tests_tables.rs"]
+mod tests_tables;

@@ -410,5 +410,4 @@ fn top_line(len: Sectors, target: Target<DevRef>) -> TableLine {
 }
 
 #[cfg(test)]
-#[path = "tables_tests.rs"]
 mod tests;
