@@ -1,5 +1,5 @@
 //! Class closing: GDS's availability rule for the configuration database
-//! (reference/gds.md, "Configuration database and class closure"; DESIGN.md §1).
+//! (GDS: "configuration database and class closure"; docs/concepts.md).
 //!
 //! A class is **closed** — it refuses every change and is not activated — when too
 //! few of its metadata copies (one per registered disk) are readable:

@@ -1,4 +1,4 @@
-//! Device-mapper names and UUIDs (DESIGN.md §5).
+//! Device-mapper names and UUIDs (docs/architecture.md).
 //!
 //! * Name: `dmclass-<class>-<volume>[<layer>]`, every `-` inside a component doubled
 //!   (LVM's escaping, so the split is unambiguous); `_rimage_N`, `_rmeta_N`,

@@ -1,7 +1,7 @@
 //! Region size of the raid1 write-intent bitmap / dm-mirror dirty log.
 //!
 //! The bitmap is the just-resynchronisation (JRM) change log: after a leg was away,
-//! only regions with a set bit are copied. DESIGN.md §7 wants: after 1% of a volume
+//! only regions with a set bit are copied. the targets (docs/testing.md) want: after 1% of a volume
 //! was written as scattered 64 KiB blocks, resync copies at most 2%. A 64 KiB write
 //! touches at most two regions of 64 KiB (one when aligned), so regions must be at
 //! most 64 KiB = 128 sectors: that is the JRM minimum.

@@ -1,4 +1,4 @@
-//! Status model (GDS states, DESIGN.md §1) derived from the class description, the
+//! Status model (GDS states, docs/concepts.md) derived from the class description, the
 //! disks found and the kernel's status lines; JSON for `status --json` and an
 //! `sdxinfo`-like text rendering.
 //!

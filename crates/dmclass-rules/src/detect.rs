@@ -1,4 +1,4 @@
-//! Environment and boot-mode detection from [`MachineFacts`] (DESIGN.md §2), pure.
+//! Environment and boot-mode detection from [`MachineFacts`] (docs/support-matrix.md), pure.
 //!
 //! The order follows systemd-detect-virt (`src/basic/virt.c`, `detect_vm()`): a known CPUID
 //! hypervisor signature decides at once; `Microsoft Hv` (QEMU with Hyper-V enlightenments

@@ -1,4 +1,4 @@
-//! Device kinds (DESIGN.md §2).
+//! Device kinds (docs/support-matrix.md).
 
 use dmclass_model::Environment;
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,5 @@
 //! dmclass-rules: what a machine is (facts), what each disk is (device kinds), and the
-//! declarative support matrix (`rules.yaml`) that gates every layout (DESIGN.md §2).
+//! declarative support matrix (`rules.yaml`) that gates every layout (docs/support-matrix.md).
 #![forbid(unsafe_code)]
 
 pub mod detect;

@@ -1,4 +1,4 @@
-//! The support matrix (DESIGN.md §2) as data: `rules.yaml`, embedded and parsed on first use.
+//! The support matrix (docs/support-matrix.md) as data: `rules.yaml`, embedded and parsed on first use.
 
 use crate::error::RulesError;
 use crate::kind::DeviceKind;

@@ -1,5 +1,5 @@
 //! Device-kind classification against every captured disk and the VMware variants of
-//! reference/declarative_diskid.md §2.
+//! the VMware disk variants GDS supports (docs/support-matrix.md).
 mod common;
 
 use common::{parse_capture, KVM_CAPTURE, VMWARE_CAPTURE};

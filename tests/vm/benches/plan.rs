@@ -1,4 +1,4 @@
-//! `make bench`, planning part (DESIGN.md §7): `plan` for a class of 10,000 mirrored
+//! `make bench`, planning part (docs/testing.md): `plan` for a class of 10,000 mirrored
 //! volumes on the host, from simulated facts — under 100 ms and under 64 MiB peak
 //! memory. No VM.
 //!

@@ -1,4 +1,4 @@
-//! QEMU VM test harness for dmclass (DESIGN.md §6, tier 3).
+//! QEMU VM test harness for dmclass (docs/testing.md, the VM tier).
 //!
 //! The development machines have no device-mapper, so the real kernel paths are tested
 //! inside QEMU (software emulation): [`ensure_image`] builds a Debian cloud kernel +

@@ -1,4 +1,4 @@
-//! What a VM looks like: personality, firmware, disks (DESIGN.md §6).
+//! What a VM looks like: personality, firmware, disks (docs/testing.md).
 
 use dmclass_model::{Bytes, Sectors};
 use std::time::Duration;
@@ -154,7 +154,7 @@ impl DiskSpec {
         self
     }
 
-    /// The device kind `dmclass probe` should report (DESIGN.md §2).
+    /// The device kind `dmclass probe` should report (docs/support-matrix.md).
     pub fn expected_kind(&self) -> &'static str {
         match self.bus {
             Bus::VirtioBlk => "virtio-blk",

@@ -1,4 +1,4 @@
-//! Failures and hotplug on a running class (DESIGN.md §6, docs/states.md): a leg
+//! Failures and hotplug on a running class (docs/testing.md, docs/states.md): a leg
 //! pulled under a writer and plugged back (re-added by the udev rule alone, bitmap
 //! resync), read errors injected under a leg (hot spare takes over), and a stale leg
 //! coming back (refused, never written).

@@ -1,4 +1,4 @@
-//! Mirrored volumes end to end (DESIGN.md §4, §6): `dmclass apply` builds them on the
+//! Mirrored volumes end to end (docs/cli.md, docs/testing.md): `dmclass apply` builds them on the
 //! disks the harness attached, data is written and checksummed, legs are taken away
 //! (hot-unplug), the machine loses power or reboots, and `dmclass activate` assembles
 //! everything again from the on-disk metadata alone.

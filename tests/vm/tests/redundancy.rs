@@ -8,8 +8,8 @@
 //! Cycles: hot-unplug + replug with the udev re-add and no monitor running (the
 //! reported bug: the leg stayed COPY in the metadata and activation asked the kernel
 //! to rebuild it from nothing); a full rebuild of a returning leg cut by a power loss.
-//! (A three-way mirror's leg alone is a closed class by GDS's rule: that needs
-//! `activate --force`, not built yet.)
+//! (A three-way mirror's leg alone is a closed class by GDS's rule: it starts only
+//! with `activate --force`, `force_starts_a_closed_class_from_one_disk` below.)
 //!
 //! Run: `make vm-test-one SCENARIO=each_leg_alone_after_every_cycle`.
 

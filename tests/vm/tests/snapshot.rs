@@ -1,4 +1,4 @@
-//! Copy-on-write snapshots on a real kernel (DESIGN.md §1, §4, rule S5b): a raid1 volume
+//! Copy-on-write snapshots on a real kernel (docs/concepts.md, docs/cli.md, rule S5b): a raid1 volume
 //! of a KVM guest gets a snapshot (`snapshot-origin` over `-real`, `snapshot` over a
 //! mirrored `-cow` store); the snapshot keeps the old data while the origin changes,
 //! survives a reboot, merges back into the origin (`snapshot-merge`), turns INVALID

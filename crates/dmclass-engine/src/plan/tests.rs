@@ -302,7 +302,7 @@ fn action_kind_spelling_is_the_json_one() {
 
 #[test]
 fn actions_stay_small() {
-    // a plan of 10,000 volumes holds 220,000 of them (DESIGN.md §7 memory target)
+    // a plan of 10,000 volumes holds 220,000 of them (memory target, docs/testing.md)
     assert_eq!(std::mem::size_of::<Text>(), 16);
     assert!(std::mem::size_of::<Action>() <= 72);
 }

@@ -1,4 +1,4 @@
-//! Simulated kernel and disks (DESIGN.md §5, like stratisd's SimEngine): the planner,
+//! Simulated kernel and disks (docs/architecture.md, like stratisd's SimEngine): the planner,
 //! executor and CLI run end to end on a machine without device-mapper.
 //!
 //! [`new_sim`] returns a [`SimKernel`] and a [`SimDisks`] that share one in-memory world:

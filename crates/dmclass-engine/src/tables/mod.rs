@@ -1,4 +1,4 @@
-//! Device-mapper tables for a volume, as pure data (DESIGN.md §5).
+//! Device-mapper tables for a volume, as pure data (docs/architecture.md).
 //!
 //! [`volume_devices`] returns every device of a volume in activation order (children
 //! first, the visible volume last). Tables refer to disks and to sibling dm devices

@@ -1,4 +1,4 @@
-//! The rule gate (DESIGN.md §2): does this configuration fit the support matrix on this
+//! The rule gate (docs/support-matrix.md): does this configuration fit the support matrix on this
 //! machine, and are its disks safe to use? Pure: reads only the config and the facts.
 
 mod devices;

@@ -1,4 +1,4 @@
-//! `make bench`: activation of N two-way mirrored volumes (DESIGN.md §7), measured in
+//! `make bench`: activation of N two-way mirrored volumes (docs/testing.md), measured in
 //! one VM against its two baselines:
 //!
 //! * the floor — `dmsetup create --concise --noudevsync` of the same tables (same

@@ -23,7 +23,7 @@ const USAGE: &str = "usage";
 const ALLOCATED: &str = "allocated";
 const TOTAL: &str = "total";
 const NOTE: &str = "note";
-// dm layer suffixes (DESIGN.md §4, engine names.rs)
+// dm layer suffixes (docs/cli.md, engine names.rs)
 const REAL: &str = "-real";
 const COW: &str = "-cow";
 

@@ -29,7 +29,7 @@ const PLAN_CLASS: [&str; 2] = ["class", "name"];
 const ACTIONS: &str = "actions";
 const ACTION_KIND: &str = "kind";
 const ACTION_OBJECT: &str = "object";
-// dm layer suffixes (DESIGN.md §5, engine names.rs)
+// dm layer suffixes (docs/architecture.md, engine names.rs)
 const RIMAGE: &str = "_rimage_";
 
 /// One slice (mirror leg) of a volume in `status --json`.
