@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on setup failure
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -45,11 +46,11 @@ fn normalize(text: &str) -> String {
             j -= 1;
         }
         let run: String = chars[i..j].iter().collect();
-        let hex = run.chars().filter(|c| c.is_ascii_hexdigit()).count();
+        let hex = run.chars().filter(char::is_ascii_hexdigit).count();
         if hex >= 32 {
             let n = ids.len();
             let id = *ids.entry(run).or_insert(n);
-            out.push_str(&format!("<id{id}>"));
+            let _ = write!(out, "<id{id}>");
             i = j;
         } else if j > i {
             out.push_str(&run);
