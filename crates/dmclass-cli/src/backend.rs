@@ -7,14 +7,13 @@
 //! `world.json` (simulated disks and dm devices; created from the facts when absent).
 
 use crate::error::CliError;
+use crate::facts::sim_facts;
+use crate::simdir::{sim_dir, SIM_ENV};
 use dmclass_engine::io::{Disks, Kernel};
 use dmclass_engine::sim::{self, SimDisks, SimKernel};
 use dmclass_model::Environment;
 use dmclass_rules::Facts;
-use std::path::{Path, PathBuf};
-
-/// Environment variable selecting the simulation.
-pub const SIM_ENV: &str = "DMCLASS_SIM";
+use std::path::PathBuf;
 
 /// Kernel + disks + facts for one command.
 pub enum Backend {
@@ -36,20 +35,8 @@ pub enum Backend {
     },
 }
 
-/// The simulation directory, when `DMCLASS_SIM` is set.
-pub fn sim_dir() -> Option<PathBuf> {
-    std::env::var_os(SIM_ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-}
-
 fn sim_err(what: &str, e: impl std::fmt::Display) -> CliError {
     CliError::Refused(format!("simulation ({SIM_ENV}): {what}: {e}"))
-}
-
-/// Facts of the simulated machine (`<dir>/facts.json`).
-pub fn sim_facts(dir: &Path) -> Result<Facts, CliError> {
-    crate::facts::load(&dir.join("facts.json"))
 }
 
 impl Backend {

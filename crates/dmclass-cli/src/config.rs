@@ -34,7 +34,7 @@ pub fn load(path: &Path) -> Result<Config, CliError> {
                         Some(a) => format!("{} (accepted: {a})", d.message),
                         None => d.message.clone(),
                     },
-                    location: Some(format!("{}:{}:{}", d.file, d.span.line, d.span.column)),
+                    location: Some(at_span(&d.file, d.span)),
                 })
                 .collect(),
         }
@@ -90,7 +90,8 @@ pub fn finding_problem(file: &str, f: &Finding) -> Problem {
     }
 }
 
-fn at_span(file: &str, s: Span) -> String {
+/// `file:line:col`, the place of a problem.
+pub fn at_span(file: &str, s: Span) -> String {
     format!("{file}:{}:{}", s.line, s.column)
 }
 
@@ -107,33 +108,17 @@ fn locate(class: &Class, e: &EngineError) -> Span {
         return class.span;
     };
     let n = n.trim_end_matches(':');
-    class
-        .volumes
-        .iter()
-        .find(|v| v.name.as_str() == n)
-        .map(|v| v.span)
-        .or_else(|| {
-            class
-                .snapshots
-                .iter()
-                .find(|s| s.name.as_str() == n)
-                .map(|s| s.span)
-        })
-        .or_else(|| {
-            class
-                .disks
-                .iter()
-                .find(|d| d.name.as_str() == n)
-                .map(|d| d.span)
-        })
-        .or_else(|| {
-            class
-                .groups
-                .iter()
-                .find(|g| g.name.as_str() == n)
-                .map(|g| g.span)
-        })
-        .unwrap_or(class.span)
+    // Volumes first, then snapshots, disks, groups: the first object so named.
+    let volumes = class.volumes.iter().map(|v| (&v.name, v.span));
+    let snapshots = class.snapshots.iter().map(|s| (&s.name, s.span));
+    let disks = class.disks.iter().map(|d| (&d.name, d.span));
+    let groups = class.groups.iter().map(|g| (&g.name, g.span));
+    volumes
+        .chain(snapshots)
+        .chain(disks)
+        .chain(groups)
+        .find(|(name, _)| name.as_str() == n)
+        .map_or(class.span, |(_, span)| span)
 }
 
 /// A planner refusal of `class` (read from `file`) with its place in the file: printed

@@ -1,4 +1,5 @@
-//! Where facts come from: a `--facts` file (no device access) or a live probe.
+//! Where facts come from: a `--facts` file (no device access), the simulation's
+//! `facts.json`, or a live probe.
 
 use crate::error::CliError;
 use dmclass_model::Environment;
@@ -24,13 +25,18 @@ pub fn load(path: &Path) -> Result<Facts, CliError> {
     Ok(facts)
 }
 
+/// Facts of the simulated machine (`<dir>/facts.json`, see [`crate::simdir`]).
+pub fn sim_facts(dir: &Path) -> Result<Facts, CliError> {
+    load(&dir.join("facts.json"))
+}
+
 /// Facts from `--facts F` when given, else from probing this machine; `--env` overrides
 /// the detected environment (the admin asserts where the configuration will run).
 pub fn obtain(file: Option<&Path>, env: Option<Environment>) -> Result<Facts, CliError> {
     let mut facts = match file {
         Some(p) => load(p)?,
-        None => match crate::backend::sim_dir() {
-            Some(dir) => crate::backend::sim_facts(&dir)?,
+        None => match crate::simdir::sim_dir() {
+            Some(dir) => sim_facts(&dir)?,
             None => dmclass_linux::probe()?,
         },
     };

@@ -1,11 +1,14 @@
 //! `DMCLASS_FAILPOINT=<name>`: stop a changing command (`apply`, `snapshot`, `proxy`)
 //! at a named step as if killed (exit status 137, no cleanup), for crash tests. Names:
-//! `dmclass_engine::exec::failpoint`.
+//! `dmclass_engine::exec::failpoint`; what each stops: docs/failpoints.md.
+//!
+//! Test machinery, off the main path: commands run plans through
+//! `crate::cmd::change::execute`, which comes here only when the variable is set.
 //!
 //! On a real machine the process exits inside the executor, at the failpoint. With
 //! `DMCLASS_SIM` the executor stops there too, then the simulated world (everything
 //! written and every device made up to the failpoint) is saved — the simulated
-//! machine's state at the "kill" — and the process exits 137.
+//! machine's state at the "kill" — and the process exits 137 ([`exit_if_failpoint`]).
 
 use crate::backend::Backend;
 use crate::error::CliError;
@@ -20,16 +23,16 @@ pub fn from_env() -> Option<String> {
 }
 
 /// Print the failpoint and exit as if killed.
-pub fn die(name: &str) -> ! {
+fn die(name: &str) -> ! {
     eprintln!("dmclass: failpoint {name} reached: exiting as if killed (status {FAILPOINT_EXIT})");
     std::process::exit(FAILPOINT_EXIT)
 }
 
 /// The CLI's hook: exits at once on a real machine; returns the error (so the
 /// simulation is saved first, see [`exit_if_failpoint`]) with `DMCLASS_SIM`.
-pub struct ExitHook {
+struct ExitHook {
     /// Exit inside the executor (real machine).
-    pub exit_now: bool,
+    exit_now: bool,
 }
 
 impl CrashHook for ExitHook {
@@ -51,29 +54,22 @@ pub fn exit_if_failpoint<T>(r: &Result<T, CliError>) {
     }
 }
 
-/// Run `plan` on the backend with the failpoint of the environment armed (if any),
-/// progress lines on stderr. Callers save the simulation, then call
-/// [`exit_if_failpoint`] on the result.
-pub fn execute(
+/// Run `plan` on the backend with failpoint `spec` armed (a malformed one is refused
+/// before anything is done), progress lines through `progress`. Callers save the
+/// simulation, then call [`exit_if_failpoint`] on the result.
+pub fn execute_armed(
+    spec: &str,
     plan: &Plan,
     bindings: &[DiskBinding],
     backend: &mut Backend,
+    progress: &mut dyn FnMut(&str),
 ) -> Result<ExecReport, CliError> {
     let mut hook = ExitHook {
         exit_now: matches!(backend, Backend::Real { .. }),
     };
-    let mut fp = match from_env() {
-        Some(spec) => Failpoints::armed(&spec, &mut hook)?,
-        None => Failpoints::none(&mut hook),
-    };
+    let mut fp = Failpoints::armed(spec, &mut hook)?;
     let (kernel, disks) = backend.parts();
-    let mut progress = |line: &str| eprintln!("  {line}");
     Ok(dmclass_engine::exec::execute_with(
-        plan,
-        bindings,
-        kernel,
-        disks,
-        &mut progress,
-        &mut fp,
+        plan, bindings, kernel, disks, progress, &mut fp,
     )?)
 }

@@ -30,7 +30,7 @@ pub enum Wait {
 pub struct Held(#[allow(dead_code)] Option<File>);
 
 fn lock_path() -> PathBuf {
-    match crate::backend::sim_dir() {
+    match crate::simdir::sim_dir() {
         Some(dir) => dir.join("lock"),
         None => PathBuf::from(LOCK_PATH),
     }

@@ -11,7 +11,7 @@ mod facts;
 mod failpoint;
 mod lock;
 mod output;
-mod values;
+mod simdir;
 
 use clap::Parser;
 use std::process::ExitCode;

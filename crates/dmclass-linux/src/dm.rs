@@ -26,8 +26,8 @@
 //! [`LinuxKernel::with_udev_wait_per_device`] (or `DMCLASS_UDEV_WAIT=per-device`)
 //! restores the crate's per-device waits.
 
-use crate::dmraw;
 use crate::error::LinuxError;
+use crate::{dmerror, dmraw};
 use devicemapper::{errors, DevId, DeviceInfo, DmError, DmFlags, DmName, DmOptions, DmUuid, DM};
 use dmclass_engine::io::{DevNum, DmInfo, IoError, IoResult, Kernel, TargetLine, Visibility};
 use dmclass_model::Sectors;
@@ -258,31 +258,7 @@ fn dm_message(e: &DmError) -> String {
 
 /// Map a `DmError` to an [`IoError`], errno kept (EBUSY, ENXIO, EEXIST... distinguishable).
 pub fn dm_err(op: &'static str, object: &str, e: &DmError) -> IoError {
-    let errno = dm_errno(e);
-    IoError {
-        op,
-        object: object.to_owned(),
-        errno,
-        message: errno_hint(op, errno).map_or_else(
-            || dm_message(e),
-            |hint| format!("{} ({hint})", dm_message(e)),
-        ),
-    }
-}
-
-/// What an errno usually means for a dm operation (appended to the message).
-pub fn errno_hint(op: &str, errno: Option<i32>) -> Option<&'static str> {
-    match (op, errno?) {
-        (_, nix::libc::ENXIO) => Some("no such dm device"),
-        ("create", nix::libc::EBUSY) => Some("a dm device with this name or UUID exists"),
-        ("remove", nix::libc::EBUSY) => {
-            Some("the device is open: mounted, or used by another device")
-        }
-        (_, nix::libc::EBUSY) => Some("device busy"),
-        ("load", nix::libc::EINVAL) => Some("the kernel refused the table; see `dmesg`"),
-        (_, nix::libc::EACCES | nix::libc::EPERM) => Some("device-mapper needs root"),
-        _ => None,
-    }
+    dmerror::io_error(op, object, dm_errno(e), dm_message(e))
 }
 
 fn dm_info(fallback_name: &str, i: &DeviceInfo) -> DmInfo {
@@ -580,18 +556,6 @@ mod tests {
         zero.len = Sectors(0);
         assert!(table_tuples("d", &[zero]).is_err());
         assert!(table_tuples("d", &[]).is_err());
-    }
-
-    #[test]
-    fn errno_hints_tell_busy_absent_and_existing_apart() {
-        use nix::libc::{EBUSY, EINVAL, ENXIO};
-        assert_eq!(errno_hint("info", Some(ENXIO)), Some("no such dm device"));
-        assert!(errno_hint("create", Some(EBUSY))
-            .unwrap()
-            .contains("exists"));
-        assert!(errno_hint("remove", Some(EBUSY)).unwrap().contains("open"));
-        assert!(errno_hint("load", Some(EINVAL)).unwrap().contains("dmesg"));
-        assert_eq!(errno_hint("load", None), None);
     }
 
     #[test]

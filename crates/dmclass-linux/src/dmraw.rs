@@ -73,16 +73,7 @@ fn header(op: &'static str, name: &str, udev_flags: u32) -> IoResult<dm_ioctl> {
 }
 
 fn errno_err(op: &'static str, name: &str, e: nix::errno::Errno) -> IoError {
-    let errno = e as i32;
-    IoError {
-        op,
-        object: name.to_owned(),
-        errno: Some(errno),
-        message: crate::dm::errno_hint(op, Some(errno)).map_or_else(
-            || e.desc().to_string(),
-            |hint| format!("{} ({hint})", e.desc()),
-        ),
-    }
+    crate::dmerror::io_error(op, name, Some(e as i32), e.desc().to_string())
 }
 
 /// Resume `name` (swap in its inactive table) without waiting for udev.

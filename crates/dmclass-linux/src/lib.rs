@@ -22,6 +22,7 @@ pub mod capture;
 pub mod diskio;
 pub mod disks;
 pub mod dm;
+pub mod dmerror;
 pub mod dmevent;
 pub mod dmraw;
 pub mod error;

@@ -21,7 +21,7 @@ pub enum ModelError {
         reason: String,
     },
     /// A file read from outside is larger than dmclass reads for it.
-    #[error("{}: larger than {cap} bytes ({}), the most dmclass reads for this file; nothing was done", .path.display(), crate::input::describe_cap(*.cap))]
+    #[error("{}: larger than {cap} bytes ({}), the most dmclass reads for this file; nothing was done", .path.display(), describe_cap(*.cap))]
     TooLarge {
         /// The file.
         path: std::path::PathBuf,
@@ -38,4 +38,13 @@ pub enum ModelError {
         /// The OS error number, when the system refused.
         errno: Option<i32>,
     },
+}
+
+/// A cap in words (`1 MiB`, `64 KiB`), for [`ModelError::TooLarge`]'s message.
+pub fn describe_cap(cap: u64) -> String {
+    match cap {
+        c if c >= 1 << 20 && c % (1 << 20) == 0 => format!("{} MiB", c >> 20),
+        c if c >= 1 << 10 && c % (1 << 10) == 0 => format!("{} KiB", c >> 10),
+        c => format!("{c} B"),
+    }
 }

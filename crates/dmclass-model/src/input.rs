@@ -43,15 +43,6 @@ pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, ModelError> {
     Ok(bytes)
 }
 
-/// A cap in words (`1 MiB`, `64 KiB`), for messages.
-pub fn describe_cap(cap: u64) -> String {
-    match cap {
-        c if c >= 1 << 20 && c % (1 << 20) == 0 => format!("{} MiB", c >> 20),
-        c if c >= 1 << 10 && c % (1 << 10) == 0 => format!("{} KiB", c >> 10),
-        c => format!("{c} B"),
-    }
-}
-
 /// [`read_capped`] for a text file, which must be UTF-8.
 pub fn read_capped_string(path: &Path, cap: u64) -> Result<String, ModelError> {
     String::from_utf8(read_capped(path, cap)?).map_err(|e| ModelError::Unreadable {

@@ -3,7 +3,7 @@
 //! says OK exactly when `plan` would plan. What the matrix allows but this version does
 //! not build yet is a `note:`, not an error (the verdict stays the matrix's).
 
-use crate::args::CheckArgs;
+use crate::args::check::CheckArgs;
 use crate::backend::Backend;
 use crate::error::{CliError, Problem};
 use crate::output::print_json;
@@ -35,6 +35,7 @@ struct Checked {
     notes: Vec<Problem>,
 }
 
+/// Run `check`.
 pub fn run(args: &CheckArgs) -> Result<ExitCode, CliError> {
     let file = args.file.display().to_string();
     let c = match check(args, &file) {
@@ -113,11 +114,11 @@ fn check(args: &CheckArgs, file: &str) -> Result<Checked, CliError> {
                     "class {}: {}: allowed by the support matrix; not yet supported by this version ({})",
                     u.class, u.object, u.why
                 ),
-                location: Some(format!("{file}:{}:{}", u.span.line, u.span.column)),
+                location: Some(crate::config::at_span(file, u.span)),
             }));
             continue;
         }
-        match super::apply::plan_class(file, class, &facts, backend.as_mut(), &opts) {
+        match super::plan::plan_class(file, class, &facts, backend.as_mut(), &opts) {
             Ok(_) => {}
             Err(e) => problems.extend(e.problems()),
         }

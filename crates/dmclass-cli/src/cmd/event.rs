@@ -6,55 +6,21 @@
 //! `dmclass-activate@CLASS.service` (udev kills long RUN programs); without systemd
 //! (the test VM: udevd only) it runs inline — it is the same idempotent activation.
 
-use super::classes::found_classes;
+use super::context::found_classes;
+use crate::args::event::{EventAction, EventArgs, MonitorArgs};
 use crate::backend::Backend;
 use crate::error::CliError;
-use clap::{Args, ValueEnum};
 use dmclass_engine::assemble::{self, ClassOnDisks};
 use dmclass_engine::react::{self, Handled, Policy};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// What udev saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum EventAction {
-    /// Print the disk's dmclass label as udev properties (`IMPORT{program}`).
-    Probe,
-    /// A disk appeared.
-    Add,
-    /// A disk changed (same handling as add; idempotent).
-    Change,
-    /// A disk went away.
-    Remove,
-}
-
-/// Arguments of `event`.
-#[derive(Debug, Args)]
-pub struct EventArgs {
-    /// `probe`, `add`, `change` or `remove` (udev's `$env{ACTION}`).
-    #[arg(value_enum)]
-    pub action: EventAction,
-    /// The disk's device node (udev's `$devnode`).
-    pub devnode: PathBuf,
-    /// Start a class whose disks are not all present when every autostart volume
-    /// has a complete leg (default: wait for every disk).
-    #[arg(long)]
-    pub degraded: bool,
-}
-
-/// Arguments of `monitor`.
-#[derive(Debug, Args)]
-pub struct MonitorArgs {
-    /// React to the current state once and exit (no waiting).
-    #[arg(long)]
-    pub once: bool,
-}
-
 const SYSTEMD_RUN: &str = "/run/systemd/system";
 
+/// Run `event` (from a udev rule).
 pub fn event(args: &EventArgs) -> Result<ExitCode, CliError> {
-    if args.action == EventAction::Probe && crate::backend::sim_dir().is_none() {
+    if args.action == EventAction::Probe && crate::simdir::sim_dir().is_none() {
         // No device-mapper needed to read a label (udev runs this for every disk).
         return Ok(probe(&args.devnode, &dmclass_linux::LinuxDisks::new()));
     }
@@ -217,6 +183,7 @@ fn reconcile(backend: &mut Backend) -> Result<bool, CliError> {
     Ok(!handled.is_empty())
 }
 
+/// Run `monitor`: react once, then (without `--once`) on every dm event.
 pub fn monitor(args: &MonitorArgs) -> Result<ExitCode, CliError> {
     let lock = crate::lock::exclusive()?;
     let mut backend = Backend::open()?;

@@ -1,15 +1,28 @@
-//! One module per subcommand.
+//! One file per command (`cmd/activate.rs`: `dmclass activate`); `snapshot` and
+//! `proxy` keep their subcommands in one file each, `event` and `monitor` share one
+//! (both hand what happened to `dmclass_engine::react`). `plan.rs` also holds how a
+//! configuration file is planned (`check` and `apply` plan the same way).
+//!
+//! Shared by several commands: [`context`] (classes on disk, confirmation, changing
+//! a class on disk like `apply`), [`change`] (lock, backend, executor; the only door to
+//! the crash tests' failpoints) and [`wait`] (until udev made the volumes' paths).
 
+mod activate;
 mod apply;
+mod change;
 mod check;
-mod classes;
-pub(crate) mod event;
+mod context;
+mod deactivate;
+mod event;
+mod export;
+mod plan;
 mod probe;
 mod proxy;
 mod rules;
 mod snapshot;
+mod status;
 mod tune;
-pub(crate) mod wait;
+mod wait;
 
 use crate::args::Command;
 use crate::error::CliError;
@@ -22,14 +35,14 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Probe(a) => probe::run(&a),
         Command::Rules(a) => rules::run(&a),
         Command::Check(a) => check::run(&a),
-        Command::Plan(a) => apply::plan(&a),
-        Command::Apply(a) => apply::apply(&a),
-        Command::Status(a) => classes::status(&a),
+        Command::Plan(a) => plan::run(&a),
+        Command::Apply(a) => apply::run(&a),
+        Command::Status(a) => status::run(&a),
         Command::Event(a) => event::event(&a),
         Command::Monitor(a) => event::monitor(&a),
-        Command::Activate(a) => classes::activate(&a),
-        Command::Deactivate(a) => classes::deactivate(&a),
-        Command::Export(a) => classes::export(&a),
+        Command::Activate(a) => activate::run(&a),
+        Command::Deactivate(a) => deactivate::run(&a),
+        Command::Export(a) => export::run(&a),
         Command::Snapshot(a) => snapshot::run(&a),
         Command::Proxy(a) => proxy::run(&a),
         Command::Tune(a) => tune::run(&a),

@@ -1,12 +1,13 @@
 //! `dmclass probe`: what this machine is and what its disks are.
 
-use crate::args::ProbeArgs;
+use crate::args::probe::ProbeArgs;
 use crate::error::CliError;
 use crate::output::{human, print_json, Table};
 use dmclass_rules::{DiskFacts, Facts};
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
+/// Run `probe`.
 pub fn run(args: &ProbeArgs) -> Result<ExitCode, CliError> {
     let facts = dmclass_linux::probe()?;
     if args.json {

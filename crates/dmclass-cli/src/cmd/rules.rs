@@ -1,11 +1,12 @@
 //! `dmclass rules`: the support matrix.
 
-use crate::args::JsonArgs;
+use crate::args::rules::RulesArgs;
 use crate::error::CliError;
 use crate::output::print_json;
 use std::process::ExitCode;
 
-pub fn run(args: &JsonArgs) -> Result<ExitCode, CliError> {
+/// Run `rules`.
+pub fn run(args: &RulesArgs) -> Result<ExitCode, CliError> {
     let matrix = dmclass_rules::matrix()?;
     if args.json {
         print_json(matrix)?;

@@ -7,32 +7,25 @@
 //! rate in the metadata and reloads a live raid1 volume's top table (load, suspend,
 //! resume, verify); an inactive volume gets it at its next activation.
 
-use super::classes::found_classes;
-use super::snapshot::{changed_config, class_named, plan_and_run};
-use crate::args::TuneArgs;
+use super::change;
+use super::context::{changed_config, class_on_disks, no_such, plan_and_run};
+use crate::args::tune::TuneArgs;
 use crate::backend::Backend;
 use crate::error::CliError;
 use std::process::ExitCode;
 
 /// Run `tune`.
 pub fn run(args: &TuneArgs) -> Result<ExitCode, CliError> {
-    let _lock = crate::lock::exclusive()?;
-    let mut backend = Backend::open()?;
-    let result = tune(args, &mut backend);
-    backend.finish()?;
-    result
+    change::locked(|backend| tune(args, backend))
 }
 
 fn tune(a: &TuneArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
     let (cname, vol) = (a.volume.class.as_str(), a.volume.name.as_str());
     let rate = a.copy_rate.0;
     let facts = backend.facts(None)?;
-    let classes = found_classes(backend)?;
-    let c = class_named(&classes, cname)?;
+    let c = &class_on_disks(backend, cname)?;
     let Some(v) = c.meta.volume(vol) else {
-        return Err(CliError::Refused(format!(
-            "class {cname} has no volume `{vol}`"
-        )));
+        return Err(no_such(cname, "volume", vol));
     };
     let shown = rate.map_or_else(|| "default".to_owned(), |r| format!("{r}/s per disk"));
     if v.copy_rate == rate {

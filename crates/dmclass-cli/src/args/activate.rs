@@ -1,0 +1,27 @@
+//! Arguments of `dmclass activate`.
+
+use clap::Args;
+
+/// Arguments of `activate`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["classes", "all"])))]
+pub struct ActivateArgs {
+    /// Classes to activate.
+    pub classes: Vec<String>,
+    /// Every class found on this machine's disks.
+    #[arg(long, conflicts_with = "force")]
+    pub all: bool,
+    /// Start a class the closing rule keeps down (too few metadata copies readable),
+    /// from the complete copies present. The absent disks are recorded stale: when
+    /// they return they are resynced from the others, never used as a source. Asks
+    /// first; names the classes explicitly.
+    #[arg(long, requires = "classes")]
+    pub force: bool,
+    /// With --force: do not ask.
+    #[arg(long, short = 'y', requires = "force")]
+    pub yes: bool,
+    /// Return as soon as the devices are up, without waiting (up to 60 s) for udev
+    /// to create /dev/dmclass/CLASS/VOLUME.
+    #[arg(long)]
+    pub no_udev_wait: bool,
+}

@@ -1,0 +1,157 @@
+//! Command-line definition (DESIGN.md §4). Help text is the man page: keep it exact.
+//!
+//! One file per command or command group holds its arguments (`args/snapshot.rs`: the
+//! `snapshot` subcommands); the help text of each command is the doc comment of its
+//! [`Command`] variant here. Typed values (`CLASS/NAME`, sizes, rates) are parsed in
+//! [`values`]. Nothing here depends on how a command runs (`crate::cmd`).
+
+pub mod activate;
+pub mod apply;
+pub mod check;
+pub mod deactivate;
+pub mod event;
+pub mod export;
+pub mod plan;
+pub mod probe;
+pub mod proxy;
+pub mod rules;
+pub mod snapshot;
+pub mod status;
+pub mod tune;
+pub mod values;
+
+use clap::{Parser, Subcommand};
+
+/// Extra sections of `dmclass --help`, in the manner of a man page.
+const AFTER_HELP: &str = "\
+Examples:
+  dmclass probe                                what this machine and its disks are
+  dmclass check data.yaml                      can this configuration be applied here?
+  dmclass plan data.yaml --tables              what apply would do, with the dm tables
+  dmclass apply data.yaml                      do it (asks first; --yes to skip)
+  dmclass status --watch                       states and resync progress
+  dmclass activate --all                       at boot: assemble every class from its disks
+
+Files:
+  /dev/dmclass/<class>/<volume>                a volume (udev rule 69-dmclass.rules)
+  /dev/mapper/dmclass-<class>-<volume>         the same; a `-` inside a name is doubled
+  first 32 MiB of every member disk            dmclass metadata (two headers, two slots)
+
+Limits:
+  a configuration YAML of at most 1 MiB, a --facts document of at most 16 MiB,
+  a simulated world.json of at most 256 MiB; a larger file (or /dev/zero) is refused
+  with exit status 1, naming the file and the limit
+
+Environment:
+  DMCLASS_SIM=<dir>        drive a simulated kernel and disks kept in <dir> (facts.json,
+                           world.json) instead of this machine: for tests and trying things
+  DMCLASS_FAILPOINT=<step> stop as if killed at a step of apply, snapshot, proxy (tests; docs/failpoints.md)
+  RUST_LOG=<level>         log detail (error, warn, info, debug)";
+
+/// dmclass: GDS-style disk classes, mirrors and snapshots on Linux device-mapper.
+///
+/// Describe classes, mirrored volumes and snapshots in YAML; dmclass checks the layout
+/// against the support matrix of virtualization scenarios (`dmclass rules`), turns it
+/// into device-mapper tables and keeps its metadata on the member disks.
+///
+/// Exit status: 0 success, 1 refused or failed (stderr says what, why, and what was
+/// left unchanged), 2 bad usage.
+#[derive(Debug, Parser)]
+#[command(
+    name = "dmclass",
+    version,
+    propagate_version = true,
+    max_term_width = 100,
+    after_long_help = AFTER_HELP
+)]
+pub struct Cli {
+    /// More log output (repeat for debug); also RUST_LOG.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the environment, boot mode and every block disk with its kind, ids, size,
+    /// signatures, in-use state and dmclass label.
+    ///
+    /// `--json` prints the facts document that `check --facts` and `plan --facts` read,
+    /// so a configuration can be checked on another machine.
+    Probe(probe::ProbeArgs),
+    /// Print the support matrix: which functions are supported in which environment,
+    /// class type, boot mode and on which device kinds, with the row ids denials cite.
+    Rules(rules::RulesArgs),
+    /// Check a configuration: schema, references, the support matrix and the devices.
+    ///
+    /// Exits 0 when the configuration can be applied here, 1 with every reason when it
+    /// cannot. With `--facts` no device is touched.
+    Check(check::CheckArgs),
+    /// Show what `apply` would do: ordered actions and, with `--tables`, the exact
+    /// device-mapper tables. Changes nothing.
+    ///
+    /// With `--facts`, disks are not read: the plan assumes they are blank (new class).
+    Plan(plan::PlanArgs),
+    /// Make the configuration true: register disks, write metadata, create volumes.
+    ///
+    /// Shows the plan and asks for confirmation unless `--yes`. Idempotent: applying
+    /// the same file again does nothing. Refuses, changing nothing, when the
+    /// configuration is not supported here, a disk carries data (`wipe: true` to
+    /// allow), is in use, or the class changed on disk since it was read.
+    Apply(apply::ApplyArgs),
+    /// Show classes as they are on disk and in the kernel: disks (ENABLE, DISABLE,
+    /// SPARE), volumes (ACTIVE, STOP, INVALID) with size, path and resync percent, and
+    /// each volume's slices (ACTIVE, STOP, INVALID, COPY, TEMP, NOUSE).
+    Status(status::StatusArgs),
+    /// Assemble classes from the metadata on their disks (no YAML needed) and start
+    /// their autostart volumes. A mirror with a missing disk starts degraded, with a
+    /// warning. Running it again changes nothing.
+    Activate(activate::ActivateArgs),
+    /// Stop every volume of the named classes (top devices first). Refuses, changing
+    /// nothing more, while a volume is open (mounted, in use by a guest).
+    Deactivate(deactivate::DeactivateArgs),
+    /// Print the class as it is on disk, as YAML that `apply` accepts; applying it
+    /// again plans nothing.
+    Export(export::ExportArgs),
+    /// Copy-on-write snapshots of a volume: create, merge back (restore), remove.
+    ///
+    /// A snapshot is a point-in-time view of a volume at /dev/dmclass/CLASS/NAME; its
+    /// COW store is carved from the class on the origin's group (mirrored when the
+    /// group is a mirror). `status` shows each snapshot's usage; a full store makes
+    /// the snapshot INVALID and leaves the volume unharmed. Snapshots in a YAML file
+    /// are applied like volumes (removal only with `--allow-destroy`).
+    Snapshot(snapshot::SnapshotArgs),
+    /// GDS proxy volumes: join a proxy to a master (extra raid1 leg, full copy), part
+    /// it (point-in-time copy at /dev/dmclass/CLASS/NAME), rejoin (copies only what
+    /// the master changed; a full copy if the proxy was parted read-write), restore
+    /// (proxy onto master, full copy; master must not be in use), break.
+    Proxy(proxy::ProxyArgs),
+    /// Change a volume's resynchronisation copy speed, recorded on disk and applied
+    /// to the running volume at once (GDS's copy delay, `sdxcopy -P`).
+    ///
+    /// The rate limits how fast dm-raid copies to a rebuilding or rejoining leg, per
+    /// disk (`max_recovery_rate`); `default` removes the limit, leaving the kernel's
+    /// /proc/sys/dev/raid/speed_limit_max. A live raid1 volume's table is reloaded
+    /// (a brief suspend); an inactive one gets the rate at its next activation. The
+    /// same setting is the `copy_rate` key of a volume in the YAML file.
+    Tune(tune::TuneArgs),
+    /// udev entry point for member disks (69-dmclass.rules): `probe DEVNODE` prints
+    /// the label as udev properties; `add|change DEVNODE` re-adds a returning leg
+    /// (bitmap resync), swaps a leg back from a hot spare, or starts a class that is
+    /// now complete; `remove DEVNODE` records failed legs. Quick: a few ioctls.
+    Event(event::EventArgs),
+    /// Wait on device-mapper events of dmclass devices and react: failed legs become
+    /// INVALID (logged with the disk's stable id), a hot spare is rebuilt in their
+    /// place when the class has `hot_spare: true`, finished resyncs become ACTIVE.
+    Monitor(event::MonitorArgs),
+    /// udev helper: print DMCLASS_CLASS, DMCLASS_VOLUME and DMCLASS_LAYER for a dm name
+    /// (used by 69-dmclass.rules; not for interactive use).
+    #[command(hide = true)]
+    UdevImport {
+        /// The dm device name (`$env{DM_NAME}`).
+        dm_name: String,
+    },
+}
