@@ -20,9 +20,11 @@ deps:
 build: deps
 	$(CARGO) build --locked --workspace
 
+# Style includes the shape: no import cycle in any crate (scripts/modgraph, docs/architecture.md).
 check-style: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	scripts/modgraph --check
 
 unit-test: deps
 	$(CARGO) test --locked

@@ -1,5 +1,5 @@
 //! The `dmclass` command: parses arguments, runs one command, maps the outcome to the
-//! exit status of DESIGN.md §4 (0 success, 1 refused/failed, 2 bad usage).
+//! exit status of docs/cli.md (0 success, 1 refused/failed, 2 bad usage).
 #![forbid(unsafe_code)]
 
 mod args;

@@ -1,4 +1,4 @@
-//! Raw member-disk I/O: the real [`Disks`] (DESIGN.md §5, "On-disk metadata").
+//! Raw member-disk I/O: the real [`Disks`] (the on-disk layout is in the engine's metadata module doc).
 //!
 //! * Block devices are always opened with `O_DIRECT`, so metadata reads see the disk
 //!   and not a stale page cache, and writes reach the disk before `fsync` returns.

@@ -1,4 +1,4 @@
-//! dmclass-linux: the kernel-facing shell (DESIGN.md §5).
+//! dmclass-linux: the kernel-facing shell (docs/architecture.md).
 //!
 //! This crate gathers the [`Facts`](dmclass_rules::Facts) document from the running
 //! machine: environment and boot mode evidence ([`machine`]), block disks from udev and

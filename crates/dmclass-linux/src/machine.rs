@@ -1,4 +1,4 @@
-//! Evidence for environment and boot-mode detection (DESIGN.md §2), read the way
+//! Evidence for environment and boot-mode detection (docs/support-matrix.md), read the way
 //! systemd-detect-virt reads it: CPUID first, then DMI; plus `/dev/kvm` and
 //! `/sys/firmware/efi`. The verdict itself is `dmclass_rules::detect_environment`.
 

@@ -1,5 +1,5 @@
 //! The recorded QEMU guests go through the same pure path as `probe()`: every capture disk
-//! gets the kind DESIGN.md §2 says, with its ids, and each machine its environment.
+//! gets the kind docs/support-matrix.md says, with its ids, and each machine its environment.
 #![allow(clippy::unwrap_used)]
 
 use dmclass_linux::capture::parse_capture;

@@ -1,4 +1,4 @@
-//! Typed configuration (DESIGN.md §3). Every node carries the [`Span`] it came from.
+//! Typed configuration (docs/configuration.md). Every node carries the [`Span`] it came from.
 //!
 //! The parser (`parse` module, to come) builds these from YAML and validates them.
 

@@ -1,4 +1,4 @@
-//! Where dmclass runs: environment and boot mode (DESIGN.md §2).
+//! Where dmclass runs: environment and boot mode (docs/support-matrix.md).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

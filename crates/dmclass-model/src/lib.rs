@@ -1,4 +1,4 @@
-//! dmclass-model: the admin's YAML configuration (DESIGN.md §3) as typed values.
+//! dmclass-model: the admin's YAML configuration (docs/configuration.md) as typed values.
 //!
 //! Parsing keeps the source position of every node so that each validation error can
 //! name `file:line:column`; validation collects every error rather than stopping at the

@@ -1,4 +1,4 @@
-//! Command-line definition (DESIGN.md §4). Help text is the man page: keep it exact.
+//! Command-line definition (docs/cli.md). Help text is the man page: keep it exact.
 //!
 //! One file per command or command group holds its arguments (`args/snapshot.rs`: the
 //! `snapshot` subcommands); the help text of each command is the doc comment of its

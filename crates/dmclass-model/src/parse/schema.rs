@@ -1,4 +1,4 @@
-//! Node tree → typed [`Config`], per DESIGN.md §3. Shape problems (unknown keys,
+//! Node tree → typed [`Config`], per docs/configuration.md. Shape problems (unknown keys,
 //! wrong types, bad words, sizes, names) are found here with the exact position of
 //! the offending key or value; relations between objects are checked in `validate`.
 
@@ -472,7 +472,7 @@ fn volume(ctx: &mut Ctx, node: &Node) -> Option<Volume> {
     })
 }
 
-/// Accepted `copy_rate` values (DESIGN.md §3).
+/// Accepted `copy_rate` values (docs/configuration.md).
 const COPY_RATE_ACCEPTED: &str =
     "a size per second per disk, a whole number of KiB from 1KiB to 1TiB, e.g. 50MiB";
 
