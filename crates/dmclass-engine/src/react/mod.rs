@@ -49,6 +49,7 @@
 pub mod decide;
 pub mod handle;
 pub mod run;
+pub mod spare;
 
 #[cfg(test)]
 mod tests;
@@ -58,13 +59,30 @@ mod tests_sim;
 use crate::layout::Leg;
 use crate::metadata::AreaHeader;
 use crate::status::RaidHealth;
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
-pub use decide::{on_disk_added, on_dm_event, pick_spare, record, Policy};
+pub use decide::{on_disk_added, on_dm_event, record};
 pub use handle::{disk_added, dm_event, Handled};
 pub use run::{carry_out, live_state, udev_probe, Carried};
+pub use spare::pick_spare;
 
 pub use crate::metadata::{Departure, Takeover};
+
+/// Choices of the caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Start an inactive class although some disks are missing, when every autostart
+    /// volume has a complete leg (GDS starts degraded; LVM's `-aay` does not).
+    pub degraded: bool,
+    /// Controller of each disk (facts `controller`), for the spare choice.
+    pub controllers: BTreeMap<String, String>,
+    /// The disk reappeared (udev `add`) rather than merely changed. A leg that failed
+    /// while its disk stayed attached (I/O errors) is re-added only on a reappearance:
+    /// a `change` event (udev's watch after any write) must not revive a failing disk
+    /// over and over; it waits for a replug or a hot spare.
+    pub reappeared: bool,
+}
 
 /// What a disk's label says (from its private area).
 #[derive(Debug, Clone, PartialEq, Eq)]
