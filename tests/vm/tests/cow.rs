@@ -5,7 +5,7 @@
 //! without harming the origin when its store overflows, and is refused where the
 //! support matrix has no row for it.
 //!
-//! Run one: `cargo test -p dmclass-vmtest --test snapshot cow_snapshot_merge_survives_reboot`.
+//! Run one: `cargo test -p dmclass-vmtest --test cow cow_snapshot_merge_survives_reboot`.
 
 mod common;
 
