@@ -69,27 +69,13 @@ fn apply_with(
     Ok(ExitCode::SUCCESS)
 }
 
-/// A plan that parts a proxy creates the proxy's own device; refuse it (before any
-/// plan runs) while the copy to that proxy is unfinished, as `dmclass proxy part` does.
+/// Refuse, before any plan runs, a plan that parts a proxy whose copy is unfinished
+/// (the executor checks each plan again; this keeps a refused part from following a
+/// class already changed).
 fn check_proxies_in_sync(plans: &[Plan], backend: &mut Backend) -> Result<(), CliError> {
     let (kernel, _) = backend.parts();
     for p in plans {
-        for proxy in dmclass_engine::proxy::proxies(&p.new_meta) {
-            let Ok(dev) = dmclass_engine::names::dm_name(
-                &p.class,
-                proxy.name,
-                dmclass_engine::names::Layer::Top,
-            ) else {
-                continue;
-            };
-            let parts = p
-                .actions
-                .iter()
-                .any(|a| a.kind == dmclass_engine::plan::ActionKind::Create && a.object == dev);
-            if parts {
-                dmclass_engine::proxy::check_in_sync(&*kernel, &p.new_meta, proxy.name)?;
-            }
-        }
+        dmclass_engine::exec::check_parts_in_sync(p, &*kernel)?;
     }
     Ok(())
 }

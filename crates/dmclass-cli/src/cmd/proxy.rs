@@ -88,13 +88,16 @@ fn op(proxy: &ObjRef, o: ProxyOp, backend: &mut Backend) -> Result<ExitCode, Cli
     let Some(class) = config.classes.first() else {
         return Ok(ExitCode::SUCCESS);
     };
-    let (p, bindings) = plan_on_disks(backend, class, &facts, |b, actual, kernel| {
-        // planning first: a closed class or an interrupted change is the reason to give
-        let p = plan::plan_proxy(class, b, actual, name, o, &PlanOptions::default())?;
-        if matches!(o, ProxyOp::Part { .. }) {
-            dmclass_engine::proxy::check_in_sync(kernel, &c.meta, name)?;
-        }
-        Ok(p)
+    // a part of an unfinished copy is refused by the executor before any action
+    let (p, bindings) = plan_on_disks(backend, class, &facts, |b, actual, _| {
+        Ok(plan::plan_proxy(
+            class,
+            b,
+            actual,
+            name,
+            o,
+            &PlanOptions::default(),
+        )?)
     })?;
     change::execute(&p, &bindings, backend)?;
     let what = match o {

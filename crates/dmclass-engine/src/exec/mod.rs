@@ -10,6 +10,9 @@
 
 pub(crate) mod device;
 pub mod failpoint;
+mod preflight;
+
+pub use preflight::check_parts_in_sync;
 
 #[cfg(test)]
 mod tests_crash;
@@ -93,16 +96,14 @@ pub fn execute_with(
         report: ExecReport::default(),
     };
     ex.recheck(bindings, &*disks)?;
+    preflight::check_parts_in_sync(plan, &*kernel)?;
     if plan.actions.is_empty() {
         ex.report.generation = plan.based_on_generation.unwrap_or(0);
         return Ok(ex.report);
     }
     let numbers = device::disk_numbers(bindings, &*disks)?;
     for (i, a) in plan.actions.iter().enumerate() {
-        let kind = serde_json::to_value(a.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let kind = a.kind.as_str();
         let line = format!(
             "[{}/{}] {kind} {} {}",
             i + 1,

@@ -244,4 +244,15 @@ fn planner_refusals() {
     let classes = crate::assemble::group_classes(&crate::assemble::scan(&w.d.paths(), &w.d).found);
     let e = crate::proxy::check_in_sync(&w.k, &classes[0].meta, "p1").unwrap_err();
     assert!(e.to_string().contains("not finished"), "{e}");
+    // ... and the executor refuses such a part before its first action: the
+    // metadata still says joined and no proxy device appeared.
+    let gen = classes[0].meta.generation;
+    let e = op(&mut w, ProxyOp::Part { readonly: false }).unwrap_err();
+    assert!(e.to_string().contains("not finished"), "{e}");
+    let after = crate::assemble::group_classes(&crate::assemble::scan(&w.d.paths(), &w.d).found);
+    assert_eq!(
+        after[0].meta.generation, gen,
+        "a refused part writes no metadata"
+    );
+    assert!(w.k.info(PROXY).unwrap().is_none(), "no proxy device");
 }
