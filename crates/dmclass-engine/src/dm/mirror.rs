@@ -2,9 +2,9 @@
 //! [<#features> <feature>...]`, the log being `core R [sync|nosync]` or
 //! `disk <dev> R [sync|nosync]`.
 
-use super::{display, parse_all, quote, DevOffset, Emit, ParseError, Words};
+use super::{quote, DevOffset, Emit, ParseError, Words};
 use dmclass_model::Sectors;
-use std::fmt::{self, Display};
+use std::fmt::{self};
 use std::str::FromStr;
 
 /// Where the dirty log lives.
@@ -179,16 +179,4 @@ impl<D> Mirror<D> {
     }
 }
 
-impl<D: Display> Display for Mirror<D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        display(f, |o| self.emit(o))
-    }
-}
-
-impl<D: FromStr> FromStr for Mirror<D> {
-    type Err = ParseError;
-
-    fn from_str(s: &str) -> Result<Self, ParseError> {
-        parse_all(s, Self::take)
-    }
-}
+super::text_impls!(Mirror);

@@ -280,6 +280,28 @@ impl<D: Display> Display for Target<D> {
     }
 }
 
+/// `Display` (the kernel's words, through the type's `emit`) and `FromStr` (the whole
+/// string through the type's `take`) for target parameter types generic over the
+/// device reference.
+macro_rules! text_impls {
+    ($($t:ident),+) => {$(
+        impl<D: std::fmt::Display> std::fmt::Display for $t<D> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                super::display(f, |o| self.emit(o))
+            }
+        }
+
+        impl<D: std::str::FromStr> std::str::FromStr for $t<D> {
+            type Err = super::ParseError;
+
+            fn from_str(s: &str) -> Result<Self, super::ParseError> {
+                super::parse_all(s, Self::take)
+            }
+        }
+    )+};
+}
+pub(crate) use text_impls;
+
 /// A device writer of [`Emit`].
 pub type DevWriter<'a, D> = dyn FnMut(&D, &mut dyn fmt::Write) -> fmt::Result + 'a;
 

@@ -2,7 +2,7 @@
 //! with `-` for an absent metadata or data device, and the rule deciding whether a
 //! raid table read back from the kernel is the one loaded.
 
-use super::{display, parse_all, quote, Emit, ParseError, Words};
+use super::{quote, Emit, ParseError, Words};
 use dmclass_model::Sectors;
 use std::fmt::{self, Display};
 use std::str::FromStr;
@@ -240,20 +240,6 @@ impl<D> Raid<D> {
     }
 }
 
-impl<D: Display> Display for Raid<D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        display(f, |o| self.emit(o))
-    }
-}
-
-impl<D: FromStr> FromStr for Raid<D> {
-    type Err = ParseError;
-
-    fn from_str(s: &str) -> Result<Self, ParseError> {
-        parse_all(s, Self::take)
-    }
-}
-
 /// The optional parameters that must read back: all but `rebuild`, sorted.
 fn compared(opts: &[RaidOpt]) -> Vec<RaidOpt> {
     let mut v: Vec<RaidOpt> = opts
@@ -280,3 +266,5 @@ pub fn readback_matches<D: PartialEq>(loaded: &Raid<D>, kernel: &Raid<D>) -> boo
         && loaded.devs == kernel.devs
         && compared(&loaded.opts) == compared(&kernel.opts)
 }
+
+super::text_impls!(Raid);

@@ -2,9 +2,9 @@
 //! `<origin> <cow> <P|PO|N> <chunk> [<#features> <feature>...]`
 //! (`snapshot-origin <dev>` is a bare device, [`super::Target::SnapshotOrigin`]).
 
-use super::{display, parse_all, quote, Emit, ParseError, Words};
+use super::{quote, Emit, ParseError, Words};
 use dmclass_model::Sectors;
-use std::fmt::{self, Display};
+use std::fmt::{self};
 use std::str::FromStr;
 
 /// Exception store kind.
@@ -133,16 +133,4 @@ impl<D> Snapshot<D> {
     }
 }
 
-impl<D: Display> Display for Snapshot<D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        display(f, |o| self.emit(o))
-    }
-}
-
-impl<D: FromStr> FromStr for Snapshot<D> {
-    type Err = ParseError;
-
-    fn from_str(s: &str) -> Result<Self, ParseError> {
-        parse_all(s, Self::take)
-    }
-}
+super::text_impls!(Snapshot);

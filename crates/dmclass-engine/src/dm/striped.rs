@@ -1,9 +1,9 @@
 //! `linear` (a device and an offset, also the unit of `striped`, mirror legs and
 //! `error`) and `striped`.
 
-use super::{display, parse_all, Emit, ParseError, Words};
+use super::{Emit, ParseError, Words};
 use dmclass_model::Sectors;
-use std::fmt::{self, Display};
+use std::fmt::{self};
 use std::str::FromStr;
 
 /// `<dev> <offset>`: the `linear` target's parameters, one stripe, one mirror leg.
@@ -39,20 +39,6 @@ impl<D> DevOffset<D> {
             dev: f(&self.dev)?,
             offset: self.offset,
         })
-    }
-}
-
-impl<D: Display> Display for DevOffset<D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        display(f, |o| self.emit(o))
-    }
-}
-
-impl<D: FromStr> FromStr for DevOffset<D> {
-    type Err = ParseError;
-
-    fn from_str(s: &str) -> Result<Self, ParseError> {
-        parse_all(s, Self::take)
     }
 }
 
@@ -101,16 +87,4 @@ impl<D> Striped<D> {
     }
 }
 
-impl<D: Display> Display for Striped<D> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        display(f, |o| self.emit(o))
-    }
-}
-
-impl<D: FromStr> FromStr for Striped<D> {
-    type Err = ParseError;
-
-    fn from_str(s: &str) -> Result<Self, ParseError> {
-        parse_all(s, Self::take)
-    }
-}
+super::text_impls!(DevOffset, Striped);
