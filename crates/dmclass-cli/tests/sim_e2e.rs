@@ -115,3 +115,30 @@ fn usage_and_unknown_classes() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--yes"));
 }
+
+/// A volume with `autostart: false` is left inactive by `activate`, which says so and
+/// succeeds: the admin asked for it (it is not a failure to start).
+#[test]
+fn activate_leaves_manual_volumes_inactive_and_succeeds() {
+    let sim = Sim::new("manual", "examples/kvm-guest-mirror.facts.json");
+    let yaml = std::fs::read_to_string(support::root().join("examples/kvm-guest-mirror.yaml"))
+        .unwrap()
+        .replace(
+            "{name: vol2, on: g1, size: 512MiB, engine: mirror}",
+            "{name: vol2, on: g1, size: 512MiB, engine: mirror, autostart: false}",
+        );
+    assert!(yaml.contains("autostart: false"));
+    let file = sim.dir.join("manual.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    sim.ok(&["apply", file.to_str().unwrap(), "--yes"]);
+    sim.ok(&["deactivate", "data"]);
+    let out = sim.ok(&["activate", "data"]);
+    assert!(
+        out.contains("volume vol2 left inactive (autostart: false)"),
+        "{out}"
+    );
+    assert!(out.contains("1 started"), "{out}");
+    let st = sim.json(&["status", "--json"]);
+    assert_eq!(volume(&st, "data", "vol1")["state"], "ACTIVE");
+    assert_eq!(volume(&st, "data", "vol2")["state"], "STOP");
+}

@@ -59,6 +59,12 @@ fn activate_with(args: &ActivateArgs, backend: &mut Backend) -> Result<ExitCode,
             eprintln!("class {}: volume {v} not started: {why}", c.meta.name);
         }
         failed += r.skipped.len();
+        for v in &r.manual {
+            println!(
+                "class {}: volume {v} left inactive (autostart: false)",
+                c.meta.name
+            );
+        }
         // Merges the kernel finished (a snapshot-merge started now or earlier).
         if finish_merges(backend, c)? {
             println!("class {}: finished snapshot merge(s)", c.meta.name);

@@ -238,8 +238,11 @@ pub struct ActivateReport {
     pub already_active: Vec<String>,
     /// Volumes started without some legs: (volume, missing leg indexes).
     pub degraded: Vec<(String, Vec<usize>)>,
-    /// Volumes not started, with the reason.
+    /// Volumes not started, with the reason (a failure to report).
     pub skipped: Vec<(String, String)>,
+    /// Volumes left inactive because they have `autostart: false` (as asked: not a
+    /// failure; `lvchange -aay` leaves such volumes alone the same way).
+    pub manual: Vec<String>,
     /// Warnings for the admin (degraded volumes, stale disks).
     pub warnings: Vec<String>,
 }
@@ -301,8 +304,7 @@ pub(crate) fn activate_open(
     }
     for vol in &meta.volumes {
         if !vol.autostart {
-            rep.skipped
-                .push((vol.name.clone(), "autostart is off".into()));
+            rep.manual.push(vol.name.clone());
             continue;
         }
         let missing = vol.layout.legs_missing(|d| numbers.contains_key(d));
