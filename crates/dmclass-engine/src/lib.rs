@@ -18,6 +18,8 @@
 //!   plan/cow.rs and plan/cow_merge.rs); [`proxy`]: GDS proxy volumes (state; planned in
 //!   plan/proxy.rs);
 //! * [`closing`]: GDS's class-closing rule;
+//! * [`root`]: the root class's groundwork (GUID partition tables, the keep-disk
+//!   conversion layout); root classes are still refused by the planner;
 //! * [`plan`] / [`exec`]: desired vs actual → ordered actions, run over the traits;
 //! * [`assemble`]: scan disks, group classes, activate (degraded when legs are missing),
 //!   deactivate; [`assemble::recover`] finishes an interrupted apply,
@@ -46,6 +48,7 @@ pub mod proxy;
 pub mod raid_sb;
 pub mod react;
 pub mod region;
+pub mod root;
 pub mod sim;
 pub mod state;
 pub mod status;
