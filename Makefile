@@ -2,7 +2,7 @@
 CARGO ?= cargo
 SHELL := /bin/bash
 
-.PHONY: all deps build check-style unit-test fuzz test demo bench clean help
+.PHONY: all deps build man check-style unit-test fuzz test demo bench clean help
 
 all: build
 
@@ -13,6 +13,7 @@ help:
 	@echo "make fuzz       every fuzz target for FUZZ_SECONDS (default 60) each (nightly; docs/fuzzing.md)"
 	@echo "make vm-test    VM tier only; one scenario: make vm-test-one SCENARIO=name"
 	@echo "make bench      benchmarks (ratios against baselines, same run)"
+	@echo "make man        man pages and bash/zsh/fish completions into target/generated/"
 
 deps:
 	scripts/deps all
@@ -21,6 +22,12 @@ build: deps
 	$(CARGO) build --locked --workspace
 
 # Style includes the shape: no import cycle in any crate (scripts/modgraph, docs/architecture.md).
+# Man pages (dmclass(8), one per command, dmclass.yaml(5)) and completions, generated
+# from the same clap definitions as --help (crates/dmclass-doc).
+man: deps
+	$(CARGO) run -q --locked -p dmclass-doc -- target/generated
+	@echo "read one: man -l target/generated/man/dmclass.8"
+
 check-style: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
