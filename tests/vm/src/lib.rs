@@ -18,6 +18,7 @@
 //! ```
 
 mod agent;
+mod bootdisk;
 mod chan;
 mod error;
 mod image;

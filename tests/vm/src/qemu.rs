@@ -96,16 +96,29 @@ pub(crate) fn device_props(disk: &DiskSpec, scsi_id: u64) -> DeviceProps {
 /// Devices of every disk in spec order; SCSI target numbers count per controller.
 pub(crate) fn all_device_props(spec: &VmSpec) -> Vec<DeviceProps> {
     let (mut virtio_scsi, mut pvscsi) = (0, 0);
+    // The firmware tries disks with an ESP in disk order (without `bootindex`, OVMF
+    // falls into its shell when the first disk is gone).
+    let mut boot = 0;
     spec.disks
         .iter()
         .map(|d| {
             let n = match d.bus {
-                Bus::VirtioScsi => &mut virtio_scsi,
-                Bus::Pvscsi => &mut pvscsi,
-                Bus::VirtioBlk | Bus::Nvme => return device_props(d, 0),
+                Bus::VirtioScsi => Some(&mut virtio_scsi),
+                Bus::Pvscsi => Some(&mut pvscsi),
+                Bus::VirtioBlk | Bus::Nvme => None,
             };
-            let props = device_props(d, *n);
-            *n += 1;
+            let mut props = match n {
+                Some(n) => {
+                    let p = device_props(d, *n);
+                    *n += 1;
+                    p
+                }
+                None => device_props(d, 0),
+            };
+            if d.esp && spec.boots_from_disk() {
+                boot += 1;
+                props.props.push(("bootindex", Prop::Num(boot)));
+            }
             props
         })
         .collect()
@@ -158,6 +171,13 @@ pub(crate) struct Paths<'a> {
     pub absent: &'a [String],
 }
 
+/// The kernel command line, given with `-append` or built into the ESP's kernel image.
+pub(crate) fn kernel_cmdline(spec: &VmSpec) -> String {
+    format!("console=ttyS0 panic=-1 {}", spec.extra_append)
+        .trim()
+        .to_string()
+}
+
 /// The full QEMU argument list (without the program).
 pub(crate) fn args(spec: &VmSpec, p: &Paths<'_>) -> Vec<OsString> {
     let mut a: Vec<String> = Vec::new();
@@ -176,17 +196,12 @@ pub(crate) fn args(spec: &VmSpec, p: &Paths<'_>) -> Vec<OsString> {
         let ovmf = p.ovmf.display().to_string();
         push(&["-bios", &ovmf]);
     }
-    let kernel = p.image.kernel.display().to_string();
-    let initrd = p.image.initrd.display().to_string();
-    let append = format!("console=ttyS0 panic=-1 {}", spec.extra_append);
-    push(&[
-        "-kernel",
-        &kernel,
-        "-initrd",
-        &initrd,
-        "-append",
-        append.trim(),
-    ]);
+    if !spec.boots_from_disk() {
+        let kernel = p.image.kernel.display().to_string();
+        let initrd = p.image.initrd.display().to_string();
+        let append = kernel_cmdline(spec);
+        push(&["-kernel", &kernel, "-initrd", &initrd, "-append", &append]);
+    }
     let con = format!(
         "file,id=con,path={},append=on",
         p.console_log.display().to_string().replace(',', ",,")
@@ -275,6 +290,31 @@ mod tests {
         assert!(b[1].contains("inject-error.0.event=read_aio"));
         assert!(b[1].contains("inject-error.0.sector=2048"));
         assert_eq!(b[2], "driver=raw,file=b-d1,node-name=d1");
+    }
+
+    #[test]
+    fn esp_disks_get_boot_indexes_in_order_only_under_uefi() {
+        let disks = |fw| {
+            VmSpec::new("t", Personality::KvmGuest, fw)
+                .disk(DiskSpec::virtio_blk("a", "a", Bytes(512)).with_esp())
+                .disk(DiskSpec::virtio_blk("x", "x", Bytes(512)))
+                .disk(DiskSpec::virtio_scsi("b", "b", Bytes(512)).with_esp())
+        };
+        let uefi = disks(Firmware::Uefi);
+        assert!(uefi.boots_from_disk());
+        let cli: Vec<String> = all_device_props(&uefi)
+            .iter()
+            .map(DeviceProps::to_cli)
+            .collect();
+        assert!(cli[0].ends_with(",bootindex=1"), "{}", cli[0]);
+        assert!(!cli[1].contains("bootindex"), "{}", cli[1]);
+        assert!(cli[2].ends_with(",bootindex=2"), "{}", cli[2]);
+        // BIOS boots QEMU's -kernel: no boot indexes.
+        let bios = disks(Firmware::Bios);
+        assert!(!bios.boots_from_disk());
+        assert!(all_device_props(&bios)
+            .iter()
+            .all(|p| !p.to_cli().contains("bootindex")));
     }
 
     #[test]

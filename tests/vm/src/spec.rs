@@ -96,6 +96,11 @@ pub struct DiskSpec {
     pub product: Option<String>,
     /// Injected I/O errors (adds a blkdebug node).
     pub inject: Vec<InjectedError>,
+    /// The disk carries a GPT with an EFI system partition holding the VM's kernel,
+    /// initramfs and command line as a unified kernel image at the removable-media
+    /// path `\EFI\BOOT\BOOTX64.EFI`; with [`Firmware::Uefi`] the VM boots from it
+    /// (OVMF, `bootindex` in disk order) instead of QEMU's `-kernel`.
+    pub esp: bool,
 }
 
 impl DiskSpec {
@@ -109,6 +114,7 @@ impl DiskSpec {
             vendor: None,
             product: None,
             inject: Vec::new(),
+            esp: false,
         }
     }
 
@@ -145,6 +151,13 @@ impl DiskSpec {
     /// An NVMe namespace.
     pub fn nvme(id: &str, serial: &str, size: Bytes) -> Self {
         Self::new(id, Bus::Nvme, serial, size)
+    }
+
+    /// Gives the disk an ESP the firmware boots from ([`DiskSpec::esp`]).
+    #[must_use]
+    pub fn with_esp(mut self) -> Self {
+        self.esp = true;
+        self
     }
 
     /// Adds an injected I/O error.
@@ -246,6 +259,12 @@ impl VmSpec {
     pub fn memory_mib(mut self, mib: u32) -> Self {
         self.memory_mib = mib;
         self
+    }
+
+    /// Whether the firmware boots from a disk's ESP (UEFI and a disk
+    /// [`DiskSpec::with_esp`]) rather than from QEMU's `-kernel`.
+    pub fn boots_from_disk(&self) -> bool {
+        self.firmware == Firmware::Uefi && self.disks.iter().any(|d| d.esp)
     }
 
     /// The disk with this id.

@@ -70,11 +70,19 @@ impl Vm {
                 run_dir.display()
             )));
         }
+        let uki = if spec.boots_from_disk() {
+            Some(crate::bootdisk::uki(&image, &qemu::kernel_cmdline(&spec))?)
+        } else {
+            None
+        };
         for d in &spec.disks {
             let path = run_dir.join(format!("{}.raw", d.id));
             File::create(&path)
                 .and_then(|f| f.set_len(d.size.0))
                 .map_err(|e| VmError::io(format!("create disk {}", path.display()), e))?;
+            if let (true, Some(uki)) = (d.esp, &uki) {
+                crate::bootdisk::write_esp_disk(&path, uki)?;
+            }
         }
         let mut vm = Vm {
             devices: qemu::all_device_props(&spec),

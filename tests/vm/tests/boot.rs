@@ -209,3 +209,43 @@ fn dm_targets_and_failure_report() {
         assert!(text.contains(needle), "report lacks {needle:?}:\n{text}");
     }
 }
+
+/// The firmware itself boots the VM from a disk's EFI system partition (no QEMU
+/// `-kernel`): both disks carry an ESP with the kernel, initramfs and command line as
+/// one unified kernel image at `\EFI\BOOT\BOOTX64.EFI`; with the first disk gone OVMF
+/// boots from the second. The ground the root class's boot-from-either-disk scenarios
+/// stand on.
+#[test]
+fn uefi_firmware_boots_from_either_disks_esp() {
+    let mut spec = VmSpec::new("uefi_esp_boot", Personality::KvmGuest, Firmware::Uefi)
+        .disk(DiskSpec::virtio_blk("espa", "espa", Bytes(128 * MIB)).with_esp())
+        .disk(DiskSpec::virtio_blk("espb", "espb", Bytes(128 * MIB)).with_esp());
+    spec.extra_append = "dmclass.vmtest=uki".into();
+    let Some(mut vm) = boot_or_skip(spec) else {
+        return;
+    };
+    eprintln!("UEFI boot from the ESP of espa: {:?}", vm.boot_time());
+    let cmdline = std::fs::read_to_string(vm.log_dir().join("qemu.cmdline")).unwrap_or_default();
+    vm.check(
+        !cmdline.contains("'-kernel'") && cmdline.contains("bootindex=1"),
+        "QEMU starts without -kernel, the disks have boot indexes",
+        None,
+    );
+    vm.sh_contains("[ -d /sys/firmware/efi ] && echo uefi || echo bios", "uefi");
+    // The command line came from the image's .cmdline section.
+    vm.sh_contains("cat /proc/cmdline", "dmclass.vmtest=uki");
+    let esp = "udevadm settle; udevadm info --query=property /dev/disk/by-id/virtio-espa-part1";
+    vm.sh_contains(esp, "ID_FS_TYPE=vfat");
+    vm.sh_contains(
+        esp,
+        "ID_PART_ENTRY_TYPE=c12a7328-f81f-11d2-ba4b-00a0c93ec93b",
+    );
+    check_probe(&mut vm);
+    vm.shutdown().unwrap_or_else(|e| panic!("shutdown: {e}"));
+    // Only the second disk: the firmware finds its ESP.
+    vm.start_with_only(&["espb"])
+        .unwrap_or_else(|e| panic!("boot from espb alone: {e}"));
+    eprintln!("UEFI boot from the ESP of espb alone: {:?}", vm.boot_time());
+    vm.sh_contains("ls /dev/disk/by-id/", "virtio-espb-part1");
+    vm.sh_contains("cat /proc/cmdline", "dmclass.vmtest=uki");
+}

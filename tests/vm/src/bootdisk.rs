@@ -1,0 +1,147 @@
+//! Disks the firmware boots from: a GPT with an EFI system partition holding the VM's
+//! kernel, initramfs and command line as one unified kernel image (UKI) at the
+//! removable-media path `\EFI\BOOT\BOOTX64.EFI`, so OVMF boots it with no boot entry.
+//!
+//! Debian 12 has no `ukify`; the UKI is the systemd-boot EFI stub with the kernel,
+//! initramfs, command line and os-release added as PE sections by `objcopy` (the
+//! section addresses systemd documents for the stub). The disk is made without root or
+//! loop devices: `sfdisk` on the image file, `mkfs.vfat --offset`, `mcopy -i img@@1M`.
+//! UKIs are cached by their inputs under `target/vm/image/`.
+
+use crate::error::VmError;
+use crate::image::{vm_dir, ImagePaths};
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The systemd-boot EFI stub (Debian package `systemd-boot-efi`).
+const STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
+/// Size of the ESP: 64 MiB of FAT32 from 1 MiB on.
+pub(crate) const ESP_MIB: u64 = 64;
+/// Partition type GUID of an EFI system partition.
+const ESP_TYPE: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
+
+fn run(cmd: &mut Command) -> Result<(), VmError> {
+    let text = format!("{cmd:?}");
+    let out = cmd.output().map_err(|e| VmError::Image {
+        command: text.clone(),
+        detail: format!("cannot run it: {e} (packages: scripts/deps vm)"),
+    })?;
+    if !out.status.success() {
+        return Err(VmError::Image {
+            command: text,
+            detail: format!(
+                "exit {:?}: {}{}",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn io(what: String) -> impl FnOnce(std::io::Error) -> VmError {
+    move |e| VmError::io(what, e)
+}
+
+/// The UKI of `image` with `cmdline`, built once per distinct input.
+pub(crate) fn uki(image: &ImagePaths, cmdline: &str) -> Result<PathBuf, VmError> {
+    let mut h = DefaultHasher::new();
+    for f in [&image.kernel, &image.initrd] {
+        std::fs::read(f)
+            .map_err(io(format!("read {}", f.display())))?
+            .hash(&mut h);
+    }
+    cmdline.hash(&mut h);
+    let dir = vm_dir().join("image");
+    let out = dir.join(format!("uki-{:016x}.efi", h.finish()));
+    if out.exists() {
+        return Ok(out);
+    }
+    let tmp = dir.join(format!("uki.{}.tmp", std::process::id()));
+    // The initramfs is an uncompressed cpio (fast for -initrd); in the image on the ESP
+    // it is gzip'd: a third of the size for the firmware to read.
+    let initrd_gz = dir.join(format!("uki-initrd.{}.tmp", std::process::id()));
+    let gz =
+        std::fs::File::create(&initrd_gz).map_err(io(format!("create {}", initrd_gz.display())))?;
+    run(Command::new("gzip")
+        .args(["-1", "-c"])
+        .arg(&image.initrd)
+        .stdout(gz))?;
+    let cmd_file = dir.join(format!("uki-cmdline.{}.tmp", std::process::id()));
+    let osrel = dir.join(format!("uki-osrel.{}.tmp", std::process::id()));
+    std::fs::write(&cmd_file, cmdline).map_err(io(format!("write {}", cmd_file.display())))?;
+    std::fs::write(&osrel, "ID=dmclass-vm\nPRETTY_NAME=\"dmclass test VM\"\n")
+        .map_err(io(format!("write {}", osrel.display())))?;
+    let section = |name: &str, file: &Path, vma: &str| {
+        [
+            "--add-section".to_string(),
+            format!("{name}={}", file.display()),
+            "--change-section-vma".to_string(),
+            format!("{name}={vma}"),
+        ]
+    };
+    let mut objcopy = Command::new("objcopy");
+    objcopy
+        .args(section(".osrel", &osrel, "0x20000"))
+        .args(section(".cmdline", &cmd_file, "0x30000"))
+        .args(section(".linux", &image.kernel, "0x2000000"))
+        .args(section(".initrd", &initrd_gz, "0x3000000"))
+        .arg(STUB)
+        .arg(&tmp);
+    let built = run(&mut objcopy);
+    let _ = std::fs::remove_file(&cmd_file);
+    let _ = std::fs::remove_file(&osrel);
+    let _ = std::fs::remove_file(&initrd_gz);
+    built?;
+    // Atomic: parallel scenarios may build the same UKI.
+    std::fs::rename(&tmp, &out).map_err(io(format!("rename {}", tmp.display())))?;
+    Ok(out)
+}
+
+/// Make `disk` (an existing image file of its final size) a GPT disk whose first
+/// partition is an ESP booting `uki`; the rest of the disk stays unpartitioned.
+pub(crate) fn write_esp_disk(disk: &Path, uki: &Path) -> Result<(), VmError> {
+    let script = format!(
+        "label: gpt\nstart=2048, size={}, type={ESP_TYPE}, name=\"EFI system\"\n",
+        ESP_MIB * 2048
+    );
+    let mut sfdisk = Command::new("sfdisk");
+    sfdisk
+        .args(["--quiet", "--no-reread", "--no-tell-kernel"])
+        .arg(disk)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = sfdisk
+        .spawn()
+        .map_err(io(format!("run sfdisk on {}", disk.display())))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write as _;
+        stdin
+            .write_all(script.as_bytes())
+            .map_err(io("write the sfdisk script".into()))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(io("wait for sfdisk".into()))?;
+    if !out.status.success() {
+        return Err(VmError::Image {
+            command: format!("sfdisk {}", disk.display()),
+            detail: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
+    }
+    run(Command::new("mkfs.vfat")
+        .args(["-F", "32", "-n", "ESP", "--offset", "2048"])
+        .arg(disk)
+        .arg((ESP_MIB * 1024).to_string()))?;
+    let fat = format!("{}@@1M", disk.display());
+    run(Command::new("mmd").args(["-i", &fat, "::/EFI", "::/EFI/BOOT"]))?;
+    run(Command::new("mcopy")
+        .args(["-i", &fat])
+        .arg(uki)
+        .arg("::/EFI/BOOT/BOOTX64.EFI"))?;
+    Ok(())
+}
