@@ -101,13 +101,81 @@ pub(crate) fn uki(image: &ImagePaths, cmdline: &str) -> Result<PathBuf, VmError>
     Ok(out)
 }
 
+/// Size of a root partition ([`crate::DiskSpec::with_root`]), right after the ESP.
+pub(crate) const ROOT_MIB: u64 = 128;
+/// Partition type GUID of a Linux file system.
+const LINUX_FS_TYPE: &str = "0FC63DAF-8483-4772-8E79-3D69D8477DE4";
+/// Marker file of the root tree: the guest's init hands over to the disk only once.
+const REALROOT_MARKER: &str = "etc/dmclass-vm-realroot";
+
+/// The partition UUID of disk `id`'s root partition (derived from the id, so the kernel
+/// command line can name it before the disk exists).
+pub(crate) fn root_partuuid(id: &str) -> String {
+    let mut h = DefaultHasher::new();
+    id.hash(&mut h);
+    let a = h.finish();
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        (a >> 20) & 0xfff,
+        a & 0xffff_ffff_ffff
+    )
+}
+
+/// The image's file tree (the initramfs unpacked, plus the marker), built once per
+/// initramfs under `target/vm/image/rootfs-<hash>/`.
+fn root_tree(image: &ImagePaths) -> Result<PathBuf, VmError> {
+    let mut h = DefaultHasher::new();
+    std::fs::read(&image.initrd)
+        .map_err(io(format!("read {}", image.initrd.display())))?
+        .hash(&mut h);
+    let dir = vm_dir().join("image");
+    let tree = dir.join(format!("rootfs-{:016x}", h.finish()));
+    if tree.join(REALROOT_MARKER).exists() {
+        return Ok(tree);
+    }
+    let tmp = dir.join(format!("rootfs.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(io(format!("create {}", tmp.display())))?;
+    let initrd = std::fs::File::open(&image.initrd)
+        .map_err(io(format!("open {}", image.initrd.display())))?;
+    run(Command::new("cpio")
+        .args(["-idm", "--quiet", "-D"])
+        .arg(&tmp)
+        .stdin(initrd))?;
+    std::fs::write(
+        tmp.join(REALROOT_MARKER),
+        "the root file system of a dmclass test VM\n",
+    )
+    .map_err(io("write the root marker".into()))?;
+    let _ = std::fs::remove_dir_all(&tree);
+    std::fs::rename(&tmp, &tree).map_err(io(format!("rename {}", tmp.display())))?;
+    Ok(tree)
+}
+
 /// Make `disk` (an existing image file of its final size) a GPT disk whose first
-/// partition is an ESP booting `uki`; the rest of the disk stays unpartitioned.
-pub(crate) fn write_esp_disk(disk: &Path, uki: &Path) -> Result<(), VmError> {
-    let script = format!(
+/// partition is an ESP booting `uki`; with `root`, a second partition holds the image's
+/// file tree as ext4 (partition UUID [`root_partuuid`]`(id)`). The rest of the disk
+/// stays unpartitioned.
+pub(crate) fn write_esp_disk(
+    disk: &Path,
+    uki: &Path,
+    root: Option<(&ImagePaths, &str)>,
+) -> Result<(), VmError> {
+    let mut script = format!(
         "label: gpt\nstart=2048, size={}, type={ESP_TYPE}, name=\"EFI system\"\n",
         ESP_MIB * 2048
     );
+    if let Some((_, id)) = root {
+        script.push_str(&format!(
+            "start={}, size={}, type={LINUX_FS_TYPE}, uuid={}, name=\"vmroot\"\n",
+            (1 + ESP_MIB) * 2048,
+            ROOT_MIB * 2048,
+            root_partuuid(id)
+        ));
+    }
     let mut sfdisk = Command::new("sfdisk");
     sfdisk
         .args(["--quiet", "--no-reread", "--no-tell-kernel"])
@@ -143,5 +211,15 @@ pub(crate) fn write_esp_disk(disk: &Path, uki: &Path) -> Result<(), VmError> {
         .args(["-i", &fat])
         .arg(uki)
         .arg("::/EFI/BOOT/BOOTX64.EFI"))?;
+    if let Some((image, _)) = root {
+        let tree = root_tree(image)?;
+        run(Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-L", "vmroot", "-d"])
+            .arg(&tree)
+            .arg("-E")
+            .arg(format!("offset={}", (1 + ESP_MIB) << 20))
+            .arg(disk)
+            .arg(format!("{ROOT_MIB}M")))?;
+    }
     Ok(())
 }

@@ -173,7 +173,18 @@ pub(crate) struct Paths<'a> {
 
 /// The kernel command line, given with `-append` or built into the ESP's kernel image.
 pub(crate) fn kernel_cmdline(spec: &VmSpec) -> String {
-    format!("console=ttyS0 panic=-1 {}", spec.extra_append)
+    let root = spec
+        .disks
+        .iter()
+        .find(|d| d.root && spec.boots_from_disk())
+        .map(|d| {
+            format!(
+                " dmclass.vmtest.root=/dev/disk/by-partuuid/{}",
+                crate::bootdisk::root_partuuid(&d.id)
+            )
+        })
+        .unwrap_or_default();
+    format!("console=ttyS0 panic=-1{root} {}", spec.extra_append)
         .trim()
         .to_string()
 }

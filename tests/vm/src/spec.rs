@@ -101,6 +101,10 @@ pub struct DiskSpec {
     /// path `\EFI\BOOT\BOOTX64.EFI`; with [`Firmware::Uefi`] the VM boots from it
     /// (OVMF, `bootindex` in disk order) instead of QEMU's `-kernel`.
     pub esp: bool,
+    /// With [`DiskSpec::esp`]: a second partition holds the image's file tree as ext4
+    /// and the VM's initramfs hands over to it (`dmclass.vmtest.root=`), so `/` is a
+    /// file system on the disk.
+    pub root: bool,
 }
 
 impl DiskSpec {
@@ -115,6 +119,7 @@ impl DiskSpec {
             product: None,
             inject: Vec::new(),
             esp: false,
+            root: false,
         }
     }
 
@@ -157,6 +162,15 @@ impl DiskSpec {
     #[must_use]
     pub fn with_esp(mut self) -> Self {
         self.esp = true;
+        self
+    }
+
+    /// Gives the disk an ESP and a root file system the VM runs from
+    /// ([`DiskSpec::root`]).
+    #[must_use]
+    pub fn with_root(mut self) -> Self {
+        self.esp = true;
+        self.root = true;
         self
     }
 

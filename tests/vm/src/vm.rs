@@ -81,7 +81,8 @@ impl Vm {
                 .and_then(|f| f.set_len(d.size.0))
                 .map_err(|e| VmError::io(format!("create disk {}", path.display()), e))?;
             if let (true, Some(uki)) = (d.esp, &uki) {
-                crate::bootdisk::write_esp_disk(&path, uki)?;
+                let root = d.root.then_some((&image, d.id.as_str()));
+                crate::bootdisk::write_esp_disk(&path, uki, root)?;
             }
         }
         let mut vm = Vm {

@@ -249,3 +249,35 @@ fn uefi_firmware_boots_from_either_disks_esp() {
     vm.sh_contains("ls /dev/disk/by-id/", "virtio-espb-part1");
     vm.sh_contains("cat /proc/cmdline", "dmclass.vmtest=uki");
 }
+
+/// OVMF boots the disk's ESP and the initramfs hands over to an ext4 root file system
+/// on the same disk (`switch_root`): `/` is the disk's second partition, and what is
+/// written to it is there after a power cut. The ground of the root class's scenarios,
+/// whose root is a dmclass volume instead.
+#[test]
+fn uefi_boots_a_root_file_system_on_disk() {
+    let spec = VmSpec::new("uefi_root_boot", Personality::KvmGuest, Firmware::Uefi)
+        .disk(DiskSpec::virtio_blk("sysa", "sysa", Bytes(256 * MIB)).with_root());
+    let Some(mut vm) = boot_or_skip(spec) else {
+        return;
+    };
+    eprintln!(
+        "UEFI boot into the disk's root file system: {:?}",
+        vm.boot_time()
+    );
+    vm.sh_contains("cat /etc/dmclass-vm-realroot", "root file system");
+    let root = vm.sh("awk '$2 == \"/\" {print $1, $3}' /proc/mounts");
+    vm.check(
+        root.stdout.contains("ext4") && !root.stdout.contains("rootfs"),
+        "/ is the ext4 file system on the disk",
+        Some(&root),
+    );
+    vm.sh_contains(
+        "udevadm settle; readlink -f /dev/disk/by-partlabel/vmroot",
+        "/dev/vda2",
+    );
+    vm.sh("echo kept-across-power-cut > /root/mark && sync");
+    vm.power_cut().unwrap_or_else(|e| panic!("power cut: {e}"));
+    vm.start().unwrap_or_else(|e| panic!("boot again: {e}"));
+    vm.sh_contains("cat /root/mark", "kept-across-power-cut");
+}
