@@ -11,6 +11,7 @@
 use crate::error::VmError;
 use crate::image::{vm_dir, ImagePaths};
 use std::collections::hash_map::DefaultHasher;
+use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -169,12 +170,13 @@ pub(crate) fn write_esp_disk(
         ESP_MIB * 2048
     );
     if let Some((_, id)) = root {
-        script.push_str(&format!(
-            "start={}, size={}, type={LINUX_FS_TYPE}, uuid={}, name=\"vmroot\"\n",
+        let _ = writeln!(
+            script,
+            "start={}, size={}, type={LINUX_FS_TYPE}, uuid={}, name=\"vmroot\"",
             (1 + ESP_MIB) * 2048,
             ROOT_MIB * 2048,
             root_partuuid(id)
-        ));
+        );
     }
     let mut sfdisk = Command::new("sfdisk");
     sfdisk
