@@ -25,7 +25,8 @@
 //!   deactivate; [`assemble::recover`] finishes an interrupted apply,
 //!   [`assemble::force`] starts a closed class;
 //! * [`react`]: decisions on hotplug and dm events (re-add, hot spare, failed legs);
-//! * [`state`] / [`export`]: GDS status model and rendering; the class back as YAML.
+//! * [`state`] / [`export`]: GDS status model and rendering (text tables through
+//!   [`columns`]); the class back as YAML.
 //!
 //! Nothing here touches a real device: all I/O goes through [`io::Kernel`] and
 //! [`io::Disks`].
@@ -34,6 +35,7 @@
 pub mod alloc;
 pub mod assemble;
 pub mod closing;
+pub mod columns;
 pub mod cow;
 pub mod dm;
 pub mod error;

@@ -302,20 +302,21 @@ fn word<T: Serialize>(t: &T) -> String {
         .unwrap_or_default()
 }
 
-/// `sdxinfo`-like text: class, disk, volume and slice tables.
+/// `sdxinfo`-like text: class, disk, volume and slice tables. Sizes in binary units
+/// (`8G`), resync progress in percent; `--json` has exact bytes.
 pub fn render(classes: &[ClassStatus]) -> String {
+    use crate::columns::{human_size, percent, Columns};
     let mut o = String::new();
-    let _ = writeln!(o, "OBJ    NAME             TYPE    GENERATION");
-    let _ = writeln!(o, "------ ---------------- ------- ----------");
+    let mut t = Columns::new(&["OBJ", "NAME", "TYPE", "GENERATION"]);
     for c in classes {
-        let _ = writeln!(
-            o,
-            "class  {:<16} {:<7} {}",
-            c.name,
+        t.row(vec![
+            "class".into(),
+            c.name.clone(),
             word(&c.class_type),
-            c.generation
-        );
+            c.generation.to_string(),
+        ]);
     }
+    o.push_str(&t.render());
     for c in classes {
         if let Some(r) = &c.closed_reason {
             let _ = writeln!(o, "class {} is CLOSED: {r}", c.name);
@@ -328,89 +329,65 @@ pub fn render(classes: &[ClassStatus]) -> String {
             );
         }
     }
-    let _ = writeln!(
-        o,
-        "\nOBJ    NAME     CLASS            DEVNAM                           BLOCKS       STATUS"
-    );
-    let _ = writeln!(
-        o,
-        "------ -------- ---------------- -------------------------------- ------------ -------"
-    );
+    let mut t = Columns::new(&["OBJ", "NAME", "CLASS", "DEVNAM", "SIZE", "STATUS"]);
     for c in classes {
         for d in &c.disks {
-            let _ = writeln!(
-                o,
-                "disk   {:<8} {:<16} {:<32} {:<12} {}",
-                d.name,
-                c.name,
-                d.path.as_deref().unwrap_or("*"),
-                d.size / 512,
-                word(&d.state)
-            );
+            t.row(vec![
+                "disk".into(),
+                d.name.clone(),
+                c.name.clone(),
+                d.path.clone().unwrap_or_else(|| "*".into()),
+                human_size(d.size),
+                word(&d.state),
+            ]);
             if let Some(r) = &d.reason {
-                let _ = writeln!(o, "       {:<8} reason: {r}", "");
+                t.note(format!("reason: {r}"));
             }
         }
     }
-    let _ = writeln!(
-        o,
-        "\nOBJ    NAME     CLASS            GROUP    ENGINE BLOCKS       STATUS   PATH"
-    );
-    let _ = writeln!(
-        o,
-        "------ -------- ---------------- -------- ------ ------------ -------- ----"
-    );
+    o.push('\n');
+    o.push_str(&t.render());
+    let mut t = Columns::new(&[
+        "OBJ", "NAME", "CLASS", "GROUP", "ENGINE", "SIZE", "STATUS", "SYNC", "PATH",
+    ]);
     for c in classes {
         for v in &c.volumes {
-            let _ = writeln!(
-                o,
-                "volume {:<8} {:<16} {:<8} {:<6} {:<12} {:<8} {}",
-                v.name,
-                c.name,
-                v.group,
+            t.row(vec![
+                "volume".into(),
+                v.name.clone(),
+                c.name.clone(),
+                v.group.clone(),
                 word(&v.engine),
-                v.size / 512,
+                human_size(v.size),
                 word(&v.state),
-                v.path
-            );
-        }
-    }
-    for c in classes {
-        for v in &c.volumes {
+                percent(v.sync_percent),
+                v.path.clone(),
+            ]);
             if let Some(r) = v.copy_rate {
-                let _ = writeln!(
-                    o,
-                    "volume {:<8} {:<16} copy rate {}/s per disk",
-                    v.name,
-                    c.name,
-                    dmclass_model::Bytes(r)
-                );
+                t.note(format!("copy rate {}/s per disk", dmclass_model::Bytes(r)));
             }
         }
     }
-    let _ = writeln!(
-        o,
-        "\nOBJ    CLASS            GROUP    DISK     VOLUME   STATUS"
-    );
-    let _ = writeln!(
-        o,
-        "------ ---------------- -------- -------- -------- --------"
-    );
+    o.push('\n');
+    o.push_str(&t.render());
+    let mut t = Columns::new(&["OBJ", "CLASS", "GROUP", "DISK", "VOLUME", "STATUS", "SYNC"]);
     for c in classes {
         for v in &c.volumes {
             for s in &v.slices {
-                let st = match s.sync_percent {
-                    Some(p) => format!("{}({p:.0}%)", word(&s.state)),
-                    None => word(&s.state),
-                };
-                let _ = writeln!(
-                    o,
-                    "slice  {:<16} {:<8} {:<8} {:<8} {st}",
-                    c.name, v.group, s.disk, v.name
-                );
+                t.row(vec![
+                    "slice".into(),
+                    c.name.clone(),
+                    v.group.clone(),
+                    s.disk.clone(),
+                    v.name.clone(),
+                    word(&s.state),
+                    percent(s.sync_percent),
+                ]);
             }
         }
     }
+    o.push('\n');
+    o.push_str(&t.render());
     let snaps: Vec<(&str, &[crate::cow::state::SnapshotEntry])> = classes
         .iter()
         .map(|c| (c.name.as_str(), c.snapshots.as_slice()))

@@ -14,7 +14,6 @@ use crate::io::{Kernel, TargetLine};
 use crate::metadata::{ClassMeta, CowState, VolumeMeta};
 use crate::names::{dm_name, user_path, Layer};
 use serde::Serialize;
-use std::fmt::Write as _;
 
 /// COW store usage.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -156,40 +155,37 @@ pub(crate) fn snapshots(meta: &ClassMeta, kernel: &dyn Kernel) -> Result<Vec<Sna
 
 /// The snapshot table of `status`.
 pub(crate) fn render(snaps: &[(&str, &[SnapshotEntry])]) -> String {
-    let mut o = String::new();
+    use crate::columns::{human_size, Columns};
     if snaps.iter().all(|(_, s)| s.is_empty()) {
-        return o;
+        return String::new();
     }
-    let _ = writeln!(
-        o,
-        "\nOBJ    NAME     CLASS            ORIGIN   KIND STATUS   USAGE"
-    );
-    let _ = writeln!(
-        o,
-        "------ -------- ---------------- -------- ---- -------- -----"
-    );
+    let mut t = Columns::new(&["OBJ", "NAME", "CLASS", "ORIGIN", "KIND", "STATUS", "USAGE"]);
     for (class, list) in snaps {
         for s in *list {
             let u = s.usage.as_ref().map_or_else(
                 || "-".to_owned(),
                 |u| {
                     format!(
-                        "{}/{} ({:.1}%)",
-                        u.allocated / 512,
-                        u.total / 512,
+                        "{} of {} ({:.1}%)",
+                        human_size(u.allocated),
+                        human_size(u.total),
                         u.percent
                     )
                 },
             );
-            let _ = writeln!(
-                o,
-                "snap   {:<8} {:<16} {:<8} {:<4} {:<8} {u}",
-                s.name, class, s.origin, s.kind, s.state
-            );
+            t.row(vec![
+                "snap".into(),
+                s.name.clone(),
+                (*class).to_owned(),
+                s.origin.clone(),
+                s.kind.clone(),
+                s.state.clone(),
+                u,
+            ]);
             if let Some(n) = &s.note {
-                let _ = writeln!(o, "       ({n})");
+                t.note(format!("({n})"));
             }
         }
     }
-    o
+    format!("\n{}", t.render())
 }
