@@ -127,7 +127,10 @@ fn op(proxy: &ObjRef, o: ProxyOp, backend: &mut Backend) -> Result<ExitCode, Cli
         }
         p
     };
-    crate::failpoint::execute(&p, &bindings, backend)?;
+    let report = crate::failpoint::execute(&p, &bindings, backend)?;
+    for n in &report.notes {
+        println!("class {cname}: proxy {name}: {n}");
+    }
     let what = match o {
         ProxyOp::Part { readonly } => format!(
             "parted: {} ({})",
@@ -135,7 +138,7 @@ fn op(proxy: &ObjRef, o: ProxyOp, backend: &mut Backend) -> Result<ExitCode, Cli
             if readonly {
                 "read-only; rejoin: incremental"
             } else {
-                "read-write; rejoin: full copy"
+                "read-write, its writes tracked; rejoin: incremental"
             }
         ),
         ProxyOp::Rejoin => "rejoined (copying; see `dmclass status`)".into(),
