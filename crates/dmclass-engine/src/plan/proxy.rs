@@ -109,19 +109,14 @@ fn leg_of(s: &SnapshotMeta) -> Option<&crate::layout::Leg> {
 /// True when the rejoin is a full copy of a proxy parted read-write.
 fn set_joined(s: &mut SnapshotMeta, master_live: bool) -> bool {
     let tracked = track_of(s).is_some();
-    let written = kind_mut(s).is_some_and(|(_, w, _)| *w);
-    let full = written && !(tracked && master_live);
+    let full = kind_mut(s).is_some_and(|(_, w, _)| *w) && !(tracked && master_live);
     if let Some((state, written, ro)) = kind_mut(s) {
         *state = ProxyStateMeta::Joined;
         *written = false;
         *ro = false;
     }
-    // Recorded `COPY` even when the rejoin is incremental: the copy of the proxy's
-    // regions runs after this write, so a rejoin stopped before it ends is finished
-    // by `activate` as a full rebuild; a second write marks the leg `ACTIVE` once the
-    // regions are copied ([`incremental_rejoin`]).
     if let Some(l) = leg_mut(s) {
-        if written {
+        if full {
             l.state = SliceState::Copy;
         }
     }
@@ -408,7 +403,7 @@ fn remove(name: &str, why: &str) -> Action {
 fn master_actions(
     old: &ClassMeta,
     meta: &ClassMeta,
-    (master, staged): (&str, Vec<Action>),
+    master: &str,
     actual: &Actual,
     out: &mut Vec<Action>,
 ) -> Result<bool> {
@@ -448,11 +443,17 @@ fn master_actions(
                 }
             }
         }
+        // Read-write part rejoined incrementally: the regions the proxy changed come
+        // back from the master now; the kernel's bitmap recovery brings the rest.
+        let rejoined =
+            np.filter(|n| n.state == ProxyStateMeta::Joined && n.leg.state != SliceState::Copy);
+        let restoring = nv.layout.legs.iter().any(|l| l.state == SliceState::Copy);
+        if let (Some(n), Some(track), false) =
+            (rejoined, p.track.filter(|_| p.tracked()), restoring)
+        {
+            out.push(copy_action(meta, master, &n, track)?);
+        }
     }
-    // Read-write part rejoined incrementally: the regions the proxy changed come back
-    // from the master now (its device is gone); the kernel's bitmap recovery brings
-    // the master's when the master is loaded below.
-    out.extend(staged);
     reload(meta, old, nv, ov, &live, out)?;
     if let Some(n) = now_parted {
         let same =
@@ -475,57 +476,6 @@ fn master_actions(
         }
     }
     Ok(true)
-}
-
-/// A proxy parted read-write with tracking, rejoined to its live master: the copy of
-/// its changed regions and the write recording its leg `ACTIVE` (so the master is
-/// loaded without `rebuild`), pushed to `staged`; the description after that write.
-/// `None` when the rejoin of `master`'s proxy is not such a rejoin.
-fn incremental_rejoin(
-    old: &ClassMeta,
-    meta: &ClassMeta,
-    master: &str,
-    actual: &Actual,
-    staged: &mut Vec<Action>,
-) -> Result<Option<ClassMeta>> {
-    let top = dm_name(&meta.name, master, Layer::Top)?;
-    if !actual.live.iter().any(|i| i.name == top) {
-        return Ok(None);
-    }
-    let Some(p) = proxy_of(old, master).filter(ProxyRef::tracked) else {
-        return Ok(None);
-    };
-    let Some(track) = p.track else {
-        return Ok(None);
-    };
-    let Some(n) = proxy_of(meta, master).filter(|n| n.state == ProxyStateMeta::Joined) else {
-        return Ok(None);
-    };
-    let restoring = meta
-        .volume(master)
-        .is_some_and(|v| v.layout.legs.iter().any(|l| l.state == SliceState::Copy));
-    if restoring {
-        return Ok(None);
-    }
-    staged.push(copy_action(meta, master, &n, track)?);
-    let mut next = meta.clone();
-    if let Some(l) = next
-        .snapshots
-        .iter_mut()
-        .find(|s| s.name == n.name)
-        .and_then(leg_mut)
-    {
-        l.state = SliceState::Active;
-    }
-    next.generation += 1;
-    staged.push(Action::write_meta_all(
-        &next,
-        &format!(
-            "proxy {}: its changed regions are copied; the kernel copies the master's",
-            n.name
-        ),
-    ));
-    Ok(Some(next))
 }
 
 /// The copy of the regions a proxy parted read-write changed, from master `master`'s
@@ -585,20 +535,14 @@ pub(crate) fn post_meta(
     out: &mut Vec<Action>,
 ) -> Result<()> {
     let mut rebuilt: Vec<String> = Vec::new();
-    let mut cur = std::borrow::Cow::Borrowed(meta);
     if let Some(old) = old {
         zero_tracks(old, meta, out);
         for m in changed_masters(old, meta) {
-            let mut staged = Vec::new();
-            if let Some(next) = incremental_rejoin(old, &cur, &m, actual, &mut staged)? {
-                cur = std::borrow::Cow::Owned(next);
-            }
-            if master_actions(old, &cur, (&m, staged), actual, out)? {
+            if master_actions(old, meta, &m, actual, out)? {
                 rebuilt.push(m);
             }
         }
     }
-    let meta: &ClassMeta = &cur;
     for c in changes {
         if let Change::NewVolume(n) = c {
             if proxy_of(meta, n).is_some() {
