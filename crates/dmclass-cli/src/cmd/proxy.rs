@@ -127,10 +127,7 @@ fn op(proxy: &ObjRef, o: ProxyOp, backend: &mut Backend) -> Result<ExitCode, Cli
         }
         p
     };
-    let report = crate::failpoint::execute(&p, &bindings, backend)?;
-    for n in &report.notes {
-        println!("class {cname}: proxy {name}: {n}");
-    }
+    crate::failpoint::execute(&p, &bindings, backend)?;
     let what = match o {
         ProxyOp::Part { readonly } => format!(
             "parted: {} ({})",
@@ -138,7 +135,7 @@ fn op(proxy: &ObjRef, o: ProxyOp, backend: &mut Backend) -> Result<ExitCode, Cli
             if readonly {
                 "read-only; rejoin: incremental"
             } else {
-                "read-write, its writes tracked; rejoin: incremental"
+                "read-write; rejoin: full copy"
             }
         ),
         ProxyOp::Rejoin => "rejoined (copying; see `dmclass status`)".into(),

@@ -67,7 +67,7 @@ pub enum Failpoint {
     },
 }
 
-const KINDS: [ActionKind; 10] = [
+const KINDS: [ActionKind; 9] = [
     ActionKind::FormatArea,
     ActionKind::ZeroExtent,
     ActionKind::WriteMetadata,
@@ -77,7 +77,6 @@ const KINDS: [ActionKind; 10] = [
     ActionKind::Resume,
     ActionKind::Verify,
     ActionKind::Remove,
-    ActionKind::CopyRegions,
 ];
 
 fn bad(spec: &str, why: &str) -> EngineError {

@@ -10,9 +10,6 @@ use dmclass_model::Class;
 pub(crate) struct Current {
     /// Newest valid description (None: the class does not exist yet).
     pub(crate) meta: Option<ClassMeta>,
-    /// dm names of the live dmclass devices with a live table (a proxy rejoin copies
-    /// from its master only while the master is live).
-    pub(crate) live: Vec<String>,
 }
 
 /// Check every bound disk and find the class's newest metadata.
@@ -77,10 +74,7 @@ pub(crate) fn current(
         .max_by_key(|m| m.generation)
         .cloned()
     else {
-        return Ok(Current {
-            meta: None,
-            live: Vec::new(),
-        });
+        return Ok(Current { meta: None });
     };
     let mut areas: Vec<&str> = Vec::new();
     for (b, a) in &members {
@@ -136,13 +130,5 @@ pub(crate) fn current(
             ));
         }
     }
-    Ok(Current {
-        meta: Some(newest),
-        live: actual
-            .live
-            .iter()
-            .filter(|i| i.live_table)
-            .map(|i| i.name.clone())
-            .collect(),
-    })
+    Ok(Current { meta: Some(newest) })
 }
