@@ -13,7 +13,8 @@
 //! * [`alloc`]: slice placement on member disks (1 MiB aligned, first fit);
 //! * [`tables`]: device-mapper tables for a volume, children first;
 //! * [`status`]: total parsers for raid and mirror status lines; [`raid_sb`]: the dm-raid
-//!   superblock and which legs hold a complete copy;
+//!   superblock and which legs hold a complete copy; [`md_bitmap`]: the md write-intent
+//!   bitmap in an rmeta (what a proxy rejoin copies);
 //! * [`cow`]: copy-on-write snapshots (tables, status, state, activation; planned in
 //!   plan/cow.rs and plan/cow_merge.rs); [`proxy`]: GDS proxy volumes (state; planned in
 //!   plan/proxy.rs);
@@ -43,6 +44,7 @@ pub mod exec;
 pub mod export;
 pub mod io;
 pub mod layout;
+pub mod md_bitmap;
 pub mod metadata;
 pub mod names;
 pub mod plan;
