@@ -178,31 +178,18 @@ pub(crate) fn write_esp_disk(
             root_partuuid(id)
         );
     }
-    let mut sfdisk = Command::new("sfdisk");
-    sfdisk
+    // sfdisk reads its script on standard input: a file beside the disk, removed after.
+    let script_file = disk.with_extension("sfdisk");
+    std::fs::write(&script_file, &script)
+        .map_err(io(format!("write {}", script_file.display())))?;
+    let stdin =
+        std::fs::File::open(&script_file).map_err(io(format!("open {}", script_file.display())))?;
+    let parted = run(Command::new("sfdisk")
         .args(["--quiet", "--no-reread", "--no-tell-kernel"])
         .arg(disk)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = sfdisk
-        .spawn()
-        .map_err(io(format!("run sfdisk on {}", disk.display())))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        use std::io::Write as _;
-        stdin
-            .write_all(script.as_bytes())
-            .map_err(io("write the sfdisk script".into()))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(io("wait for sfdisk".into()))?;
-    if !out.status.success() {
-        return Err(VmError::Image {
-            command: format!("sfdisk {}", disk.display()),
-            detail: String::from_utf8_lossy(&out.stderr).into_owned(),
-        });
-    }
+        .stdin(stdin));
+    let _ = std::fs::remove_file(&script_file);
+    parted?;
     run(Command::new("mkfs.vfat")
         .args(["-F", "32", "-n", "ESP", "--offset", "2048"])
         .arg(disk)

@@ -151,13 +151,7 @@ impl<D> Mirror<D> {
         for l in &self.legs {
             l.emit(out)?;
         }
-        if !self.features.is_empty() {
-            out.word(self.features.len())?;
-            for f in &self.features {
-                out.word(f.word())?;
-            }
-        }
-        Ok(())
+        out.features(self.features.iter().map(|f| f.word()))
     }
 
     /// The same with every device turned into `f(dev)`.

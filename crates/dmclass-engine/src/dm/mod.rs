@@ -329,6 +329,19 @@ impl<'a, D> Emit<'a, D> {
         Ok(())
     }
 
+    /// A feature list as the kernel writes it: the count, then the words; nothing
+    /// at all when the list is empty.
+    pub fn features<W: Display>(&mut self, words: impl ExactSizeIterator<Item = W>) -> fmt::Result {
+        if words.len() == 0 {
+            return Ok(());
+        }
+        self.word(words.len())?;
+        for w in words {
+            self.word(w)?;
+        }
+        Ok(())
+    }
+
     /// One word.
     pub fn word(&mut self, w: impl Display) -> fmt::Result {
         self.sep()?;

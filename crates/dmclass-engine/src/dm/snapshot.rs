@@ -112,13 +112,7 @@ impl<D> Snapshot<D> {
         out.dev(&self.cow)?;
         out.word(self.persistence.word())?;
         out.sectors(self.chunk)?;
-        if !self.features.is_empty() {
-            out.word(self.features.len())?;
-            for f in &self.features {
-                out.word(f.word())?;
-            }
-        }
-        Ok(())
+        out.features(self.features.iter().map(|f| f.word()))
     }
 
     /// The same with both devices turned into `f(dev)`.
