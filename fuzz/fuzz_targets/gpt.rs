@@ -8,7 +8,7 @@
 //! writes for it must read back with the same partitions.
 #![no_main]
 
-use dmclass_engine::root::gpt::{decode, encode};
+use dmclass_engine::gpt::{decode, encode};
 use dmclass_engine::root::keep::plan_keep;
 use libfuzzer_sys::fuzz_target;
 

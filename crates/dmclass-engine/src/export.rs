@@ -85,6 +85,7 @@ pub fn export(meta: &ClassMeta) -> Result<Config> {
             name: name(&v.name),
             on: located(&v.on),
             size: Bytes(v.size.0 * 512),
+            partition: v.partition,
             jrm: v.jrm,
             engine: match v.engine {
                 EngineMeta::Raid1 => Engine::Raid1,

@@ -42,6 +42,7 @@ pub mod dm;
 pub mod error;
 pub mod exec;
 pub mod export;
+pub mod gpt;
 pub mod io;
 pub mod layout;
 pub mod md_bitmap;

@@ -46,6 +46,7 @@ pub fn disk(name: &str, n: u8, gib: u64) -> DiskMeta {
         size: Sectors(gib * 2 * 1024 * 1024),
         role: DiskRoleMeta::Member,
         state: DiskState::Enable,
+        area_offset: Sectors(0),
     }
 }
 
@@ -78,6 +79,7 @@ pub fn sample_class() -> ClassMeta {
             log: None,
         },
         copy_rate: None,
+        partition: None,
     }];
     c
 }

@@ -9,7 +9,7 @@
 
 use crate::diskio::LinuxDisks;
 use dmclass_engine::metadata::{
-    decode_header, read_area, AreaHeader, AreaRead, DecodedArea, MetaProblem, BLOCK, HEADER_OFFSETS,
+    area_offset, decode_header, read_area, AreaHeader, AreaRead, DecodedArea, MetaProblem, BLOCK, HEADER_OFFSETS,
 };
 use dmclass_engine::EngineError;
 use dmclass_model::Bytes;
@@ -23,22 +23,29 @@ pub const SIG_TYPE: &str = "dmclass";
 pub struct DeviceArea<'a> {
     dev: &'a Path,
     disks: LinuxDisks,
+    /// Where the area starts: 0, or a root class disk's dmclass partition
+    /// (`dmclass_engine::metadata::area_offset`).
+    base: u64,
 }
 
 impl<'a> DeviceArea<'a> {
-    /// The private area at the start of `dev`.
+    /// The private area of `dev`: at its start, or in its dmclass partition. A
+    /// damaged partition table reads as "no area here" (blkid reports the table).
     pub fn new(dev: &'a Path) -> Self {
-        DeviceArea {
-            dev,
-            disks: LinuxDisks::new(),
-        }
+        let disks = LinuxDisks::new();
+        let base = area_offset(&disks, dev).map_or(0, |b| b.0);
+        DeviceArea { dev, disks, base }
     }
 }
 
 impl AreaRead for DeviceArea<'_> {
     fn read_at(&mut self, offset: u64, len: usize) -> Result<Vec<u8>, String> {
+        let at = self
+            .base
+            .checked_add(offset)
+            .ok_or("area offset overflows")?;
         self.disks
-            .read_upto(self.dev, Bytes(offset), len)
+            .read_upto(self.dev, Bytes(at), len)
             .map_err(|e| e.to_string())
     }
 }
@@ -158,6 +165,7 @@ mod tests {
                 size: Sectors(1 << 21),
                 role: DiskRoleMeta::Member,
                 state: DiskState::Enable,
+                area_offset: Sectors(0),
             });
         }
         m

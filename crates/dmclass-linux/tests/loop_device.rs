@@ -125,6 +125,7 @@ fn direct_io_and_dmclass_label_on_a_loop_device() {
         size: Sectors(size / 512),
         role: DiskRoleMeta::Member,
         state: DiskState::Enable,
+        area_offset: Sectors(0),
     });
     let header = AreaHeader {
         class_uuid: class,

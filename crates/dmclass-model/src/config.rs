@@ -212,8 +212,12 @@ pub struct Volume {
     pub name: Name,
     /// Group or single disk it lives on.
     pub on: Located<Name>,
-    /// Requested size.
+    /// Requested size. `Bytes(0)` for a volume over a keep disk's partition
+    /// ([`Volume::partition`]) declared without `size`: the partition's size.
     pub size: Bytes,
+    /// Root class with a keep disk: the number of the keep disk's partition this
+    /// volume mirrors in place (GPT entry number, as in `/dev/sda2`).
+    pub partition: Option<u32>,
     /// Just-resynchronisation (change tracking).
     pub jrm: bool,
     /// Mirror engine.

@@ -110,12 +110,20 @@ fn volume(v: &Volume) -> Vec<(&'static str, String)> {
     let mut f = vec![
         ("name", scalar(v.name.as_str())),
         ("on", scalar(v.on.value.as_str())),
-        ("size", v.size.to_string()),
+    ];
+    if let Some(p) = v.partition {
+        f.push(("partition", p.to_string()));
+    }
+    // Size 0 means "the partition's size" (written without `size`).
+    if v.partition.is_none() || v.size.0 != 0 {
+        f.push(("size", v.size.to_string()));
+    }
+    f.extend([
         ("jrm", v.jrm.to_string()),
         ("engine", engine.to_string()),
         ("mode", mode.to_string()),
         ("autostart", v.autostart.to_string()),
-    ];
+    ]);
     if let Some(rate) = v.copy_rate {
         f.push(("copy_rate", rate.to_string()));
     }

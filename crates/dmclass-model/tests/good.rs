@@ -97,6 +97,10 @@ fn full_example_has_every_construct() {
     assert_eq!(sys.disks[1].selector, DiskSelector::Serial("ROOT2".into()));
     assert!(sys.disks[1].wipe);
     assert_eq!(sys.volumes[0].copy_rate, Some(Bytes(50 << 20)));
+    // `partition` without `size`: the partition's size (0 until planned).
+    assert_eq!(sys.volumes[0].partition, Some(2));
+    assert_eq!(sys.volumes[0].size, Bytes(0));
+    assert_eq!(sys.volumes[1].partition, Some(3));
     assert_eq!(sys.volumes[1].copy_rate, None);
     assert_eq!(sys.volumes[1].size, Bytes(2 << 30));
     assert_eq!(sys.volumes[1].engine, Engine::Mirror);

@@ -35,7 +35,7 @@ use crate::error::{EngineError, Result};
 use crate::exec::device::remove;
 use crate::io::{Disks, Kernel};
 use crate::layout::SliceState;
-use crate::metadata::{next_write, ClassMeta, EngineMeta, Intent, IntentOp};
+use crate::metadata::{write_next, ClassMeta, EngineMeta, Intent, IntentOp};
 use crate::metadata::{read_area_at, AreaState};
 use crate::tables::{volume_devices, Activation, DeviceRole};
 
@@ -81,10 +81,7 @@ pub(super) fn write_to(
     if area.meta.generation >= meta.generation {
         return Ok(());
     }
-    let w = next_write(&area, meta)?;
-    disks
-        .write(&p.path, dmclass_model::Bytes(w.offset), &w.data)
-        .map_err(|e| io_err(format!("writing metadata to disk {name}"), e))
+    write_next(disks, &p.path, name, &area, meta)
 }
 
 /// Remove the devices a `remove-volume` left behind (top first).

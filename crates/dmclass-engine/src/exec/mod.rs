@@ -25,8 +25,8 @@ mod tests_cow;
 use crate::error::io_err;
 use crate::error::{EngineError, Result};
 use crate::io::{Disks, Kernel};
-use crate::metadata::{format_area, next_write, AreaHeader, ClassMeta, DecodedArea};
-use crate::metadata::{read_area_at, AreaState};
+use crate::metadata::{area_base, format_area, AreaHeader, ClassMeta, DecodedArea};
+use crate::metadata::{read_area_at, write_next, AreaState};
 use crate::plan::{DiskBinding, Plan, Step};
 use device::{KernelResolver, Outcome};
 use failpoint::{ErrorHook, Failpoints, When};
@@ -247,9 +247,10 @@ impl Exec<'_, '_> {
             class_name: meta.name.clone(),
         };
         let p = self.path(disk)?;
+        let base = area_base(meta, disk);
         for w in format_area(&h, meta)? {
             disks
-                .write(&p, dmclass_model::Bytes(w.offset), &w.data)
+                .write(&p, dmclass_model::Bytes(base.saturating_add(w.offset)), &w.data)
                 .map_err(|e| io_err(format!("formatting disk {disk}"), e))?;
         }
         self.reread(disk, &*disks)?;
@@ -271,11 +272,8 @@ impl Exec<'_, '_> {
             if area.meta.generation >= meta.generation {
                 continue; // already written (re-run)
             }
-            let w = next_write(area, meta)?;
             let p = self.path(&n)?;
-            disks
-                .write(&p, dmclass_model::Bytes(w.offset), &w.data)
-                .map_err(|e| io_err(format!("writing metadata to disk {n}"), e))?;
+            write_next(disks, &p, &n, area, meta)?;
             self.reread(&n, &*disks)?;
             if !wrote {
                 // A crash here leaves a split generation (first disk new, others old).

@@ -65,7 +65,8 @@ pub use codec::{
     DecodedArea, SlotHeader,
 };
 pub use departure::{departure, stale_departed, Departure, Takeover};
-pub(crate) use read::read_area_at;
+pub use read::area_offset;
+pub(crate) use read::{area_base, read_area_at, write_next};
 pub use read::AreaState;
 pub use types::*;
 pub use validate::{label_problem, LabelContext, MAX_GENERATION};

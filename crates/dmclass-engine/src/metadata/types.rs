@@ -166,6 +166,15 @@ pub struct DiskMeta {
     pub role: DiskRoleMeta,
     /// State.
     pub state: DiskState,
+    /// Where the private area starts: 0 for a whole-disk member, the dmclass
+    /// partition's start on a root class's disks (root/keep.rs). Checked against
+    /// the partition table every time the area is read.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub area_offset: Sectors,
+}
+
+fn is_zero(s: &Sectors) -> bool {
+    s.0 == 0
 }
 
 /// Group type.
@@ -245,6 +254,10 @@ pub struct VolumeMeta {
     /// in whole KiB); absent = kernel default. Changeable while live (reload).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copy_rate: Option<Bytes>,
+    /// Root class: the keep disk's partition this volume mirrors in place (the same
+    /// entry number on every disk of the class).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<u32>,
 }
 
 /// Snapshot kind: copy-on-write (a COW store over the origin) or proxy (a full

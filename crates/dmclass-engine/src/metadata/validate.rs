@@ -103,10 +103,11 @@ fn disks(area: &DecodedArea, ctx: &LabelContext<'_>) -> Option<String> {
     let m = &area.meta;
     let area_end = super::area_sectors().0;
     for d in &m.disks {
-        if d.size.0 > MAX_DISK_SECTORS || d.size.0 < area_end {
+        let area_last = d.area_offset.0.checked_add(area_end);
+        if d.size.0 > MAX_DISK_SECTORS || area_last.is_none_or(|l| d.size.0 < l) {
             return Some(format!(
-                "absurd length: disk {} recorded with {} sectors",
-                d.name, d.size.0
+                "absurd length: disk {} recorded with {} sectors (private area at sector {})",
+                d.name, d.size.0, d.area_offset.0
             ));
         }
     }
@@ -220,15 +221,17 @@ fn owned_extents(m: &ClassMeta) -> Vec<(&Extent, String)> {
 
 fn extents(m: &ClassMeta, ctx: &LabelContext<'_>) -> Option<String> {
     let area_end = super::area_sectors().0;
-    let sizes: BTreeMap<&str, (u64, Uuid)> = m
+    // Per disk: size, UUID, and where its private area starts (0, or the dmclass
+    // partition of a root class's disk; `disks` checked it fits).
+    let sizes: BTreeMap<&str, (u64, Uuid, u64)> = m
         .disks
         .iter()
-        .map(|d| (d.name.as_str(), (d.size.0, d.uuid)))
+        .map(|d| (d.name.as_str(), (d.size.0, d.uuid, d.area_offset.0)))
         .collect();
     let mut by_disk: BTreeMap<&str, Vec<(u64, u64, &str)>> = BTreeMap::new();
     let owned = owned_extents(m);
     for (e, owner) in &owned {
-        let Some(&(size, uuid)) = sizes.get(e.disk.as_str()) else {
+        let Some(&(size, uuid, area_at)) = sizes.get(e.disk.as_str()) else {
             return Some(format!(
                 "{owner} has an extent on disk {}, which the class does not list",
                 e.disk
@@ -241,7 +244,8 @@ fn extents(m: &ClassMeta, ctx: &LabelContext<'_>) -> Option<String> {
                 e.disk, e.offset.0, e.len.0
             ));
         }
-        if e.offset.0 < area_end {
+        let area = area_at..area_at.saturating_add(area_end);
+        if e.offset.0 < area.end && end.is_some_and(|end| end > area.start) {
             return Some(format!(
                 "{owner} has an extent over the metadata area of disk {} (sector {})",
                 e.disk, e.offset.0

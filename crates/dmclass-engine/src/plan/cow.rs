@@ -141,6 +141,7 @@ pub(crate) fn diff(
             region: region_size(len, vol.engine, vol.jrm),
             layout,
             copy_rate: None,
+            partition: None,
         };
         if vol.layout.legs.len() > 1 {
             notes.push(format!(

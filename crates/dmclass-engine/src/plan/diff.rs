@@ -239,6 +239,7 @@ fn disks(
             } else {
                 DiskState::Enable
             },
+            area_offset: dmclass_model::Sectors(0),
         });
         if d.wipe {
             notes.push(format!(
@@ -352,6 +353,7 @@ fn volumes(
                 region: region_size(size, eng, want.jrm),
                 layout,
                 copy_rate: want.copy_rate,
+                partition: want.partition,
             });
             changes.push(Change::NewVolume(name.to_owned()));
             continue;

@@ -531,6 +531,7 @@ pub fn plan_proxy(
                     log: None,
                 },
                 copy_rate: None,
+                partition: None,
             });
         }
     }

@@ -13,12 +13,11 @@ use crate::error::{EngineError, Result};
 use crate::exec::device::{ensure, lines, same_table, KernelResolver};
 use crate::io::{DevNum, Disks, Kernel, Visibility};
 use crate::layout::SliceState;
-use crate::metadata::{decode_header, next_write, ClassMeta, EngineMeta, VolumeMeta, BLOCK};
-use crate::metadata::{read_area_at, AreaState};
+use crate::metadata::{decode_header, ClassMeta, EngineMeta, VolumeMeta, BLOCK};
+use crate::metadata::{read_area_at, write_next, AreaState};
 use crate::names::{dm_name, Layer};
 use crate::status::parse_raid_status;
 use crate::tables::{volume_devices, Activation, DeviceSpec};
-use dmclass_model::Bytes;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -167,10 +166,7 @@ fn write_meta(
         if area.meta.generation >= meta.generation {
             continue;
         }
-        let w = next_write(&area, meta)?;
-        disks
-            .write(path, Bytes(w.offset), &w.data)
-            .map_err(|e| io_err(format!("writing metadata to disk {name}"), e))?;
+        write_next(disks, path, name, &area, meta)?;
     }
     Ok(())
 }

@@ -9,13 +9,12 @@
 //! equal by file copies. The other disks of the class get the keep disk's layout with
 //! new GUIDs, so every leg sits at the same sectors on every disk.
 
-use super::gpt::{Gpt, Partition, BIOS_BOOT_TYPE};
+use crate::gpt::{Gpt, Partition, BIOS_BOOT_TYPE};
 use crate::metadata::AREA_SIZE;
 use dmclass_model::Sectors;
 use uuid::Uuid;
 
-/// Partition type GUID of a dmclass partition (private area + raid1 metadata).
-pub const DMCLASS_PART_TYPE: Uuid = Uuid::from_u128(0xa9c5_1df1_636f_4062_8c74_938f_f574_bed8);
+pub use crate::gpt::DMCLASS_PART_TYPE;
 /// Name given to the dmclass partition (`PARTLABEL`).
 pub const DMCLASS_PART_NAME: &str = "dmclass";
 /// One raid1 metadata extent (dm-raid superblock + bitmap).
@@ -214,9 +213,9 @@ pub fn plan_keep(gpt: &Gpt) -> Result<KeepLayout, KeepError> {
         });
     };
     let used: Vec<u32> = gpt.partitions.iter().map(|p| p.index).collect();
-    let dmclass_index = (1..=super::gpt::WRITE_ENTRIES)
+    let dmclass_index = (1..=crate::gpt::WRITE_ENTRIES)
         .find(|i| !used.contains(i))
-        .ok_or(KeepError::NoEntry(super::gpt::WRITE_ENTRIES))?;
+        .ok_or(KeepError::NoEntry(crate::gpt::WRITE_ENTRIES))?;
     let area = AREA_SIZE / 512;
     let mirrored = to_mirror
         .iter()
@@ -289,10 +288,10 @@ impl KeepLayout {
             .chain([self.dmclass_last])
             .max()
             .unwrap_or(self.dmclass_last);
-        let fits = super::gpt::usable_area(disk_sectors, sector_size)
+        let fits = crate::gpt::usable_area(disk_sectors, sector_size)
             .is_some_and(|(first, last, _)| first <= keep.first_usable && last >= last_used);
         if !fits {
-            let array = u64::from(super::gpt::WRITE_ENTRIES * super::gpt::ENTRY_SIZE)
+            let array = u64::from(crate::gpt::WRITE_ENTRIES * crate::gpt::ENTRY_SIZE)
                 .div_ceil(u64::from(sector_size));
             return Err(KeepError::TooSmall {
                 disk: disk.into(),
@@ -301,7 +300,7 @@ impl KeepLayout {
             });
         }
         let (first_usable, last_usable, backup_lba) =
-            super::gpt::usable_area(disk_sectors, sector_size).unwrap_or_default();
+            crate::gpt::usable_area(disk_sectors, sector_size).unwrap_or_default();
         let disk_guid = new_guid();
         let mut partitions: Vec<Partition> = keep
             .partitions

@@ -4,8 +4,8 @@
 //!
 //! Built so far (the pure groundwork of the conversion; `plan` and `apply` still refuse
 //! `type: root` and `role: keep`, saying the class is not yet supported):
-//! * [`gpt`]: GUID partition tables read totally from the keep disk and written for the
-//!   peers;
+//! * [`crate::gpt`]: GUID partition tables read totally from the keep disk and written
+//!   for the peers;
 //! * [`keep`]: where the conversion puts things: every partition but the ESP becomes
 //!   leg 0 of a raid1 volume over the partition itself, the private area and the raid1
 //!   metadata go into a new dmclass partition cut from unpartitioned space (or the
@@ -18,7 +18,6 @@
 //! the root is mounted (`dmclass.root=CLASS/VOLUME`, a bounded degraded wait), disk
 //! replacement, and the VM scenarios that boot from either disk under OVMF.
 
-pub mod gpt;
 pub mod keep;
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-use super::gpt::{decode, encode, entries_location, Gpt, GptError, Partition, ESP_TYPE};
+use crate::gpt::{decode, encode, entries_location, Gpt, GptError, Partition, ESP_TYPE};
 use super::keep::{plan_keep, KeepError, DMCLASS_PART_TYPE};
 use dmclass_model::Sectors;
 use uuid::Uuid;
@@ -21,7 +21,7 @@ fn part(index: u32, t: Uuid, first: u64, last: u64, name: &str) -> Partition {
 /// A system disk of `mib` MiB: ESP (1..=101 MiB), root up to `root_end` MiB.
 fn system_disk(mib: u64, root_end: u64) -> (Gpt, u64) {
     let sectors = mib * MIB;
-    let (first, last, backup) = super::gpt::usable_area(sectors, 512).unwrap();
+    let (first, last, backup) = crate::gpt::usable_area(sectors, 512).unwrap();
     let gpt = Gpt {
         sector_size: 512,
         disk_guid: Uuid::from_u128(42),
@@ -154,7 +154,7 @@ fn keep_layout_refuses_with_the_missing_space() {
 #[test]
 fn bios_disks_and_disks_without_esp_are_refused() {
     let (mut gpt, _) = system_disk(256, 200);
-    gpt.partitions[0].type_guid = super::gpt::BIOS_BOOT_TYPE;
+    gpt.partitions[0].type_guid = crate::gpt::BIOS_BOOT_TYPE;
     assert_eq!(plan_keep(&gpt).unwrap_err(), KeepError::BiosBoot(1));
     gpt.partitions.remove(0);
     assert_eq!(plan_keep(&gpt).unwrap_err(), KeepError::NoEsp);

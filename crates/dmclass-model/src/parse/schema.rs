@@ -40,6 +40,7 @@ const VOLUME_KEYS: &[&str] = &[
     "mode",
     "autostart",
     "copy_rate",
+    "partition",
 ];
 const SNAPSHOT_KEYS: &[&str] = &[
     "name", "origin", "type", "size", "chunk", "on", "state", "copy",
@@ -429,9 +430,17 @@ fn volume(ctx: &mut Ctx, node: &Node) -> Option<Volume> {
     let on = ctx
         .required(&f, "on", "the name of a group or single disk")
         .and_then(|n| ctx.reference(n, "on"));
-    let size = ctx
-        .required(&f, "size", "a size, e.g. 10GiB")
-        .and_then(|s| device_size(ctx, s, "size"));
+    let partition = f.get("partition").and_then(|p| partition(ctx, p));
+    if f.get("partition").is_some() && partition.is_none() {
+        ctx.incomplete.insert(f.span); // reported; no follow-up errors
+    }
+    // A volume over a keep disk's partition takes the partition's size.
+    let size = if f.get("partition").is_some() && f.get("size").is_none() {
+        Some(Bytes(0))
+    } else {
+        ctx.required(&f, "size", "a size, e.g. 10GiB")
+            .and_then(|s| device_size(ctx, s, "size"))
+    };
     let jrm = ctx.boolean(f.get("jrm"), "jrm", true);
     let engine = f
         .get("engine")
@@ -463,6 +472,7 @@ fn volume(ctx: &mut Ctx, node: &Node) -> Option<Volume> {
             span: f.span,
         }),
         size: size.unwrap_or(Bytes(MIB)),
+        partition,
         jrm,
         engine,
         mode,
@@ -470,6 +480,26 @@ fn volume(ctx: &mut Ctx, node: &Node) -> Option<Volume> {
         copy_rate,
         span: f.span,
     })
+}
+
+/// Highest GPT entry number a `partition` may name (a standard table has 128).
+const MAX_PARTITION: u32 = 128;
+
+/// `partition`: a GPT entry number, 1 to 128.
+fn partition(ctx: &mut Ctx, node: &Node) -> Option<u32> {
+    let accepted = "a partition number of the keep disk, 1 to 128 (2 for /dev/sda2)";
+    let n = ctx.text(node, "partition", accepted)?;
+    match n.parse::<u32>() {
+        Ok(v) if (1..=MAX_PARTITION).contains(&v) => Some(v),
+        _ => {
+            ctx.err_accepting(
+                node.span,
+                format!("`partition` must be a partition number, found `{n}`"),
+                accepted,
+            );
+            None
+        }
+    }
 }
 
 /// Accepted `copy_rate` values (docs/configuration.md).

@@ -139,9 +139,70 @@ impl<'a, 'f, 'c> ClassCheck<'a, 'f, 'c> {
             let what = format!("volume `{}`", v.name);
             self.placement(&what, &v.on.value, v.on.span, true);
         }
+        self.partition_rules();
         for s in &class.snapshots {
             if !self.ctx.incomplete.contains(&s.span) {
                 self.snapshot_rules(s);
+            }
+        }
+    }
+
+    /// `partition` belongs to a root class with a keep disk, where every volume
+    /// mirrors one of the keep disk's partitions in place (docs/configuration.md):
+    /// each partition at most once, on a group that holds the keep disk.
+    fn partition_rules(&mut self) {
+        let class = self.class;
+        if !self.known() {
+            return;
+        }
+        // A keep disk outside a root class is reported by `disk_rules` already.
+        let keep = (class.class_type == ClassType::Root)
+            .then(|| class.disks.iter().find(|d| d.role == DiskRole::Keep))
+            .flatten();
+        let mut seen: HashMap<u32, (&Name, Span)> = HashMap::new();
+        for v in &class.volumes {
+            if self.ctx.incomplete.contains(&v.span) {
+                continue;
+            }
+            let Some(keep) = keep else {
+                if v.partition.is_some() {
+                    self.ctx.err_accepting(
+                        v.span,
+                        format!(
+                            "volume `{}` names a `partition`, but class `{}` has no disk with role keep; only a root class converting a kept system disk maps volumes to partitions",
+                            v.name, class.name
+                        ),
+                        "`size` instead of `partition`",
+                    );
+                }
+                continue;
+            };
+            // Without `partition`, the planner matches the volume to a partition by
+            // its PARTLABEL (it needs the keep disk's table, which the file lacks).
+            let Some(n) = v.partition else {
+                continue;
+            };
+            if let Some((first, span)) = seen.insert(n, (&v.name, v.span)) {
+                self.ctx.err(
+                    v.span,
+                    format!(
+                        "volume `{}` mirrors partition {n}, which volume `{first}` at {} already mirrors",
+                        v.name,
+                        at(span)
+                    ),
+                );
+            }
+            let mut under = BTreeSet::new();
+            self.leaf_disks(&v.on.value, 0, &mut under);
+            if !under.is_empty() && !under.contains(&keep.name) {
+                self.ctx.err_accepting(
+                    v.on.span,
+                    format!(
+                        "volume `{}` mirrors partition {n} of keep disk `{}`, but its group `{}` does not hold that disk",
+                        v.name, keep.name, v.on.value
+                    ),
+                    "the mirror group whose members include the keep disk",
+                );
             }
         }
     }

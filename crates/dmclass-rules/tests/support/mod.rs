@@ -53,6 +53,7 @@ pub fn volume(n: &str, on: &str) -> Volume {
         name: name(n),
         on: loc(on),
         size: Bytes(1 << 30),
+        partition: None,
         jrm: true,
         engine: dmclass_model::Engine::Raid1,
         mode: dmclass_model::Mode::Rw,

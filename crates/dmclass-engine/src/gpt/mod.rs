@@ -31,6 +31,12 @@ const NAME_BYTES: usize = 72;
 pub const ESP_TYPE: Uuid = Uuid::from_u128(0xc12a_7328_f81f_11d2_ba4b_00a0_c93e_c93b);
 /// Partition type of a GRUB BIOS boot partition (a BIOS-booted disk).
 pub const BIOS_BOOT_TYPE: Uuid = Uuid::from_u128(0x2168_6148_6449_6e6f_744e_6565_6445_4649);
+/// Partition type of a dmclass partition (a root class disk's private area and raid1
+/// metadata; root/keep.rs).
+pub const DMCLASS_PART_TYPE: Uuid = Uuid::from_u128(0xa9c5_1df1_636f_4062_8c74_938f_f574_bed8);
+
+mod read;
+pub use read::{read_gpt, GptOnDisk};
 
 /// Why a partition table was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
