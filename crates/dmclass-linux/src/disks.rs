@@ -174,8 +174,16 @@ pub fn sysfs_extras(root: &SysRoot, name: &str, devpath: &str) -> Properties {
     if let Some(size) = read_size(root, name) {
         extra.insert("SIZE_SECTORS".into(), size.0.to_string());
     }
+    // The unit of a partition table on this disk (a root class lays tables out
+    // sector for sector, so 512 and 4096 must never be mixed).
+    if let Some(lbs) = root.read_trimmed(format!("/sys/block/{name}/queue/logical_block_size")) {
+        extra.insert(LOGICAL_BLOCK_SIZE.into(), lbs);
+    }
     extra
 }
+
+/// Property carrying `/sys/block/NAME/queue/logical_block_size`.
+pub const LOGICAL_BLOCK_SIZE: &str = "LOGICAL_BLOCK_SIZE";
 
 /// `/sys/block/NAME/size` (always in 512-byte sectors, whatever the logical block size).
 pub fn read_size(root: &SysRoot, name: &str) -> Option<Sectors> {

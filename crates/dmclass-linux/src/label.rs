@@ -9,7 +9,8 @@
 
 use crate::diskio::LinuxDisks;
 use dmclass_engine::metadata::{
-    area_offset, decode_header, read_area, AreaHeader, AreaRead, DecodedArea, MetaProblem, BLOCK, HEADER_OFFSETS,
+    area_offset, decode_header, read_area, AreaHeader, AreaRead, DecodedArea, MetaProblem, BLOCK,
+    HEADER_OFFSETS,
 };
 use dmclass_engine::EngineError;
 use dmclass_model::Bytes;

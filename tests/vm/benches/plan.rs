@@ -113,6 +113,7 @@ fn child(yaml_path: &Path, facts_path: &Path) -> Result<(), String> {
                 .map(|b| (b.name.clone(), AreaState::Blank))
                 .collect(),
             live: Vec::new(),
+            tables: std::collections::BTreeMap::new(),
         };
         let t1 = Instant::now();
         let p = plan::plan(

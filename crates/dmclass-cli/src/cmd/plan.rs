@@ -45,6 +45,8 @@ pub(super) fn plan_class(
                 .map(|b| (b.name.clone(), plan::AreaState::Blank))
                 .collect(),
             live: Vec::new(),
+            // No table either: a root class conversion says it needs the machine.
+            tables: std::collections::BTreeMap::new(),
         },
     };
     plan::plan(class, &bindings, &actual, opts).map_err(refusal)

@@ -35,8 +35,8 @@ use crate::error::{EngineError, Result};
 use crate::exec::device::remove;
 use crate::io::{Disks, Kernel};
 use crate::layout::SliceState;
-use crate::metadata::{write_next, ClassMeta, EngineMeta, Intent, IntentOp};
 use crate::metadata::{read_area_at, AreaState};
+use crate::metadata::{write_next, ClassMeta, EngineMeta, Intent, IntentOp};
 use crate::tables::{volume_devices, Activation, DeviceRole};
 
 /// A class prepared for activation.

@@ -11,6 +11,7 @@
 pub(crate) mod device;
 pub mod failpoint;
 mod preflight;
+mod root;
 
 pub use preflight::check_parts_in_sync;
 
@@ -232,6 +233,36 @@ impl Exec<'_, '_> {
                 Ok(Outcome::Done)
             }
             Step::Remove { name } => device::remove(kernel, name),
+            Step::WriteTable {
+                disk,
+                start,
+                start_at,
+                end,
+                end_at,
+            } => {
+                let p = self.path(disk)?;
+                root::write_table(disks, disk, &p, (start, *start_at), (end, *end_at))?;
+                Ok(Outcome::Done)
+            }
+            Step::CopyEsp {
+                from,
+                to,
+                offset,
+                len,
+                serial,
+            } => {
+                let (pf, pt) = (self.path(from)?, self.path(to)?);
+                root::copy_esp(
+                    &self.plan.class,
+                    disks,
+                    (from, &pf),
+                    (to, &pt),
+                    *offset,
+                    *len,
+                    *serial,
+                )?;
+                Ok(Outcome::Done)
+            }
         }
     }
 
@@ -250,7 +281,11 @@ impl Exec<'_, '_> {
         let base = area_base(meta, disk);
         for w in format_area(&h, meta)? {
             disks
-                .write(&p, dmclass_model::Bytes(base.saturating_add(w.offset)), &w.data)
+                .write(
+                    &p,
+                    dmclass_model::Bytes(base.saturating_add(w.offset)),
+                    &w.data,
+                )
                 .map_err(|e| io_err(format!("formatting disk {disk}"), e))?;
         }
         self.reread(disk, &*disks)?;

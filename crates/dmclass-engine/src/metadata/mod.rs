@@ -66,8 +66,8 @@ pub use codec::{
 };
 pub use departure::{departure, stale_departed, Departure, Takeover};
 pub use read::area_offset;
-pub(crate) use read::{area_base, read_area_at, write_next};
 pub use read::AreaState;
+pub(crate) use read::{area_base, read_area_at, write_next};
 pub use types::*;
 pub use validate::{label_problem, LabelContext, MAX_GENERATION};
 

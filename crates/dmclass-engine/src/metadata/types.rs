@@ -173,6 +173,7 @@ pub struct DiskMeta {
     pub area_offset: Sectors,
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
 fn is_zero(s: &Sectors) -> bool {
     s.0 == 0
 }

@@ -27,7 +27,15 @@ pub fn read_actual(
         .into_iter()
         .filter(|i| i.uuid.starts_with(UUID_PREFIX))
         .collect();
-    Ok(Actual { areas, live })
+    let tables = bindings
+        .iter()
+        .map(|b| (b.name.clone(), crate::gpt::read_gpt(disks, &b.path)))
+        .collect();
+    Ok(Actual {
+        areas,
+        live,
+        tables,
+    })
 }
 
 fn norm(p: &Path) -> PathBuf {
@@ -107,6 +115,11 @@ pub fn bind_disks(class: &Class, facts: &Facts) -> Result<Vec<DiskBinding>> {
             devnum,
             size: d.size,
             identity: identity(&disk.selector, d),
+            sector_size: d
+                .properties
+                .get("LOGICAL_BLOCK_SIZE")
+                .and_then(|v| v.trim().parse().ok())
+                .filter(|s| matches!(s, 512 | 4096)),
         });
     }
     Ok(out)

@@ -36,6 +36,7 @@ mod intent;
 mod order;
 mod proxy;
 mod render;
+mod root;
 mod spec_ref;
 mod steps;
 mod text;
@@ -83,6 +84,8 @@ pub struct DiskBinding {
     pub size: Bytes,
     /// How the disk is recognised again (recorded in the metadata).
     pub identity: DiskIdentity,
+    /// Logical sector size, when known (`LOGICAL_BLOCK_SIZE` in the facts).
+    pub sector_size: Option<u32>,
 }
 
 /// What is on the machine now for one class.
@@ -92,6 +95,9 @@ pub struct Actual {
     pub areas: BTreeMap<String, AreaState>,
     /// Live dm devices owned by dmclass (UUID starting `DMCLASS-`).
     pub live: Vec<DmInfo>,
+    /// Partition table of every bound disk, by disk name (`Err`: damaged or
+    /// unreadable), for root classes.
+    pub tables: BTreeMap<String, std::result::Result<crate::gpt::GptOnDisk, String>>,
 }
 
 /// Planner options.
@@ -182,6 +188,10 @@ pub enum ActionKind {
     Verify,
     /// Remove a dm device (top first).
     Remove,
+    /// Write a GUID partition table (root class conversion).
+    WritePartitionTable,
+    /// Copy the keep disk's EFI system partition to another disk (root class).
+    CopyEsp,
 }
 
 impl ActionKind {
@@ -197,6 +207,8 @@ impl ActionKind {
             ActionKind::Resume => "resume",
             ActionKind::Verify => "verify",
             ActionKind::Remove => "remove",
+            ActionKind::WritePartitionTable => "write_partition_table",
+            ActionKind::CopyEsp => "copy_esp",
         }
     }
 }
@@ -241,6 +253,25 @@ pub(crate) enum Step {
     },
     Remove {
         name: String,
+    },
+    /// Write an encoded partition table: `end` first (the backup, ending at the
+    /// disk's end), then `start` from byte `start_at` (the keep disk's own
+    /// protective MBR, sector 0, is left as it is).
+    WriteTable {
+        disk: String,
+        start: Rc<Vec<u8>>,
+        start_at: Bytes,
+        end: Rc<Vec<u8>>,
+        end_at: Bytes,
+    },
+    /// Copy `len` bytes at `offset` from disk `from` to disk `to`, then give the
+    /// copy the FAT volume serial `serial` (root/esp.rs).
+    CopyEsp {
+        from: String,
+        to: String,
+        offset: Bytes,
+        len: Bytes,
+        serial: u32,
     },
 }
 
@@ -381,28 +412,6 @@ impl Plan {
     }
 }
 
-/// A disk with `role: keep` promises its data survives; the planner would format a
-/// private area and zero extents on it, so it is refused until keeping is built.
-fn refuse_keep(desired: &Class) -> Result<()> {
-    match desired
-        .disks
-        .iter()
-        .find(|d| d.role == dmclass_model::DiskRole::Keep)
-    {
-        Some(d) => Err(EngineError::Refused {
-            class: desired.name.as_str().to_owned(),
-            object: format!("disk {}", d.name.as_str()),
-            reason:
-                "`role: keep` (keep the disk's existing data and partitions) is not built yet: \
-                     registering the disk would write dmclass metadata over its start and zero \
-                     extents on it; leave the disk out, or register it as a member with \
-                     `wipe: true` if its data may go"
-                    .into(),
-        }),
-        None => Ok(()),
-    }
-}
-
 /// Plan the changes that make `desired` true on the bound disks.
 ///
 /// `bindings` must hold every disk of `desired` (see [`bind_disks`]); `actual` comes
@@ -414,8 +423,10 @@ pub fn plan(
     actual: &Actual,
     opts: &PlanOptions,
 ) -> Result<Plan> {
+    if root::is_conversion(desired) {
+        return root::plan_root(desired, bindings, actual, opts);
+    }
     let mut ids = Ids::new(opts.id_seed);
-    refuse_keep(desired)?;
     intent::check_closed(desired.name.as_str(), actual)?;
     let cur = current::current(desired, bindings, actual)?;
     intent::check_pending(desired.name.as_str(), &cur)?;

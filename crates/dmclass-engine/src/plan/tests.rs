@@ -40,6 +40,7 @@ pub(crate) fn world(names: &[&str], mib: u64) -> W {
                 wwn: None,
                 by_id: Some(format!("/dev/disk/by-id/virtio-{n}")),
             },
+            sector_size: Some(512),
         });
     }
     W { k, d, b }

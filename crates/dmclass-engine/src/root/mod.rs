@@ -18,7 +18,11 @@
 //! the root is mounted (`dmclass.root=CLASS/VOLUME`, a bounded degraded wait), disk
 //! replacement, and the VM scenarios that boot from either disk under OVMF.
 
+pub mod convert;
+pub mod esp;
 pub mod keep;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_convert;

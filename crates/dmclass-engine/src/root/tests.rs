@@ -1,5 +1,5 @@
-use crate::gpt::{decode, encode, entries_location, Gpt, GptError, Partition, ESP_TYPE};
 use super::keep::{plan_keep, KeepError, DMCLASS_PART_TYPE};
+use crate::gpt::{decode, encode, entries_location, Gpt, GptError, Partition, ESP_TYPE};
 use dmclass_model::Sectors;
 use uuid::Uuid;
 

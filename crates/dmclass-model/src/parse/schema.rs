@@ -434,12 +434,12 @@ fn volume(ctx: &mut Ctx, node: &Node) -> Option<Volume> {
     if f.get("partition").is_some() && partition.is_none() {
         ctx.incomplete.insert(f.span); // reported; no follow-up errors
     }
-    // A volume over a keep disk's partition takes the partition's size.
-    let size = if f.get("partition").is_some() && f.get("size").is_none() {
-        Some(Bytes(0))
-    } else {
-        ctx.required(&f, "size", "a size, e.g. 10GiB")
-            .and_then(|s| device_size(ctx, s, "size"))
+    // No `size`: 0, which only a volume over a keep disk's partition may have (the
+    // partition's size); validation says so for every other volume, where the class
+    // is known.
+    let size = match f.get("size") {
+        None => Some(Bytes(0)),
+        Some(s) => device_size(ctx, s, "size"),
     };
     let jrm = ctx.boolean(f.get("jrm"), "jrm", true);
     let engine = f

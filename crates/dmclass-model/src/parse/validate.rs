@@ -164,6 +164,13 @@ impl<'a, 'f, 'c> ClassCheck<'a, 'f, 'c> {
             if self.ctx.incomplete.contains(&v.span) {
                 continue;
             }
+            if v.size.0 == 0 && keep.is_none() {
+                self.ctx.err_accepting(
+                    v.span,
+                    format!("volume `{}` has no `size`", v.name),
+                    "a size, e.g. 10GiB",
+                );
+            }
             let Some(keep) = keep else {
                 if v.partition.is_some() {
                     self.ctx.err_accepting(
