@@ -19,8 +19,9 @@
 //!   plan/cow.rs and plan/cow_merge.rs); [`proxy`]: GDS proxy volumes (state; planned in
 //!   plan/proxy.rs);
 //! * [`closing`]: GDS's class-closing rule;
-//! * [`root`]: the root class's groundwork (GUID partition tables, the keep-disk
-//!   conversion layout); root classes are still refused by the planner;
+//! * [`root`]: the root class: converting the running system disk in place (the
+//!   keep-disk layout, the conversion decided per disk, the ESP copy); [`gpt`]: GUID
+//!   partition tables, read totally and written;
 //! * [`plan`] / [`exec`]: desired vs actual → ordered actions, run over the traits;
 //! * [`assemble`]: scan disks, group classes, activate (degraded when legs are missing),
 //!   deactivate; [`assemble::recover`] finishes an interrupted apply,

@@ -53,7 +53,22 @@ impl AreaRead for DeviceArea<'_> {
 
 /// Read and decode the whole private area of `dev` (engine's `read_area`).
 pub fn read_device_area(dev: &Path) -> Result<DecodedArea, EngineError> {
-    read_area(&dev.display().to_string(), &mut DeviceArea::new(dev))
+    let mut r = DeviceArea::new(dev);
+    let area = read_area(&dev.display().to_string(), &mut r)?;
+    let recorded = area
+        .meta
+        .disks
+        .iter()
+        .find(|d| d.uuid == area.header.disk_uuid)
+        .map_or(0, |d| d.area_offset.0);
+    if r.base == 0 && recorded > 0 {
+        // A root class disk's dmclass partition read on its own: the whole disk is
+        // the member (engine metadata/read.rs does the same).
+        return Err(EngineError::NotMember {
+            disk: dev.display().to_string(),
+        });
+    }
+    Ok(area)
 }
 
 /// The label facts of a decoded area: class name and UUID from the winning slot, this

@@ -125,6 +125,13 @@ pub(crate) fn root_partuuid(id: &str) -> String {
     )
 }
 
+/// The file system UUID of disk `id`'s root file system (derived like
+/// [`root_partuuid`]; the same on every leg once a root class mirrors it, so the
+/// command line names it with `/dev/disk/by-uuid/`).
+pub(crate) fn root_fs_uuid(id: &str) -> String {
+    root_partuuid(&format!("{id}/fs"))
+}
+
 /// The image's file tree (the initramfs unpacked, plus the marker), built once per
 /// initramfs under `target/vm/image/rootfs-<hash>/`.
 fn root_tree(image: &ImagePaths) -> Result<PathBuf, VmError> {
@@ -132,6 +139,7 @@ fn root_tree(image: &ImagePaths) -> Result<PathBuf, VmError> {
     std::fs::read(&image.initrd)
         .map_err(io(format!("read {}", image.initrd.display())))?
         .hash(&mut h);
+    "base and overlay unpacked".hash(&mut h); // trees made before that lack the overlay
     let dir = vm_dir().join("image");
     let tree = dir.join(format!("rootfs-{:016x}", h.finish()));
     if tree.join(REALROOT_MARKER).exists() {
@@ -140,12 +148,18 @@ fn root_tree(image: &ImagePaths) -> Result<PathBuf, VmError> {
     let tmp = dir.join(format!("rootfs.{}.tmp", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(io(format!("create {}", tmp.display())))?;
-    let initrd = std::fs::File::open(&image.initrd)
-        .map_err(io(format!("open {}", image.initrd.display())))?;
-    run(Command::new("cpio")
-        .args(["-idm", "--quiet", "-D"])
-        .arg(&tmp)
-        .stdin(initrd))?;
+    // initrd.img is base.cpio and overlay.cpio end to end; cpio stops at the first
+    // archive's trailer, so each part is unpacked on its own (overlay last, winning).
+    let parts = image.initrd.parent().map_or_else(Vec::new, |d| {
+        vec![d.join("base.cpio"), d.join("overlay.cpio")]
+    });
+    for part in &parts {
+        let f = std::fs::File::open(part).map_err(io(format!("open {}", part.display())))?;
+        run(Command::new("cpio")
+            .args(["-idmu", "--quiet", "-D"])
+            .arg(&tmp)
+            .stdin(f))?;
+    }
     std::fs::write(
         tmp.join(REALROOT_MARKER),
         "the root file system of a dmclass test VM\n",
@@ -200,10 +214,12 @@ pub(crate) fn write_esp_disk(
         .args(["-i", &fat])
         .arg(uki)
         .arg("::/EFI/BOOT/BOOTX64.EFI"))?;
-    if let Some((image, _)) = root {
+    if let Some((image, id)) = root {
         let tree = root_tree(image)?;
         run(Command::new("mkfs.ext4")
-            .args(["-q", "-F", "-L", "vmroot", "-d"])
+            .args(["-q", "-F", "-L", "vmroot", "-U"])
+            .arg(root_fs_uuid(id))
+            .arg("-d")
             .arg(&tree)
             .arg("-E")
             .arg(format!("offset={}", (1 + ESP_MIB) << 20))

@@ -115,7 +115,9 @@ pub(crate) fn all_device_props(spec: &VmSpec) -> Vec<DeviceProps> {
                 }
                 None => device_props(d, 0),
             };
-            if d.esp && spec.boots_from_disk() {
+            // Every disk can become bootable (a root class copies the ESP to a blank
+            // disk), so every disk gets a place in the boot order.
+            if spec.boots_from_disk() {
                 boot += 1;
                 props.props.push(("bootindex", Prop::Num(boot)));
             }
@@ -179,12 +181,17 @@ pub(crate) fn kernel_cmdline(spec: &VmSpec) -> String {
         .find(|d| d.root && spec.boots_from_disk())
         .map(|d| {
             format!(
-                " dmclass.vmtest.root=/dev/disk/by-partuuid/{}",
-                crate::bootdisk::root_partuuid(&d.id)
+                " dmclass.vmtest.root=/dev/disk/by-uuid/{}",
+                crate::bootdisk::root_fs_uuid(&d.id)
             )
         })
         .unwrap_or_default();
-    format!("console=ttyS0 panic=-1{root} {}", spec.extra_append)
+    let host = if spec.personality == Personality::KvmHost {
+        " dmclass.vmtest.kvmhost"
+    } else {
+        ""
+    };
+    format!("console=ttyS0 panic=-1{root}{host} {}", spec.extra_append)
         .trim()
         .to_string()
 }
@@ -238,6 +245,19 @@ pub(crate) fn args(spec: &VmSpec, p: &Paths<'_>) -> Vec<OsString> {
             "-smbios",
             "type=1,manufacturer=VMware,, Inc.,product=VMware Virtual Platform",
         ]);
+    }
+    if spec.personality == Personality::KvmHost {
+        // Bare metal to the guest: no hypervisor bit, no TCG leaf, a server's SMBIOS.
+        push(&["-cpu", "qemu64,tcg-cpuid=off,hypervisor=off"]);
+        push(&[
+            "-smbios",
+            "type=0,vendor=FUJITSU // American Megatrends Inc.",
+        ]);
+        push(&[
+            "-smbios",
+            "type=1,manufacturer=FUJITSU,product=PRIMERGY RX2540 M5",
+        ]);
+        push(&["-smbios", "type=2,manufacturer=FUJITSU"]);
     }
     // The personality's controller is always there so disks can be hot-added later.
     let has = |b: Bus| spec.disks.iter().any(|d| d.bus == b);

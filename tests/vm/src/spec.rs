@@ -10,6 +10,9 @@ pub enum Personality {
     KvmGuest,
     /// VMware guest: VMware SMBIOS, a pvscsi controller, VMDK- and RDM-like disks.
     VmwareGuest,
+    /// A KVM host (physical server): no hypervisor CPUID, a server vendor's SMBIOS,
+    /// NVMe disks, and `/dev/kvm` (made by the guest's init: TCG cannot nest KVM).
+    KvmHost,
 }
 
 impl Personality {
@@ -17,6 +20,7 @@ impl Personality {
     pub fn environment(self) -> &'static str {
         match self {
             Personality::KvmGuest => "kvm-guest",
+            Personality::KvmHost => "kvm-host",
             Personality::VmwareGuest => "vmware-guest",
         }
     }

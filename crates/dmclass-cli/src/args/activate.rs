@@ -4,7 +4,7 @@ use clap::Args;
 
 /// Arguments of `activate`.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("which").required(true).args(["classes", "all"])))]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["classes", "all", "root"])))]
 pub struct ActivateArgs {
     /// Classes to activate.
     pub classes: Vec<String>,
@@ -20,6 +20,15 @@ pub struct ActivateArgs {
     /// With --force: do not ask.
     #[arg(long, short = 'y', requires = "force")]
     pub yes: bool,
+    /// Every root class found (the system disk's class): what the initramfs runs
+    /// before it mounts the root file system. Finding none is not an error.
+    #[arg(long, conflicts_with_all = ["all", "force"])]
+    pub root: bool,
+    /// Wait up to SECONDS for missing disks of the chosen classes to appear before
+    /// starting degraded (the initramfs passes `dmclass.degraded_wait=`, default 10).
+    /// Each missing disk is named and the time waited is printed.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(0..=3600))]
+    pub wait_disks: Option<u32>,
     /// Return as soon as the devices are up, without waiting (up to 60 s) for udev
     /// to create /dev/dmclass/CLASS/VOLUME.
     #[arg(long)]

@@ -7,28 +7,82 @@ use crate::args::activate::ActivateArgs;
 use crate::backend::Backend;
 use crate::error::CliError;
 use dmclass_engine::assemble::{self, ClassOnDisks};
+use dmclass_engine::metadata::ClassTypeMeta;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 /// Run `activate`.
 pub fn run(args: &ActivateArgs) -> Result<ExitCode, CliError> {
     change::locked(|backend| activate_with(args, backend))
 }
 
-fn activate_with(args: &ActivateArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
-    let classes = found_classes(backend)?;
-    let chosen: Vec<&ClassOnDisks> = if args.all {
+/// The classes `args` names, from the disks found now.
+fn choose<'a>(
+    args: &ActivateArgs,
+    classes: &'a [ClassOnDisks],
+) -> Result<Vec<&'a ClassOnDisks>, CliError> {
+    Ok(if args.all {
         classes.iter().collect()
+    } else if args.root {
+        classes
+            .iter()
+            .filter(|c| c.meta.class_type == ClassTypeMeta::Root)
+            .collect()
     } else {
-        select(&classes, &args.classes)?
-    };
+        select(classes, &args.classes)?
+    })
+}
+
+/// Scan until every disk of the chosen classes is present, or `wait` has passed
+/// (`--wait-disks`; a boot must not hang on a dead disk). Returns the scan to use.
+fn scan_waiting(args: &ActivateArgs, backend: &mut Backend) -> Result<Vec<ClassOnDisks>, CliError> {
+    let wait = Duration::from_secs(u64::from(args.wait_disks.unwrap_or(0)));
+    let start = Instant::now();
+    loop {
+        let classes = found_classes(backend)?;
+        let missing: Vec<String> = choose(args, &classes)?
+            .iter()
+            .flat_map(|c| c.missing.iter().map(|m| format!("{}/{m}", c.meta.name)))
+            .collect();
+        let waited = start.elapsed();
+        if missing.is_empty() || waited >= wait {
+            if !missing.is_empty() && !wait.is_zero() {
+                eprintln!(
+                    "dmclass: waited {:.1} s for {}; starting without",
+                    waited.as_secs_f64(),
+                    missing.join(", ")
+                );
+            } else if !waited.is_zero() && waited >= Duration::from_millis(100) {
+                eprintln!(
+                    "dmclass: every disk present after {:.1} s",
+                    waited.as_secs_f64()
+                );
+            }
+            return Ok(classes);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn activate_with(args: &ActivateArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
+    let classes = scan_waiting(args, backend)?;
+    let chosen = choose(args, &classes)?;
     if chosen.is_empty() {
-        println!("no dmclass class found on this machine's disks");
+        if args.root {
+            println!("no dmclass root class found on this machine's disks");
+        } else {
+            println!("no dmclass class found on this machine's disks");
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let mut failed = 0usize;
     for c in &chosen {
         for m in &c.missing {
-            eprintln!("warning: class {}: disk {m} is missing", c.meta.name);
+            eprintln!(
+                "warning: class {}: disk {m} ({}) is missing",
+                c.meta.name,
+                c.meta.stable_id(m)
+            );
         }
         let (kernel, disks) = backend.parts();
         let mut progress = |line: &str| log::info!("{line}");

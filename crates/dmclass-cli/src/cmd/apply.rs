@@ -7,7 +7,7 @@ use super::plan::{plan_all, print_plans};
 use crate::args::apply::ApplyArgs;
 use crate::backend::Backend;
 use crate::error::CliError;
-use dmclass_engine::plan::{self, Plan, PlanOptions};
+use dmclass_engine::plan::{self, ActionKind, Plan, PlanOptions};
 use dmclass_model::Config;
 use std::process::ExitCode;
 
@@ -34,6 +34,7 @@ fn apply_with(
     if plans.iter().all(Plan::is_empty) {
         return Ok(ExitCode::SUCCESS);
     }
+    check_boot_ready(&plans)?;
     confirmed(args.yes, "Apply these changes?", "apply")?;
     check_proxies_in_sync(&plans, backend)?;
     for p in &plans {
@@ -57,6 +58,13 @@ fn apply_with(
             report.done.len(),
             report.generation
         );
+        if is_conversion(p) {
+            println!(
+                "class {}: reboot to finish: the initramfs assembles the class and copies                  the kept partitions to the other disks (`dmclass status` shows the copy)",
+                p.class
+            );
+            continue;
+        }
         for v in &p.new_meta.volumes {
             println!(
                 "  {}",
@@ -64,7 +72,12 @@ fn apply_with(
             );
         }
     }
-    let classes: Vec<&str> = plans.iter().map(|p| p.class.as_str()).collect();
+    // A converted root class has no device until the next boot.
+    let classes: Vec<&str> = plans
+        .iter()
+        .filter(|p| !is_conversion(p))
+        .map(|p| p.class.as_str())
+        .collect();
     super::wait::public_paths(backend, &classes, args.no_udev_wait)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -78,4 +91,30 @@ fn check_proxies_in_sync(plans: &[Plan], backend: &mut Backend) -> Result<(), Cl
         dmclass_engine::exec::check_parts_in_sync(p, &*kernel)?;
     }
     Ok(())
+}
+
+/// Whether `plan` converts a kept system disk (a root class's first apply).
+fn is_conversion(plan: &Plan) -> bool {
+    plan.actions
+        .iter()
+        .any(|a| a.kind == ActionKind::WritePartitionTable)
+}
+
+/// Where the initramfs's local-top script records that it ran (initramfs-tools/).
+const INITRAMFS_MARK: &str = "/run/dmclass/initramfs";
+
+/// Refuse to convert the system disk unless this boot went through dmclass's
+/// initramfs script: after the conversion only that script assembles the root class
+/// (the next boot uses the same initramfs, regenerated with the same hook).
+fn check_boot_ready(plans: &[Plan]) -> Result<(), CliError> {
+    let Some(p) = plans.iter().find(|p| is_conversion(p)) else {
+        return Ok(());
+    };
+    if crate::simdir::sim_dir().is_some() || std::path::Path::new(INITRAMFS_MARK).exists() {
+        return Ok(());
+    }
+    Err(CliError::Refused(format!(
+        "class {}: this system was not booted through dmclass's initramfs script          ({INITRAMFS_MARK} is missing), so the converted disks would not be assembled at          the next boot; install dmclass's initramfs-tools hook (/usr/share/initramfs-tools/         hooks/dmclass and scripts/local-top/dmclass), run `update-initramfs -u`, reboot,          and apply again; nothing was changed",
+        p.class
+    )))
 }

@@ -118,6 +118,24 @@ fn check(args: &CheckArgs, file: &str) -> Result<Checked, CliError> {
             }));
             continue;
         }
+        if backend.is_none() {
+            if let Some(keep) = class
+                .disks
+                .iter()
+                .find(|d| d.role == dmclass_model::DiskRole::Keep)
+            {
+                // A facts file carries no partition table to plan the conversion from.
+                notes.push(Problem {
+                    message: format!(
+                        "class {}: the conversion of keep disk {} is decided from its partition                          table, which a facts file does not carry: run `dmclass plan` on the                          machine to see it",
+                        class.name.as_str(),
+                        keep.name.as_str()
+                    ),
+                    location: Some(crate::config::at_span(file, keep.span)),
+                });
+                continue;
+            }
+        }
         match super::plan::plan_class(file, class, &facts, backend.as_mut(), &opts) {
             Ok(_) => {}
             Err(e) => problems.extend(e.problems()),

@@ -9,7 +9,7 @@
 //!
 //! Names (`kind` is an action kind as `plan --json` spells it: `format_area`,
 //! `zero_extent`, `write_metadata`, `create`, `load`, `suspend`, `resume`, `verify`,
-//! `remove`; actions are numbered from 1 as in the `[N/M]` progress lines):
+//! `remove`, `write_partition_table`, `copy_esp`; actions are numbered from 1 as in the `[N/M]` progress lines):
 //!
 //! | name | stops |
 //! |---|---|
@@ -67,7 +67,7 @@ pub enum Failpoint {
     },
 }
 
-const KINDS: [ActionKind; 9] = [
+const KINDS: [ActionKind; 11] = [
     ActionKind::FormatArea,
     ActionKind::ZeroExtent,
     ActionKind::WriteMetadata,
@@ -77,6 +77,8 @@ const KINDS: [ActionKind; 9] = [
     ActionKind::Resume,
     ActionKind::Verify,
     ActionKind::Remove,
+    ActionKind::WritePartitionTable,
+    ActionKind::CopyEsp,
 ];
 
 fn bad(spec: &str, why: &str) -> EngineError {

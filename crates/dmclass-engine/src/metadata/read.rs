@@ -94,6 +94,11 @@ pub(crate) fn read_area_at(label: &str, path: &Path, disks: &dyn Disks) -> AreaS
                 .iter()
                 .find(|d| d.uuid == a.header.disk_uuid)
                 .map(|d| d.area_offset.0.saturating_mul(512));
+            if base == 0 && recorded.is_some_and(|r| r > 0) {
+                // A root class disk's dmclass partition opened as a device of its
+                // own: the area belongs to the whole disk, whose extents these are.
+                return AreaState::Blank;
+            }
             if let Some(rec) = recorded.filter(|r| *r != base) {
                 let reason = format!(
                     "the metadata places this disk's private area at byte {rec}, but it was                      found at byte {base} (a copied or moved partition)"

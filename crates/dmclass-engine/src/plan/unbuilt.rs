@@ -1,11 +1,11 @@
 //! What the support matrix allows but this version cannot deliver yet. `plan` and
-//! `apply` refuse it before planning (a root class would not boot, a shared class has
+//! `apply` refuse it before planning (a root class on blank disks, a shared class has
 //! no cluster-wide activation lock, netmirror has no network transport); `check` shows
 //! it as a note. The planner below ([`super::plan`]) still plans such classes, so its
 //! tests keep covering them.
 
 use crate::error::{EngineError, Result};
-use dmclass_model::{Class, ClassType, GroupKind, Span};
+use dmclass_model::{Class, ClassType, DiskRole, GroupKind, Span};
 
 /// One thing in a class that is not built yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,19 +36,24 @@ pub fn unbuilt(class: &Class) -> Vec<Unbuilt> {
     let mut out = Vec::new();
     let name = class.name.as_str();
     match class.class_type {
-        ClassType::Root => out.push(Unbuilt {
-            class: name.to_owned(),
-            object: "type root".into(),
-            why: "booting from dmclass volumes (assembly in the initramfs, a boot loader on every mirrored disk) is not built yet, so the machine would not boot",
-            span: class.span,
-        }),
+        // Converting the running system disk (`role: keep`) is built: the
+        // initramfs assembles the class (initramfs-tools/); a root class on blank
+        // disks (installing a system onto them) is not.
+        ClassType::Root if !class.disks.iter().any(|d| d.role == DiskRole::Keep) => {
+            out.push(Unbuilt {
+                class: name.to_owned(),
+                object: "type root without a keep disk".into(),
+                why: "a root class on blank disks (installing a system onto them) is not built yet; register the running system disk with `role: keep` to mirror it in place",
+                span: class.span,
+            });
+        }
         ClassType::Shared => out.push(Unbuilt {
             class: name.to_owned(),
             object: "type shared".into(),
             why: "cluster-wide exclusive activation is not built yet, so two nodes could both activate and write the same volumes",
             span: class.span,
         }),
-        ClassType::Local => {}
+        ClassType::Root | ClassType::Local => {}
     }
     for g in &class.groups {
         if g.kind == GroupKind::Netmirror {

@@ -188,15 +188,31 @@ pub(crate) fn check_disks(
 /// Busy disks and foreign signatures.
 fn check_use(class: &Class, disk: &Disk, d: &DiskFacts, denials: &mut Vec<Finding>) {
     let node = d.devnode.display();
-    if d.in_use.is_busy() {
+    // The keep disk is the running system disk: its partitions are mounted (the
+    // conversion writes only into free space and one new partition entry). Other
+    // holders (LVM, md, another dm) are refused: dm-raid over a partition something
+    // else assembles would show the same data twice. Once converted (our label), its
+    // holders are this class's own devices.
+    let converted = d
+        .dmclass
+        .as_ref()
+        .is_some_and(|l| l.class == class.name.as_str());
+    let busy = if disk.role == DiskRole::Keep {
+        !converted && !d.in_use.holders.is_empty()
+    } else {
+        d.in_use.is_busy()
+    };
+    if busy {
         let mut what = Vec::new();
-        for m in &d.in_use.mounted {
-            what.push(format!("mounted on {}", m.display()));
+        if disk.role != DiskRole::Keep {
+            for m in &d.in_use.mounted {
+                what.push(format!("mounted on {}", m.display()));
+            }
         }
         for h in &d.in_use.holders {
             what.push(format!("held by {h}"));
         }
-        if d.in_use.exclusive {
+        if d.in_use.exclusive && disk.role != DiskRole::Keep {
             what.push("opened exclusively by another process".to_string());
         }
         denials.push(finding(
