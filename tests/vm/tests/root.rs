@@ -50,12 +50,18 @@ fn root_uefi_kvm_host_boot_either_disk() {
     )
     .disk(DiskSpec::nvme("sysa", "sysa", Bytes(256 * MIB)).with_root())
     .disk(DiskSpec::nvme("sysb", "sysb", Bytes(256 * MIB)));
+    either_disk(spec, "kvm-host");
+}
+
+/// Convert disk A (running root) with blank disk B, then boot with both, B alone,
+/// both, A alone; data checksummed at every step.
+fn either_disk(spec: VmSpec, environment: &str) {
     let Some(mut vm) = boot_or_skip(spec) else {
         return;
     };
     let (a, b) = (vm.spec().disks[0].clone(), vm.spec().disks[1].clone());
     let (a_id, b_id) = (by_id(&vm, &a), by_id(&vm, &b));
-    vm.sh_contains("dmclass probe", "kvm-host");
+    vm.sh_contains("dmclass probe", environment);
     vm.sh_contains("cat /etc/dmclass-vm-realroot", "root file system");
     // Data on the running root file system, checksummed before the conversion.
     vm.sh("dd if=/dev/urandom of=/root/d1 bs=1M count=8 2>/dev/null && sync");
