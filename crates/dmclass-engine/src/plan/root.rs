@@ -135,27 +135,11 @@ pub(crate) fn plan_root(
     let mut ids = Ids::new(opts.id_seed);
     let conv = decide(desired, &ins, have, &mut || ids.next())
         .map_err(|(object, reason)| EngineError::refused(name, object, reason))?;
-    let mut p = Plan {
-        class: name.to_owned(),
-        class_uuid: conv.meta.uuid,
-        based_on_generation: have.map(|m| m.generation),
-        new_meta: conv.meta.clone(),
-        actions: Vec::new(),
-        notes: conv.matched.clone(),
-        disks: bindings
-            .iter()
-            .map(|b| (b.name.clone(), b.path.clone()))
-            .collect(),
-        devnums: bindings
-            .iter()
-            .filter_map(|b| b.devnum.map(|n| (b.name.clone(), n)))
-            .collect(),
-        live: actual
-            .live
-            .iter()
-            .map(|i| (i.name.clone(), i.devnum))
-            .collect(),
+    let cur = super::current::Current {
+        meta: have.cloned(),
     };
+    let mut p = Plan::empty(&cur, desired, bindings, actual, conv.meta.clone());
+    p.notes.clone_from(&conv.matched);
     if let Some(m) = have.filter(|_| conv.work.is_empty()) {
         // Converted: the same file plans nothing; changes to a converted root class
         // are not built yet.

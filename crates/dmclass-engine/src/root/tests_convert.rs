@@ -52,11 +52,11 @@ fn pattern(mib: u64) -> Vec<u8> {
         .collect()
 }
 
-/// Machine with a 128 MiB system disk `sys1` (GPT, ESP, root) and a blank `sys2`.
-fn machine() -> W {
-    let mut w = world(&["sys1", "sys2"], 128);
+/// Writes a GPT with an ESP (`ESP`) and a root partition (`root`, MiB) onto disk 0
+/// of `w` (`mib` MiB).
+fn write_system_table(w: &mut W, mib: u64, root: (u64, u64)) {
     let p = w.b[0].path.clone();
-    let sectors = 128 * 2048;
+    let sectors = mib * 2048;
     let (first, last, backup) = crate::gpt::usable_area(sectors, 512).unwrap();
     let gpt = Gpt {
         sector_size: 512,
@@ -66,13 +66,20 @@ fn machine() -> W {
         backup_lba: backup,
         partitions: vec![
             part(1, ESP_TYPE, ESP, "EFI"),
-            part(2, LINUX_FS, ROOT, "root"),
+            part(2, LINUX_FS, root, "root"),
         ],
     };
     let (start, end) = encode(&gpt, sectors).unwrap();
     w.d.write(&p, Bytes(0), &start).unwrap();
-    w.d.write(&p, Bytes(128 * MIB - end.len() as u64), &end)
+    w.d.write(&p, Bytes(mib * MIB - end.len() as u64), &end)
         .unwrap();
+}
+
+/// Machine with a 128 MiB system disk `sys1` (GPT, ESP, root) and a blank `sys2`.
+fn machine() -> W {
+    let mut w = world(&["sys1", "sys2"], 128);
+    write_system_table(&mut w, 128, ROOT);
+    let p = w.b[0].path.clone();
     let boot = fat32_boot();
     w.d.write(&p, Bytes(ESP.0 * MIB), &boot).unwrap();
     w.d.write(&p, Bytes(ESP.0 * MIB + 6 * 512), &boot).unwrap();
@@ -249,26 +256,24 @@ fn refusals_name_the_partition_and_touch_nothing() {
     );
     // A keep disk whose free space is too small: how much is missing, and where.
     let mut w = world(&["sys1", "sys2"], 64);
-    let p = w.b[0].path.clone();
-    let sectors = 64 * 2048;
-    let (first, last, backup) = crate::gpt::usable_area(sectors, 512).unwrap();
-    let gpt = Gpt {
-        sector_size: 512,
-        disk_guid: Uuid::from_u128(42),
-        first_usable: first,
-        last_usable: last,
-        backup_lba: backup,
-        partitions: vec![
-            part(1, ESP_TYPE, ESP, "EFI"),
-            part(2, LINUX_FS, (9, 60), "root"),
-        ],
-    };
-    let (start, end) = encode(&gpt, sectors).unwrap();
-    w.d.write(&p, Bytes(0), &start).unwrap();
-    w.d.write(&p, Bytes(64 * MIB - end.len() as u64), &end)
-        .unwrap();
+    write_system_table(&mut w, 64, (9, 60));
     let e = plan_for(&w, &root_yaml("      - {name: root, on: m}\n"), false)
         .unwrap_err()
         .to_string();
     assert!(e.contains("MiB") && e.contains("shrink"), "{e}");
+}
+
+#[test]
+fn a_volume_without_partition_or_label_takes_the_only_partition_left() {
+    let w = machine();
+    let p = plan_for(&w, &root_yaml("      - {name: system, on: m}\n"), false).unwrap();
+    assert!(
+        p.notes
+            .iter()
+            .any(|n| n.contains("volume system mirrors partition 2 (the only partition left)")),
+        "{:?}",
+        p.notes
+    );
+    assert_eq!(p.new_meta.volumes[0].partition, Some(2));
+    assert_eq!(p.new_meta.volumes[0].size.0, 64 * 2048);
 }
