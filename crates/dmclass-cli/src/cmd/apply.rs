@@ -60,7 +60,7 @@ fn apply_with(
         );
         if is_conversion(p) {
             println!(
-                "class {}: reboot to finish: the initramfs assembles the class and copies                  the kept partitions to the other disks (`dmclass status` shows the copy)",
+                "class {}: reboot to finish: the initramfs assembles the class and copies the kept partitions to the other disks (`dmclass status` shows the copy)",
                 p.class
             );
             continue;
@@ -114,7 +114,7 @@ fn check_boot_ready(plans: &[Plan]) -> Result<(), CliError> {
         return Ok(());
     }
     Err(CliError::Refused(format!(
-        "class {}: this system was not booted through dmclass's initramfs script          ({INITRAMFS_MARK} is missing), so the converted disks would not be assembled at          the next boot; install dmclass's initramfs-tools hook (/usr/share/initramfs-tools/         hooks/dmclass and scripts/local-top/dmclass), run `update-initramfs -u`, reboot,          and apply again; nothing was changed",
+        "class {}: this system was not booted through dmclass's initramfs script ({INITRAMFS_MARK} is missing), so the converted disks would not be assembled at the next boot; install dmclass's initramfs-tools hook (/usr/share/initramfs-tools/ hooks/dmclass and scripts/local-top/dmclass), run `update-initramfs -u`, reboot, and apply again; nothing was changed",
         p.class
     )))
 }

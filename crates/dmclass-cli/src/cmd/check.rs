@@ -127,7 +127,7 @@ fn check(args: &CheckArgs, file: &str) -> Result<Checked, CliError> {
                 // A facts file carries no partition table to plan the conversion from.
                 notes.push(Problem {
                     message: format!(
-                        "class {}: the conversion of keep disk {} is decided from its partition                          table, which a facts file does not carry: run `dmclass plan` on the                          machine to see it",
+                        "class {}: the conversion of keep disk {} is decided from its partition table, which a facts file does not carry: run `dmclass plan` on the machine to see it",
                         class.name.as_str(),
                         keep.name.as_str()
                     ),

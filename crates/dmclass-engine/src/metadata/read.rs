@@ -101,7 +101,7 @@ pub(crate) fn read_area_at(label: &str, path: &Path, disks: &dyn Disks) -> AreaS
             }
             if let Some(rec) = recorded.filter(|r| *r != base) {
                 let reason = format!(
-                    "the metadata places this disk's private area at byte {rec}, but it was                      found at byte {base} (a copied or moved partition)"
+                    "the metadata places this disk's private area at byte {rec}, but it was found at byte {base} (a copied or moved partition)"
                 );
                 return AreaState::Hostile {
                     area: Box::new(a),

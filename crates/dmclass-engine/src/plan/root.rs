@@ -112,17 +112,10 @@ pub(crate) fn plan_root(
                 ))
             }
         };
-        let sector_size =
-            match (table, b.sector_size) {
-                (GptOnDisk::Table(g), _) => g.sector_size,
-                (GptOnDisk::None, Some(s)) => s,
-                (GptOnDisk::None, None) => return Err(EngineError::refused(
-                    name,
-                    format!("disk {}", b.name),
-                    "its logical sector size is not known (LOGICAL_BLOCK_SIZE missing from the \
-                     facts); a partition table cannot be laid out for it",
-                )),
-            };
+        let sector_size = match table {
+            GptOnDisk::Table(g) => Some(g.sector_size),
+            GptOnDisk::None => b.sector_size,
+        };
         ins.push(DiskIn {
             name: &b.name,
             bytes: b.size.0,
@@ -167,7 +160,7 @@ pub(crate) fn plan_root(
             return Err(EngineError::refused(
                 name,
                 "class",
-                "it is a converted root class and the file describes other volumes or disks;                  changing a root class after its conversion is not built yet (`dmclass export`                  shows the class as it is)",
+                "it is a converted root class and the file describes other volumes or disks; changing a root class after its conversion is not built yet (`dmclass export` shows the class as it is)",
             ));
         }
         p.new_meta = m.clone();

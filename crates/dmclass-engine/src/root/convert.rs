@@ -31,8 +31,8 @@ pub struct DiskIn<'a> {
     pub name: &'a str,
     /// Size in bytes.
     pub bytes: u64,
-    /// Logical sector size (from the device; the keep disk's table must agree).
-    pub sector_size: u32,
+    /// Logical sector size (its table's, else the device's; `None`: not known).
+    pub sector_size: Option<u32>,
     /// How it is recognised again.
     pub identity: DiskIdentity,
     /// Its partition table now.
@@ -331,15 +331,25 @@ pub fn decide(
         let Some(d) = find(name) else {
             return refuse(format!("disk {name}"), "not found on this machine");
         };
-        if d.sector_size != layout.sector_size {
-            return refuse(
-                format!("disk {name}"),
-                format!(
-                    "{}-byte sectors; keep disk {keep} has {}-byte sectors and every disk takes \
-                     its layout sector for sector",
-                    d.sector_size, layout.sector_size
-                ),
-            );
+        match d.sector_size {
+            Some(s) if s == layout.sector_size => {}
+            Some(s) => {
+                return refuse(
+                    format!("disk {name}"),
+                    format!(
+                        "{s}-byte sectors; keep disk {keep} has {}-byte sectors and every disk \
+                         takes its layout sector for sector",
+                        layout.sector_size
+                    ),
+                )
+            }
+            None => {
+                return refuse(
+                    format!("disk {name}"),
+                    "its logical sector size is not known (LOGICAL_BLOCK_SIZE missing from the \
+                     facts); a partition table cannot be laid out for it",
+                )
+            }
         }
         let uuid = existing
             .and_then(|m| m.disk(name))
