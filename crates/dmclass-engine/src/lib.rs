@@ -46,6 +46,7 @@ pub mod io;
 pub mod layout;
 pub mod md_bitmap;
 pub mod metadata;
+pub mod monitor;
 pub mod names;
 pub mod plan;
 pub mod proxy;
