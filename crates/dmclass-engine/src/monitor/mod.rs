@@ -20,9 +20,13 @@
 //! | `disk_readded` | a disk that was `DISABLE` is back and trusted (`ENABLE` or `SPARE`) | the disk state |
 //! | `class_closing` | the class closed (too few readable metadata copies, [`crate::closing`]) | `CLOSED` |
 //!
-//! A class seen for the first time is a baseline and gives no event; a class that
-//! vanished (deactivated, all disks gone) gives none either: its disks' events came
-//! first. JSON: [`Event`] serialises as one object per event; the CLI adds the
+//! A class seen for the first time (the monitor's first look, or a class activated
+//! since) is compared with what its metadata records ([`ClassView::recorded`]): a
+//! leg recorded `ACTIVE` that the kernel has dead is a `leg_failed` even if it died
+//! while no monitor ran, as `mdadm --monitor` reports a degraded array at start; a
+//! failure already recorded (slice `INVALID`, disk departed) is not reported again.
+//! A class that vanished (deactivated, all disks gone) gives no event: its disks'
+//! events came first. JSON: [`Event`] serialises as one object per event; the CLI adds the
 //! `schema` field ([`SCHEMA`]). docs/cli.md has the field list.
 
 #[cfg(test)]
@@ -172,8 +176,28 @@ pub struct ClassView {
 /// Every class on the machine at one moment.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
-    /// Classes.
+    /// Classes as observed.
     pub classes: Vec<ClassView>,
+    /// The same classes as their metadata records them: the baseline for a class
+    /// the previous snapshot did not have.
+    pub recorded: Vec<ClassView>,
+}
+
+impl Snapshot {
+    /// Add a class: its description and its status.
+    pub fn add(&mut self, meta: &ClassMeta, st: &ClassStatus) {
+        let seen = ClassView::new(meta, st);
+        self.recorded.push(ClassView::recorded(meta, &seen));
+        self.classes.push(seen);
+    }
+
+    /// The recorded states as if observed: the "before" of the monitor's first look.
+    pub fn as_recorded(&self) -> Snapshot {
+        Snapshot {
+            classes: self.recorded.clone(),
+            recorded: self.recorded.clone(),
+        }
+    }
 }
 
 impl ClassView {
@@ -222,6 +246,53 @@ impl ClassView {
             closed_reason: st.closed_reason.clone(),
             disks,
             volumes,
+        }
+    }
+
+    /// What `meta` records, with `observed`'s running volumes: slice states as
+    /// recorded, a departed disk `DISABLE`, the class open.
+    pub fn recorded(meta: &ClassMeta, observed: &ClassView) -> Self {
+        ClassView {
+            uuid: observed.uuid.clone(),
+            name: meta.name.clone(),
+            closed: false,
+            closed_reason: None,
+            disks: meta
+                .disks
+                .iter()
+                .map(|d| DiskView {
+                    name: d.name.clone(),
+                    id: meta.stable_id(&d.name),
+                    role: d.role,
+                    state: if meta.departed.iter().any(|x| x.disk == d.name) {
+                        DiskState::Disable
+                    } else {
+                        d.state
+                    },
+                    reason: None,
+                })
+                .collect(),
+            volumes: meta
+                .volumes
+                .iter()
+                .map(|v| VolumeView {
+                    name: v.name.clone(),
+                    running: observed
+                        .volumes
+                        .iter()
+                        .any(|o| o.name == v.name && o.running),
+                    legs: v
+                        .layout
+                        .legs
+                        .iter()
+                        .map(|l| LegView {
+                            disks: l.disks().iter().map(|d| (*d).to_owned()).collect(),
+                            state: l.state,
+                            sync_percent: None,
+                        })
+                        .collect(),
+                })
+                .collect(),
         }
     }
 
@@ -294,8 +365,11 @@ pub fn derive(before: &Snapshot, after: &Snapshot, time: &str) -> Vec<Event> {
         out: Vec::new(),
     };
     for a in &after.classes {
-        let Some(b) = before.classes.iter().find(|b| b.uuid == a.uuid) else {
-            continue; // first sight: a baseline
+        let Some(b) = (before.classes.iter())
+            .chain(&after.recorded)
+            .find(|b| b.uuid == a.uuid)
+        else {
+            continue;
         };
         class_events(&mut e, b, a);
     }

@@ -45,7 +45,10 @@ fn class(legs: Vec<LegView>) -> ClassView {
 }
 
 fn snap(c: ClassView) -> Snapshot {
-    Snapshot { classes: vec![c] }
+    Snapshot {
+        classes: vec![c],
+        recorded: Vec::new(),
+    }
 }
 
 fn healthy() -> ClassView {
@@ -65,10 +68,23 @@ fn nothing_changed_nothing_reported() {
 }
 
 #[test]
-fn a_class_seen_first_is_a_baseline() {
+fn a_class_seen_first_is_compared_with_its_record() {
     let mut failed = healthy();
     failed.volumes[0].legs[1].state = SliceState::Invalid;
-    assert!(derive(&Snapshot::default(), &snap(failed), T).is_empty());
+    let after = Snapshot {
+        classes: vec![failed.clone()],
+        recorded: vec![healthy()],
+    };
+    assert_eq!(
+        kinds(&derive(&Snapshot::default(), &after, T)),
+        [EventKind::LegFailed]
+    );
+    // recorded already: nothing new
+    let after = Snapshot {
+        classes: vec![failed.clone()],
+        recorded: vec![failed],
+    };
+    assert!(derive(&Snapshot::default(), &after, T).is_empty());
 }
 
 #[test]
@@ -290,7 +306,23 @@ fn view_from_status_uses_recorded_legs_roles_and_ids() {
         closed_reason: None,
         pending_intent: None,
     };
-    let view = ClassView::new(&meta, &st);
+    let mut sn = Snapshot::default();
+    sn.add(&meta, &st);
+    let view = sn.classes[0].clone();
+    assert_eq!(sn.recorded[0], view, "status as recorded: the same view");
+    assert!(derive(&sn.as_recorded(), &sn, T).is_empty());
+    // d2's leg recorded INVALID with a departure: the record says so
+    let mut failed = meta.clone();
+    failed.volumes[0].layout.legs[1].state = SliceState::Invalid;
+    failed.departed.push(crate::metadata::Departure {
+        disk: "d2".into(),
+        generation: 1,
+        reason: "test".into(),
+        takeovers: Vec::new(),
+    });
+    let rec = ClassView::recorded(&failed, &view);
+    assert_eq!(rec.disks[1].state, DiskState::Disable);
+    assert_eq!(rec.volumes[0].legs[1].state, SliceState::Invalid);
     assert_eq!(view.disks.len(), meta.disks.len());
     for d in &view.disks {
         assert_eq!(d.id, meta.stable_id(&d.name));
