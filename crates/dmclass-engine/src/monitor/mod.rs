@@ -12,7 +12,7 @@
 //! | kind | when (between the two snapshots) | `state` |
 //! |---|---|---|
 //! | `leg_failed` | a slice of a running volume went from `ACTIVE` or `COPY` to `INVALID` | `INVALID` |
-//! | `spare_took_over` | a leg of a running volume moved onto a hot spare disk | the slice state (`COPY`) |
+//! | `spare_took_over` | a leg of a running volume moved onto a hot spare disk (after a `leg_failed` for the original disk when the failure was not seen before) | the slice state (`COPY`) |
 //! | `spare_released` | a hot spare went from `ENABLE` (holding a slice) back to `SPARE` | `SPARE` |
 //! | `resync_started` | a slice of a running volume became `COPY` (or a leg is now copied on another disk) | `COPY` |
 //! | `resync_finished` | a slice of a running volume went from `COPY` to `ACTIVE` on the same disks | `ACTIVE` |
@@ -192,6 +192,7 @@ impl Snapshot {
     }
 
     /// The recorded states as if observed: the "before" of the monitor's first look.
+    #[must_use]
     pub fn as_recorded(&self) -> Snapshot {
         Snapshot {
             classes: self.recorded.clone(),
@@ -399,7 +400,7 @@ fn class_events(e: &mut Emit<'_>, b: &ClassView, a: &ClassView) {
             let why = d
                 .reason
                 .clone()
-                .unwrap_or_else(|| "not found on this machine".into());
+                .unwrap_or_else(|| "missing or unreadable".into());
             e.push(
                 EventKind::DiskDisabled,
                 a,
@@ -455,19 +456,38 @@ fn class_events(e: &mut Emit<'_>, b: &ClassView, a: &ClassView) {
 }
 
 fn leg_events(
-    e: &mut Emit<'_>,
-    a: &ClassView,
-    v: &VolumeView,
-    i: usize,
+    out: &mut Emit<'_>,
+    class: &ClassView,
+    vol: &VolumeView,
+    leg: usize,
     ol: &LegView,
     l: &LegView,
     was_running: bool,
 ) {
-    let (name, vol) = (&a.name, v.name.as_str());
+    let (e, a, i) = (out, class, leg);
+    let (name, vol) = (&a.name, vol.name.as_str());
     let (was, now) = (word(&ol.state), word(&l.state));
     let on = |disks: &[String]| format!("{} ({})", disks.join("+"), a.ids(disks));
     let moved = ol.disks != l.disks;
-    if moved && a.on_spare(&l.disks) {
+    let live = |s: SliceState| matches!(s, SliceState::Active | SliceState::Copy);
+    if moved && a.on_spare(&l.disks) && !a.on_spare(&ol.disks) {
+        // A spare takes a leg only after it failed; when both happened between two
+        // looks, the failure of the original disks is reported first.
+        if was_running && live(ol.state) {
+            e.push(
+                EventKind::LegFailed,
+                a,
+                Some(vol),
+                Some(i),
+                Some(&ol.disks),
+                word(&SliceState::Invalid),
+                Some(was.clone()),
+                format!(
+                    "class {name}: volume {vol} leg {i} failed on disk {}: slice INVALID",
+                    on(&ol.disks)
+                ),
+            );
+        }
         e.push(
             EventKind::SpareTookOver,
             a,
@@ -483,7 +503,6 @@ fn leg_events(
             ),
         );
     }
-    let live = |s: SliceState| matches!(s, SliceState::Active | SliceState::Copy);
     if !moved && was_running && live(ol.state) && l.state == SliceState::Invalid {
         e.push(
             EventKind::LegFailed,

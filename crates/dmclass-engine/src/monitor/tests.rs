@@ -112,7 +112,7 @@ fn leg_failure_and_missing_disk() {
         "{}",
         f.message
     );
-    assert!(ev[0].message.contains("not found on this machine"));
+    assert!(ev[0].message.contains("missing or unreadable"));
 }
 
 #[test]
@@ -162,8 +162,14 @@ fn spare_takes_over_then_finishes_then_is_released() {
     let both = derive(&snap(healthy()), &snap(on_spare.clone()), T);
     assert_eq!(
         kinds(&both),
-        [EventKind::SpareTookOver, EventKind::ResyncStarted]
+        [
+            EventKind::LegFailed,
+            EventKind::SpareTookOver,
+            EventKind::ResyncStarted
+        ]
     );
+    assert_eq!(both[0].disk.as_deref(), Some("b"));
+    assert_eq!(both[0].state, "INVALID");
 
     let mut synced = on_spare.clone();
     synced.volumes[0].legs[1].state = SliceState::Active;
