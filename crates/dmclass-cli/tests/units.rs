@@ -70,7 +70,10 @@ fn exec_start_lines_parse() {
                 .arg("--help")
                 .output()
                 .unwrap();
-            assert!(out.status.success(), "{name}: `dmclass {cmd}` does not parse");
+            assert!(
+                out.status.success(),
+                "{name}: `dmclass {cmd}` does not parse"
+            );
         }
     }
 }
