@@ -97,6 +97,14 @@ fn status_line(snap: &Snapshot, last: Option<&Event>) -> String {
     s
 }
 
+/// How long one wait lasts: [`MAX_WAIT`], or half the watchdog interval when that is
+/// shorter (systemd's advice: ping at half the interval), at least 0.5 s.
+fn tick(watchdog: Option<Duration>) -> Duration {
+    watchdog.map_or(MAX_WAIT, |w| {
+        (w / 2).clamp(Duration::from_millis(500), MAX_WAIT)
+    })
+}
+
 /// Report the events between two looks; the last one.
 fn emit(rep: &Reporter, before: &Snapshot, after: &Snapshot) -> Option<Event> {
     let events = derive(before, after, &now());
@@ -145,9 +153,7 @@ pub fn run(args: &MonitorArgs) -> Result<ExitCode, CliError> {
         ));
     }
     let watchdog = sd_notify::watchdog_enabled();
-    let tick = watchdog.map_or(MAX_WAIT, |w| {
-        (w / 2).clamp(Duration::from_millis(500), MAX_WAIT)
-    });
+    let tick = tick(watchdog);
     let mut events = dmclass_linux::dmevent::DmEvents::new("dmclass-")?;
     let mut prev_snap = prev.take().unwrap_or_default();
     notify(&[
@@ -180,5 +186,61 @@ pub fn run(args: &MonitorArgs) -> Result<ExitCode, CliError> {
             prev_snap = now;
         }
         notify(&[NotifyState::Status(&status_line(&prev_snap, last.as_ref()))]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dmclass_engine::monitor::{ClassView, EventKind, VolumeView};
+
+    #[test]
+    fn watchdog_is_pinged_at_half_its_interval() {
+        assert_eq!(tick(None), MAX_WAIT);
+        assert_eq!(tick(Some(Duration::from_secs(180))), MAX_WAIT);
+        assert_eq!(tick(Some(Duration::from_secs(30))), Duration::from_secs(15));
+        assert_eq!(
+            tick(Some(Duration::from_millis(100))),
+            Duration::from_millis(500)
+        );
+    }
+
+    #[test]
+    fn status_line_counts_and_names_the_last_event() {
+        let snap = Snapshot {
+            classes: vec![ClassView {
+                uuid: "u".into(),
+                name: "data".into(),
+                closed: false,
+                closed_reason: None,
+                disks: Vec::new(),
+                volumes: vec![VolumeView {
+                    name: "v1".into(),
+                    running: true,
+                    legs: Vec::new(),
+                }],
+            }],
+            recorded: Vec::new(),
+        };
+        assert_eq!(
+            status_line(&snap, None),
+            "watching 1 class(es), 1 volume(s) running"
+        );
+        let e = Event {
+            kind: EventKind::LegFailed,
+            time: "2026-12-06T05:10:00Z".into(),
+            class: "data".into(),
+            volume: Some("v1".into()),
+            leg: Some(1),
+            disk: None,
+            disk_id: None,
+            state: "INVALID".into(),
+            previous: None,
+            message: String::new(),
+        };
+        assert_eq!(
+            status_line(&snap, Some(&e)),
+            "watching 1 class(es), 1 volume(s) running; last event 2026-12-06T05:10:00Z leg_failed data/v1"
+        );
     }
 }
