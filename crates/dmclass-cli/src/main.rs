@@ -19,14 +19,25 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     dmclass_linux::process::default_sigpipe();
     let cli = args::Cli::parse();
-    let level = match cli.verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
+    let (level, filter) = match cli.verbose {
+        0 => ("warn", log::LevelFilter::Warn),
+        1 => ("info", log::LevelFilter::Info),
+        _ => ("debug", log::LevelFilter::Debug),
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
-        .format_timestamp(None)
-        .init();
+    // Started by systemd (stderr is the journal stream: the monitor service,
+    // dmclass-activate@): log to journald with priorities and fields; otherwise,
+    // or when journald does not answer, to stderr.
+    let journal = systemd_journal_logger::connected_to_journal()
+        && systemd_journal_logger::JournalLog::new()
+            .ok()
+            .is_some_and(|j| j.install().is_ok());
+    if journal {
+        log::set_max_level(filter);
+    } else {
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
+            .format_timestamp(None)
+            .init();
+    }
     match cmd::run(cli.command) {
         Ok(code) => code,
         Err(e) => {

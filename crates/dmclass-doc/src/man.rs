@@ -176,7 +176,24 @@ const EXAMPLES: &[(&str, &[(&str, &str)])] = &[
     ),
     (
         "monitor",
-        &[("dmclass monitor", "react to dm events until stopped")],
+        &[
+            (
+                "dmclass monitor",
+                "react to dm events until stopped, one line per event",
+            ),
+            (
+                "dmclass monitor --json --exec /usr/local/sbin/dmclass-mail",
+                "JSON lines on stdout; run a program (e.g. one that mails) per event",
+            ),
+            (
+                "dmclass monitor --once --json",
+                "react once; report what differs from the recorded state",
+            ),
+            (
+                "journalctl -u dmclass-monitor DMCLASS_EVENT=leg_failed",
+                "the failed legs the monitor service logged",
+            ),
+        ],
     ),
 ];
 

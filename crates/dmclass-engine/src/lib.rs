@@ -48,6 +48,7 @@ pub mod io;
 pub mod layout;
 pub mod md_bitmap;
 pub mod metadata;
+pub mod monitor;
 pub mod names;
 pub mod plan;
 pub mod proxy;

@@ -91,6 +91,10 @@ pub struct VolumeStatus {
     pub copy_rate: Option<u64>,
     /// Slices.
     pub slices: Vec<SliceStatus>,
+    /// The top device has a live table (not in JSON: `state` says it for people;
+    /// the monitor needs it to tell a failed leg from a stopped volume).
+    #[serde(skip)]
+    pub live: bool,
 }
 
 /// One class.
@@ -292,6 +296,7 @@ fn volume(
         sync_percent: if v.layout.legs.len() > 1 { sync } else { None },
         copy_rate: v.copy_rate.map(|r| r.0),
         slices,
+        live,
     })
 }
 

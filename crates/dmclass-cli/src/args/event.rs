@@ -33,7 +33,24 @@ pub struct EventArgs {
 /// Arguments of `monitor`.
 #[derive(Debug, Args)]
 pub struct MonitorArgs {
-    /// React to the current state once and exit (no waiting).
+    /// React to the current state once, report what changed since the metadata was
+    /// last written, and exit (no waiting).
     #[arg(long)]
     pub once: bool,
+    /// Print each event as one JSON object per line (schema `dmclass-event/1`)
+    /// instead of a line of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Run PROGRAM once per event, with the event in its environment (DMCLASS_EVENT,
+    /// DMCLASS_CLASS, DMCLASS_VOLUME, DMCLASS_LEG, DMCLASS_DISK, DMCLASS_DISK_ID,
+    /// DMCLASS_STATE, DMCLASS_PREVIOUS_STATE, DMCLASS_TIME, DMCLASS_MESSAGE,
+    /// DMCLASS_EVENT_JSON) and the event kind and class as its two arguments. One
+    /// program runs at a time, in the order of the events; its output goes to the
+    /// monitor's stderr; a failure is logged and the monitor goes on.
+    #[arg(long, value_name = "PROGRAM")]
+    pub exec: Option<PathBuf>,
+    /// Kill PROGRAM (SIGKILL) when it runs longer than this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub exec_timeout: u64,
 }

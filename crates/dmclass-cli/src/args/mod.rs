@@ -143,9 +143,23 @@ pub enum Command {
     /// (bitmap resync), swaps a leg back from a hot spare, or starts a class that is
     /// now complete; `remove DEVNODE` records failed legs. Quick: a few ioctls.
     Event(event::EventArgs),
-    /// Wait on device-mapper events of dmclass devices and react: failed legs become
-    /// INVALID (logged with the disk's stable id), a hot spare is rebuilt in their
-    /// place when the class has `hot_spare: true`, finished resyncs become ACTIVE.
+    /// Wait on device-mapper events of dmclass devices, react, and report every change.
+    ///
+    /// Reactions: failed legs become INVALID, a hot spare is rebuilt in their place
+    /// when the class has `hot_spare: true`, finished resyncs become ACTIVE. After each
+    /// wake-up (a dm event, or at most 60 s without one) the monitor compares what
+    /// `status` shows with its previous look and reports each change as an event:
+    /// leg_failed, spare_took_over, spare_released, resync_started, resync_finished,
+    /// disk_disabled, disk_readded, class_closing. Its first look is compared with
+    /// what the metadata records, so a failure that happened while no monitor ran is
+    /// reported once.
+    ///
+    /// Each event is one line on stdout (text; JSON with `--json`), a journal entry
+    /// with the fields DMCLASS_EVENT, DMCLASS_CLASS, DMCLASS_VOLUME, DMCLASS_LEG,
+    /// DMCLASS_DISK, DMCLASS_DISK_ID, DMCLASS_STATE when journald runs (otherwise a log
+    /// line on stderr), and one run of `--exec` PROGRAM. Started by systemd
+    /// (dmclass-monitor.service, Type=notify) it reports READY=1 and STATUS=, and pings
+    /// the watchdog (WATCHDOG=1) when WatchdogSec= is set.
     Monitor(event::MonitorArgs),
     /// udev helper: print DMCLASS_CLASS, DMCLASS_VOLUME and DMCLASS_LAYER for a dm name
     /// (used by 69-dmclass.rules; not for interactive use).

@@ -1,4 +1,5 @@
-//! `dmclass event ACTION DEVNODE` (the udev entry point) and `dmclass monitor`.
+//! `dmclass event ACTION DEVNODE` (the udev entry point), and the reactions
+//! `dmclass monitor` (`cmd/monitor/`) shares with it.
 //!
 //! Every decision is the engine's (`dmclass_engine::react`); this file reads the
 //! machine, hands over, prints what was done, and chooses how a whole-class
@@ -7,7 +8,7 @@
 //! (the test VM: udevd only) it runs inline — it is the same idempotent activation.
 
 use super::context::found_classes;
-use crate::args::event::{EventAction, EventArgs, MonitorArgs};
+use crate::args::event::{EventAction, EventArgs};
 use crate::backend::Backend;
 use crate::error::CliError;
 use dmclass_engine::assemble::{self, ClassOnDisks};
@@ -82,13 +83,19 @@ fn policy(backend: &mut Backend, degraded: bool) -> Result<Policy, CliError> {
     Ok(p)
 }
 
-fn report(h: &Handled) -> bool {
+/// Print and log what was done; `to_stdout: false` (the monitor, whose stdout is
+/// its event stream) only logs. Whether something was refused.
+fn report(h: &Handled, to_stdout: bool) -> bool {
     for l in &h.carried.done {
-        println!("{l}");
+        if to_stdout {
+            println!("{l}");
+        }
         log::info!("{l}");
     }
     for w in &h.carried.warnings {
-        eprintln!("dmclass: {w}");
+        if to_stdout {
+            eprintln!("dmclass: {w}");
+        }
         log::warn!("{w}");
     }
     h.carried.warnings.iter().any(|w| w.contains("refused"))
@@ -108,7 +115,7 @@ fn event_with(args: &EventArgs, backend: &mut Backend) -> Result<ExitCode, CliEr
             let Some(h) = react::disk_added(&args.devnode, &all, kernel, disks, &p)? else {
                 return Ok(ExitCode::SUCCESS); // not a dmclass disk
             };
-            let refused = report(&h);
+            let refused = report(&h, true);
             if let Some(degraded) = h.carried.activate {
                 start_class(&h.class, degraded, backend)?;
             }
@@ -119,7 +126,7 @@ fn event_with(args: &EventArgs, backend: &mut Backend) -> Result<ExitCode, CliEr
             })
         }
         EventAction::Remove => {
-            reconcile(backend)?;
+            reconcile(backend, true)?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -172,41 +179,15 @@ fn start_class(c: &ClassOnDisks, degraded: bool, backend: &mut Backend) -> Resul
     Ok(())
 }
 
-fn reconcile(backend: &mut Backend) -> Result<bool, CliError> {
+/// React to the live state of every class (a dm event, a removed disk); whether
+/// anything was done. `to_stdout`: as [`report`].
+pub(super) fn reconcile(backend: &mut Backend, to_stdout: bool) -> Result<bool, CliError> {
     let all = all_disks(backend)?;
     let p = policy(backend, false)?;
     let (kernel, disks) = backend.parts();
     let handled = react::dm_event(&all, kernel, disks, &p)?;
     for h in &handled {
-        report(h);
+        report(h, to_stdout);
     }
     Ok(!handled.is_empty())
-}
-
-/// Run `monitor`: react once, then (without `--once`) on every dm event.
-pub fn monitor(args: &MonitorArgs) -> Result<ExitCode, CliError> {
-    let lock = crate::lock::exclusive()?;
-    let mut backend = Backend::open()?;
-    let first = reconcile(&mut backend);
-    drop(lock);
-    backend.finish()?;
-    first?;
-    if args.once {
-        return Ok(ExitCode::SUCCESS);
-    }
-    if matches!(backend, Backend::Sim { .. }) {
-        return Err(CliError::Refused(
-            "monitor waits on real dm events; with the simulation use `monitor --once`".into(),
-        ));
-    }
-    let mut events = dmclass_linux::dmevent::DmEvents::new("dmclass-")?;
-    loop {
-        // The timeout only bounds how long a missed udev remove goes unnoticed.
-        let moved = events.wait(Duration::from_secs(60))?;
-        if !moved.is_empty() {
-            log::info!("dm events on {}", moved.join(", "));
-        }
-        let _lock = crate::lock::exclusive()?;
-        reconcile(&mut backend)?;
-    }
 }

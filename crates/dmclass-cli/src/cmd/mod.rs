@@ -1,6 +1,7 @@
 //! One file per command (`cmd/activate.rs`: `dmclass activate`); `snapshot` and
-//! `proxy` keep their subcommands in one file each, `event` and `monitor` share one
-//! (both hand what happened to `dmclass_engine::react`). `plan.rs` also holds how a
+//! `proxy` keep their subcommands in one file each; `monitor/` is a folder (the loop,
+//! how events are reported, the `--exec` program runner) and shares the reactions
+//! of `event.rs` (both hand what happened to `dmclass_engine::react`). `plan.rs` also holds how a
 //! configuration file is planned (`check` and `apply` plan the same way).
 //!
 //! Shared by several commands: [`context`] (classes on disk, confirmation, changing
@@ -15,6 +16,7 @@ mod context;
 mod deactivate;
 mod event;
 mod export;
+mod monitor;
 mod plan;
 mod probe;
 mod proxy;
@@ -39,7 +41,7 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Apply(a) => apply::run(&a),
         Command::Status(a) => status::run(&a),
         Command::Event(a) => event::event(&a),
-        Command::Monitor(a) => event::monitor(&a),
+        Command::Monitor(a) => monitor::run(&a),
         Command::Activate(a) => activate::run(&a),
         Command::Deactivate(a) => deactivate::run(&a),
         Command::Export(a) => export::run(&a),
