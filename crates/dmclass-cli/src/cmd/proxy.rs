@@ -99,7 +99,10 @@ fn op(proxy: &ObjRef, o: ProxyOp, backend: &mut Backend) -> Result<ExitCode, Cli
             &PlanOptions::default(),
         )?)
     })?;
-    change::execute(&p, &bindings, backend)?;
+    let report = change::execute(&p, &bindings, backend)?;
+    for n in &report.notes {
+        println!("class {cname}: proxy {name}: {n}");
+    }
     let what = match o {
         ProxyOp::Part { readonly } => format!(
             "parted: {} ({})",
@@ -107,7 +110,7 @@ fn op(proxy: &ObjRef, o: ProxyOp, backend: &mut Backend) -> Result<ExitCode, Cli
             if readonly {
                 "read-only; rejoin: incremental"
             } else {
-                "read-write; rejoin: full copy"
+                "read-write, its writes tracked; rejoin: incremental"
             }
         ),
         ProxyOp::Rejoin => "rejoined (copying; see `dmclass status`)".into(),

@@ -67,7 +67,7 @@ pub enum Failpoint {
     },
 }
 
-const KINDS: [ActionKind; 9] = [
+const KINDS: [ActionKind; 10] = [
     ActionKind::FormatArea,
     ActionKind::ZeroExtent,
     ActionKind::WriteMetadata,
@@ -77,6 +77,7 @@ const KINDS: [ActionKind; 9] = [
     ActionKind::Resume,
     ActionKind::Verify,
     ActionKind::Remove,
+    ActionKind::CopyRegions,
 ];
 
 fn bad(spec: &str, why: &str) -> EngineError {

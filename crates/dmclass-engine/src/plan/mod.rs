@@ -182,6 +182,9 @@ pub enum ActionKind {
     Verify,
     /// Remove a dm device (top first).
     Remove,
+    /// Copy the regions a proxy's tracking bitmap marks from the master onto the
+    /// proxy's image (an incremental rejoin of a proxy parted read-write).
+    CopyRegions,
 }
 
 impl ActionKind {
@@ -197,6 +200,7 @@ impl ActionKind {
             ActionKind::Resume => "resume",
             ActionKind::Verify => "verify",
             ActionKind::Remove => "remove",
+            ActionKind::CopyRegions => "copy_regions",
         }
     }
 }
@@ -242,6 +246,26 @@ pub(crate) enum Step {
     Remove {
         name: String,
     },
+    /// Copy the regions marked in the tracking bitmap of the rmeta at `track` from
+    /// dm device `source` (the live master) onto the proxy's `image` segments; every
+    /// region when the bitmap cannot be trusted (the outcome says why). Idempotent:
+    /// the bitmap stays on disk until the next read-write part zeroes it.
+    CopyTracked(Box<CopyTracked>),
+}
+
+/// What [`Step::CopyTracked`] copies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CopyTracked {
+    /// The tracking rmeta.
+    pub(crate) track: crate::layout::Extent,
+    /// dm name of the device read (the master's top device).
+    pub(crate) source: String,
+    /// The proxy's image.
+    pub(crate) image: Vec<crate::layout::Segment>,
+    /// Data sectors of the image.
+    pub(crate) sectors: dmclass_model::Sectors,
+    /// Sectors per bitmap bit (the master's region size).
+    pub(crate) region: dmclass_model::Sectors,
 }
 
 impl Step {

@@ -17,17 +17,19 @@ use super::change::Change;
 use super::current::current;
 use super::devices::specs;
 use super::steps::{create_steps, reload};
+use super::CopyTracked;
 use super::{Action, ActionKind, Actual, DiskBinding, Ids, Plan, PlanOptions, Step};
 use crate::alloc::{Allocator, Target};
 use crate::error::{refuse, Result};
+use crate::layout::Extent;
 use crate::layout::{SliceState, VolumeLayout};
 use crate::metadata::{
     ClassMeta, EngineMeta, IntentChange, IntentOp, ModeMeta, ProxyStateMeta, SnapshotKindMeta,
     SnapshotMeta, VolumeMeta,
 };
 use crate::names::{dm_name, Layer};
-use crate::proxy::{find, proxy_device, proxy_of};
-use dmclass_model::{Bytes, Class, CopyMode, ProxyState, SnapshotKind};
+use crate::proxy::{device_names, find, proxy_devices, proxy_of, ProxyRef};
+use dmclass_model::{Bytes, Class, CopyMode, ProxyState, Sectors, SnapshotKind};
 
 fn kind_mut(s: &mut SnapshotMeta) -> Option<(&mut ProxyStateMeta, &mut bool, &mut bool)> {
     match &mut s.kind {
@@ -57,9 +59,57 @@ fn set_parted(s: &mut SnapshotMeta, readonly: bool) {
     }
 }
 
-/// Rejoin: joined; a proxy parted read-write is rebuilt whole (`COPY`).
-fn set_joined(s: &mut SnapshotMeta) {
-    let full = kind_mut(s).is_some_and(|(_, w, _)| *w);
+fn track_of(s: &SnapshotMeta) -> Option<&Extent> {
+    match &s.kind {
+        SnapshotKindMeta::Proxy { track, .. } => track.as_ref(),
+        SnapshotKindMeta::Cow { .. } => None,
+    }
+}
+
+/// Part read-write: the proxy needs a tracking rmeta; one is allocated on its leg's
+/// first disk when none is recorded yet (proxies made before tracking existed).
+fn ensure_track(class: &str, meta: &mut ClassMeta, i: usize) -> Result<()> {
+    let Some(s) = meta.snapshots.get(i) else {
+        return Ok(());
+    };
+    if track_of(s).is_some() {
+        return Ok(());
+    }
+    let name = s.name.clone();
+    let Some(disk) = leg_of(s).and_then(|l| l.disks().first().map(|d| (*d).to_owned())) else {
+        return Ok(());
+    };
+    let mut alloc = Allocator::for_class(meta)?;
+    let Some(e) = alloc.meta_extent(&disk) else {
+        return refuse(
+            class,
+            &format!("proxy {name}"),
+            format!("no room for its 1 MiB change-tracking area on disk {disk} (part it --readonly, or free space)"),
+        );
+    };
+    if let Some(SnapshotKindMeta::Proxy { track, .. }) =
+        meta.snapshots.get_mut(i).map(|s| &mut s.kind)
+    {
+        *track = Some(e);
+    }
+    Ok(())
+}
+
+fn leg_of(s: &SnapshotMeta) -> Option<&crate::layout::Leg> {
+    match &s.kind {
+        SnapshotKindMeta::Proxy { leg, .. } => leg.as_ref(),
+        SnapshotKindMeta::Cow { .. } => None,
+    }
+}
+
+/// Rejoin: joined. A proxy parted read-write is rebuilt whole (`COPY`) only when its
+/// writes were not tracked, or its master is not live (the copy of the proxy's
+/// changed regions reads the live master); otherwise the rejoin copies the regions
+/// its tracking bitmap marks ([`Step::CopyTracked`]) and the kernel the master's.
+/// True when the rejoin is a full copy of a proxy parted read-write.
+fn set_joined(s: &mut SnapshotMeta, master_live: bool) -> bool {
+    let tracked = track_of(s).is_some();
+    let full = kind_mut(s).is_some_and(|(_, w, _)| *w) && !(tracked && master_live);
     if let Some((state, written, ro)) = kind_mut(s) {
         *state = ProxyStateMeta::Joined;
         *written = false;
@@ -70,6 +120,7 @@ fn set_joined(s: &mut SnapshotMeta) {
             l.state = SliceState::Copy;
         }
     }
+    full
 }
 
 /// Checks shared by a new proxy: the master can carry one.
@@ -155,6 +206,7 @@ fn new_proxy(
             leg: Some(leg),
             written: false,
             readonly: false,
+            track: None,
         },
     })
 }
@@ -168,7 +220,7 @@ pub(crate) fn diff(
     meta: &mut ClassMeta,
     changes: &[Change],
     destroy: (bool, &mut Vec<String>),
-    ids: &mut Ids,
+    (live, ids): (&[String], &mut Ids),
 ) -> Result<()> {
     let (allow_destroy, notes) = destroy;
     for s in &desired.snapshots {
@@ -209,15 +261,22 @@ pub(crate) fn diff(
                 match (have, state) {
                     (ProxyStateMeta::Joined, ProxyState::Parted) => {
                         set_parted(&mut meta.snapshots[i], false);
+                        ensure_track(class, meta, i)?;
                     }
                     (ProxyStateMeta::Parted, ProxyState::Joined) => {
                         if read_write && !allow_destroy {
                             return refuse(class, &obj, "state: joined discards what was written to the proxy since it was parted read-write (the master is copied over it); pass --allow-destroy to join it anyway");
                         }
+                        let top = dm_name(class, master, Layer::Top)?;
+                        let full = set_joined(&mut meta.snapshots[i], live.contains(&top));
                         if read_write {
-                            notes.push(format!("{obj}: joining destroys the proxy's own writes since it was parted read-write (full copy from {master})"));
+                            let how = if full {
+                                "full copy"
+                            } else {
+                                "the regions either side changed"
+                            };
+                            notes.push(format!("{obj}: joining destroys the proxy's own writes since it was parted read-write ({how} from {master})"));
                         }
-                        set_joined(&mut meta.snapshots[i]);
                     }
                     _ => {}
                 }
@@ -274,6 +333,39 @@ pub(crate) fn pre_meta(old: Option<&ClassMeta>, meta: &ClassMeta, out: &mut Vec<
     }
 }
 
+/// After the metadata write (it records the intent, so a part stopped at any action
+/// is finished by `activate`), before any device: zero the tracking rmeta of proxies
+/// parted read-write now, so the kernel writes a fresh superblock and bitmap that
+/// records only what is written from this part on. (A part stopped before the zero
+/// activates over the previous part's bitmap: more bits, never fewer.)
+fn zero_tracks(old: &ClassMeta, meta: &ClassMeta, out: &mut Vec<Action>) {
+    for p in crate::proxy::proxies(meta)
+        .into_iter()
+        .filter(ProxyRef::tracked)
+    {
+        if find(old, p.name).is_some_and(|o| o.tracked()) {
+            continue;
+        }
+        let Some(e) = p.track else { continue };
+        out.push(Action {
+            kind: ActionKind::ZeroExtent,
+            object: e.disk.clone().into(),
+            detail: format!(
+                "proxy {} tracking rmeta: {} bytes at byte {}",
+                p.name,
+                e.len.0 * 512,
+                e.offset.0 * 512
+            )
+            .into(),
+            step: Step::Zero {
+                disk: std::rc::Rc::new(e.disk.clone()),
+                offset: Bytes(e.offset.0 * 512),
+                len: Bytes(e.len.0 * 512),
+            },
+        });
+    }
+}
+
 /// Masters whose proxy changed between `old` and `meta`.
 fn changed_masters(old: &ClassMeta, meta: &ClassMeta) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -281,7 +373,12 @@ fn changed_masters(old: &ClassMeta, meta: &ClassMeta) -> Vec<String> {
         let (a, b) = (proxy_of(old, &v.name), proxy_of(meta, &v.name));
         let same = match (a, b) {
             (None, None) => true,
-            (Some(a), Some(b)) => a.state == b.state && a.readonly == b.readonly && a.leg == b.leg,
+            (Some(a), Some(b)) => {
+                a.state == b.state
+                    && a.readonly == b.readonly
+                    && a.leg == b.leg
+                    && a.track == b.track
+            }
             _ => false,
         };
         if !same {
@@ -323,8 +420,9 @@ fn master_actions(
     // A broken proxy becomes a volume under the same dm name and UUID.
     let became_volume = was_parted.and_then(|p| meta.volume(p.name).map(|v| (p, v)));
     if let Some(p) = was_parted {
-        let keep = now_parted.is_some_and(|n| n.readonly == p.readonly)
-            || became_volume.is_some_and(|(p, _)| !p.readonly);
+        let keep = now_parted
+            .is_some_and(|n| n.readonly == p.readonly && n.tracked() == p.tracked())
+            || became_volume.is_some_and(|(p, _)| !p.readonly && !p.tracked());
         let dev = dm_name(&meta.name, p.name, Layer::Top)?;
         if let (false, Some(i)) = (keep, live(&dev)) {
             if i.open_count > 0 {
@@ -334,23 +432,42 @@ fn master_actions(
                     crate::error::busy(format!("device {dev}"), i.open_count),
                 );
             }
-            out.push(remove(
-                &dev,
-                &format!("proxy {} leaves its parted state", p.name),
-            ));
+        }
+        if !keep {
+            for name in device_names(&meta.name, &p)? {
+                if live(&name).is_some() {
+                    out.push(remove(
+                        &name,
+                        &format!("proxy {} leaves its parted state", p.name),
+                    ));
+                }
+            }
+        }
+        // Read-write part rejoined incrementally: the regions the proxy changed come
+        // back from the master now; the kernel's bitmap recovery brings the rest.
+        let rejoined =
+            np.filter(|n| n.state == ProxyStateMeta::Joined && n.leg.state != SliceState::Copy);
+        let restoring = nv.layout.legs.iter().any(|l| l.state == SliceState::Copy);
+        if let (Some(n), Some(track), false) =
+            (rejoined, p.track.filter(|_| p.tracked()), restoring)
+        {
+            out.push(copy_action(meta, master, &n, track)?);
         }
     }
     reload(meta, old, nv, ov, &live, out)?;
     if let Some(n) = now_parted {
-        let spec = proxy_device(&meta.name, meta.uuid, &n)?;
-        if was_parted.is_none_or(|p| p.readonly != n.readonly) {
-            create_steps(&spec, out);
+        let same =
+            was_parted.is_some_and(|p| p.readonly == n.readonly && p.tracked() == n.tracked());
+        if !same {
+            for spec in proxy_devices(meta, &n)? {
+                create_steps(&spec, out);
+            }
         }
     }
     // A broken proxy that was joined (or read-only) gets its volume device now.
     if let Some(p) = op {
         if let Some(v) = meta.volume(p.name) {
-            let kept = was_parted.is_some_and(|w| !w.readonly);
+            let kept = was_parted.is_some_and(|w| !w.readonly && !w.tracked());
             if !kept {
                 for s in specs(meta, v)? {
                     create_steps(&s, out);
@@ -359,6 +476,29 @@ fn master_actions(
         }
     }
     Ok(true)
+}
+
+/// The copy of the regions a proxy parted read-write changed, from master `master`'s
+/// top device onto the proxy's image.
+fn copy_action(meta: &ClassMeta, master: &str, p: &ProxyRef, track: &Extent) -> Result<Action> {
+    let source = dm_name(&meta.name, master, Layer::Top)?;
+    let region = meta.volume(master).map_or(Sectors(0), |v| v.region);
+    Ok(Action::new(
+        ActionKind::CopyRegions,
+        format!("proxy {}", p.name),
+        format!(
+            "regions the proxy changed while parted (its tracking bitmap on disk {} at byte {}), read from {source}",
+            track.disk,
+            track.offset.0 * 512
+        ),
+        Step::CopyTracked(Box::new(CopyTracked {
+            track: track.clone(),
+            source,
+            image: p.leg.segments.clone(),
+            sectors: p.leg.len(),
+            region,
+        })),
+    ))
 }
 
 /// The description once the kernel rebuilds: proxy and master legs `ACTIVE`.
@@ -396,6 +536,7 @@ pub(crate) fn post_meta(
 ) -> Result<()> {
     let mut rebuilt: Vec<String> = Vec::new();
     if let Some(old) = old {
+        zero_tracks(old, meta, out);
         for m in changed_masters(old, meta) {
             if master_actions(old, meta, &m, actual, out)? {
                 rebuilt.push(m);
@@ -473,8 +614,17 @@ pub fn plan_proxy(
                 "it is joined (restore and rejoin need a parted proxy)",
             )
         }
-        ProxyOp::Part { readonly } => set_parted(&mut meta.snapshots[i], readonly),
-        ProxyOp::Rejoin => set_joined(&mut meta.snapshots[i]),
+        ProxyOp::Part { readonly } => {
+            set_parted(&mut meta.snapshots[i], readonly);
+            if !readonly {
+                ensure_track(class, &mut meta, i)?;
+            }
+        }
+        ProxyOp::Rejoin => {
+            let top = dm_name(class, &master, Layer::Top)?;
+            let live = actual.live.iter().any(|x| x.name == top && x.live_table);
+            set_joined(&mut meta.snapshots[i], live);
+        }
         ProxyOp::Restore => {
             let top = dm_name(class, &master, Layer::Top)?;
             if let Some(info) = actual
@@ -485,7 +635,7 @@ pub fn plan_proxy(
             {
                 return refuse(class, &obj, format!("master {master} is in use (device {top} has {} opener(s)); restoring would change data under it — unmount or close it first", info.open_count));
             }
-            set_joined(&mut meta.snapshots[i]);
+            set_joined(&mut meta.snapshots[i], false);
             if let Some(l) = leg_mut(&mut meta.snapshots[i]) {
                 l.state = SliceState::Active; // the proxy is the source
             }

@@ -161,9 +161,11 @@ fn join_part_rejoin_restore_break() {
     assert!(w.k.info(PROXY).unwrap().is_none());
     assert!(proxy_equals_master(&w));
 
-    // Part read-write (declarative), write D to the proxy: the next rejoin is full.
+    // Part read-write (declarative), write D to the proxy: its writes are tracked
+    // (the proxy device is a degraded raid1 over its image with a tracking rmeta).
     apply(&mut w, &class_with(Some("parted")), false).unwrap();
-    assert_eq!(proxy_status(&w).rejoin, "full copy");
+    assert_eq!(proxy_status(&w).rejoin, "incremental");
+    assert!(named(&w, PROXY).contains("raid raid1 4 0 nosync region_size 128 2 dmclass-data-p1_rmeta_0 dmclass-data-p1_rimage_0 - -"), "{}", named(&w, PROXY));
     w.k.write_dev(PROXY, Bytes(0), &vec![b'D'; (2 * MIB) as usize])
         .unwrap();
     assert_eq!(read(&w, TOP, 0, 4096), vec![b'A'; 4096]);
@@ -188,8 +190,14 @@ fn join_part_rejoin_restore_break() {
     assert!(proxy_equals_master(&w));
     assert_eq!(proxy_status(&w).state, "JOINED");
 
-    // Part rw then rejoin: a full copy of the leg.
+    // Part rw, 1 MiB scattered on each side, then rejoin: only the union of the
+    // changed regions is written to the proxy disk.
     apply(&mut w, &class_with(Some("parted")), false).unwrap();
+    scatter(&mut w, PROXY, b'F');
+    for i in 0..16u64 {
+        w.k.write_dev(TOP, Bytes(i * 4 * MIB + 2 * MIB), &[b'G'; 65536])
+            .unwrap();
+    }
     w.d.reset_counters();
     // Joining discards the proxy's own writes: only with allow_destroy, and noted.
     let e = apply(&mut w, &class_with(Some("joined")), false).unwrap_err();
@@ -203,8 +211,15 @@ fn join_part_rejoin_restore_break() {
         "{:?}",
         p.notes
     );
-    assert!(named(&w, TOP).contains("rebuild 2"));
-    assert!(w.d.bytes_written("/dev/vdd").unwrap().0 >= 64 * MIB);
+    assert!(!named(&w, TOP).contains("rebuild"), "{}", named(&w, TOP));
+    let written = w.d.bytes_written("/dev/vdd").unwrap().0;
+    assert!(
+        (2 * MIB..=4 * MIB).contains(&written),
+        "rejoin wrote {written} bytes"
+    );
+    assert!(proxy_equals_master(&w));
+    assert_eq!(read(&w, TOP, 128 * 1024, 4096), vec![b'D'; 4096]);
+    assert!(w.k.info("dmclass-data-p1_rmeta_0").unwrap().is_none());
 
     // Export round trip: the proxy is in the file, re-applying changes nothing.
     let classes = crate::assemble::group_classes(&crate::assemble::scan(&w.d.paths(), &w.d).found);

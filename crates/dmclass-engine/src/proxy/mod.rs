@@ -10,14 +10,27 @@
 //!   `_rimage_N`); the first join (and a rejoin after a read-write part) loads it with
 //!   `rebuild N` (full copy), later loads without (normal leg).
 //! * part: the master is loaded with slot N as `- -`, suspended (flush) and resumed;
-//!   the proxy leg's `_rmeta_N`/`_rimage_N` devices go, and the proxy device
-//!   `dmclass-<class>-<proxy>` maps the leg's image directly (linear). The master's
-//!   write-intent bitmap records every region written from now on.
-//! * rejoin: the proxy device goes, the master is loaded with slot N back, without
-//!   `rebuild` (bitmap-limited recovery: only regions the master changed) — unless the
-//!   proxy was parted read-write (`written`): proxy-side writes are not tracked, so the
-//!   rejoin is a full copy (`rebuild N`). `dmclass proxy part --readonly` loads the
-//!   proxy device read-only and keeps the rejoin incremental.
+//!   the proxy leg's `_rmeta_N`/`_rimage_N` devices go. The master's write-intent
+//!   bitmap records every region written from now on. The proxy device
+//!   `dmclass-<class>-<proxy>`:
+//!   - parted `--readonly`: the leg's image mapped directly (linear, read-only);
+//!   - parted read-write (the default): a degraded raid1 ([`tracking_view`]) of the
+//!     leg's image with the proxy's own *tracking rmeta* (1 MiB on the leg's disk,
+//!     allocated at the first read-write part, zeroed at every one so the kernel writes
+//!     a fresh bitmap) and one absent slot, so md's bitmap (chunk = the master's region
+//!     size) keeps a bit set for every region written to the proxy. Never the slot's
+//!     `_rmeta_N`: it stays untouched so the master's re-add works from its bitmap.
+//! * rejoin: the proxy device goes; for a read-write part, the regions its tracking
+//!   bitmap marks ([`crate::md_bitmap`]) are copied from the live master onto the
+//!   proxy's image (`copy_regions`, exec/copy.rs); the master is loaded with slot N
+//!   back without `rebuild`, so the kernel's bitmap-limited recovery copies the regions
+//!   the master changed. Both sides' changes, nothing else. A master write racing the
+//!   copy is safe: slot N is still absent, so the master's bitmap marks it and the
+//!   recovery copies it again. A full
+//!   copy (`rebuild N`) only when tracking was lost: no tracking rmeta (parted by a
+//!   dmclass without tracking: [`ProxyRef::tracking_lost`]), a bitmap absent, stale or
+//!   of another geometry (the copy's output says why and copies every region), or a
+//!   master that is not active at the rejoin.
 //! * restore (GDS RejoinRestore): the master must not be open; the proxy device goes
 //!   and the master is loaded with slot N back and `rebuild` on each of its own legs,
 //!   so md copies the proxy onto them — a full copy (not incremental); the proxy ends
@@ -56,16 +69,32 @@ pub struct ProxyRef<'a> {
     pub written: bool,
     /// Parted read-only.
     pub readonly: bool,
+    /// The tracking rmeta (a proxy parted read-write runs as a degraded raid1 with it).
+    pub track: Option<&'a Extent>,
 }
 
 impl ProxyRef<'_> {
     /// What the next rejoin copies: `incremental` or `full copy`.
     pub fn rejoin_mode(&self) -> &'static str {
-        if self.written {
+        if self.tracking_lost().is_some() {
             "full copy"
         } else {
             "incremental"
         }
+    }
+
+    /// Parted read-write with a tracking rmeta: its device is the tracking raid1.
+    pub fn tracked(&self) -> bool {
+        self.state == ProxyStateMeta::Parted && !self.readonly && self.track.is_some()
+    }
+
+    /// Why the proxy's own writes are not tracked (the next rejoin is a full copy),
+    /// as far as the recorded state tells: a proxy parted read-write without a
+    /// tracking rmeta (parted by a dmclass without change tracking). The bitmap
+    /// itself is judged when the rejoin copies ([`crate::md_bitmap::tracked_regions`]).
+    pub fn tracking_lost(&self) -> Option<&'static str> {
+        (self.written && self.track.is_none())
+            .then_some("parted read-write without a tracking bitmap")
     }
 }
 
@@ -80,6 +109,7 @@ pub fn proxies(meta: &ClassMeta) -> Vec<ProxyRef<'_>> {
                 leg: Some(leg),
                 written,
                 readonly,
+                track,
             } => Some(ProxyRef {
                 name: &s.name,
                 uuid: s.uuid,
@@ -89,6 +119,7 @@ pub fn proxies(meta: &ClassMeta) -> Vec<ProxyRef<'_>> {
                 leg,
                 written: *written,
                 readonly: *readonly,
+                track: track.as_ref(),
             }),
             _ => None,
         })
@@ -110,8 +141,12 @@ pub fn leg_extents(meta: &ClassMeta) -> Vec<&Extent> {
     meta.snapshots
         .iter()
         .filter_map(|s| match &s.kind {
-            SnapshotKindMeta::Proxy { leg: Some(l), .. } => Some(l.extents()),
-            _ => None,
+            SnapshotKindMeta::Proxy { leg, track, .. } => {
+                let mut v: Vec<&Extent> = leg.iter().flat_map(|l| l.extents()).collect();
+                v.extend(track);
+                Some(v)
+            }
+            SnapshotKindMeta::Cow { .. } => None,
         })
         .flatten()
         .collect()
@@ -166,6 +201,64 @@ pub fn proxy_device(class: &str, class_uuid: Uuid, p: &ProxyRef) -> Result<Devic
     })
 }
 
+/// The tracking raid1 of a proxy parted read-write, as a one-leg volume named after
+/// the proxy: leg 0 is the tracking rmeta with the proxy's image, slot 1 is absent
+/// (`- -`), so the array is degraded and md keeps a bit set for every region
+/// written (`nosync`: a single present leg has nothing to sync). The region size is
+/// the master's, so the bitmap's chunks are the master's regions. Never the slot's
+/// `_rmeta_N`: a standalone array would raise its event count above the master's,
+/// and the master's re-add could then take the proxy for the freshest copy.
+pub fn tracking_view(meta: &ClassMeta, p: &ProxyRef) -> Option<(VolumeMeta, Activation)> {
+    let track = p.track.filter(|_| p.tracked())?;
+    let master = meta.volume(p.master)?;
+    let leg = crate::layout::Leg {
+        rmeta: Some(track.clone()),
+        segments: p.leg.segments.clone(),
+        state: crate::layout::SliceState::Active,
+    };
+    let v = VolumeMeta {
+        name: p.name.to_owned(),
+        uuid: p.uuid,
+        on: p.on.to_owned(),
+        size: master.size,
+        engine: crate::metadata::EngineMeta::Raid1,
+        jrm: master.jrm,
+        mode: crate::metadata::ModeMeta::Rw,
+        autostart: true,
+        region: master.region,
+        layout: crate::layout::VolumeLayout {
+            legs: vec![leg.clone(), leg],
+            log: None,
+        },
+        copy_rate: None,
+    };
+    let act = Activation {
+        nosync: true,
+        rebuild: Vec::new(),
+        missing: vec![1],
+    };
+    Some((v, act))
+}
+
+/// Every device of a parted proxy, children first: the tracking raid1 stack when
+/// parted read-write with a tracking rmeta, else its image mapped directly.
+pub fn proxy_devices(meta: &ClassMeta, p: &ProxyRef) -> Result<Vec<DeviceSpec>> {
+    match tracking_view(meta, p) {
+        Some((v, act)) => crate::tables::volume_devices(&meta.name, meta.uuid, &v, &act),
+        None => Ok(vec![proxy_device(&meta.name, meta.uuid, p)?]),
+    }
+}
+
+/// dm names of a parted proxy's devices, top first (the order of removal).
+pub fn device_names(class: &str, p: &ProxyRef) -> Result<Vec<String>> {
+    let mut out = vec![dm_name(class, p.name, Layer::Top)?];
+    if p.tracked() {
+        out.push(dm_name(class, p.name, Layer::Rmeta(0))?);
+        out.push(dm_name(class, p.name, Layer::Rimage(0))?);
+    }
+    Ok(out)
+}
+
 /// Devices of the parted proxies of `master` whose disks are `present` (activation
 /// hook).
 pub(crate) fn parted_devices(
@@ -173,12 +266,21 @@ pub(crate) fn parted_devices(
     master: &str,
     present: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<DeviceSpec>> {
-    proxies(meta)
+    let mut out = Vec::new();
+    for p in proxies(meta)
         .iter()
         .filter(|p| p.master == master && p.state == ProxyStateMeta::Parted)
-        .filter(|p| p.leg.disks().iter().all(|d| present(d)))
-        .map(|p| proxy_device(&meta.name, meta.uuid, p))
-        .collect()
+        .filter(|p| {
+            p.leg
+                .disks()
+                .into_iter()
+                .chain(p.track.map(|t| t.disk.as_str()))
+                .all(present)
+        })
+    {
+        out.extend(proxy_devices(meta, p)?);
+    }
+    Ok(out)
 }
 
 /// The proxies as configuration entries (export).

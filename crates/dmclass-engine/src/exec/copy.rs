@@ -1,0 +1,171 @@
+//! [`Step::CopyTracked`](crate::plan::Step): the proxy side of an incremental rejoin.
+//! The regions a proxy's tracking bitmap marks (written while it was parted
+//! read-write) are read from the live master and written onto the proxy's image
+//! extents; the master's own changes are then recovered by the kernel from the
+//! master's bitmap when slot N is loaded back. Deciding what to copy is pure
+//! ([`regions_to_copy`], [`pieces`]); only the reads and writes go through [`Disks`].
+
+use crate::error::{io_err, Result};
+use crate::io::Disks;
+use crate::layout::{Extent, Segment};
+use crate::md_bitmap::{decode, read_len, tracked_regions, SB_OFFSET};
+use crate::plan::CopyTracked;
+use dmclass_model::{Bytes, Sectors};
+use std::path::{Path, PathBuf};
+
+/// Largest piece copied at once (1 MiB, in sectors).
+const PIECE: u64 = 2048;
+
+/// The regions to copy from the tracking bitmap bytes `bits` (read from
+/// [`SB_OFFSET`] of the tracking rmeta), and why tracking was lost when it was (then
+/// every region).
+pub(crate) fn regions_to_copy(
+    bits: &[u8],
+    sectors: Sectors,
+    region: Sectors,
+) -> (Vec<u64>, Option<String>) {
+    match tracked_regions(&decode(bits), sectors.0, region.0) {
+        Ok(r) => (r, None),
+        Err(why) => (
+            (0..sectors.0.div_ceil(region.0.max(1))).collect(),
+            Some(why),
+        ),
+    }
+}
+
+/// Where logical sectors `[start, start + len)` of a leg made of `segments` are:
+/// `(disk, sector on the disk, sectors)` pieces in order (striped segments map chunk by
+/// chunk as dm-stripe does). Ranges beyond the leg are cut off.
+pub(crate) fn pieces(segments: &[Segment], start: u64, len: u64) -> Vec<(String, u64, u64)> {
+    let mut out = Vec::new();
+    let (mut at, end) = (start, start.saturating_add(len));
+    let mut seg_start = 0u64;
+    for s in segments {
+        let slen = s.len().0;
+        let seg_end = seg_start.saturating_add(slen);
+        while at < end && at >= seg_start && at < seg_end {
+            let rel = at - seg_start;
+            let take_max = (end.min(seg_end)) - at;
+            let (e, off, take): (&Extent, u64, u64) = match s {
+                Segment::Linear { extent } => (extent, rel, take_max),
+                Segment::Striped { chunk, columns } => {
+                    let (c, n) = (chunk.0.max(1), columns.len().max(1) as u64);
+                    let (ci, within) = (rel / c, rel % c);
+                    let Some(col) = usize::try_from(ci % n).ok().and_then(|i| columns.get(i))
+                    else {
+                        return out;
+                    };
+                    (col, (ci / n) * c + within, (c - within).min(take_max))
+                }
+            };
+            out.push((e.disk.clone(), e.offset.0 + off, take));
+            at += take;
+        }
+        seg_start = seg_end;
+    }
+    out
+}
+
+/// Run a copy; the line says what was copied (and why everything, if so).
+pub(crate) fn run(
+    job: &CopyTracked,
+    path: &dyn Fn(&str) -> Result<PathBuf>,
+    disks: &mut dyn Disks,
+) -> Result<String> {
+    let track_path = path(&job.track.disk)?;
+    let bitmap_at = Bytes(job.track.offset.0 * 512 + SB_OFFSET);
+    // Whole 4 KiB blocks (direct I/O), never past the rmeta.
+    let room = usize::try_from((job.track.len.0 * 512).saturating_sub(SB_OFFSET)).unwrap_or(0);
+    let want = read_len(job.sectors.0, job.region.0)
+        .div_ceil(4096)
+        .saturating_mul(4096)
+        .min(room);
+    let bits = disks.read(&track_path, bitmap_at, want).map_err(|e| {
+        io_err(
+            format!("reading the tracking bitmap on disk {}", job.track.disk),
+            e,
+        )
+    })?;
+    let (regions, lost) = regions_to_copy(&bits, job.sectors, job.region);
+    let source = Path::new("/dev/mapper").join(&job.source);
+    let mut bytes = 0u64;
+    for r in &regions {
+        let first = r * job.region.0;
+        let end = ((r + 1) * job.region.0).min(job.sectors.0);
+        let mut at = first;
+        while at < end {
+            let len = (end - at).min(PIECE);
+            let data = disks
+                .read(
+                    &source,
+                    Bytes(at * 512),
+                    usize::try_from(len * 512).unwrap_or(0),
+                )
+                .map_err(|e| io_err(format!("reading {}", job.source), e))?;
+            let mut done = 0usize;
+            for (disk, sector, count) in pieces(&job.image, at, len) {
+                let dest = path(&disk)?;
+                let size = usize::try_from(count * 512).unwrap_or(0);
+                let piece = data.get(done..done + size).unwrap_or_default();
+                disks
+                    .write(&dest, Bytes(sector * 512), piece)
+                    .map_err(|e| io_err(format!("writing the proxy image on disk {disk}"), e))?;
+                done += size;
+            }
+            bytes += len * 512;
+            at += len;
+        }
+    }
+    Ok(match lost {
+        None => format!(
+            "copied {} region(s) the proxy changed, {bytes} bytes, master -> proxy",
+            regions.len()
+        ),
+        Some(why) => format!(
+            "tracking lost ({why}): full copy, {} region(s), {bytes} bytes, master -> proxy",
+            regions.len()
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ext(disk: &str, off: u64, len: u64) -> Extent {
+        Extent {
+            disk: disk.into(),
+            offset: Sectors(off),
+            len: Sectors(len),
+        }
+    }
+
+    #[test]
+    fn pieces_follow_linear_and_striped_segments() {
+        let segs = vec![
+            Segment::Linear {
+                extent: ext("a", 100, 10),
+            },
+            Segment::Striped {
+                chunk: Sectors(8),
+                columns: vec![ext("b", 0, 16), ext("c", 50, 16)],
+            },
+        ];
+        assert_eq!(
+            pieces(&segs, 5, 20),
+            vec![
+                ("a".into(), 105, 5),
+                ("b".into(), 0, 8),
+                ("c".into(), 50, 7)
+            ]
+        );
+        assert!(pieces(&segs, 100, 5).is_empty());
+    }
+
+    #[test]
+    fn lost_tracking_copies_everything_and_says_why() {
+        let (r, why) = regions_to_copy(&[0u8; 300], Sectors(4096), Sectors(1024));
+        assert_eq!(r, vec![0, 1, 2, 3]);
+        assert!(why.is_some_and(|w| w.contains("no tracking bitmap")));
+    }
+}
