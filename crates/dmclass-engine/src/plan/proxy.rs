@@ -109,14 +109,19 @@ fn leg_of(s: &SnapshotMeta) -> Option<&crate::layout::Leg> {
 /// True when the rejoin is a full copy of a proxy parted read-write.
 fn set_joined(s: &mut SnapshotMeta, master_live: bool) -> bool {
     let tracked = track_of(s).is_some();
-    let full = kind_mut(s).is_some_and(|(_, w, _)| *w) && !(tracked && master_live);
+    let written = kind_mut(s).is_some_and(|(_, w, _)| *w);
+    let full = written && !(tracked && master_live);
     if let Some((state, written, ro)) = kind_mut(s) {
         *state = ProxyStateMeta::Joined;
         *written = false;
         *ro = false;
     }
+    // Recorded `COPY` even when the rejoin is incremental: the copy of the proxy's
+    // regions runs after this write, so a rejoin stopped before it ends is finished
+    // by `activate` as a full rebuild; a second write marks the leg `ACTIVE` once the
+    // regions are copied ([`incremental_rejoin`]).
     if let Some(l) = leg_mut(s) {
-        if full {
+        if written {
             l.state = SliceState::Copy;
         }
     }
@@ -403,7 +408,7 @@ fn remove(name: &str, why: &str) -> Action {
 fn master_actions(
     old: &ClassMeta,
     meta: &ClassMeta,
-    master: &str,
+    (master, staged): (&str, Vec<Action>),
     actual: &Actual,
     out: &mut Vec<Action>,
 ) -> Result<bool> {
@@ -443,17 +448,11 @@ fn master_actions(
                 }
             }
         }
-        // Read-write part rejoined incrementally: the regions the proxy changed come
-        // back from the master now; the kernel's bitmap recovery brings the rest.
-        let rejoined =
-            np.filter(|n| n.state == ProxyStateMeta::Joined && n.leg.state != SliceState::Copy);
-        let restoring = nv.layout.legs.iter().any(|l| l.state == SliceState::Copy);
-        if let (Some(n), Some(track), false) =
-            (rejoined, p.track.filter(|_| p.tracked()), restoring)
-        {
-            out.push(copy_action(meta, master, &n, track)?);
-        }
     }
+    // Read-write part rejoined incrementally: the regions the proxy changed come back
+    // from the master now (its device is gone); the kernel's bitmap recovery brings
+    // the master's when the master is loaded below.
+    out.extend(staged);
     reload(meta, old, nv, ov, &live, out)?;
     if let Some(n) = now_parted {
         let same =
@@ -476,6 +475,57 @@ fn master_actions(
         }
     }
     Ok(true)
+}
+
+/// A proxy parted read-write with tracking, rejoined to its live master: the copy of
+/// its changed regions and the write recording its leg `ACTIVE` (so the master is
+/// loaded without `rebuild`), pushed to `staged`; the description after that write.
+/// `None` when the rejoin of `master`'s proxy is not such a rejoin.
+fn incremental_rejoin(
+    old: &ClassMeta,
+    meta: &ClassMeta,
+    master: &str,
+    actual: &Actual,
+    staged: &mut Vec<Action>,
+) -> Result<Option<ClassMeta>> {
+    let top = dm_name(&meta.name, master, Layer::Top)?;
+    if !actual.live.iter().any(|i| i.name == top) {
+        return Ok(None);
+    }
+    let Some(p) = proxy_of(old, master).filter(ProxyRef::tracked) else {
+        return Ok(None);
+    };
+    let Some(track) = p.track else {
+        return Ok(None);
+    };
+    let Some(n) = proxy_of(meta, master).filter(|n| n.state == ProxyStateMeta::Joined) else {
+        return Ok(None);
+    };
+    let restoring = meta
+        .volume(master)
+        .is_some_and(|v| v.layout.legs.iter().any(|l| l.state == SliceState::Copy));
+    if restoring {
+        return Ok(None);
+    }
+    staged.push(copy_action(meta, master, &n, track)?);
+    let mut next = meta.clone();
+    if let Some(l) = next
+        .snapshots
+        .iter_mut()
+        .find(|s| s.name == n.name)
+        .and_then(leg_mut)
+    {
+        l.state = SliceState::Active;
+    }
+    next.generation += 1;
+    staged.push(Action::write_meta_all(
+        &next,
+        &format!(
+            "proxy {}: its changed regions are copied; the kernel copies the master's",
+            n.name
+        ),
+    ));
+    Ok(Some(next))
 }
 
 /// The copy of the regions a proxy parted read-write changed, from master `master`'s
@@ -535,14 +585,20 @@ pub(crate) fn post_meta(
     out: &mut Vec<Action>,
 ) -> Result<()> {
     let mut rebuilt: Vec<String> = Vec::new();
+    let mut cur = std::borrow::Cow::Borrowed(meta);
     if let Some(old) = old {
         zero_tracks(old, meta, out);
         for m in changed_masters(old, meta) {
-            if master_actions(old, meta, &m, actual, out)? {
+            let mut staged = Vec::new();
+            if let Some(next) = incremental_rejoin(old, &cur, &m, actual, &mut staged)? {
+                cur = std::borrow::Cow::Owned(next);
+            }
+            if master_actions(old, &cur, (&m, staged), actual, out)? {
                 rebuilt.push(m);
             }
         }
     }
+    let meta: &ClassMeta = &cur;
     for c in changes {
         if let Change::NewVolume(n) = c {
             if proxy_of(meta, n).is_some() {

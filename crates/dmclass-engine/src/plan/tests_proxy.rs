@@ -211,6 +211,18 @@ fn join_part_rejoin_restore_break() {
         "{:?}",
         p.notes
     );
+    // Crash safety: the intent write records the leg `COPY` (a stop before the copy
+    // ends is finished as a full rebuild), the copy runs, then a write marks it ACTIVE.
+    let kinds: Vec<crate::plan::ActionKind> = p.actions.iter().map(|a| a.kind).collect();
+    let copy = kinds
+        .iter()
+        .position(|k| *k == crate::plan::ActionKind::CopyRegions)
+        .expect("a copy_regions action");
+    let metas: Vec<usize> = (0..kinds.len())
+        .filter(|&i| kinds[i] == crate::plan::ActionKind::WriteMetadata)
+        .collect();
+    assert!(metas.first().is_some_and(|&m| m < copy), "{kinds:?}");
+    assert!(metas.iter().any(|&m| m == copy + 1), "{kinds:?}");
     assert!(!named(&w, TOP).contains("rebuild"), "{}", named(&w, TOP));
     let written = w.d.bytes_written("/dev/vdd").unwrap().0;
     assert!(

@@ -26,7 +26,8 @@
 //!   back without `rebuild`, so the kernel's bitmap-limited recovery copies the regions
 //!   the master changed. Both sides' changes, nothing else. A master write racing the
 //!   copy is safe: slot N is still absent, so the master's bitmap marks it and the
-//!   recovery copies it again. A full
+//!   recovery copies it again. The leg is recorded `COPY` before the copy and `ACTIVE`
+//!   after it, so a rejoin stopped in between is finished as a full rebuild. A full
 //!   copy (`rebuild N`) only when tracking was lost: no tracking rmeta (parted by a
 //!   dmclass without tracking: [`ProxyRef::tracking_lost`]), a bitmap absent, stale or
 //!   of another geometry (the copy's output says why and copies every region), or a
