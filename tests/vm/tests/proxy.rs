@@ -192,7 +192,8 @@ fn part(vm: &mut Vm, readonly: bool) {
         &p.readonly,
         Some(&out),
     );
-    let want = if readonly { "incremental" } else { "full copy" };
+    // Read-write, the proxy's own writes are tracked: incremental either way.
+    let want = "incremental";
     vm.check_eq(
         "rejoin mode after part",
         want,
@@ -219,10 +220,15 @@ fn part(vm: &mut Vm, readonly: bool) {
 /// Writes 16 random 64 KiB blocks (one per raid region, 4 MiB apart) to `dev` with
 /// direct I/O: 1 MiB in all.
 fn write_scattered(vm: &mut Vm, dev: &str) {
+    write_scattered_at(vm, dev, 7);
+}
+
+/// [`write_scattered`] starting `first` 64 KiB blocks into each 4 MiB.
+fn write_scattered_at(vm: &mut Vm, dev: &str, first: u64) {
     vm.sh(&format!(
         "set -e; dd if=/dev/urandom of=/tmp/c.pat bs=64k count=16 2>/dev/null
          for i in $(seq 0 15); do
-           dd if=/tmp/c.pat of={dev} bs=64k skip=$i seek=$((i * 64 + 7)) count=1 \
+           dd if=/tmp/c.pat of={dev} bs=64k skip=$i seek=$((i * 64 + {first})) count=1 \
               oflag=direct conv=fsync 2>/dev/null
          done; rm -f /tmp/c.pat"
     ));
@@ -312,7 +318,49 @@ fn proxy_join_part_rejoin_restore() {
     vm.check_eq("master after rejoin", &sum_c, &m, None);
     vm.check_eq("proxy after rejoin == master", &m, &p, None);
 
-    // rejoin, part read-write, write D to the proxy, restore it onto the master
+    // rejoin, part READ-WRITE, 1 MiB scattered on each side: the rejoin copies the
+    // union of both sides' changed regions (issue #11 §2: at most 4 MiB to the proxy
+    // disk, against the 64 MiB full copy this used to be).
+    dmclass_ok(&mut vm, &format!("proxy rejoin {CLASS}/{PROXY}"));
+    vm.sh(&wait_gone(&proxy));
+    wait_proxy_synced(&mut vm, CLASS, PROXY, &master_dm, SLOT, SYNC_TIMEOUT);
+    part(&mut vm, false);
+    let ptable = table_line(&mut vm, &dm_name(CLASS, PROXY));
+    eprintln!("read-write proxy device: {ptable}");
+    vm.check(
+        ptable.contains(" raid raid1 ") && ptable.trim_end().ends_with("- -"),
+        &format!("a read-write proxy is a degraded raid1 with a tracking rmeta: {ptable}"),
+        None,
+    );
+    write_scattered_at(&mut vm, &master, 20);
+    write_scattered_at(&mut vm, &proxy, 40);
+    let sum_m = read_sum(&mut vm, &master, VOL_MIB);
+    // Give md's bitmap daemon time to clear the bits of a new array (they start set).
+    vm.sh("sleep 16");
+    let before = wr_bytes(&mut vm, &proxy_disk.id);
+    let out = timed(&mut vm, &format!("proxy rejoin {CLASS}/{PROXY}"), None);
+    let said: Vec<&str> = out.stdout.lines().filter(|l| l.contains("region")).collect();
+    eprintln!("rw rejoin said: {said:?}");
+    vm.sh(&wait_gone(&proxy));
+    wait_proxy_synced(&mut vm, CLASS, PROXY, &master_dm, SLOT, SYNC_TIMEOUT);
+    let written = wr_bytes(&mut vm, &proxy_disk.id) - before;
+    eprintln!(
+        "RW-REJOIN: {written} bytes ({} KiB) written to proxy disk {} (full copy: {} KiB)",
+        written / 1024,
+        proxy_disk.id,
+        VOL_MIB * 1024
+    );
+    vm.check(
+        written <= REJOIN_MAX_BYTES,
+        &format!("read-write rejoin wrote {written} bytes to the proxy disk, at most {REJOIN_MAX_BYTES} expected"),
+        Some(&out),
+    );
+    let m = read_sum(&mut vm, &master, VOL_MIB);
+    vm.check_eq("master unchanged by the rejoin", &sum_m, &m, None);
+    check_legs(&mut vm, 3, &sum_m);
+    let sum_c = sum_m;
+
+    // part read-write, write D to the proxy, restore it onto the master
     dmclass_ok(&mut vm, &format!("proxy rejoin {CLASS}/{PROXY}"));
     vm.sh(&wait_gone(&proxy));
     wait_proxy_synced(&mut vm, CLASS, PROXY, &master_dm, SLOT, SYNC_TIMEOUT);
