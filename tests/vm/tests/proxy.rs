@@ -339,7 +339,11 @@ fn proxy_join_part_rejoin_restore() {
     vm.sh("sleep 16");
     let before = wr_bytes(&mut vm, &proxy_disk.id);
     let out = timed(&mut vm, &format!("proxy rejoin {CLASS}/{PROXY}"), None);
-    let said: Vec<&str> = out.stdout.lines().filter(|l| l.contains("region")).collect();
+    let said: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("region"))
+        .collect();
     eprintln!("rw rejoin said: {said:?}");
     vm.sh(&wait_gone(&proxy));
     wait_proxy_synced(&mut vm, CLASS, PROXY, &master_dm, SLOT, SYNC_TIMEOUT);

@@ -377,9 +377,14 @@ pub(crate) fn activate_open(
         crate::proxy::activation_view(meta, &mut v, &mut act, &|d| numbers.contains_key(d));
         if parallel {
             let mut specs = crate::cow::activate::volume_specs(meta, &v, &act, &numbers, kernel)?;
-            specs.extend(crate::proxy::parted_devices(meta, &vol.name, &|d| {
-                numbers.contains_key(d)
-            })?);
+            // (never reached with a proxy: proxies are snapshots)
+            let (parted, _) = crate::proxy::parted_devices(
+                meta,
+                &vol.name,
+                &|d| numbers.contains_key(d),
+                &|e| rmeta_blank(&class.present, e, disks),
+            )?;
+            specs.extend(parted);
             jobs.push((vol.name.clone(), specs));
             continue;
         }
@@ -387,8 +392,17 @@ pub(crate) fn activate_open(
         for spec in crate::cow::activate::volume_specs(meta, &v, &act, &numbers, kernel)? {
             changed |= ensure(kernel, &spec, &numbers)?;
         }
-        for spec in crate::proxy::parted_devices(meta, &vol.name, &|d| numbers.contains_key(d))? {
-            changed |= ensure(kernel, &spec, &numbers)?;
+        let (parted, gone) =
+            crate::proxy::parted_devices(meta, &vol.name, &|d| numbers.contains_key(d), &|e| {
+                rmeta_blank(&class.present, e, disks)
+            })?;
+        for spec in &parted {
+            changed |= ensure(kernel, spec, &numbers)?;
+        }
+        for name in &gone {
+            kernel
+                .remove(name)
+                .map_err(|e| io_err(format!("removing {name}"), e))?;
         }
         if changed {
             rep.started.push(vol.name.clone());
@@ -419,6 +433,18 @@ pub(crate) fn activate_open(
         ));
     }
     Ok(rep)
+}
+
+/// Whether the rmeta extent `e` holds no dm-raid superblock (zeroed, never loaded).
+/// A read that fails, or a superblock dmclass cannot judge, is not blank: the
+/// kernel then gets the plain table and says what it thinks of it.
+fn rmeta_blank(present: &[PresentDisk], e: &crate::layout::Extent, disks: &dyn Disks) -> bool {
+    use crate::raid_sb::{RaidSuperblock, SbRead, READ_LEN};
+    present.iter().find(|p| p.name == e.disk).is_some_and(|p| {
+        disks
+            .read(&p.path, e.offset.to_bytes(), READ_LEN)
+            .is_ok_and(|b| RaidSuperblock::decode(&b) == SbRead::Blank)
+    })
 }
 
 /// How activation sees each leg of raid1 volume `vol`: present or not, its recorded

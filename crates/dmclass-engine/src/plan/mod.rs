@@ -35,6 +35,7 @@ mod diff;
 mod intent;
 mod order;
 mod proxy;
+mod proxy_track;
 mod render;
 mod spec_ref;
 mod steps;

@@ -16,20 +16,19 @@
 use super::change::Change;
 use super::current::current;
 use super::devices::specs;
+use super::proxy_track::{ensure_track, format_steps, incremental_rejoin, track_of, zero_tracks};
 use super::steps::{create_steps, reload};
-use super::CopyTracked;
 use super::{Action, ActionKind, Actual, DiskBinding, Ids, Plan, PlanOptions, Step};
 use crate::alloc::{Allocator, Target};
 use crate::error::{refuse, Result};
-use crate::layout::Extent;
 use crate::layout::{SliceState, VolumeLayout};
 use crate::metadata::{
     ClassMeta, EngineMeta, IntentChange, IntentOp, ModeMeta, ProxyStateMeta, SnapshotKindMeta,
     SnapshotMeta, VolumeMeta,
 };
 use crate::names::{dm_name, Layer};
-use crate::proxy::{device_names, find, proxy_devices, proxy_of, ProxyRef};
-use dmclass_model::{Bytes, Class, CopyMode, ProxyState, Sectors, SnapshotKind};
+use crate::proxy::{device_names, find, proxy_devices, proxy_of};
+use dmclass_model::{Bytes, Class, CopyMode, ProxyState, SnapshotKind};
 
 fn kind_mut(s: &mut SnapshotMeta) -> Option<(&mut ProxyStateMeta, &mut bool, &mut bool)> {
     match &mut s.kind {
@@ -43,7 +42,7 @@ fn kind_mut(s: &mut SnapshotMeta) -> Option<(&mut ProxyStateMeta, &mut bool, &mu
     }
 }
 
-fn leg_mut(s: &mut SnapshotMeta) -> Option<&mut crate::layout::Leg> {
+pub(super) fn leg_mut(s: &mut SnapshotMeta) -> Option<&mut crate::layout::Leg> {
     match &mut s.kind {
         SnapshotKindMeta::Proxy { leg, .. } => leg.as_mut(),
         SnapshotKindMeta::Cow { .. } => None,
@@ -59,43 +58,7 @@ fn set_parted(s: &mut SnapshotMeta, readonly: bool) {
     }
 }
 
-fn track_of(s: &SnapshotMeta) -> Option<&Extent> {
-    match &s.kind {
-        SnapshotKindMeta::Proxy { track, .. } => track.as_ref(),
-        SnapshotKindMeta::Cow { .. } => None,
-    }
-}
-
-/// Part read-write: the proxy needs a tracking rmeta; one is allocated on its leg's
-/// first disk when none is recorded yet (proxies made before tracking existed).
-fn ensure_track(class: &str, meta: &mut ClassMeta, i: usize) -> Result<()> {
-    let Some(s) = meta.snapshots.get(i) else {
-        return Ok(());
-    };
-    if track_of(s).is_some() {
-        return Ok(());
-    }
-    let name = s.name.clone();
-    let Some(disk) = leg_of(s).and_then(|l| l.disks().first().map(|d| (*d).to_owned())) else {
-        return Ok(());
-    };
-    let mut alloc = Allocator::for_class(meta)?;
-    let Some(e) = alloc.meta_extent(&disk) else {
-        return refuse(
-            class,
-            &format!("proxy {name}"),
-            format!("no room for its 1 MiB change-tracking area on disk {disk} (part it --readonly, or free space)"),
-        );
-    };
-    if let Some(SnapshotKindMeta::Proxy { track, .. }) =
-        meta.snapshots.get_mut(i).map(|s| &mut s.kind)
-    {
-        *track = Some(e);
-    }
-    Ok(())
-}
-
-fn leg_of(s: &SnapshotMeta) -> Option<&crate::layout::Leg> {
+pub(super) fn leg_of(s: &SnapshotMeta) -> Option<&crate::layout::Leg> {
     match &s.kind {
         SnapshotKindMeta::Proxy { leg, .. } => leg.as_ref(),
         SnapshotKindMeta::Cow { .. } => None,
@@ -338,39 +301,6 @@ pub(crate) fn pre_meta(old: Option<&ClassMeta>, meta: &ClassMeta, out: &mut Vec<
     }
 }
 
-/// After the metadata write (it records the intent, so a part stopped at any action
-/// is finished by `activate`), before any device: zero the tracking rmeta of proxies
-/// parted read-write now, so the kernel writes a fresh superblock and bitmap that
-/// records only what is written from this part on. (A part stopped before the zero
-/// activates over the previous part's bitmap: more bits, never fewer.)
-fn zero_tracks(old: &ClassMeta, meta: &ClassMeta, out: &mut Vec<Action>) {
-    for p in crate::proxy::proxies(meta)
-        .into_iter()
-        .filter(ProxyRef::tracked)
-    {
-        if find(old, p.name).is_some_and(|o| o.tracked()) {
-            continue;
-        }
-        let Some(e) = p.track else { continue };
-        out.push(Action {
-            kind: ActionKind::ZeroExtent,
-            object: e.disk.clone().into(),
-            detail: format!(
-                "proxy {} tracking rmeta: {} bytes at byte {}",
-                p.name,
-                e.len.0 * 512,
-                e.offset.0 * 512
-            )
-            .into(),
-            step: Step::Zero {
-                disk: std::rc::Rc::new(e.disk.clone()),
-                offset: Bytes(e.offset.0 * 512),
-                len: Bytes(e.len.0 * 512),
-            },
-        });
-    }
-}
-
 /// Masters whose proxy changed between `old` and `meta`.
 fn changed_masters(old: &ClassMeta, meta: &ClassMeta) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -457,7 +387,10 @@ fn master_actions(
     if let Some(n) = now_parted {
         let same =
             was_parted.is_some_and(|p| p.readonly == n.readonly && p.tracked() == n.tracked());
-        if !same {
+        if !same && n.tracked() {
+            // its tracking rmeta was zeroed by this plan ([`zero_tracks`])
+            format_steps(meta, &n, out)?;
+        } else if !same {
             for spec in proxy_devices(meta, &n)? {
                 create_steps(&spec, out);
             }
@@ -475,80 +408,6 @@ fn master_actions(
         }
     }
     Ok(true)
-}
-
-/// A proxy parted read-write with tracking, rejoined to its live master: the copy of
-/// its changed regions and the write recording its leg `ACTIVE` (so the master is
-/// loaded without `rebuild`), pushed to `staged`; the description after that write.
-/// `None` when the rejoin of `master`'s proxy is not such a rejoin.
-fn incremental_rejoin(
-    old: &ClassMeta,
-    meta: &ClassMeta,
-    master: &str,
-    actual: &Actual,
-    staged: &mut Vec<Action>,
-) -> Result<Option<ClassMeta>> {
-    let top = dm_name(&meta.name, master, Layer::Top)?;
-    if !actual.live.iter().any(|i| i.name == top) {
-        return Ok(None);
-    }
-    let Some(p) = proxy_of(old, master).filter(ProxyRef::tracked) else {
-        return Ok(None);
-    };
-    let Some(track) = p.track else {
-        return Ok(None);
-    };
-    let Some(n) = proxy_of(meta, master).filter(|n| n.state == ProxyStateMeta::Joined) else {
-        return Ok(None);
-    };
-    let restoring = meta
-        .volume(master)
-        .is_some_and(|v| v.layout.legs.iter().any(|l| l.state == SliceState::Copy));
-    if restoring {
-        return Ok(None);
-    }
-    staged.push(copy_action(meta, master, &n, track)?);
-    let mut next = meta.clone();
-    if let Some(l) = next
-        .snapshots
-        .iter_mut()
-        .find(|s| s.name == n.name)
-        .and_then(leg_mut)
-    {
-        l.state = SliceState::Active;
-    }
-    next.generation += 1;
-    staged.push(Action::write_meta_all(
-        &next,
-        &format!(
-            "proxy {}: its changed regions are copied; the kernel copies the master's",
-            n.name
-        ),
-    ));
-    Ok(Some(next))
-}
-
-/// The copy of the regions a proxy parted read-write changed, from master `master`'s
-/// top device onto the proxy's image.
-fn copy_action(meta: &ClassMeta, master: &str, p: &ProxyRef, track: &Extent) -> Result<Action> {
-    let source = dm_name(&meta.name, master, Layer::Top)?;
-    let region = meta.volume(master).map_or(Sectors(0), |v| v.region);
-    Ok(Action::new(
-        ActionKind::CopyRegions,
-        format!("proxy {}", p.name),
-        format!(
-            "regions the proxy changed while parted (its tracking bitmap on disk {} at byte {}), read from {source}",
-            track.disk,
-            track.offset.0 * 512
-        ),
-        Step::CopyTracked(Box::new(CopyTracked {
-            track: track.clone(),
-            source,
-            image: p.leg.segments.clone(),
-            sectors: p.leg.len(),
-            region,
-        })),
-    ))
 }
 
 /// The description once the kernel rebuilds: proxy and master legs `ACTIVE`.

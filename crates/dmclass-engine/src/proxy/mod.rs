@@ -233,12 +233,56 @@ pub fn tracking_view(meta: &ClassMeta, p: &ProxyRef) -> Option<(VolumeMeta, Acti
         },
         copy_rate: None,
     };
+    // No `nosync`: the table the probe of dm-raid 1.15.1 saw load degraded over an
+    // rmeta that has a superblock (tests/vm/tests/proxy.rs loads it at every later
+    // activation); one present leg has nothing to resync anyway.
     let act = Activation {
-        nosync: true,
+        nosync: false,
         rebuild: Vec::new(),
         missing: vec![1],
     };
     Some((v, act))
+}
+
+/// The first load of a tracking raid1 whose rmeta is blank (just zeroed at a part):
+/// dm-raid refuses a blank present leg beside an absent slot ("New device injected
+/// into existing raid set without delta_disks or rebuild parameter specified"), so
+/// slot 1 is first a pair of `zero` devices (`_rmeta_1`, `_rimage_1`) and the set is
+/// new (`nosync`: slot 0's data is kept). Resuming it writes a fresh superblock and
+/// bitmap into the tracking rmeta (the zero devices swallow their copy); the degraded
+/// table of [`tracking_view`] is then loaded over it and the zero devices removed
+/// ([`format_names`]). Nothing reads through the device in between except udev's
+/// probe, which may see zeros from slot 1 and probes again at the reload. Empty when
+/// the proxy is not tracked.
+pub fn tracking_format_devices(meta: &ClassMeta, p: &ProxyRef) -> Result<Vec<DeviceSpec>> {
+    let Some((v, _)) = tracking_view(meta, p) else {
+        return Ok(Vec::new());
+    };
+    let act = Activation {
+        nosync: true,
+        rebuild: Vec::new(),
+        missing: Vec::new(),
+    };
+    let zeros = format_names(&meta.name, p)?;
+    let mut specs = crate::tables::volume_devices(&meta.name, meta.uuid, &v, &act)?;
+    for s in specs.iter_mut().filter(|s| zeros.contains(&s.name)) {
+        let len = s.len();
+        s.table = vec![crate::tables::TableLine {
+            start: dmclass_model::Sectors(0),
+            len,
+            target: crate::dm::Target::Zero,
+        }];
+    }
+    Ok(specs)
+}
+
+/// dm names of the `zero` devices in slot 1 of a tracking raid1's first load
+/// ([`tracking_format_devices`]), removed once the degraded table is live.
+pub fn format_names(class: &str, p: &ProxyRef) -> Result<Vec<String>> {
+    Ok(vec![
+        dm_name(class, p.name, Layer::Rmeta(1))?,
+        dm_name(class, p.name, Layer::Rimage(1))?,
+    ])
 }
 
 /// Every device of a parted proxy, children first: the tracking raid1 stack when
@@ -256,18 +300,25 @@ pub fn device_names(class: &str, p: &ProxyRef) -> Result<Vec<String>> {
     if p.tracked() {
         out.push(dm_name(class, p.name, Layer::Rmeta(0))?);
         out.push(dm_name(class, p.name, Layer::Rimage(0))?);
+        // left by a first load stopped before their removal (removed only if live)
+        out.extend(format_names(class, p)?);
     }
     Ok(out)
 }
 
 /// Devices of the parted proxies of `master` whose disks are `present` (activation
-/// hook).
+/// hook): the specs to bring up in order, then the dm names to remove. A tracking
+/// raid1 whose rmeta is `blank` (no dm-raid superblock: a part stopped between the
+/// zeroing and the first load) gets the two-step first load
+/// ([`tracking_format_devices`], then the degraded table, then the zero devices go);
+/// with a superblock the degraded table loads as it is.
 pub(crate) fn parted_devices(
     meta: &ClassMeta,
     master: &str,
     present: &dyn Fn(&str) -> bool,
-) -> Result<Vec<DeviceSpec>> {
-    let mut out = Vec::new();
+    blank: &dyn Fn(&Extent) -> bool,
+) -> Result<(Vec<DeviceSpec>, Vec<String>)> {
+    let (mut out, mut gone) = (Vec::new(), Vec::new());
     for p in proxies(meta)
         .iter()
         .filter(|p| p.master == master && p.state == ProxyStateMeta::Parted)
@@ -279,9 +330,13 @@ pub(crate) fn parted_devices(
                 .all(present)
         })
     {
+        if p.tracked() && p.track.is_some_and(blank) {
+            out.extend(tracking_format_devices(meta, p)?);
+            gone.extend(format_names(&meta.name, p)?);
+        }
         out.extend(proxy_devices(meta, p)?);
     }
-    Ok(out)
+    Ok((out, gone))
 }
 
 /// The proxies as configuration entries (export).
