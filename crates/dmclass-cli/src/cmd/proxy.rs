@@ -114,7 +114,12 @@ fn op(proxy: &ObjRef, o: ProxyOp, backend: &mut Backend) -> Result<ExitCode, Cli
             }
         ),
         ProxyOp::Rejoin => "rejoined (copying; see `dmclass status`)".into(),
-        ProxyOp::Restore => "restoring onto its master (full copy; see `dmclass status`)".into(),
+        // the copy line above says what was copied (and why all, if so); without
+        // one the kernel rebuilds the master's legs from the proxy whole
+        ProxyOp::Restore if report.notes.is_empty() => {
+            "restoring onto its master (full copy; see `dmclass status`)".into()
+        }
+        ProxyOp::Restore => "restored onto its master (see `dmclass status`)".into(),
         ProxyOp::Break => "broken off: now an ordinary volume".into(),
     };
     println!("class {cname}: proxy {name} {what}");

@@ -1,15 +1,19 @@
-//! [`Step::CopyTracked`](crate::plan::Step): the proxy side of an incremental rejoin.
-//! The regions a proxy's tracking bitmap marks (written while it was parted
-//! read-write) are read from the live master and written onto the proxy's image
-//! extents; the master's own changes are then recovered by the kernel from the
-//! master's bitmap when slot N is loaded back. Deciding what to copy is pure
-//! ([`regions_to_copy`], [`pieces`]); only the reads and writes go through [`Disks`].
+//! [`Step::CopyTracked`](crate::plan::Step): the copying side of an incremental
+//! rejoin or restore. The regions the bitmaps mark are read from one end and written
+//! to the other: rejoin, the proxy's tracking bitmap, live master -> proxy image (the
+//! master's own changes are then recovered by the kernel from the master's bitmap when
+//! slot N is loaded back); restore, the union of the proxy's tracking bitmap and the
+//! master's bitmap, proxy image -> live master (whose bitmap then marks them, so the
+//! kernel's recovery of slot N writes the same data back to the proxy). Deciding what
+//! to copy is pure ([`regions_to_copy`], [`pieces`]); only the reads and writes go
+//! through [`Disks`], in pieces of at most 1 MiB.
 
 use crate::error::{io_err, Result};
 use crate::io::Disks;
 use crate::layout::{Extent, Segment};
+use crate::md_bitmap::union;
 use crate::md_bitmap::{decode, read_len, tracked_regions, SB_OFFSET};
-use crate::plan::CopyTracked;
+use crate::plan::{CopyEnd, CopyTracked};
 use dmclass_model::{Bytes, Sectors};
 use std::path::{Path, PathBuf};
 
@@ -66,28 +70,113 @@ pub(crate) fn pieces(segments: &[Segment], start: u64, len: u64) -> Vec<(String,
     out
 }
 
+/// The bitmap of the rmeta at `e`, read in whole 4 KiB blocks (direct I/O), never
+/// past the rmeta nor more than the volume's bitmap needs. A failed read is lost
+/// tracking (the reason is returned), never a guess.
+fn read_bitmap(
+    e: &Extent,
+    job: &CopyTracked,
+    path: &dyn Fn(&str) -> Result<PathBuf>,
+    disks: &dyn Disks,
+) -> std::result::Result<Vec<u8>, String> {
+    let p = path(&e.disk).map_err(|err| err.to_string())?;
+    let at = Bytes(e.offset.0 * 512 + SB_OFFSET);
+    let room = usize::try_from((e.len.0 * 512).saturating_sub(SB_OFFSET)).unwrap_or(0);
+    let want = read_len(job.sectors.0, job.region.0)
+        .div_ceil(4096)
+        .saturating_mul(4096)
+        .min(room);
+    disks
+        .read(&p, at, want)
+        .map_err(|err| format!("reading the bitmap on disk {} failed: {err}", e.disk))
+}
+
+/// The union of the regions every bitmap of `job` marks, or every region and why
+/// tracking was lost (one bitmap untrustworthy is enough).
+fn job_regions(
+    job: &CopyTracked,
+    path: &dyn Fn(&str) -> Result<PathBuf>,
+    disks: &dyn Disks,
+) -> (Vec<u64>, Option<String>) {
+    let all = || (0..job.sectors.0.div_ceil(job.region.0.max(1))).collect();
+    let mut regions = Vec::new();
+    for e in &job.bitmaps {
+        let bits = match read_bitmap(e, job, path, disks) {
+            Ok(b) => b,
+            Err(why) => return (all(), Some(why)),
+        };
+        match regions_to_copy(&bits, job.sectors, job.region) {
+            (r, None) => regions = union(&regions, &r),
+            (r, Some(why)) => return (r, Some(why)),
+        }
+    }
+    (regions, None)
+}
+
+/// Read sectors `[at, at + len)` of `end`.
+fn read_end(
+    end: &CopyEnd,
+    (at, len): (u64, u64),
+    path: &dyn Fn(&str) -> Result<PathBuf>,
+    disks: &dyn Disks,
+) -> Result<Vec<u8>> {
+    let size = |n: u64| usize::try_from(n * 512).unwrap_or(0);
+    match end {
+        CopyEnd::Dm(name) => disks
+            .read(
+                &Path::new("/dev/mapper").join(name),
+                Bytes(at * 512),
+                size(len),
+            )
+            .map_err(|e| io_err(format!("reading {name}"), e)),
+        CopyEnd::Image(segments) => {
+            let mut out = Vec::with_capacity(size(len));
+            for (disk, sector, count) in pieces(segments, at, len) {
+                let data = disks
+                    .read(&path(&disk)?, Bytes(sector * 512), size(count))
+                    .map_err(|e| io_err(format!("reading the proxy image on disk {disk}"), e))?;
+                out.extend_from_slice(&data);
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// Write `data` at sector `at` of `end`.
+fn write_end(
+    end: &CopyEnd,
+    at: u64,
+    data: &[u8],
+    path: &dyn Fn(&str) -> Result<PathBuf>,
+    disks: &mut dyn Disks,
+) -> Result<()> {
+    match end {
+        CopyEnd::Dm(name) => disks
+            .write(&Path::new("/dev/mapper").join(name), Bytes(at * 512), data)
+            .map_err(|e| io_err(format!("writing {name}"), e)),
+        CopyEnd::Image(segments) => {
+            let mut done = 0usize;
+            let len = u64::try_from(data.len() / 512).unwrap_or(0);
+            for (disk, sector, count) in pieces(segments, at, len) {
+                let size = usize::try_from(count * 512).unwrap_or(0);
+                let piece = data.get(done..done + size).unwrap_or_default();
+                disks
+                    .write(&path(&disk)?, Bytes(sector * 512), piece)
+                    .map_err(|e| io_err(format!("writing the proxy image on disk {disk}"), e))?;
+                done += size;
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Run a copy; the line says what was copied (and why everything, if so).
 pub(crate) fn run(
     job: &CopyTracked,
     path: &dyn Fn(&str) -> Result<PathBuf>,
     disks: &mut dyn Disks,
 ) -> Result<String> {
-    let track_path = path(&job.track.disk)?;
-    let bitmap_at = Bytes(job.track.offset.0 * 512 + SB_OFFSET);
-    // Whole 4 KiB blocks (direct I/O), never past the rmeta.
-    let room = usize::try_from((job.track.len.0 * 512).saturating_sub(SB_OFFSET)).unwrap_or(0);
-    let want = read_len(job.sectors.0, job.region.0)
-        .div_ceil(4096)
-        .saturating_mul(4096)
-        .min(room);
-    let bits = disks.read(&track_path, bitmap_at, want).map_err(|e| {
-        io_err(
-            format!("reading the tracking bitmap on disk {}", job.track.disk),
-            e,
-        )
-    })?;
-    let (regions, lost) = regions_to_copy(&bits, job.sectors, job.region);
-    let source = Path::new("/dev/mapper").join(&job.source);
+    let (regions, lost) = job_regions(job, path, &*disks);
     let mut bytes = 0u64;
     for r in &regions {
         let first = r * job.region.0;
@@ -95,34 +184,20 @@ pub(crate) fn run(
         let mut at = first;
         while at < end {
             let len = (end - at).min(PIECE);
-            let data = disks
-                .read(
-                    &source,
-                    Bytes(at * 512),
-                    usize::try_from(len * 512).unwrap_or(0),
-                )
-                .map_err(|e| io_err(format!("reading {}", job.source), e))?;
-            let mut done = 0usize;
-            for (disk, sector, count) in pieces(&job.image, at, len) {
-                let dest = path(&disk)?;
-                let size = usize::try_from(count * 512).unwrap_or(0);
-                let piece = data.get(done..done + size).unwrap_or_default();
-                disks
-                    .write(&dest, Bytes(sector * 512), piece)
-                    .map_err(|e| io_err(format!("writing the proxy image on disk {disk}"), e))?;
-                done += size;
-            }
+            let data = read_end(&job.from, (at, len), path, &*disks)?;
+            write_end(&job.to, at, &data, path, disks)?;
             bytes += len * 512;
             at += len;
         }
     }
+    let way = job.way;
     Ok(match lost {
         None => format!(
-            "copied {} region(s) the proxy changed, {bytes} bytes, master -> proxy",
+            "copied {} changed region(s), {bytes} bytes, {way}",
             regions.len()
         ),
         Some(why) => format!(
-            "tracking lost ({why}): full copy, {} region(s), {bytes} bytes, master -> proxy",
+            "tracking lost ({why}): full copy, {} region(s), {bytes} bytes, {way}",
             regions.len()
         ),
     })

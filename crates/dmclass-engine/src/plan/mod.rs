@@ -247,23 +247,38 @@ pub(crate) enum Step {
     Remove {
         name: String,
     },
-    /// Copy the regions marked in the tracking bitmap of the rmeta at `track` from
-    /// dm device `source` (the live master) onto the proxy's `image` segments; every
-    /// region when the bitmap cannot be trusted (the outcome says why). Idempotent:
-    /// the bitmap stays on disk until the next read-write part zeroes it.
+    /// Copy the regions marked in the bitmaps of the rmeta extents `bitmaps` (their
+    /// union) from `from` to `to`: a rejoin copies the proxy's changed regions from
+    /// the live master onto the proxy's image, a restore both sides' changed regions
+    /// from the proxy's image onto the live master. Every region when a bitmap cannot
+    /// be trusted (the outcome says why). Idempotent: the bitmaps stay on disk (the
+    /// master's is not cleared while slot N is absent; the proxy's until the next
+    /// read-write part zeroes it), and the same regions are copied again.
     CopyTracked(Box<CopyTracked>),
+}
+
+/// One end of a [`Step::CopyTracked`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CopyEnd {
+    /// A dm device by name (the master's top device).
+    Dm(String),
+    /// A leg's segments on the disks (the proxy's image, its device gone).
+    Image(Vec<crate::layout::Segment>),
 }
 
 /// What [`Step::CopyTracked`] copies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CopyTracked {
-    /// The tracking rmeta.
-    pub(crate) track: crate::layout::Extent,
-    /// dm name of the device read (the master's top device).
-    pub(crate) source: String,
-    /// The proxy's image.
-    pub(crate) image: Vec<crate::layout::Segment>,
-    /// Data sectors of the image.
+    /// The rmeta extents whose write-intent bitmaps say what changed: the proxy's
+    /// tracking rmeta, and for a restore a master leg's rmeta.
+    pub(crate) bitmaps: Vec<crate::layout::Extent>,
+    /// Where the data is read.
+    pub(crate) from: CopyEnd,
+    /// Where it is written.
+    pub(crate) to: CopyEnd,
+    /// Which way, for the outcome line (`master -> proxy`).
+    pub(crate) way: &'static str,
+    /// Data sectors of the volume.
     pub(crate) sectors: dmclass_model::Sectors,
     /// Sectors per bitmap bit (the master's region size).
     pub(crate) region: dmclass_model::Sectors,

@@ -16,7 +16,7 @@
 use super::change::Change;
 use super::current::current;
 use super::devices::specs;
-use super::proxy_track::{ensure_track, format_steps, incremental_rejoin, track_of, zero_tracks};
+use super::proxy_track::{ensure_track, format_steps, incremental_copy, track_of, zero_tracks};
 use super::steps::{create_steps, reload};
 use super::{Action, ActionKind, Actual, DiskBinding, Ids, Plan, PlanOptions, Step};
 use crate::alloc::{Allocator, Target};
@@ -82,7 +82,7 @@ fn set_joined(s: &mut SnapshotMeta, master_live: bool) -> bool {
     // Recorded `COPY` even when the rejoin is incremental: the copy of the proxy's
     // regions runs after this write, so a rejoin stopped before it ends is finished
     // by `activate` as a full rebuild; a second write marks the leg `ACTIVE` once the
-    // regions are copied ([`incremental_rejoin`]).
+    // regions are copied ([`incremental_copy`]).
     if let Some(l) = leg_mut(s) {
         if written {
             l.state = SliceState::Copy;
@@ -449,7 +449,7 @@ pub(crate) fn post_meta(
         zero_tracks(old, meta, out);
         for m in changed_masters(old, meta) {
             let mut staged = Vec::new();
-            if let Some(next) = incremental_rejoin(old, &cur, &m, actual, &mut staged)? {
+            if let Some(next) = incremental_copy(old, &cur, &m, actual, &mut staged)? {
                 cur = std::borrow::Cow::Owned(next);
             }
             if master_actions(old, &cur, (&m, staged), actual, out)? {

@@ -6,8 +6,8 @@
 use super::proxy::{leg_mut, leg_of};
 use super::spec_ref::SpecRef;
 use super::steps::create_steps;
-use super::CopyTracked;
 use super::{Action, ActionKind, Actual, Step, Text};
+use super::{CopyEnd, CopyTracked};
 use crate::alloc::Allocator;
 use crate::error::{refuse, Result};
 use crate::layout::{Extent, SliceState};
@@ -15,7 +15,7 @@ use crate::metadata::ProxyStateMeta;
 use crate::metadata::{ClassMeta, SnapshotKindMeta, SnapshotMeta};
 use crate::names::{dm_name, Layer};
 use crate::proxy::{find, proxy_devices, proxy_of, ProxyRef};
-use dmclass_model::{Bytes, Sectors};
+use dmclass_model::Bytes;
 use std::rc::Rc;
 
 /// The devices of a proxy parted read-write now, its tracking rmeta just zeroed: the
@@ -140,11 +140,22 @@ pub(super) fn zero_tracks(old: &ClassMeta, meta: &ClassMeta, out: &mut Vec<Actio
     }
 }
 
-/// A proxy parted read-write with tracking, rejoined to its live master: the copy of
-/// its changed regions and the write recording its leg `ACTIVE` (so the master is
-/// loaded without `rebuild`), pushed to `staged`; the description after that write.
-/// `None` when the rejoin of `master`'s proxy is not such a rejoin.
-pub(super) fn incremental_rejoin(
+/// A parted proxy rejoined to, or restored onto, its live master, incrementally: the
+/// copy of the changed regions and the write recording the copied-to legs `ACTIVE`
+/// (so the master is loaded without `rebuild` and the kernel's bitmap recovery does
+/// the rest), pushed to `staged`; the description after that write. `None` when the
+/// change of `master`'s proxy is not such a rejoin or restore (then a full copy).
+///
+/// * rejoin of a proxy parted read-write with tracking: the regions its tracking
+///   bitmap marks, live master -> proxy image; the kernel copies the master's.
+/// * restore (the master's legs recorded `COPY`): the union of the proxy's tracking
+///   bitmap (none when it was parted read-only) and the master's own bitmap (read
+///   from its first leg's rmeta: md sets a bit on disk before the write it covers and
+///   clears none while slot N is absent), proxy image -> live master.
+///
+/// The legs copied to stay `COPY` until the copy is done, so a copy stopped anywhere
+/// is finished by `activate` as a full `rebuild` from the side that is whole.
+pub(super) fn incremental_copy(
     old: &ClassMeta,
     meta: &ClassMeta,
     master: &str,
@@ -152,27 +163,64 @@ pub(super) fn incremental_rejoin(
     staged: &mut Vec<Action>,
 ) -> Result<Option<ClassMeta>> {
     let top = dm_name(&meta.name, master, Layer::Top)?;
-    if !actual.live.iter().any(|i| i.name == top) {
+    if !actual.live.iter().any(|i| i.name == top && i.live_table) {
         return Ok(None);
     }
-    let Some(p) = proxy_of(old, master).filter(ProxyRef::tracked) else {
-        return Ok(None);
-    };
-    let Some(track) = p.track else {
+    let Some(p) = proxy_of(old, master).filter(|p| p.state == ProxyStateMeta::Parted) else {
         return Ok(None);
     };
     let Some(n) = proxy_of(meta, master).filter(|n| n.state == ProxyStateMeta::Joined) else {
         return Ok(None);
     };
-    let restoring = meta
-        .volume(master)
-        .is_some_and(|v| v.layout.legs.iter().any(|l| l.state == SliceState::Copy));
-    if restoring {
+    let Some(v) = meta.volume(master) else {
         return Ok(None);
-    }
-    staged.push(copy_action(meta, master, &n, track)?);
+    };
+    let restoring = v.layout.legs.iter().any(|l| l.state == SliceState::Copy);
+    let track = p.track.filter(|_| p.tracked());
+    let (bitmaps, from, to, way) = if restoring {
+        let Some(master_bitmap) = v.layout.legs.first().and_then(|l| l.rmeta.clone()) else {
+            return Ok(None);
+        };
+        if track.is_none() && !p.readonly {
+            return Ok(None); // the proxy's writes were not tracked: full copy
+        }
+        let mut b: Vec<Extent> = track.into_iter().cloned().collect();
+        b.push(master_bitmap);
+        let from = CopyEnd::Image(p.leg.segments.clone());
+        (b, from, CopyEnd::Dm(top), "proxy -> master")
+    } else {
+        let Some(track) = track else {
+            return Ok(None); // parted read-only: the kernel's recovery is all there is
+        };
+        let to = CopyEnd::Image(p.leg.segments.clone());
+        (vec![track.clone()], CopyEnd::Dm(top), to, "master -> proxy")
+    };
+    let what = bitmaps
+        .iter()
+        .map(|e| format!("disk {} at byte {}", e.disk, e.offset.0 * 512 + 4096))
+        .collect::<Vec<_>>()
+        .join(" and ");
+    staged.push(Action::new(
+        ActionKind::CopyRegions,
+        format!("proxy {}", p.name),
+        format!("regions changed while parted (bitmaps on {what}), {way}"),
+        Step::CopyTracked(Box::new(CopyTracked {
+            bitmaps,
+            from,
+            to,
+            way,
+            sectors: p.leg.len(),
+            region: v.region,
+        })),
+    ));
     let mut next = meta.clone();
-    if let Some(l) = next
+    if restoring {
+        if let Some(nv) = next.volumes.iter_mut().find(|x| x.name == master) {
+            for l in &mut nv.layout.legs {
+                l.state = SliceState::Active;
+            }
+        }
+    } else if let Some(l) = next
         .snapshots
         .iter_mut()
         .find(|s| s.name == n.name)
@@ -184,32 +232,9 @@ pub(super) fn incremental_rejoin(
     staged.push(Action::write_meta_all(
         &next,
         &format!(
-            "proxy {}: its changed regions are copied; the kernel copies the master's",
+            "proxy {}: the regions changed on either side are copied ({way}); the kernel's bitmap recovery brings slot N up to date",
             n.name
         ),
     ));
     Ok(Some(next))
-}
-
-/// The copy of the regions a proxy parted read-write changed, from master `master`'s
-/// top device onto the proxy's image.
-fn copy_action(meta: &ClassMeta, master: &str, p: &ProxyRef, track: &Extent) -> Result<Action> {
-    let source = dm_name(&meta.name, master, Layer::Top)?;
-    let region = meta.volume(master).map_or(Sectors(0), |v| v.region);
-    Ok(Action::new(
-        ActionKind::CopyRegions,
-        format!("proxy {}", p.name),
-        format!(
-            "regions the proxy changed while parted (its tracking bitmap on disk {} at byte {}), read from {source}",
-            track.disk,
-            track.offset.0 * 512
-        ),
-        Step::CopyTracked(Box::new(CopyTracked {
-            track: track.clone(),
-            source,
-            image: p.leg.segments.clone(),
-            sectors: p.leg.len(),
-            region,
-        })),
-    ))
 }

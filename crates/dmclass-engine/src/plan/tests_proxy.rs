@@ -187,15 +187,32 @@ fn join_part_rejoin_restore_break() {
         other => panic!("expected a refusal, got {other:?}"),
     }
     w.k.set_open_count(TOP, 0).unwrap();
+    // 1 MiB scattered on the master too: the restore copies the union of both sides'
+    // changed regions proxy -> master (3 MiB here), not the 64 MiB volume.
+    scatter(&mut w, TOP, b'M');
+    let want = read(&w, PROXY, 0, (64 * MIB) as usize);
+    w.d.reset_counters();
     let p = op(&mut w, ProxyOp::Restore).unwrap();
     assert!(p
         .actions
         .iter()
         .any(|a| a.object == PROXY && a.kind == crate::plan::ActionKind::Remove));
+    assert!(p
+        .actions
+        .iter()
+        .any(|a| a.kind == crate::plan::ActionKind::CopyRegions));
     assert_eq!(
         named(&w, TOP),
-        "0 131072 raid raid1 7 0 rebuild 0 rebuild 1 region_size 128 3 dmclass-data-v1_rmeta_0 dmclass-data-v1_rimage_0 dmclass-data-v1_rmeta_1 dmclass-data-v1_rimage_1 dmclass-data-v1_rmeta_2 dmclass-data-v1_rimage_2"
+        "0 131072 raid raid1 3 0 region_size 128 3 dmclass-data-v1_rmeta_0 dmclass-data-v1_rimage_0 dmclass-data-v1_rmeta_1 dmclass-data-v1_rimage_1 dmclass-data-v1_rmeta_2 dmclass-data-v1_rimage_2"
     );
+    for disk in ["/dev/vdb", "/dev/vdc"] {
+        let written = w.d.bytes_written(disk).unwrap().0;
+        assert!(
+            (2 * MIB..=4 * MIB).contains(&written),
+            "restore wrote {written} bytes to master disk {disk}"
+        );
+    }
+    assert_eq!(read(&w, TOP, 0, (64 * MIB) as usize), want);
     assert_eq!(read(&w, TOP, 0, 4096), vec![b'D'; 4096]);
     assert!(proxy_equals_master(&w));
     assert_eq!(proxy_status(&w).state, "JOINED");
