@@ -155,7 +155,8 @@ fn read_write_part_rejoins_incrementally_with_data_checked() {
         .collect();
     sim.reset_counters();
     let out = sim.ok(&["proxy", "rejoin", "data/vol1-copy"]);
-    assert!(out.contains("region(s) the proxy changed"), "{out}");
+    assert!(out.contains("changed region(s)"), "{out}");
+    assert!(out.contains("master -> proxy"), "{out}");
     let written: Vec<u64> = disks.iter().map(|d| sim.written(d)).collect();
     // The proxy's disk gets the union of both sides' regions (2 MiB), not 64 MiB.
     let most = *written.iter().max().unwrap();
@@ -173,4 +174,28 @@ fn read_write_part_rejoins_incrementally_with_data_checked() {
         master_now,
         "the proxy equals the master"
     );
+
+    // Restore with 1 MiB scattered on each side: the union of both sides' changed
+    // regions goes proxy -> master, not the 64 MiB volume.
+    sim.ok(&["proxy", "rejoin", "data/vol1-copy"]);
+    sim.ok(&["proxy", "part", "data/vol1-copy"]);
+    sim.scatter(master, 5 * MIB, b'R');
+    sim.scatter(proxy, 6 * MIB, b'S');
+    let proxy_now = sim.sum(proxy, size);
+    sim.reset_counters();
+    let out = sim.ok(&["proxy", "restore", "data/vol1-copy", "--yes"]);
+    assert!(out.contains("changed region(s)"), "{out}");
+    assert!(out.contains("proxy -> master"), "{out}");
+    assert!(out.contains("restored onto its master"), "{out}");
+    let written: Vec<u64> = disks.iter().map(|d| sim.written(d)).collect();
+    let most = *written.iter().max().unwrap();
+    assert!(most <= 4 * MIB, "restore wrote {written:?}");
+    assert_eq!(sim.proxy()["state"], "JOINED");
+    assert_eq!(
+        sim.sum(master, size),
+        proxy_now,
+        "the master holds the proxy's data"
+    );
+    sim.ok(&["proxy", "part", "data/vol1-copy", "--readonly"]);
+    assert_eq!(sim.sum(proxy, size), proxy_now, "the proxy kept its data");
 }

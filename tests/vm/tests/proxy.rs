@@ -11,7 +11,6 @@ mod common;
 use common::dmclass::{
     check_and_apply, class_yaml, disk_by_path, dm_name, dm_table, dmclass, dmclass_ok, leg_sums,
     put_config, raid_legs, read_sum, single_target, vol_path, wait_synced, write_and_verify,
-    write_random,
 };
 use common::proxy::{
     devnum, kernel_copy, linear_target, proxy_status, throttle_resync, wait_proxy_synced,
@@ -34,7 +33,6 @@ const RESYNC_KIB_PER_SEC: u32 = 4096;
 /// The proxy's raid slot (after the master's two own legs).
 const SLOT: usize = 2;
 const TO_PROXY: Option<&str> = Some("master->proxy");
-const TO_MASTER: Option<&str> = Some("proxy->master");
 
 /// A KVM guest (BIOS): g1 = virtio-blk + virtio-scsi, g2 = two virtio-blk, 256 MiB each.
 fn spec(name: &str, tag: &str) -> VmSpec {
@@ -234,6 +232,13 @@ fn write_scattered_at(vm: &mut Vm, dev: &str, first: u64) {
     ));
 }
 
+/// `written` against the full copy of the master (`VOL_MIB`), as `0.0312` (make
+/// bench-proxy).
+fn ratio(written: u64) -> String {
+    let r = written.saturating_mul(10_000) / (VOL_MIB * MIB);
+    format!("{}.{:04}", r / 10_000, r % 10_000)
+}
+
 fn wr_bytes(vm: &mut Vm, disk: &str) -> u64 {
     match vm.blockstats(disk) {
         Ok(Some(s)) => s.wr_bytes,
@@ -354,6 +359,13 @@ fn proxy_join_part_rejoin_restore() {
         proxy_disk.id,
         VOL_MIB * 1024
     );
+    if std::env::var_os("DMCLASS_BENCH_PROXY").is_some() {
+        println!(
+            "bench-proxy: rejoin wrote {written} bytes to the proxy disk, full copy {} bytes: ratio {}",
+            VOL_MIB * MIB,
+            ratio(written)
+        );
+    }
     vm.check(
         written <= REJOIN_MAX_BYTES,
         &format!("read-write rejoin wrote {written} bytes to the proxy disk, at most {REJOIN_MAX_BYTES} expected"),
@@ -364,30 +376,66 @@ fn proxy_join_part_rejoin_restore() {
     check_legs(&mut vm, 3, &sum_m);
     let sum_c = sum_m;
 
-    // part read-write, write D to the proxy, restore it onto the master
+    // part read-write, 1 MiB scattered on each side, restore the proxy onto the
+    // master: the union of both sides' changed regions is copied proxy -> master
+    // (issue #11 §2: at most 4 MiB to each master disk, against 64 MiB)
     dmclass_ok(&mut vm, &format!("proxy rejoin {CLASS}/{PROXY}"));
     vm.sh(&wait_gone(&proxy));
     wait_proxy_synced(&mut vm, CLASS, PROXY, &master_dm, SLOT, SYNC_TIMEOUT);
     part(&mut vm, false);
-    let sum_d = write_random(&mut vm, &proxy, VOL_MIB, "d");
-    let back = read_sum(&mut vm, &proxy, VOL_MIB);
-    vm.check_eq("proxy reads D", &sum_d, &back, None);
-    let m = read_sum(&mut vm, &master, VOL_MIB);
-    vm.check_eq(
-        "master unchanged by writes to the parted proxy",
-        &sum_c,
-        &m,
+    write_scattered_at(&mut vm, &proxy, 11);
+    write_scattered_at(&mut vm, &master, 30);
+    let sum_d = read_sum(&mut vm, &proxy, VOL_MIB);
+    vm.check(
+        sum_d != sum_c,
+        "the scattered writes changed the proxy",
         None,
     );
-    timed(
+    vm.sh("sleep 16");
+    let before: Vec<u64> = [0, 1]
+        .iter()
+        .map(|&i| wr_bytes(&mut vm, &disks[i].id))
+        .collect();
+    let before_p = wr_bytes(&mut vm, &proxy_disk.id);
+    let out = timed(
         &mut vm,
         &format!("proxy restore {CLASS}/{PROXY} --yes"),
-        TO_MASTER,
+        None,
     );
+    let said: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("region"))
+        .collect();
+    eprintln!("restore said: {said:?}");
     eprintln!("after restore: {}", table_line(&mut vm, &master_dm));
     vm.sh(&wait_gone(&proxy));
     let (took, p) = wait_proxy_synced(&mut vm, CLASS, PROXY, &master_dm, SLOT, SYNC_TIMEOUT);
     eprintln!("restore copy took {took:?}");
+    for (i, b) in before.iter().enumerate() {
+        let written = wr_bytes(&mut vm, &disks[i].id) - b;
+        eprintln!(
+            "RESTORE: {written} bytes ({} KiB) written to master disk {} (full copy: {} KiB)",
+            written / 1024,
+            disks[i].id,
+            VOL_MIB * 1024
+        );
+        if std::env::var_os("DMCLASS_BENCH_PROXY").is_some() {
+            println!(
+                "bench-proxy: restore wrote {written} bytes to master disk {}, full copy {} bytes: ratio {}",
+                disks[i].id,
+                VOL_MIB * MIB,
+                ratio(written)
+            );
+        }
+        vm.check(
+            written <= REJOIN_MAX_BYTES,
+            &format!("restore wrote {written} bytes to master disk {}, at most {REJOIN_MAX_BYTES} expected", disks[i].id),
+            Some(&out),
+        );
+    }
+    let written_p = wr_bytes(&mut vm, &proxy_disk.id) - before_p;
+    eprintln!("RESTORE: {written_p} bytes written to the proxy disk (slot N's bitmap recovery)");
     vm.check_eq(
         "proxy state after restore",
         "JOINED",
@@ -395,7 +443,12 @@ fn proxy_join_part_rejoin_restore() {
         None,
     );
     let m = read_sum(&mut vm, &master, VOL_MIB);
-    vm.check_eq("master reads D after restore", &sum_d, &m, None);
+    vm.check_eq(
+        "master reads the proxy's data after restore",
+        &sum_d,
+        &m,
+        None,
+    );
     check_legs(&mut vm, 3, &sum_d);
     eprintln!("proxy_join_part_rejoin_restore: {:?}", t0.elapsed());
 }

@@ -484,7 +484,8 @@ pub enum ProxyOp {
     },
     /// Re-attach and copy the master's changes (everything if parted read-write).
     Rejoin,
-    /// Copy the proxy back onto the master (full copy); the proxy ends joined.
+    /// Copy the proxy back onto the master (the regions either side changed; all
+    /// when tracking was lost); the proxy ends joined.
     Restore,
     /// End the relationship; the proxy becomes an ordinary volume.
     Break,

@@ -32,9 +32,15 @@
 //!   dmclass without tracking: [`ProxyRef::tracking_lost`]), a bitmap absent, stale or
 //!   of another geometry (the copy's output says why and copies every region), or a
 //!   master that is not active at the rejoin.
-//! * restore (GDS RejoinRestore): the master must not be open; the proxy device goes
-//!   and the master is loaded with slot N back and `rebuild` on each of its own legs,
-//!   so md copies the proxy onto them — a full copy (not incremental); the proxy ends
+//! * restore (GDS RejoinRestore): the master must not be open; the proxy device goes;
+//!   the union of the regions the proxy's tracking bitmap marks (none when parted
+//!   `--readonly`) and those the master's own bitmap marks (its first leg's rmeta) is
+//!   copied from the proxy's image onto the live master (`copy_regions`, proxy ->
+//!   master), the master's legs recorded `COPY` until it is done; then the master is
+//!   loaded with slot N back without `rebuild`, and the kernel's bitmap recovery writes
+//!   those regions (now the proxy's data on every master leg) to the proxy. A full copy
+//!   (`rebuild` on each of the master's own legs, md copying the proxy onto them) when
+//!   the proxy's writes were not tracked or the master is not active; the proxy ends
 //!   joined.
 //! * break: the relationship ends; a joined proxy is parted first; the proxy becomes an
 //!   ordinary one-leg volume on its group with its data.
