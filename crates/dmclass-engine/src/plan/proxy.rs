@@ -16,7 +16,9 @@
 use super::change::Change;
 use super::current::current;
 use super::devices::specs;
-use super::proxy_track::{ensure_track, format_steps, incremental_copy, track_of, zero_tracks};
+use super::proxy_track::{
+    ensure_track, format_steps, incremental_copy, leg_mut, track_of, zero_tracks,
+};
 use super::steps::{create_steps, reload};
 use super::{Action, ActionKind, Actual, DiskBinding, Ids, Plan, PlanOptions, Step};
 use crate::alloc::{Allocator, Target};
@@ -42,26 +44,12 @@ fn kind_mut(s: &mut SnapshotMeta) -> Option<(&mut ProxyStateMeta, &mut bool, &mu
     }
 }
 
-pub(super) fn leg_mut(s: &mut SnapshotMeta) -> Option<&mut crate::layout::Leg> {
-    match &mut s.kind {
-        SnapshotKindMeta::Proxy { leg, .. } => leg.as_mut(),
-        SnapshotKindMeta::Cow { .. } => None,
-    }
-}
-
 /// Part: parted, read-write unless `readonly` (then the rejoin stays incremental).
 fn set_parted(s: &mut SnapshotMeta, readonly: bool) {
     if let Some((state, written, ro)) = kind_mut(s) {
         *state = ProxyStateMeta::Parted;
         *written = !readonly;
         *ro = readonly;
-    }
-}
-
-pub(super) fn leg_of(s: &SnapshotMeta) -> Option<&crate::layout::Leg> {
-    match &s.kind {
-        SnapshotKindMeta::Proxy { leg, .. } => leg.as_ref(),
-        SnapshotKindMeta::Cow { .. } => None,
     }
 }
 

@@ -3,7 +3,6 @@
 //! raid1's two-step first load (dm-raid refuses a blank leg beside an absent slot),
 //! and the copy of the regions the proxy changed at an incremental rejoin.
 
-use super::proxy::{leg_mut, leg_of};
 use super::spec_ref::SpecRef;
 use super::steps::create_steps;
 use super::{Action, ActionKind, Actual, Step, Text};
@@ -17,6 +16,20 @@ use crate::names::{dm_name, Layer};
 use crate::proxy::{find, proxy_devices, proxy_of, ProxyRef};
 use dmclass_model::Bytes;
 use std::rc::Rc;
+
+pub(super) fn leg_mut(s: &mut SnapshotMeta) -> Option<&mut crate::layout::Leg> {
+    match &mut s.kind {
+        SnapshotKindMeta::Proxy { leg, .. } => leg.as_mut(),
+        SnapshotKindMeta::Cow { .. } => None,
+    }
+}
+
+pub(super) fn leg_of(s: &SnapshotMeta) -> Option<&crate::layout::Leg> {
+    match &s.kind {
+        SnapshotKindMeta::Proxy { leg, .. } => leg.as_ref(),
+        SnapshotKindMeta::Cow { .. } => None,
+    }
+}
 
 /// The devices of a proxy parted read-write now, its tracking rmeta just zeroed: the
 /// first load with `zero` devices in slot 1 (a new set: dm-raid writes a fresh
