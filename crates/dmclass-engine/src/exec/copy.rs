@@ -7,6 +7,14 @@
 //! kernel's recovery of slot N writes the same data back to the proxy). Deciding what
 //! to copy is pure ([`regions_to_copy`], [`pieces`]); only the reads and writes go
 //! through [`Disks`], in pieces of at most 1 MiB.
+//!
+//! When the bits are read: the proxy's device (the tracking raid1) was removed by an
+//! earlier action of the plan, which stops the array and flushes its bitmap; the
+//! master's bitmap bits for its writes are on disk before the writes (write intent),
+//! and the master is not open during a restore. A tracking bitmap starts all dirty
+//! (a new set) until md's bitmap daemon clears it, ~10-15 s after the part: a rejoin
+//! or restore before that copies every region still marked — a bigger copy, never a
+//! wrong one, because a set bit only ever adds a region.
 
 use crate::error::{io_err, Result};
 use crate::io::Disks;
