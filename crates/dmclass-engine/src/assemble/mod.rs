@@ -318,30 +318,37 @@ pub(crate) fn activate_open(
             continue;
         }
         let mut v = vol.clone();
-        let rebuild =
-            if vol.engine == crate::metadata::EngineMeta::Raid1 && vol.layout.legs.len() > 1 {
-                let views = leg_views(meta, vol, &missing, &class.present, disks);
-                match crate::raid_sb::judge(&format!("{}/{}", meta.name, vol.name), &views) {
-                    crate::raid_sb::Verdict::Start { rebuild, .. } => rebuild,
-                    crate::raid_sb::Verdict::Refuse(why) => {
-                        log::info!(
-                            "class {}: volume {} not started: {why}",
-                            meta.name,
-                            vol.name
-                        );
-                        rep.skipped.push((vol.name.clone(), why));
-                        continue;
-                    }
+        let rebuild = if crate::proxy::restoring_from_proxy(meta, vol, &|d| numbers.contains_key(d))
+        {
+            // A restore stopped before its copy was done: the proxy's leg is the
+            // source, every present own leg is rebuilt from it. Their superblocks
+            // cannot say so (they are complete copies of the data being replaced).
+            (0..vol.layout.legs.len())
+                .filter(|i| !missing.contains(i))
+                .collect()
+        } else if vol.engine == crate::metadata::EngineMeta::Raid1 && vol.layout.legs.len() > 1 {
+            let views = leg_views(meta, vol, &missing, &class.present, disks);
+            match crate::raid_sb::judge(&format!("{}/{}", meta.name, vol.name), &views) {
+                crate::raid_sb::Verdict::Start { rebuild, .. } => rebuild,
+                crate::raid_sb::Verdict::Refuse(why) => {
+                    log::info!(
+                        "class {}: volume {} not started: {why}",
+                        meta.name,
+                        vol.name
+                    );
+                    rep.skipped.push((vol.name.clone(), why));
+                    continue;
                 }
-            } else {
-                v.layout
-                    .legs
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, l)| l.state == SliceState::Copy && !missing.contains(i))
-                    .map(|(i, _)| i)
-                    .collect()
-            };
+            }
+        } else {
+            v.layout
+                .legs
+                .iter()
+                .enumerate()
+                .filter(|(i, l)| l.state == SliceState::Copy && !missing.contains(i))
+                .map(|(i, _)| i)
+                .collect()
+        };
         let mut act = Activation {
             rebuild,
             missing: missing.clone(),

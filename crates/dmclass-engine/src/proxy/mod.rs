@@ -194,6 +194,29 @@ pub(crate) fn activation_view(
     v.layout.legs.push(p.leg.clone());
 }
 
+/// Whether master `vol` is being restored from its proxy (a restore recorded, its
+/// copy not finished): the proxy joined with its leg `ACTIVE` and all its disks
+/// `present`, every own leg of the master `COPY`. Activation then rebuilds the
+/// master's legs from the proxy's (a full copy) instead of judging the master's own
+/// superblocks, which describe the data the restore replaces.
+pub(crate) fn restoring_from_proxy(
+    meta: &ClassMeta,
+    vol: &VolumeMeta,
+    present: &dyn Fn(&str) -> bool,
+) -> bool {
+    proxy_of(meta, &vol.name).is_some_and(|p| {
+        p.state == ProxyStateMeta::Joined
+            && p.leg.state == crate::layout::SliceState::Active
+            && p.leg.disks().into_iter().all(present)
+            && !vol.layout.legs.is_empty()
+            && vol
+                .layout
+                .legs
+                .iter()
+                .all(|l| l.state == crate::layout::SliceState::Copy)
+    })
+}
+
 /// The device of a parted proxy: its leg's image mapped directly (read-only when
 /// parted with `--readonly`).
 pub fn proxy_device(class: &str, class_uuid: Uuid, p: &ProxyRef) -> Result<DeviceSpec> {
