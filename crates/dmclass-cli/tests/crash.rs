@@ -339,3 +339,58 @@ fn a_snapshot_create_and_remove_killed_at_every_action_are_finished_by_activate(
     );
     assert!(n >= 2, "{n} actions");
 }
+
+#[test]
+fn a_read_write_rejoin_killed_at_every_action_is_finished_by_activate() {
+    // The proxy is parted read-write (tracked): its rejoin copies the proxy's changed
+    // regions between two metadata writes; stopped anywhere, activate finishes it.
+    let setup = |sim: &Sim| {
+        let base = sim.proxy_base();
+        sim.ok(&["apply", &base, "--yes"]);
+        sim.ok(&["proxy", "join", "data/vol1", "vol1-copy", "--on", "g2"]);
+        sim.ok(&["proxy", "part", "data/vol1-copy"]);
+    };
+    let n = kill_every_action(
+        "rwrejoin",
+        "examples/kvm-guest-proxy.facts.json",
+        &setup,
+        &["proxy", "rejoin", "data/vol1-copy"],
+        "proxy-rejoin vol1-copy",
+        &|sim, point| {
+            let st = sim.status_of_data();
+            assert_eq!(
+                st["classes"][0]["proxies"][0]["state"], "JOINED",
+                "{point}: {st}"
+            );
+        },
+    );
+    assert!(n >= 4, "{n} actions");
+}
+
+#[test]
+fn a_restore_killed_at_every_action_is_finished_by_activate() {
+    // An incremental restore records the master's legs COPY before its copy_regions,
+    // so one stopped anywhere is finished by activate (a full rebuild from the proxy
+    // while they are COPY; slot N's bitmap recovery once they are ACTIVE).
+    let setup = |sim: &Sim| {
+        let base = sim.proxy_base();
+        sim.ok(&["apply", &base, "--yes"]);
+        sim.ok(&["proxy", "join", "data/vol1", "vol1-copy", "--on", "g2"]);
+        sim.ok(&["proxy", "part", "data/vol1-copy"]);
+    };
+    let n = kill_every_action(
+        "restore",
+        "examples/kvm-guest-proxy.facts.json",
+        &setup,
+        &["proxy", "restore", "data/vol1-copy", "--yes"],
+        "proxy-restore vol1-copy",
+        &|sim, point| {
+            let st = sim.status_of_data();
+            assert_eq!(
+                st["classes"][0]["proxies"][0]["state"], "JOINED",
+                "{point}: {st}"
+            );
+        },
+    );
+    assert!(n >= 4, "{n} actions");
+}

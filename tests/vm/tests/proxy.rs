@@ -11,7 +11,6 @@ mod common;
 use common::dmclass::{
     check_and_apply, class_yaml, disk_by_path, dm_name, dm_table, dmclass, dmclass_ok, leg_sums,
     put_config, raid_legs, read_sum, single_target, vol_path, wait_synced, write_and_verify,
-    write_random,
 };
 use common::proxy::{
     devnum, kernel_copy, linear_target, proxy_status, throttle_resync, wait_proxy_synced,
@@ -34,7 +33,6 @@ const RESYNC_KIB_PER_SEC: u32 = 4096;
 /// The proxy's raid slot (after the master's two own legs).
 const SLOT: usize = 2;
 const TO_PROXY: Option<&str> = Some("master->proxy");
-const TO_MASTER: Option<&str> = Some("proxy->master");
 
 /// A KVM guest (BIOS): g1 = virtio-blk + virtio-scsi, g2 = two virtio-blk, 256 MiB each.
 fn spec(name: &str, tag: &str) -> VmSpec {
@@ -192,7 +190,8 @@ fn part(vm: &mut Vm, readonly: bool) {
         &p.readonly,
         Some(&out),
     );
-    let want = if readonly { "incremental" } else { "full copy" };
+    // Read-write, the proxy's own writes are tracked: incremental either way.
+    let want = "incremental";
     vm.check_eq(
         "rejoin mode after part",
         want,
@@ -219,13 +218,25 @@ fn part(vm: &mut Vm, readonly: bool) {
 /// Writes 16 random 64 KiB blocks (one per raid region, 4 MiB apart) to `dev` with
 /// direct I/O: 1 MiB in all.
 fn write_scattered(vm: &mut Vm, dev: &str) {
+    write_scattered_at(vm, dev, 7);
+}
+
+/// [`write_scattered`] starting `first` 64 KiB blocks into each 4 MiB.
+fn write_scattered_at(vm: &mut Vm, dev: &str, first: u64) {
     vm.sh(&format!(
         "set -e; dd if=/dev/urandom of=/tmp/c.pat bs=64k count=16 2>/dev/null
          for i in $(seq 0 15); do
-           dd if=/tmp/c.pat of={dev} bs=64k skip=$i seek=$((i * 64 + 7)) count=1 \
+           dd if=/tmp/c.pat of={dev} bs=64k skip=$i seek=$((i * 64 + {first})) count=1 \
               oflag=direct conv=fsync 2>/dev/null
          done; rm -f /tmp/c.pat"
     ));
+}
+
+/// `written` against the full copy of the master (`VOL_MIB`), as `0.0312` (make
+/// bench-proxy).
+fn ratio(written: u64) -> String {
+    let r = written.saturating_mul(10_000) / (VOL_MIB * MIB);
+    format!("{}.{:04}", r / 10_000, r % 10_000)
 }
 
 fn wr_bytes(vm: &mut Vm, disk: &str) -> u64 {
@@ -312,30 +323,133 @@ fn proxy_join_part_rejoin_restore() {
     vm.check_eq("master after rejoin", &sum_c, &m, None);
     vm.check_eq("proxy after rejoin == master", &m, &p, None);
 
-    // rejoin, part read-write, write D to the proxy, restore it onto the master
+    // rejoin, part READ-WRITE, 1 MiB scattered on each side: the rejoin copies the
+    // union of both sides' changed regions (issue #11 §2: at most 4 MiB to the proxy
+    // disk, against the 64 MiB full copy this used to be).
     dmclass_ok(&mut vm, &format!("proxy rejoin {CLASS}/{PROXY}"));
     vm.sh(&wait_gone(&proxy));
     wait_proxy_synced(&mut vm, CLASS, PROXY, &master_dm, SLOT, SYNC_TIMEOUT);
     part(&mut vm, false);
-    let sum_d = write_random(&mut vm, &proxy, VOL_MIB, "d");
-    let back = read_sum(&mut vm, &proxy, VOL_MIB);
-    vm.check_eq("proxy reads D", &sum_d, &back, None);
-    let m = read_sum(&mut vm, &master, VOL_MIB);
-    vm.check_eq(
-        "master unchanged by writes to the parted proxy",
-        &sum_c,
-        &m,
+    let ptable = table_line(&mut vm, &dm_name(CLASS, PROXY));
+    eprintln!("read-write proxy device: {ptable}");
+    vm.check(
+        ptable.starts_with("raid raid1 ") && ptable.trim_end().ends_with("- -"),
+        &format!("a read-write proxy is a degraded raid1 with a tracking rmeta: {ptable}"),
         None,
     );
-    timed(
+    write_scattered_at(&mut vm, &master, 20);
+    write_scattered_at(&mut vm, &proxy, 40);
+    let sum_m = read_sum(&mut vm, &master, VOL_MIB);
+    // A later activation loads the plain degraded table over the tracking rmeta (it
+    // has a superblock now) and keeps its bits: the rejoin below stays small.
+    let sum_p = read_sum(&mut vm, &proxy, VOL_MIB);
+    dmclass_ok(&mut vm, &format!("deactivate {CLASS}"));
+    dmclass_ok(&mut vm, &format!("activate {CLASS}"));
+    vm.sh(&wait_exists(&proxy));
+    let ptable = table_line(&mut vm, &dm_name(CLASS, PROXY));
+    eprintln!("read-write proxy device after deactivate + activate: {ptable}");
+    vm.check(
+        ptable.starts_with("raid raid1 ") && ptable.trim_end().ends_with("- -"),
+        &format!("activation loads the tracking raid1 degraded: {ptable}"),
+        None,
+    );
+    let back = read_sum(&mut vm, &proxy, VOL_MIB);
+    vm.check_eq("proxy after deactivate + activate", &sum_p, &back, None);
+    let back = read_sum(&mut vm, &master, VOL_MIB);
+    vm.check_eq("master after deactivate + activate", &sum_m, &back, None);
+    // Give md's bitmap daemon time to clear the bits of a new array (they start set).
+    vm.sh("sleep 16");
+    let before = wr_bytes(&mut vm, &proxy_disk.id);
+    let out = timed(&mut vm, &format!("proxy rejoin {CLASS}/{PROXY}"), None);
+    let said: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("region"))
+        .collect();
+    eprintln!("rw rejoin said: {said:?}");
+    vm.sh(&wait_gone(&proxy));
+    wait_proxy_synced(&mut vm, CLASS, PROXY, &master_dm, SLOT, SYNC_TIMEOUT);
+    let written = wr_bytes(&mut vm, &proxy_disk.id) - before;
+    eprintln!(
+        "RW-REJOIN: {written} bytes ({} KiB) written to proxy disk {} (full copy: {} KiB)",
+        written / 1024,
+        proxy_disk.id,
+        VOL_MIB * 1024
+    );
+    if std::env::var_os("DMCLASS_BENCH_PROXY").is_some() {
+        println!(
+            "bench-proxy: rejoin wrote {written} bytes to the proxy disk, full copy {} bytes: ratio {}",
+            VOL_MIB * MIB,
+            ratio(written)
+        );
+    }
+    vm.check(
+        written <= REJOIN_MAX_BYTES,
+        &format!("read-write rejoin wrote {written} bytes to the proxy disk, at most {REJOIN_MAX_BYTES} expected"),
+        Some(&out),
+    );
+    let m = read_sum(&mut vm, &master, VOL_MIB);
+    vm.check_eq("master unchanged by the rejoin", &sum_m, &m, None);
+    check_legs(&mut vm, 3, &sum_m);
+    let sum_c = sum_m;
+
+    // part read-write, 1 MiB scattered on each side, restore the proxy onto the
+    // master: the union of both sides' changed regions is copied proxy -> master
+    // (issue #11 §2: at most 4 MiB to each master disk, against 64 MiB)
+    part(&mut vm, false);
+    write_scattered_at(&mut vm, &proxy, 11);
+    write_scattered_at(&mut vm, &master, 30);
+    let sum_d = read_sum(&mut vm, &proxy, VOL_MIB);
+    vm.check(
+        sum_d != sum_c,
+        "the scattered writes changed the proxy",
+        None,
+    );
+    vm.sh("sleep 16");
+    let before: Vec<u64> = [0, 1]
+        .iter()
+        .map(|&i| wr_bytes(&mut vm, &disks[i].id))
+        .collect();
+    let before_p = wr_bytes(&mut vm, &proxy_disk.id);
+    let out = timed(
         &mut vm,
         &format!("proxy restore {CLASS}/{PROXY} --yes"),
-        TO_MASTER,
+        None,
     );
+    let said: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("region"))
+        .collect();
+    eprintln!("restore said: {said:?}");
     eprintln!("after restore: {}", table_line(&mut vm, &master_dm));
     vm.sh(&wait_gone(&proxy));
     let (took, p) = wait_proxy_synced(&mut vm, CLASS, PROXY, &master_dm, SLOT, SYNC_TIMEOUT);
     eprintln!("restore copy took {took:?}");
+    for (i, b) in before.iter().enumerate() {
+        let written = wr_bytes(&mut vm, &disks[i].id) - b;
+        eprintln!(
+            "RESTORE: {written} bytes ({} KiB) written to master disk {} (full copy: {} KiB)",
+            written / 1024,
+            disks[i].id,
+            VOL_MIB * 1024
+        );
+        if std::env::var_os("DMCLASS_BENCH_PROXY").is_some() {
+            println!(
+                "bench-proxy: restore wrote {written} bytes to master disk {}, full copy {} bytes: ratio {}",
+                disks[i].id,
+                VOL_MIB * MIB,
+                ratio(written)
+            );
+        }
+        vm.check(
+            written <= REJOIN_MAX_BYTES,
+            &format!("restore wrote {written} bytes to master disk {}, at most {REJOIN_MAX_BYTES} expected", disks[i].id),
+            Some(&out),
+        );
+    }
+    let written_p = wr_bytes(&mut vm, &proxy_disk.id) - before_p;
+    eprintln!("RESTORE: {written_p} bytes written to the proxy disk (slot N's bitmap recovery)");
     vm.check_eq(
         "proxy state after restore",
         "JOINED",
@@ -343,7 +457,12 @@ fn proxy_join_part_rejoin_restore() {
         None,
     );
     let m = read_sum(&mut vm, &master, VOL_MIB);
-    vm.check_eq("master reads D after restore", &sum_d, &m, None);
+    vm.check_eq(
+        "master reads the proxy's data after restore",
+        &sum_d,
+        &m,
+        None,
+    );
     check_legs(&mut vm, 3, &sum_d);
     eprintln!("proxy_join_part_rejoin_restore: {:?}", t0.elapsed());
 }

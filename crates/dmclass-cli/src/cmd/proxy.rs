@@ -99,7 +99,10 @@ fn op(proxy: &ObjRef, o: ProxyOp, backend: &mut Backend) -> Result<ExitCode, Cli
             &PlanOptions::default(),
         )?)
     })?;
-    change::execute(&p, &bindings, backend)?;
+    let report = change::execute(&p, &bindings, backend)?;
+    for n in &report.notes {
+        println!("class {cname}: proxy {name}: {n}");
+    }
     let what = match o {
         ProxyOp::Part { readonly } => format!(
             "parted: {} ({})",
@@ -107,11 +110,16 @@ fn op(proxy: &ObjRef, o: ProxyOp, backend: &mut Backend) -> Result<ExitCode, Cli
             if readonly {
                 "read-only; rejoin: incremental"
             } else {
-                "read-write; rejoin: full copy"
+                "read-write, its writes tracked; rejoin: incremental"
             }
         ),
         ProxyOp::Rejoin => "rejoined (copying; see `dmclass status`)".into(),
-        ProxyOp::Restore => "restoring onto its master (full copy; see `dmclass status`)".into(),
+        // the copy line above says what was copied (and why all, if so); without
+        // one the kernel rebuilds the master's legs from the proxy whole
+        ProxyOp::Restore if report.notes.is_empty() => {
+            "restoring onto its master (full copy; see `dmclass status`)".into()
+        }
+        ProxyOp::Restore => "restored onto its master (see `dmclass status`)".into(),
         ProxyOp::Break => "broken off: now an ordinary volume".into(),
     };
     println!("class {cname}: proxy {name} {what}");

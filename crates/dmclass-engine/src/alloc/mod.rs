@@ -349,6 +349,13 @@ impl Allocator {
         })
     }
 
+    /// A metadata extent ([`META_SIZE`]) on `disk`, first fit (a proxy's tracking
+    /// rmeta).
+    pub fn meta_extent(&mut self, disk: &str) -> Option<Extent> {
+        let o = self.run(disk, META_SIZE.0)?;
+        Some(ext(disk, o, META_SIZE.0))
+    }
+
     /// First fit of `len` aligned sectors on `disk`: the offset taken.
     fn run(&mut self, disk: &str, len: u64) -> Option<u64> {
         let runs = self.free.get_mut(disk)?;

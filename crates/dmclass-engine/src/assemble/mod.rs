@@ -318,30 +318,37 @@ pub(crate) fn activate_open(
             continue;
         }
         let mut v = vol.clone();
-        let rebuild =
-            if vol.engine == crate::metadata::EngineMeta::Raid1 && vol.layout.legs.len() > 1 {
-                let views = leg_views(meta, vol, &missing, &class.present, disks);
-                match crate::raid_sb::judge(&format!("{}/{}", meta.name, vol.name), &views) {
-                    crate::raid_sb::Verdict::Start { rebuild, .. } => rebuild,
-                    crate::raid_sb::Verdict::Refuse(why) => {
-                        log::info!(
-                            "class {}: volume {} not started: {why}",
-                            meta.name,
-                            vol.name
-                        );
-                        rep.skipped.push((vol.name.clone(), why));
-                        continue;
-                    }
+        let rebuild = if crate::proxy::restoring_from_proxy(meta, vol, &|d| numbers.contains_key(d))
+        {
+            // A restore stopped before its copy was done: the proxy's leg is the
+            // source, every present own leg is rebuilt from it. Their superblocks
+            // cannot say so (they are complete copies of the data being replaced).
+            (0..vol.layout.legs.len())
+                .filter(|i| !missing.contains(i))
+                .collect()
+        } else if vol.engine == crate::metadata::EngineMeta::Raid1 && vol.layout.legs.len() > 1 {
+            let views = leg_views(meta, vol, &missing, &class.present, disks);
+            match crate::raid_sb::judge(&format!("{}/{}", meta.name, vol.name), &views) {
+                crate::raid_sb::Verdict::Start { rebuild, .. } => rebuild,
+                crate::raid_sb::Verdict::Refuse(why) => {
+                    log::info!(
+                        "class {}: volume {} not started: {why}",
+                        meta.name,
+                        vol.name
+                    );
+                    rep.skipped.push((vol.name.clone(), why));
+                    continue;
                 }
-            } else {
-                v.layout
-                    .legs
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, l)| l.state == SliceState::Copy && !missing.contains(i))
-                    .map(|(i, _)| i)
-                    .collect()
-            };
+            }
+        } else {
+            v.layout
+                .legs
+                .iter()
+                .enumerate()
+                .filter(|(i, l)| l.state == SliceState::Copy && !missing.contains(i))
+                .map(|(i, _)| i)
+                .collect()
+        };
         let mut act = Activation {
             rebuild,
             missing: missing.clone(),
@@ -377,9 +384,14 @@ pub(crate) fn activate_open(
         crate::proxy::activation_view(meta, &mut v, &mut act, &|d| numbers.contains_key(d));
         if parallel {
             let mut specs = crate::cow::activate::volume_specs(meta, &v, &act, &numbers, kernel)?;
-            specs.extend(crate::proxy::parted_devices(meta, &vol.name, &|d| {
-                numbers.contains_key(d)
-            })?);
+            // (never reached with a proxy: proxies are snapshots)
+            let (parted, _) = crate::proxy::parted_devices(
+                meta,
+                &vol.name,
+                &|d| numbers.contains_key(d),
+                &|e| rmeta_blank(&class.present, e, disks),
+            )?;
+            specs.extend(parted);
             jobs.push((vol.name.clone(), specs));
             continue;
         }
@@ -387,8 +399,17 @@ pub(crate) fn activate_open(
         for spec in crate::cow::activate::volume_specs(meta, &v, &act, &numbers, kernel)? {
             changed |= ensure(kernel, &spec, &numbers)?;
         }
-        for spec in crate::proxy::parted_devices(meta, &vol.name, &|d| numbers.contains_key(d))? {
-            changed |= ensure(kernel, &spec, &numbers)?;
+        let (parted, gone) =
+            crate::proxy::parted_devices(meta, &vol.name, &|d| numbers.contains_key(d), &|e| {
+                rmeta_blank(&class.present, e, disks)
+            })?;
+        for spec in &parted {
+            changed |= ensure(kernel, spec, &numbers)?;
+        }
+        for name in &gone {
+            kernel
+                .remove(name)
+                .map_err(|e| io_err(format!("removing {name}"), e))?;
         }
         if changed {
             rep.started.push(vol.name.clone());
@@ -419,6 +440,18 @@ pub(crate) fn activate_open(
         ));
     }
     Ok(rep)
+}
+
+/// Whether the rmeta extent `e` holds no dm-raid superblock (zeroed, never loaded).
+/// A read that fails, or a superblock dmclass cannot judge, is not blank: the
+/// kernel then gets the plain table and says what it thinks of it.
+fn rmeta_blank(present: &[PresentDisk], e: &crate::layout::Extent, disks: &dyn Disks) -> bool {
+    use crate::raid_sb::{RaidSuperblock, SbRead, READ_LEN};
+    present.iter().find(|p| p.name == e.disk).is_some_and(|p| {
+        disks
+            .read(&p.path, e.offset.to_bytes(), READ_LEN)
+            .is_ok_and(|b| RaidSuperblock::decode(&b) == SbRead::Blank)
+    })
 }
 
 /// How activation sees each leg of raid1 volume `vol`: present or not, its recorded

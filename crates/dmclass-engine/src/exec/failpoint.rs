@@ -67,7 +67,7 @@ pub enum Failpoint {
     },
 }
 
-const KINDS: [ActionKind; 11] = [
+const KINDS: [ActionKind; 12] = [
     ActionKind::FormatArea,
     ActionKind::ZeroExtent,
     ActionKind::WriteMetadata,
@@ -79,6 +79,7 @@ const KINDS: [ActionKind; 11] = [
     ActionKind::Remove,
     ActionKind::WritePartitionTable,
     ActionKind::CopyEsp,
+    ActionKind::CopyRegions,
 ];
 
 fn bad(spec: &str, why: &str) -> EngineError {

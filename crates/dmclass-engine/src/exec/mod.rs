@@ -8,6 +8,7 @@
 //! not loaded again, a device already gone is not removed. Every table is read back
 //! after resume and compared (exec/device.rs documents the comparison).
 
+mod copy;
 pub(crate) mod device;
 pub mod failpoint;
 mod preflight;
@@ -46,6 +47,8 @@ pub struct ExecReport {
     pub skipped: Vec<String>,
     /// Generation on disk at the end.
     pub generation: u64,
+    /// What steps had to say (a proxy copy: regions and bytes, or why it was full).
+    pub notes: Vec<String>,
 }
 
 struct Exec<'a, 'f> {
@@ -56,6 +59,8 @@ struct Exec<'a, 'f> {
     paths: BTreeMap<String, PathBuf>,
     areas: BTreeMap<String, DecodedArea>,
     report: ExecReport,
+    /// What the last step has to say once done (a copy's byte count).
+    note: Option<String>,
 }
 
 fn refuse(plan: &Plan, object: String, reason: String) -> EngineError {
@@ -95,6 +100,7 @@ pub fn execute_with(
             .collect(),
         areas: BTreeMap::new(),
         report: ExecReport::default(),
+        note: None,
     };
     ex.recheck(bindings, &*disks)?;
     preflight::check_parts_in_sync(plan, &*kernel)?;
@@ -119,6 +125,10 @@ pub fn execute_with(
         match outcome {
             Outcome::Done => ex.report.done.push(line),
             Outcome::Skipped => ex.report.skipped.push(line),
+        }
+        if let Some(n) = ex.note.take() {
+            progress(&format!("      {n}"));
+            ex.report.notes.push(n);
         }
         ex.fp.check(plan, i, When::After)?;
     }
@@ -261,6 +271,17 @@ impl Exec<'_, '_> {
                     *len,
                     *serial,
                 )?;
+                Ok(Outcome::Done)
+            }
+            Step::CopyTracked(c) => {
+                let paths = &self.paths;
+                let path = |d: &str| {
+                    paths
+                        .get(d)
+                        .cloned()
+                        .ok_or_else(|| EngineError::UnknownDisk(d.to_owned()))
+                };
+                self.note = Some(copy::run(c, &path, disks)?);
                 Ok(Outcome::Done)
             }
         }

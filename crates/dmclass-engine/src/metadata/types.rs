@@ -298,6 +298,13 @@ pub enum SnapshotKindMeta {
         /// rejoin copies only the regions the master changed.
         #[serde(default)]
         readonly: bool,
+        /// A 1 MiB metadata extent on the proxy group for the tracking bitmap: a
+        /// proxy parted read-write runs as a degraded raid1 over its image with this
+        /// rmeta, so md records every region written to it (proxy/mod.rs). Absent on
+        /// proxies never parted read-write (and on those parted before tracking
+        /// existed: their next rejoin is a full copy).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        track: Option<crate::layout::Extent>,
     },
 }
 

@@ -210,10 +210,11 @@ fn owned_extents(m: &ClassMeta) -> Vec<(&Extent, String)> {
             } => {
                 out.extend(st.layout.extents().into_iter().map(|e| (e, owner.clone())));
             }
-            SnapshotKindMeta::Proxy { leg: Some(l), .. } => {
-                out.extend(l.extents().into_iter().map(|e| (e, owner.clone())));
+            SnapshotKindMeta::Proxy { leg, track, .. } => {
+                let legs = leg.iter().flat_map(|l| l.extents());
+                out.extend(legs.chain(track).map(|e| (e, owner.clone())));
             }
-            _ => {}
+            SnapshotKindMeta::Cow { .. } => {}
         }
     }
     out

@@ -10,6 +10,9 @@ use dmclass_model::Class;
 pub(crate) struct Current {
     /// Newest valid description (None: the class does not exist yet).
     pub(crate) meta: Option<ClassMeta>,
+    /// dm names of the live dmclass devices with a live table (a proxy rejoin copies
+    /// from its master only while the master is live).
+    pub(crate) live: Vec<String>,
 }
 
 /// Check every bound disk and find the class's newest metadata.
@@ -74,7 +77,10 @@ pub(crate) fn current(
         .max_by_key(|m| m.generation)
         .cloned()
     else {
-        return Ok(Current { meta: None });
+        return Ok(Current {
+            meta: None,
+            live: Vec::new(),
+        });
     };
     let mut areas: Vec<&str> = Vec::new();
     for (b, a) in &members {
@@ -130,5 +136,13 @@ pub(crate) fn current(
             ));
         }
     }
-    Ok(Current { meta: Some(newest) })
+    Ok(Current {
+        meta: Some(newest),
+        live: actual
+            .live
+            .iter()
+            .filter(|i| i.live_table)
+            .map(|i| i.name.clone())
+            .collect(),
+    })
 }

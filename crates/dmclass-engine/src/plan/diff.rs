@@ -141,7 +141,7 @@ pub(crate) fn diff(
         &mut meta,
         &changes,
         (opts.allow_destroy, &mut notes),
-        ids,
+        (&cur.live, ids),
     )?;
     // Groups left out of the file: dropped when nothing uses them any more.
     let keep: Vec<GroupMeta> = meta

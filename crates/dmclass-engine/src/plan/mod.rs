@@ -35,6 +35,7 @@ mod diff;
 mod intent;
 mod order;
 mod proxy;
+mod proxy_track;
 mod render;
 mod root;
 mod spec_ref;
@@ -192,6 +193,9 @@ pub enum ActionKind {
     WritePartitionTable,
     /// Copy the keep disk's EFI system partition to another disk (root class).
     CopyEsp,
+    /// Copy the regions a proxy's tracking bitmap marks from the master onto the
+    /// proxy's image (an incremental rejoin of a proxy parted read-write).
+    CopyRegions,
 }
 
 impl ActionKind {
@@ -209,6 +213,7 @@ impl ActionKind {
             ActionKind::Remove => "remove",
             ActionKind::WritePartitionTable => "write_partition_table",
             ActionKind::CopyEsp => "copy_esp",
+            ActionKind::CopyRegions => "copy_regions",
         }
     }
 }
@@ -273,6 +278,41 @@ pub(crate) enum Step {
         len: Bytes,
         serial: u32,
     },
+    /// Copy the regions marked in the bitmaps of the rmeta extents `bitmaps` (their
+    /// union) from `from` to `to`: a rejoin copies the proxy's changed regions from
+    /// the live master onto the proxy's image, a restore both sides' changed regions
+    /// from the proxy's image onto the live master. Every region when a bitmap cannot
+    /// be trusted (the outcome says why). Idempotent: the bitmaps stay on disk (the
+    /// master's is not cleared while slot N is absent; the proxy's until the next
+    /// read-write part zeroes it), and the same regions are copied again.
+    CopyTracked(Box<CopyTracked>),
+}
+
+/// One end of a [`Step::CopyTracked`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CopyEnd {
+    /// A dm device by name (the master's top device).
+    Dm(String),
+    /// A leg's segments on the disks (the proxy's image, its device gone).
+    Image(Vec<crate::layout::Segment>),
+}
+
+/// What [`Step::CopyTracked`] copies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CopyTracked {
+    /// The rmeta extents whose write-intent bitmaps say what changed: the proxy's
+    /// tracking rmeta, and for a restore a master leg's rmeta.
+    pub(crate) bitmaps: Vec<crate::layout::Extent>,
+    /// Where the data is read.
+    pub(crate) from: CopyEnd,
+    /// Where it is written.
+    pub(crate) to: CopyEnd,
+    /// Which way, for the outcome line (`master -> proxy`).
+    pub(crate) way: &'static str,
+    /// Data sectors of the volume.
+    pub(crate) sectors: dmclass_model::Sectors,
+    /// Sectors per bitmap bit (the master's region size).
+    pub(crate) region: dmclass_model::Sectors,
 }
 
 impl Step {

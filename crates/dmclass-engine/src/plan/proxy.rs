@@ -16,6 +16,9 @@
 use super::change::Change;
 use super::current::current;
 use super::devices::specs;
+use super::proxy_track::{
+    ensure_track, format_steps, incremental_copy, leg_mut, track_of, zero_tracks,
+};
 use super::steps::{create_steps, reload};
 use super::{Action, ActionKind, Actual, DiskBinding, Ids, Plan, PlanOptions, Step};
 use crate::alloc::{Allocator, Target};
@@ -26,7 +29,7 @@ use crate::metadata::{
     SnapshotMeta, VolumeMeta,
 };
 use crate::names::{dm_name, Layer};
-use crate::proxy::{find, proxy_device, proxy_of};
+use crate::proxy::{device_names, find, proxy_devices, proxy_of};
 use dmclass_model::{Bytes, Class, CopyMode, ProxyState, SnapshotKind};
 
 fn kind_mut(s: &mut SnapshotMeta) -> Option<(&mut ProxyStateMeta, &mut bool, &mut bool)> {
@@ -41,13 +44,6 @@ fn kind_mut(s: &mut SnapshotMeta) -> Option<(&mut ProxyStateMeta, &mut bool, &mu
     }
 }
 
-fn leg_mut(s: &mut SnapshotMeta) -> Option<&mut crate::layout::Leg> {
-    match &mut s.kind {
-        SnapshotKindMeta::Proxy { leg, .. } => leg.as_mut(),
-        SnapshotKindMeta::Cow { .. } => None,
-    }
-}
-
 /// Part: parted, read-write unless `readonly` (then the rejoin stays incremental).
 fn set_parted(s: &mut SnapshotMeta, readonly: bool) {
     if let Some((state, written, ro)) = kind_mut(s) {
@@ -57,19 +53,30 @@ fn set_parted(s: &mut SnapshotMeta, readonly: bool) {
     }
 }
 
-/// Rejoin: joined; a proxy parted read-write is rebuilt whole (`COPY`).
-fn set_joined(s: &mut SnapshotMeta) {
-    let full = kind_mut(s).is_some_and(|(_, w, _)| *w);
+/// Rejoin: joined. A proxy parted read-write is rebuilt whole (`COPY`) only when its
+/// writes were not tracked, or its master is not live (the copy of the proxy's
+/// changed regions reads the live master); otherwise the rejoin copies the regions
+/// its tracking bitmap marks ([`Step::CopyTracked`]) and the kernel the master's.
+/// True when the rejoin is a full copy of a proxy parted read-write.
+fn set_joined(s: &mut SnapshotMeta, master_live: bool) -> bool {
+    let tracked = track_of(s).is_some();
+    let written = kind_mut(s).is_some_and(|(_, w, _)| *w);
+    let full = written && !(tracked && master_live);
     if let Some((state, written, ro)) = kind_mut(s) {
         *state = ProxyStateMeta::Joined;
         *written = false;
         *ro = false;
     }
+    // Recorded `COPY` even when the rejoin is incremental: the copy of the proxy's
+    // regions runs after this write, so a rejoin stopped before it ends is finished
+    // by `activate` as a full rebuild; a second write marks the leg `ACTIVE` once the
+    // regions are copied ([`incremental_copy`]).
     if let Some(l) = leg_mut(s) {
-        if full {
+        if written {
             l.state = SliceState::Copy;
         }
     }
+    full
 }
 
 /// Checks shared by a new proxy: the master can carry one.
@@ -155,6 +162,7 @@ fn new_proxy(
             leg: Some(leg),
             written: false,
             readonly: false,
+            track: None,
         },
     })
 }
@@ -168,7 +176,7 @@ pub(crate) fn diff(
     meta: &mut ClassMeta,
     changes: &[Change],
     destroy: (bool, &mut Vec<String>),
-    ids: &mut Ids,
+    (live, ids): (&[String], &mut Ids),
 ) -> Result<()> {
     let (allow_destroy, notes) = destroy;
     for s in &desired.snapshots {
@@ -209,15 +217,22 @@ pub(crate) fn diff(
                 match (have, state) {
                     (ProxyStateMeta::Joined, ProxyState::Parted) => {
                         set_parted(&mut meta.snapshots[i], false);
+                        ensure_track(class, meta, i)?;
                     }
                     (ProxyStateMeta::Parted, ProxyState::Joined) => {
                         if read_write && !allow_destroy {
                             return refuse(class, &obj, "state: joined discards what was written to the proxy since it was parted read-write (the master is copied over it); pass --allow-destroy to join it anyway");
                         }
+                        let top = dm_name(class, master, Layer::Top)?;
+                        let full = set_joined(&mut meta.snapshots[i], live.contains(&top));
                         if read_write {
-                            notes.push(format!("{obj}: joining destroys the proxy's own writes since it was parted read-write (full copy from {master})"));
+                            let how = if full {
+                                "full copy"
+                            } else {
+                                "the regions either side changed"
+                            };
+                            notes.push(format!("{obj}: joining destroys the proxy's own writes since it was parted read-write ({how} from {master})"));
                         }
-                        set_joined(&mut meta.snapshots[i]);
                     }
                     _ => {}
                 }
@@ -281,7 +296,12 @@ fn changed_masters(old: &ClassMeta, meta: &ClassMeta) -> Vec<String> {
         let (a, b) = (proxy_of(old, &v.name), proxy_of(meta, &v.name));
         let same = match (a, b) {
             (None, None) => true,
-            (Some(a), Some(b)) => a.state == b.state && a.readonly == b.readonly && a.leg == b.leg,
+            (Some(a), Some(b)) => {
+                a.state == b.state
+                    && a.readonly == b.readonly
+                    && a.leg == b.leg
+                    && a.track == b.track
+            }
             _ => false,
         };
         if !same {
@@ -306,7 +326,7 @@ fn remove(name: &str, why: &str) -> Action {
 fn master_actions(
     old: &ClassMeta,
     meta: &ClassMeta,
-    master: &str,
+    (master, staged): (&str, Vec<Action>),
     actual: &Actual,
     out: &mut Vec<Action>,
 ) -> Result<bool> {
@@ -323,8 +343,9 @@ fn master_actions(
     // A broken proxy becomes a volume under the same dm name and UUID.
     let became_volume = was_parted.and_then(|p| meta.volume(p.name).map(|v| (p, v)));
     if let Some(p) = was_parted {
-        let keep = now_parted.is_some_and(|n| n.readonly == p.readonly)
-            || became_volume.is_some_and(|(p, _)| !p.readonly);
+        let keep = now_parted
+            .is_some_and(|n| n.readonly == p.readonly && n.tracked() == p.tracked())
+            || became_volume.is_some_and(|(p, _)| !p.readonly && !p.tracked());
         let dev = dm_name(&meta.name, p.name, Layer::Top)?;
         if let (false, Some(i)) = (keep, live(&dev)) {
             if i.open_count > 0 {
@@ -334,23 +355,39 @@ fn master_actions(
                     crate::error::busy(format!("device {dev}"), i.open_count),
                 );
             }
-            out.push(remove(
-                &dev,
-                &format!("proxy {} leaves its parted state", p.name),
-            ));
+        }
+        if !keep {
+            for name in device_names(&meta.name, &p)? {
+                if live(&name).is_some() {
+                    out.push(remove(
+                        &name,
+                        &format!("proxy {} leaves its parted state", p.name),
+                    ));
+                }
+            }
         }
     }
+    // Read-write part rejoined incrementally: the regions the proxy changed come back
+    // from the master now (its device is gone); the kernel's bitmap recovery brings
+    // the master's when the master is loaded below.
+    out.extend(staged);
     reload(meta, old, nv, ov, &live, out)?;
     if let Some(n) = now_parted {
-        let spec = proxy_device(&meta.name, meta.uuid, &n)?;
-        if was_parted.is_none_or(|p| p.readonly != n.readonly) {
-            create_steps(&spec, out);
+        let same =
+            was_parted.is_some_and(|p| p.readonly == n.readonly && p.tracked() == n.tracked());
+        if !same && n.tracked() {
+            // its tracking rmeta was zeroed by this plan ([`zero_tracks`])
+            format_steps(meta, &n, out)?;
+        } else if !same {
+            for spec in proxy_devices(meta, &n)? {
+                create_steps(&spec, out);
+            }
         }
     }
     // A broken proxy that was joined (or read-only) gets its volume device now.
     if let Some(p) = op {
         if let Some(v) = meta.volume(p.name) {
-            let kept = was_parted.is_some_and(|w| !w.readonly);
+            let kept = was_parted.is_some_and(|w| !w.readonly && !w.tracked());
             if !kept {
                 for s in specs(meta, v)? {
                     create_steps(&s, out);
@@ -395,13 +432,20 @@ pub(crate) fn post_meta(
     out: &mut Vec<Action>,
 ) -> Result<()> {
     let mut rebuilt: Vec<String> = Vec::new();
+    let mut cur = std::borrow::Cow::Borrowed(meta);
     if let Some(old) = old {
+        zero_tracks(old, meta, out);
         for m in changed_masters(old, meta) {
-            if master_actions(old, meta, &m, actual, out)? {
+            let mut staged = Vec::new();
+            if let Some(next) = incremental_copy(old, &cur, &m, actual, &mut staged)? {
+                cur = std::borrow::Cow::Owned(next);
+            }
+            if master_actions(old, &cur, (&m, staged), actual, out)? {
                 rebuilt.push(m);
             }
         }
     }
+    let meta: &ClassMeta = &cur;
     for c in changes {
         if let Change::NewVolume(n) = c {
             if proxy_of(meta, n).is_some() {
@@ -428,7 +472,8 @@ pub enum ProxyOp {
     },
     /// Re-attach and copy the master's changes (everything if parted read-write).
     Rejoin,
-    /// Copy the proxy back onto the master (full copy); the proxy ends joined.
+    /// Copy the proxy back onto the master (the regions either side changed; all
+    /// when tracking was lost); the proxy ends joined.
     Restore,
     /// End the relationship; the proxy becomes an ordinary volume.
     Break,
@@ -473,8 +518,17 @@ pub fn plan_proxy(
                 "it is joined (restore and rejoin need a parted proxy)",
             )
         }
-        ProxyOp::Part { readonly } => set_parted(&mut meta.snapshots[i], readonly),
-        ProxyOp::Rejoin => set_joined(&mut meta.snapshots[i]),
+        ProxyOp::Part { readonly } => {
+            set_parted(&mut meta.snapshots[i], readonly);
+            if !readonly {
+                ensure_track(class, &mut meta, i)?;
+            }
+        }
+        ProxyOp::Rejoin => {
+            let top = dm_name(class, &master, Layer::Top)?;
+            let live = actual.live.iter().any(|x| x.name == top && x.live_table);
+            set_joined(&mut meta.snapshots[i], live);
+        }
         ProxyOp::Restore => {
             let top = dm_name(class, &master, Layer::Top)?;
             if let Some(info) = actual
@@ -485,7 +539,7 @@ pub fn plan_proxy(
             {
                 return refuse(class, &obj, format!("master {master} is in use (device {top} has {} opener(s)); restoring would change data under it — unmount or close it first", info.open_count));
             }
-            set_joined(&mut meta.snapshots[i]);
+            set_joined(&mut meta.snapshots[i], false);
             if let Some(l) = leg_mut(&mut meta.snapshots[i]) {
                 l.state = SliceState::Active; // the proxy is the source
             }

@@ -130,6 +130,7 @@ pub(crate) fn plan_root(
         .map_err(|(object, reason)| EngineError::refused(name, object, reason))?;
     let cur = super::current::Current {
         meta: have.cloned(),
+        live: Vec::new(), // a conversion copies nothing from live devices
     };
     let mut p = Plan::empty(&cur, desired, bindings, actual, conv.meta.clone());
     p.notes.clone_from(&conv.matched);

@@ -161,9 +161,21 @@ fn join_part_rejoin_restore_break() {
     assert!(w.k.info(PROXY).unwrap().is_none());
     assert!(proxy_equals_master(&w));
 
-    // Part read-write (declarative), write D to the proxy: the next rejoin is full.
+    // Part read-write (declarative), write D to the proxy: its writes are tracked
+    // (the proxy device is a degraded raid1 over its image with a tracking rmeta).
     apply(&mut w, &class_with(Some("parted")), false).unwrap();
-    assert_eq!(proxy_status(&w).rejoin, "full copy");
+    assert_eq!(proxy_status(&w).rejoin, "incremental");
+    // (first loaded with zero devices in slot 1, which the sim, like dm-raid, needs
+    // for a blank tracking rmeta; they are gone once the degraded table is live)
+    assert!(
+        named(&w, PROXY).contains(
+            "raid raid1 3 0 region_size 128 2 dmclass-data-p1_rmeta_0 dmclass-data-p1_rimage_0 - -"
+        ),
+        "{}",
+        named(&w, PROXY)
+    );
+    assert!(w.k.info("dmclass-data-p1_rmeta_1").unwrap().is_none());
+    assert!(w.k.info("dmclass-data-p1_rimage_1").unwrap().is_none());
     w.k.write_dev(PROXY, Bytes(0), &vec![b'D'; (2 * MIB) as usize])
         .unwrap();
     assert_eq!(read(&w, TOP, 0, 4096), vec![b'A'; 4096]);
@@ -175,21 +187,44 @@ fn join_part_rejoin_restore_break() {
         other => panic!("expected a refusal, got {other:?}"),
     }
     w.k.set_open_count(TOP, 0).unwrap();
+    // 1 MiB scattered on the master too: the restore copies the union of both sides'
+    // changed regions proxy -> master (3 MiB here), not the 64 MiB volume.
+    scatter(&mut w, TOP, b'M');
+    let want = read(&w, PROXY, 0, (64 * MIB) as usize);
+    w.d.reset_counters();
     let p = op(&mut w, ProxyOp::Restore).unwrap();
     assert!(p
         .actions
         .iter()
         .any(|a| a.object == PROXY && a.kind == crate::plan::ActionKind::Remove));
+    assert!(p
+        .actions
+        .iter()
+        .any(|a| a.kind == crate::plan::ActionKind::CopyRegions));
     assert_eq!(
         named(&w, TOP),
-        "0 131072 raid raid1 7 0 rebuild 0 rebuild 1 region_size 128 3 dmclass-data-v1_rmeta_0 dmclass-data-v1_rimage_0 dmclass-data-v1_rmeta_1 dmclass-data-v1_rimage_1 dmclass-data-v1_rmeta_2 dmclass-data-v1_rimage_2"
+        "0 131072 raid raid1 3 0 region_size 128 3 dmclass-data-v1_rmeta_0 dmclass-data-v1_rimage_0 dmclass-data-v1_rmeta_1 dmclass-data-v1_rimage_1 dmclass-data-v1_rmeta_2 dmclass-data-v1_rimage_2"
     );
+    for disk in ["/dev/vdb", "/dev/vdc"] {
+        let written = w.d.bytes_written(disk).unwrap().0;
+        assert!(
+            (2 * MIB..=4 * MIB).contains(&written),
+            "restore wrote {written} bytes to master disk {disk}"
+        );
+    }
+    assert_eq!(read(&w, TOP, 0, (64 * MIB) as usize), want);
     assert_eq!(read(&w, TOP, 0, 4096), vec![b'D'; 4096]);
     assert!(proxy_equals_master(&w));
     assert_eq!(proxy_status(&w).state, "JOINED");
 
-    // Part rw then rejoin: a full copy of the leg.
+    // Part rw, 1 MiB scattered on each side, then rejoin: only the union of the
+    // changed regions is written to the proxy disk.
     apply(&mut w, &class_with(Some("parted")), false).unwrap();
+    scatter(&mut w, PROXY, b'F');
+    for i in 0..16u64 {
+        w.k.write_dev(TOP, Bytes(i * 4 * MIB + 2 * MIB), &[b'G'; 65536])
+            .unwrap();
+    }
     w.d.reset_counters();
     // Joining discards the proxy's own writes: only with allow_destroy, and noted.
     let e = apply(&mut w, &class_with(Some("joined")), false).unwrap_err();
@@ -203,8 +238,27 @@ fn join_part_rejoin_restore_break() {
         "{:?}",
         p.notes
     );
-    assert!(named(&w, TOP).contains("rebuild 2"));
-    assert!(w.d.bytes_written("/dev/vdd").unwrap().0 >= 64 * MIB);
+    // Crash safety: the intent write records the leg `COPY` (a stop before the copy
+    // ends is finished as a full rebuild), the copy runs, then a write marks it ACTIVE.
+    let kinds: Vec<crate::plan::ActionKind> = p.actions.iter().map(|a| a.kind).collect();
+    let copy = kinds
+        .iter()
+        .position(|k| *k == crate::plan::ActionKind::CopyRegions)
+        .expect("a copy_regions action");
+    let metas: Vec<usize> = (0..kinds.len())
+        .filter(|&i| kinds[i] == crate::plan::ActionKind::WriteMetadata)
+        .collect();
+    assert!(metas.first().is_some_and(|&m| m < copy), "{kinds:?}");
+    assert!(metas.iter().any(|&m| m == copy + 1), "{kinds:?}");
+    assert!(!named(&w, TOP).contains("rebuild"), "{}", named(&w, TOP));
+    let written = w.d.bytes_written("/dev/vdd").unwrap().0;
+    assert!(
+        (2 * MIB..=4 * MIB).contains(&written),
+        "rejoin wrote {written} bytes"
+    );
+    assert!(proxy_equals_master(&w));
+    assert_eq!(read(&w, TOP, 128 * 1024, 4096), vec![b'D'; 4096]);
+    assert!(w.k.info("dmclass-data-p1_rmeta_0").unwrap().is_none());
 
     // Export round trip: the proxy is in the file, re-applying changes nothing.
     let classes = crate::assemble::group_classes(&crate::assemble::scan(&w.d.paths(), &w.d).found);

@@ -10,17 +10,37 @@
 //!   `_rimage_N`); the first join (and a rejoin after a read-write part) loads it with
 //!   `rebuild N` (full copy), later loads without (normal leg).
 //! * part: the master is loaded with slot N as `- -`, suspended (flush) and resumed;
-//!   the proxy leg's `_rmeta_N`/`_rimage_N` devices go, and the proxy device
-//!   `dmclass-<class>-<proxy>` maps the leg's image directly (linear). The master's
-//!   write-intent bitmap records every region written from now on.
-//! * rejoin: the proxy device goes, the master is loaded with slot N back, without
-//!   `rebuild` (bitmap-limited recovery: only regions the master changed) — unless the
-//!   proxy was parted read-write (`written`): proxy-side writes are not tracked, so the
-//!   rejoin is a full copy (`rebuild N`). `dmclass proxy part --readonly` loads the
-//!   proxy device read-only and keeps the rejoin incremental.
-//! * restore (GDS RejoinRestore): the master must not be open; the proxy device goes
-//!   and the master is loaded with slot N back and `rebuild` on each of its own legs,
-//!   so md copies the proxy onto them — a full copy (not incremental); the proxy ends
+//!   the proxy leg's `_rmeta_N`/`_rimage_N` devices go. The master's write-intent
+//!   bitmap records every region written from now on. The proxy device
+//!   `dmclass-<class>-<proxy>`:
+//!   - parted `--readonly`: the leg's image mapped directly (linear, read-only);
+//!   - parted read-write (the default): a degraded raid1 ([`tracking_view`]) of the
+//!     leg's image with the proxy's own *tracking rmeta* (1 MiB on the leg's disk,
+//!     allocated at the first read-write part, zeroed at every one so the kernel writes
+//!     a fresh bitmap) and one absent slot, so md's bitmap (chunk = the master's region
+//!     size) keeps a bit set for every region written to the proxy. Never the slot's
+//!     `_rmeta_N`: it stays untouched so the master's re-add works from its bitmap.
+//! * rejoin: the proxy device goes; for a read-write part, the regions its tracking
+//!   bitmap marks ([`crate::md_bitmap`]) are copied from the live master onto the
+//!   proxy's image (`copy_regions`, exec/copy.rs); the master is loaded with slot N
+//!   back without `rebuild`, so the kernel's bitmap-limited recovery copies the regions
+//!   the master changed. Both sides' changes, nothing else. A master write racing the
+//!   copy is safe: slot N is still absent, so the master's bitmap marks it and the
+//!   recovery copies it again. The leg is recorded `COPY` before the copy and `ACTIVE`
+//!   after it, so a rejoin stopped in between is finished as a full rebuild. A full
+//!   copy (`rebuild N`) only when tracking was lost: no tracking rmeta (parted by a
+//!   dmclass without tracking: [`ProxyRef::tracking_lost`]), a bitmap absent, stale or
+//!   of another geometry (the copy's output says why and copies every region), or a
+//!   master that is not active at the rejoin.
+//! * restore (GDS RejoinRestore): the master must not be open; the proxy device goes;
+//!   the union of the regions the proxy's tracking bitmap marks (none when parted
+//!   `--readonly`) and those the master's own bitmap marks (its first leg's rmeta) is
+//!   copied from the proxy's image onto the live master (`copy_regions`, proxy ->
+//!   master), the master's legs recorded `COPY` until it is done; then the master is
+//!   loaded with slot N back without `rebuild`, and the kernel's bitmap recovery writes
+//!   those regions (now the proxy's data on every master leg) to the proxy. A full copy
+//!   (`rebuild` on each of the master's own legs, md copying the proxy onto them) when
+//!   the proxy's writes were not tracked or the master is not active; the proxy ends
 //!   joined.
 //! * break: the relationship ends; a joined proxy is parted first; the proxy becomes an
 //!   ordinary one-leg volume on its group with its data.
@@ -56,16 +76,32 @@ pub struct ProxyRef<'a> {
     pub written: bool,
     /// Parted read-only.
     pub readonly: bool,
+    /// The tracking rmeta (a proxy parted read-write runs as a degraded raid1 with it).
+    pub track: Option<&'a Extent>,
 }
 
 impl ProxyRef<'_> {
     /// What the next rejoin copies: `incremental` or `full copy`.
     pub fn rejoin_mode(&self) -> &'static str {
-        if self.written {
+        if self.tracking_lost().is_some() {
             "full copy"
         } else {
             "incremental"
         }
+    }
+
+    /// Parted read-write with a tracking rmeta: its device is the tracking raid1.
+    pub fn tracked(&self) -> bool {
+        self.state == ProxyStateMeta::Parted && !self.readonly && self.track.is_some()
+    }
+
+    /// Why the proxy's own writes are not tracked (the next rejoin is a full copy),
+    /// as far as the recorded state tells: a proxy parted read-write without a
+    /// tracking rmeta (parted by a dmclass without change tracking). The bitmap
+    /// itself is judged when the rejoin copies ([`crate::md_bitmap::tracked_regions`]).
+    pub fn tracking_lost(&self) -> Option<&'static str> {
+        (self.written && self.track.is_none())
+            .then_some("parted read-write without a tracking bitmap")
     }
 }
 
@@ -80,6 +116,7 @@ pub fn proxies(meta: &ClassMeta) -> Vec<ProxyRef<'_>> {
                 leg: Some(leg),
                 written,
                 readonly,
+                track,
             } => Some(ProxyRef {
                 name: &s.name,
                 uuid: s.uuid,
@@ -89,6 +126,7 @@ pub fn proxies(meta: &ClassMeta) -> Vec<ProxyRef<'_>> {
                 leg,
                 written: *written,
                 readonly: *readonly,
+                track: track.as_ref(),
             }),
             _ => None,
         })
@@ -110,8 +148,12 @@ pub fn leg_extents(meta: &ClassMeta) -> Vec<&Extent> {
     meta.snapshots
         .iter()
         .filter_map(|s| match &s.kind {
-            SnapshotKindMeta::Proxy { leg: Some(l), .. } => Some(l.extents()),
-            _ => None,
+            SnapshotKindMeta::Proxy { leg, track, .. } => {
+                let mut v: Vec<&Extent> = leg.iter().flat_map(|l| l.extents()).collect();
+                v.extend(track);
+                Some(v)
+            }
+            SnapshotKindMeta::Cow { .. } => None,
         })
         .flatten()
         .collect()
@@ -152,6 +194,29 @@ pub(crate) fn activation_view(
     v.layout.legs.push(p.leg.clone());
 }
 
+/// Whether master `vol` is being restored from its proxy (a restore recorded, its
+/// copy not finished): the proxy joined with its leg `ACTIVE` and all its disks
+/// `present`, every own leg of the master `COPY`. Activation then rebuilds the
+/// master's legs from the proxy's (a full copy) instead of judging the master's own
+/// superblocks, which describe the data the restore replaces.
+pub(crate) fn restoring_from_proxy(
+    meta: &ClassMeta,
+    vol: &VolumeMeta,
+    present: &dyn Fn(&str) -> bool,
+) -> bool {
+    proxy_of(meta, &vol.name).is_some_and(|p| {
+        p.state == ProxyStateMeta::Joined
+            && p.leg.state == crate::layout::SliceState::Active
+            && p.leg.disks().into_iter().all(present)
+            && !vol.layout.legs.is_empty()
+            && vol
+                .layout
+                .legs
+                .iter()
+                .all(|l| l.state == crate::layout::SliceState::Copy)
+    })
+}
+
 /// The device of a parted proxy: its leg's image mapped directly (read-only when
 /// parted with `--readonly`).
 pub fn proxy_device(class: &str, class_uuid: Uuid, p: &ProxyRef) -> Result<DeviceSpec> {
@@ -166,19 +231,142 @@ pub fn proxy_device(class: &str, class_uuid: Uuid, p: &ProxyRef) -> Result<Devic
     })
 }
 
+/// The tracking raid1 of a proxy parted read-write, as a one-leg volume named after
+/// the proxy: leg 0 is the tracking rmeta with the proxy's image, slot 1 is absent
+/// (`- -`), so the array is degraded and md keeps a bit set for every region
+/// written (`nosync`: a single present leg has nothing to sync). The region size is
+/// the master's, so the bitmap's chunks are the master's regions. Never the slot's
+/// `_rmeta_N`: a standalone array would raise its event count above the master's,
+/// and the master's re-add could then take the proxy for the freshest copy.
+pub fn tracking_view(meta: &ClassMeta, p: &ProxyRef) -> Option<(VolumeMeta, Activation)> {
+    let track = p.track.filter(|_| p.tracked())?;
+    let master = meta.volume(p.master)?;
+    let leg = crate::layout::Leg {
+        rmeta: Some(track.clone()),
+        segments: p.leg.segments.clone(),
+        state: crate::layout::SliceState::Active,
+    };
+    let v = VolumeMeta {
+        name: p.name.to_owned(),
+        uuid: p.uuid,
+        on: p.on.to_owned(),
+        size: master.size,
+        engine: crate::metadata::EngineMeta::Raid1,
+        jrm: master.jrm,
+        mode: crate::metadata::ModeMeta::Rw,
+        autostart: true,
+        region: master.region,
+        layout: crate::layout::VolumeLayout {
+            legs: vec![leg.clone(), leg],
+            log: None,
+        },
+        copy_rate: None,
+        partition: None,
+    };
+    // No `nosync`: the table the probe of dm-raid 1.15.1 saw load degraded over an
+    // rmeta that has a superblock (tests/vm/tests/proxy.rs loads it at every later
+    // activation); one present leg has nothing to resync anyway.
+    let act = Activation {
+        nosync: false,
+        rebuild: Vec::new(),
+        missing: vec![1],
+    };
+    Some((v, act))
+}
+
+/// The first load of a tracking raid1 whose rmeta is blank (just zeroed at a part):
+/// dm-raid refuses a blank present leg beside an absent slot ("New device injected
+/// into existing raid set without delta_disks or rebuild parameter specified"), so
+/// slot 1 is first a pair of `zero` devices (`_rmeta_1`, `_rimage_1`) and the set is
+/// new (`nosync`: slot 0's data is kept). Resuming it writes a fresh superblock and
+/// bitmap into the tracking rmeta (the zero devices swallow their copy); the degraded
+/// table of [`tracking_view`] is then loaded over it and the zero devices removed
+/// ([`format_names`]). Nothing reads through the device in between except udev's
+/// probe, which may see zeros from slot 1 and probes again at the reload. Empty when
+/// the proxy is not tracked.
+pub fn tracking_format_devices(meta: &ClassMeta, p: &ProxyRef) -> Result<Vec<DeviceSpec>> {
+    let Some((v, _)) = tracking_view(meta, p) else {
+        return Ok(Vec::new());
+    };
+    let act = Activation {
+        nosync: true,
+        rebuild: Vec::new(),
+        missing: Vec::new(),
+    };
+    let zeros = format_names(&meta.name, p)?;
+    let mut specs = crate::tables::volume_devices(&meta.name, meta.uuid, &v, &act)?;
+    for s in specs.iter_mut().filter(|s| zeros.contains(&s.name)) {
+        let len = s.len();
+        s.table = vec![crate::tables::TableLine {
+            start: dmclass_model::Sectors(0),
+            len,
+            target: crate::dm::Target::Zero,
+        }];
+    }
+    Ok(specs)
+}
+
+/// dm names of the `zero` devices in slot 1 of a tracking raid1's first load
+/// ([`tracking_format_devices`]), removed once the degraded table is live.
+pub fn format_names(class: &str, p: &ProxyRef) -> Result<Vec<String>> {
+    Ok(vec![
+        dm_name(class, p.name, Layer::Rmeta(1))?,
+        dm_name(class, p.name, Layer::Rimage(1))?,
+    ])
+}
+
+/// Every device of a parted proxy, children first: the tracking raid1 stack when
+/// parted read-write with a tracking rmeta, else its image mapped directly.
+pub fn proxy_devices(meta: &ClassMeta, p: &ProxyRef) -> Result<Vec<DeviceSpec>> {
+    match tracking_view(meta, p) {
+        Some((v, act)) => crate::tables::volume_devices(&meta.name, meta.uuid, &v, &act),
+        None => Ok(vec![proxy_device(&meta.name, meta.uuid, p)?]),
+    }
+}
+
+/// dm names of a parted proxy's devices, top first (the order of removal).
+pub fn device_names(class: &str, p: &ProxyRef) -> Result<Vec<String>> {
+    let mut out = vec![dm_name(class, p.name, Layer::Top)?];
+    if p.tracked() {
+        out.push(dm_name(class, p.name, Layer::Rmeta(0))?);
+        out.push(dm_name(class, p.name, Layer::Rimage(0))?);
+        // left by a first load stopped before their removal (removed only if live)
+        out.extend(format_names(class, p)?);
+    }
+    Ok(out)
+}
+
 /// Devices of the parted proxies of `master` whose disks are `present` (activation
-/// hook).
+/// hook): the specs to bring up in order, then the dm names to remove. A tracking
+/// raid1 whose rmeta is `blank` (no dm-raid superblock: a part stopped between the
+/// zeroing and the first load) gets the two-step first load
+/// ([`tracking_format_devices`], then the degraded table, then the zero devices go);
+/// with a superblock the degraded table loads as it is.
 pub(crate) fn parted_devices(
     meta: &ClassMeta,
     master: &str,
     present: &dyn Fn(&str) -> bool,
-) -> Result<Vec<DeviceSpec>> {
-    proxies(meta)
+    blank: &dyn Fn(&Extent) -> bool,
+) -> Result<(Vec<DeviceSpec>, Vec<String>)> {
+    let (mut out, mut gone) = (Vec::new(), Vec::new());
+    for p in proxies(meta)
         .iter()
         .filter(|p| p.master == master && p.state == ProxyStateMeta::Parted)
-        .filter(|p| p.leg.disks().iter().all(|d| present(d)))
-        .map(|p| proxy_device(&meta.name, meta.uuid, p))
-        .collect()
+        .filter(|p| {
+            p.leg
+                .disks()
+                .into_iter()
+                .chain(p.track.map(|t| t.disk.as_str()))
+                .all(present)
+        })
+    {
+        if p.tracked() && p.track.is_some_and(blank) {
+            out.extend(tracking_format_devices(meta, p)?);
+            gone.extend(format_names(&meta.name, p)?);
+        }
+        out.extend(proxy_devices(meta, p)?);
+    }
+    Ok((out, gone))
 }
 
 /// The proxies as configuration entries (export).

@@ -1,13 +1,13 @@
 //! Proxy volumes in `status` (hooks of [`crate::state`]).
 //!
 //! JSON per proxy: `{name, kind: "proxy", master, group, state, sync_percent, copy,
-//! rejoin, readonly, path}`. States: `JOINED` (an in-sync leg of the live master, or
+//! rejoin, readonly, tracking, path}`. States: `JOINED` (an in-sync leg of the live master, or
 //! recorded joined while the master is stopped), `COPY` (being copied: `copy` says
 //! `master->proxy` (join, rejoin) or `proxy->master` (restore), `sync_percent` the
 //! progress), `PARTED` (split off, usable at `path`), `INVALID` (its leg failed).
 //! `rejoin` is what the next rejoin copies: `incremental` (regions the master changed
-//! since part, from the raid bitmap) or `full copy` (parted read-write: proxy-side
-//! writes are not tracked).
+//! since part, from the raid bitmap, and those the proxy changed, from its tracking
+//! bitmap) or `full copy` (parted read-write without tracking: `tracking` says why).
 
 use crate::error::io_err;
 use crate::error::Result;
@@ -40,6 +40,11 @@ pub struct ProxyEntry {
     pub rejoin: String,
     /// Parted read-only.
     pub readonly: bool,
+    /// Tracking of the proxy's own writes while parted read-write: `ok` (the next
+    /// rejoin copies only what either side changed) or `lost: <why>` (full copy);
+    /// `null` when not parted read-write. Whether the bitmap on disk can be trusted
+    /// is judged again when the rejoin copies (its output says so).
+    pub tracking: Option<String>,
     /// `/dev/dmclass/<class>/<proxy>` (usable while parted).
     pub path: String,
 }
@@ -62,6 +67,11 @@ pub fn proxies_status(meta: &ClassMeta, kernel: &dyn Kernel) -> Result<Vec<Proxy
             copy: None,
             rejoin: p.rejoin_mode().into(),
             readonly: p.readonly,
+            tracking: match (p.tracking_lost(), p.tracked()) {
+                (Some(why), _) => Some(format!("lost: {why}")),
+                (None, true) => Some("ok".into()),
+                (None, false) => None,
+            },
             path: user_path(&meta.name, p.name).display().to_string(),
         };
         let top = dm_name(&meta.name, p.master, Layer::Top)?;

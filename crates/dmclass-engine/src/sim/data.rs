@@ -232,6 +232,13 @@ impl World {
             .map(|r| r.dead.clone())
             .unwrap_or_default();
         let len = buf.len();
+        // Write intent: a degraded raid1 sets the regions' bits on disk first.
+        let degraded = legs.iter().zip(&dead).any(|(l, d)| l.is_none() || *d);
+        if matches!(buf, Buf::W(_)) && degraded && region > 0 {
+            let last = rel + (len as u64 / 512).max(1) - 1;
+            let regions: Vec<u64> = (rel / region..=last / region).collect();
+            self.mark_bitmaps(name, line, &regions);
+        }
         let mut ok = 0;
         for (i, leg) in legs.iter().enumerate() {
             let Some((dev, off)) = *leg else { continue };
@@ -396,7 +403,16 @@ impl World {
                 let regions: Vec<u64> = if whole {
                     (0..line.len.0.div_ceil(region.max(1))).collect()
                 } else if red.dead[j] {
-                    red.dirty.iter().copied().collect()
+                    // What the set remembers, and what the source's bitmap on disk
+                    // says (the set may have been stopped and started meanwhile).
+                    let on_disk = raid_metas
+                        .get(src)
+                        .copied()
+                        .flatten()
+                        .map(|m| self.bitmap_regions(m, line.len.0, region))
+                        .unwrap_or_default();
+                    let mine: Vec<u64> = red.dirty.iter().copied().collect();
+                    crate::md_bitmap::union(&mine, &on_disk)
                 } else {
                     continue;
                 };
@@ -410,6 +426,24 @@ impl World {
             }
             if !raid_metas.is_empty() {
                 self.write_raid_superblocks(&raid_metas, &red.dead, &rebuild, line.len.0);
+                let working: Vec<DevNum> = raid_metas
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| !red.dead.get(*j).copied().unwrap_or(true))
+                    .filter_map(|(_, m)| *m)
+                    .collect();
+                // Degraded: keep the bits already on disk (a set stopped and started
+                // again still knows what its absent legs miss).
+                let mut dirty: Vec<u64> = red.dirty.iter().copied().collect();
+                if red.dead.iter().any(|d| *d) {
+                    for &m in &working {
+                        dirty = crate::md_bitmap::union(
+                            &dirty,
+                            &self.bitmap_regions(m, line.len.0, region),
+                        );
+                    }
+                }
+                self.write_bitmaps(&working, line.len.0, region, &dirty);
             }
             if let Some(r) = self.redundancy_mut(name, i, n) {
                 *r = red;

@@ -26,6 +26,7 @@
 //! invalidates the snapshot (status `Invalid`), never the origin; `snapshot-merge`
 //! copies back when resumed (or on [`SimKernel::run_merges`] while merges are held).
 
+mod bitmap;
 mod cow;
 mod data;
 mod disks;

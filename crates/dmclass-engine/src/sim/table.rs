@@ -384,8 +384,12 @@ impl Ctx<'_> {
         Ok(Mapping::Raid1(r))
     }
 
-    /// The superblock check of `analyse_superblocks`: a blank rmeta joining a set that
-    /// has superblocks needs `rebuild` (this is why rmeta is zeroed before first use).
+    /// The superblock check of `super_init_validation`: a blank rmeta joining a set
+    /// that has superblocks needs `rebuild` (this is why rmeta is zeroed before first
+    /// use). A set is new only when EVERY slot is a present leg with a blank rmeta
+    /// (`new_devs == raid_disks`): a blank present leg beside an absent slot (`- -`) is
+    /// "injected" and refused, as dm-raid 1.15.1 does (the tracking raid1 of a proxy is
+    /// therefore first loaded with `zero` devices in its other slot, `crate::proxy`).
     fn superblocks(&self, r: &mut Raid1, delta: bool) -> Result<(), Reject> {
         let Some(world) = self.world else {
             return Ok(());
@@ -403,7 +407,7 @@ impl Ctx<'_> {
             .collect();
         let with_meta = fresh.iter().flatten().count();
         let blank = fresh.iter().flatten().filter(|f| **f).count();
-        r.new_set = with_meta > 0 && blank == with_meta;
+        r.new_set = with_meta > 0 && blank == r.legs.len();
         if r.new_set || delta {
             return Ok(());
         }

@@ -458,3 +458,37 @@ fn recovery_rates_are_accepted_and_checked_like_dm_raid() {
     )
     .unwrap();
 }
+
+/// dm-raid 1.15.1 refuses a 2-slot raid1 whose only present leg has a blank rmeta and
+/// whose other slot is `- -` (a blank leg "injected" into a set it cannot see is
+/// new), even with `nosync`; the same set loads once its first activation had `zero`
+/// devices in slot 1 (a new set: every slot blank), and then loads degraded.
+#[test]
+fn blank_rmeta_beside_an_absent_slot_is_refused_like_dm_raid() {
+    let (mut k, _d) = setup();
+    let m = mk(&mut k, "t_rmeta_0", &[line(0, 2048, "linear", "8:0 2048")]);
+    let i = mk(&mut k, "t_rimage_0", &[line(0, LEN, "linear", "8:0 4096")]);
+    let degraded = format!("raid1 3 0 region_size 1024 2 {m} {i} - -");
+    k.create("t", "UUID-t").unwrap();
+    for params in [
+        degraded.clone(),
+        degraded.replace("raid1 3 0", "raid1 4 0 nosync"),
+    ] {
+        let e = k
+            .load("t", &[line(0, LEN, "raid", &params)], false)
+            .unwrap_err();
+        assert_eq!(e.errno, Some(EINVAL));
+        assert!(e.message.contains("New device injected"), "{e}");
+    }
+    let zm = mk(&mut k, "t_rmeta_1", &[line(0, 2048, "zero", "")]);
+    let zi = mk(&mut k, "t_rimage_1", &[line(0, LEN, "zero", "")]);
+    let first = format!("raid1 4 0 nosync region_size 1024 2 {m} {i} {zm} {zi}");
+    k.load("t", &[line(0, LEN, "raid", &first)], false).unwrap();
+    k.resume("t", Visibility::Private).unwrap();
+    k.suspend("t", false).unwrap();
+    k.load("t", &[line(0, LEN, "raid", &degraded)], false)
+        .unwrap();
+    k.resume("t", Visibility::Private).unwrap();
+    k.remove("t_rmeta_1").unwrap();
+    k.remove("t_rimage_1").unwrap();
+}
