@@ -98,6 +98,10 @@ fn syntax_keys_operators_and_labels() {
                     assert_eq!(it.op, "=");
                 }
                 "SYMLINK" | "RUN" => assert_eq!(it.op, "+=", "{it:?}"),
+                "OPTIONS" => {
+                    assert_eq!(it.op, "+=", "{it:?}");
+                    assert_eq!(it.value, "link_priority=100", "{it:?}");
+                }
                 "GOTO" => {
                     assert_eq!(it.op, "=");
                     gotos.push(it.value.clone());

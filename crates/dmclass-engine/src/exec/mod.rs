@@ -243,33 +243,27 @@ impl Exec<'_, '_> {
                 Ok(Outcome::Done)
             }
             Step::Remove { name } => device::remove(kernel, name),
-            Step::WriteTable {
-                disk,
-                start,
-                start_at,
-                end,
-                end_at,
-            } => {
-                let p = self.path(disk)?;
-                root::write_table(disks, disk, &p, (start, *start_at), (end, *end_at))?;
+            Step::WriteTable(t) => {
+                let p = self.path(&t.disk)?;
+                root::write_table(
+                    disks,
+                    &t.disk,
+                    &p,
+                    (&t.start, t.start_at),
+                    (&t.end, t.end_at),
+                )?;
                 Ok(Outcome::Done)
             }
-            Step::CopyEsp {
-                from,
-                to,
-                offset,
-                len,
-                serial,
-            } => {
-                let (pf, pt) = (self.path(from)?, self.path(to)?);
+            Step::CopyEsp(c) => {
+                let (pf, pt) = (self.path(&c.from)?, self.path(&c.to)?);
                 root::copy_esp(
                     &self.plan.class,
                     disks,
-                    (from, &pf),
-                    (to, &pt),
-                    *offset,
-                    *len,
-                    *serial,
+                    (&c.from, &pf),
+                    (&c.to, &pt),
+                    c.offset,
+                    c.len,
+                    c.serial,
                 )?;
                 Ok(Outcome::Done)
             }

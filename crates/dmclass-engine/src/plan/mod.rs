@@ -259,25 +259,10 @@ pub(crate) enum Step {
     Remove {
         name: String,
     },
-    /// Write an encoded partition table: `end` first (the backup, ending at the
-    /// disk's end), then `start` from byte `start_at` (the keep disk's own
-    /// protective MBR, sector 0, is left as it is).
-    WriteTable {
-        disk: String,
-        start: Rc<Vec<u8>>,
-        start_at: Bytes,
-        end: Rc<Vec<u8>>,
-        end_at: Bytes,
-    },
-    /// Copy `len` bytes at `offset` from disk `from` to disk `to`, then give the
-    /// copy the FAT volume serial `serial` (root/esp.rs).
-    CopyEsp {
-        from: String,
-        to: String,
-        offset: Bytes,
-        len: Bytes,
-        serial: u32,
-    },
+    /// Write an encoded partition table (boxed: rare, and plans hold many steps).
+    WriteTable(Box<TableWrite>),
+    /// Copy an ESP to another disk with a new FAT serial (boxed likewise).
+    CopyEsp(Box<EspCopy>),
     /// Copy the regions marked in the bitmaps of the rmeta extents `bitmaps` (their
     /// union) from `from` to `to`: a rejoin copies the proxy's changed regions from
     /// the live master onto the proxy's image, a restore both sides' changed regions
@@ -313,6 +298,29 @@ pub(crate) struct CopyTracked {
     pub(crate) sectors: dmclass_model::Sectors,
     /// Sectors per bitmap bit (the master's region size).
     pub(crate) region: dmclass_model::Sectors,
+}
+
+/// [`Step::WriteTable`]: `end` is written first (the backup, ending at the disk's
+/// end), then `start` from byte `start_at` (the keep disk's own protective MBR,
+/// sector 0, is left as it is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TableWrite {
+    pub(crate) disk: String,
+    pub(crate) start: Vec<u8>,
+    pub(crate) start_at: Bytes,
+    pub(crate) end: Vec<u8>,
+    pub(crate) end_at: Bytes,
+}
+
+/// [`Step::CopyEsp`]: copy `len` bytes at `offset` from disk `from` to disk `to`,
+/// then give the copy the FAT volume serial `serial` (root/esp.rs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EspCopy {
+    pub(crate) from: String,
+    pub(crate) to: String,
+    pub(crate) offset: Bytes,
+    pub(crate) len: Bytes,
+    pub(crate) serial: u32,
 }
 
 impl Step {

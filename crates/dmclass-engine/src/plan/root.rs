@@ -10,7 +10,10 @@
 //! partition entry added and the private area written into that new partition —
 //! nothing else.
 
-use super::{Action, ActionKind, Actual, AreaState, DiskBinding, Ids, Plan, PlanOptions, Step};
+use super::{
+    Action, ActionKind, Actual, AreaState, DiskBinding, EspCopy, Ids, Plan, PlanOptions, Step,
+    TableWrite,
+};
 use crate::error::{EngineError, Result};
 use crate::gpt::{encode, GptOnDisk};
 use crate::metadata::ClassMeta;
@@ -216,13 +219,13 @@ fn actions(conv: &Conversion, ids: &mut Ids) -> Result<Vec<Action>> {
                 ActionKind::WritePartitionTable,
                 w.disk.clone(),
                 detail,
-                Step::WriteTable {
+                Step::WriteTable(Box::new(TableWrite {
                     disk: w.disk.clone(),
-                    start: Rc::new(start.get(skip..).unwrap_or_default().to_vec()),
+                    start: start.get(skip..).unwrap_or_default().to_vec(),
                     start_at: Bytes(skip as u64),
-                    end: Rc::new(end),
+                    end,
                     end_at: Bytes(end_at),
-                },
+                })),
             ));
         }
         for e in &w.esp_copies {
@@ -239,13 +242,13 @@ fn actions(conv: &Conversion, ids: &mut Ids) -> Result<Vec<Action>> {
                     serial >> 16,
                     serial & 0xffff
                 ),
-                Step::CopyEsp {
+                Step::CopyEsp(Box::new(EspCopy {
                     from: conv.keep.clone(),
                     to: w.disk.clone(),
                     offset: Bytes(e.offset.0 * 512),
                     len: Bytes(e.len.0 * 512),
                     serial,
-                },
+                })),
             ));
         }
         let disk = Rc::new(w.disk.clone());

@@ -383,12 +383,15 @@ fn root_shared_and_netmirror_are_listed_as_not_built_with_their_position() {
     let root = class(&format!("  - name: sys\n    type: root\n{disks}"));
     let u = unbuilt(&root);
     assert_eq!(u.len(), 1, "{u:?}");
-    assert_eq!((u[0].object.as_str(), u[0].span.line), ("type root", 3));
+    assert_eq!(
+        (u[0].object.as_str(), u[0].span.line),
+        ("type root without a keep disk", 3)
+    );
     let e = check_built(&root).unwrap_err().to_string();
     assert!(
-        e.contains("class sys: type root")
+        e.contains("class sys: type root without a keep disk")
             && e.contains("not yet supported by this version")
-            && e.contains("would not boot"),
+            && e.contains("role: keep"),
         "{e}"
     );
     let shared = class(
@@ -405,12 +408,13 @@ fn root_shared_and_netmirror_are_listed_as_not_built_with_their_position() {
 
 #[test]
 fn a_keep_disk_is_refused_by_the_planner_and_nothing_is_written() {
+    // A keep disk without a partition table (here: blank) cannot be converted.
     let mut w = world(&["d1", "d2"], 64);
     let before = sums(&w);
-    let c = class("  - name: sys\n    type: root\n    disks:\n      - {name: d1, device: /dev/disk/by-id/virtio-d1, role: keep}\n      - {name: d2, device: /dev/disk/by-id/virtio-d2}\n    groups:\n      - {name: m, type: mirror, members: [d1, d2]}\n");
+    let c = class("  - name: sys\n    type: root\n    disks:\n      - {name: d1, device: /dev/disk/by-id/virtio-d1, role: keep}\n      - {name: d2, device: /dev/disk/by-id/virtio-d2}\n    groups:\n      - {name: m, type: mirror, members: [d1, d2]}\n    volumes:\n      - {name: root, on: m, partition: 2}\n");
     let e = apply(&mut w, &c, false).unwrap_err().to_string();
     assert!(
-        e.contains("disk d1") && e.contains("role: keep") && e.contains("not built yet"),
+        e.contains("disk d1") && e.contains("no GUID partition table"),
         "{e}"
     );
     assert_eq!(sums(&w), before);
