@@ -604,9 +604,13 @@ pub(crate) fn check_values(ctx: &mut Ctx, config: &Config) {
                 }
             }
         }
+        // Size 0 stands for "the partition's size" on a root class keeping a disk
+        // (parse reports a missing size everywhere else).
+        let keeps =
+            c.class_type == ClassType::Root && c.disks.iter().any(|d| d.role == DiskRole::Keep);
         for v in &c.volumes {
             name(ctx, &v.name, v.span);
-            if !sized(v.size) {
+            if !(sized(v.size) || keeps && v.size.0 == 0) {
                 ctx.err(
                     v.span,
                     format!(
