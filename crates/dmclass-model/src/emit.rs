@@ -115,7 +115,7 @@ fn volume(v: &Volume) -> Vec<(&'static str, String)> {
         f.push(("partition", p.to_string()));
     }
     // Size 0 means "the partition's size" (written without `size`).
-    if v.partition.is_none() || v.size.0 != 0 {
+    if v.size.0 != 0 {
         f.push(("size", v.size.to_string()));
     }
     f.extend([
