@@ -186,8 +186,10 @@ pub(crate) fn kernel_cmdline(spec: &VmSpec) -> String {
             )
         })
         .unwrap_or_default();
+    // NVMe under TCG on a loaded 2-core machine can take longer than the driver's 30 s
+    // I/O timeout (seen: abort, controller reset, a boot that never ends); wait instead.
     let host = if spec.personality == Personality::KvmHost {
-        " dmclass.vmtest.kvmhost"
+        " dmclass.vmtest.kvmhost nvme_core.io_timeout=600"
     } else {
         ""
     };
