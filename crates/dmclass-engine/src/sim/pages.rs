@@ -30,10 +30,14 @@ pub(crate) fn read_pages(disk: &DiskState, off: u64, out: &mut [u8]) {
     }
 }
 
+/// Compared with as a slice: a `memcmp`, fast also in unoptimized test builds (a
+/// simulated resync of a 10 GiB volume checks every page).
+static ZERO_PAGE: [u8; PAGE] = [0; PAGE];
+
 pub(crate) fn write_pages(disk: &mut DiskState, off: u64, data: &[u8]) {
     for (idx, in_page, pos, n) in page_runs(off, data.len()) {
         let src = &data[pos..pos + n];
-        let zero = src.iter().all(|&b| b == 0);
+        let zero = src == &ZERO_PAGE[..n];
         if zero && n == PAGE {
             disk.pages.remove(&idx); // keep zeroed ranges sparse
             continue;
