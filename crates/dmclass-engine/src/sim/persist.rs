@@ -495,55 +495,16 @@ fn from_file(f: WorldFile) -> Result<World, String> {
     Ok(w)
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Standard base64 with padding.
+/// Standard base64 with padding (the `base64` crate).
 pub(crate) fn b64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let b = [
-            c[0],
-            c.get(1).copied().unwrap_or(0),
-            c.get(2).copied().unwrap_or(0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for (k, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
-            if k <= c.len() {
-                out.push(char::from(B64[(n >> shift & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
 /// Decodes [`b64_encode`]'s output; anything else is an error.
 pub(crate) fn b64_decode(text: &str) -> Result<Vec<u8>, String> {
-    let bytes = text.as_bytes();
-    if !bytes.len().is_multiple_of(4) {
-        return Err("base64 length is not a multiple of 4".into());
-    }
-    let val = |c: u8| -> Option<u32> {
-        B64.iter()
-            .position(|&x| x == c)
-            .and_then(|p| u32::try_from(p).ok())
-    };
-    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
-    let quads = bytes.len() / 4;
-    for (qi, q) in bytes.chunks(4).enumerate() {
-        let pad = q.iter().rev().take_while(|&&c| c == b'=').count();
-        if pad > 2 || pad > 0 && qi + 1 != quads {
-            return Err("misplaced base64 padding".into());
-        }
-        let mut n = 0u32;
-        for &c in &q[..4 - pad] {
-            n = n << 6
-                | val(c).ok_or_else(|| format!("invalid base64 character {:?}", char::from(c)))?;
-        }
-        n <<= 6 * pad;
-        let [_, a, b, c] = n.to_be_bytes();
-        out.extend_from_slice(&[a, b, c][..3 - pad]);
-    }
-    Ok(out)
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| format!("bad base64: {e}"))
 }
