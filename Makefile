@@ -36,7 +36,7 @@ check-style: deps
 unit-test: deps
 	$(CARGO) test --locked
 
-# Bounded: FUZZ_SECONDS per target, one libFuzzer process at a time; scripts/fuzz
+# Bounded: FUZZ_SECONDS per target, one libFuzzer process per CPU; scripts/fuzz
 # installs cargo-fuzz itself and fails on any crash (docs/fuzzing.md).
 FUZZ_SECONDS ?= 60
 fuzz:

@@ -264,7 +264,7 @@ pub fn tracking_view(meta: &ClassMeta, p: &ProxyRef) -> Option<(VolumeMeta, Acti
         partition: None,
     };
     // No `nosync`: the table the probe of dm-raid 1.15.1 saw load degraded over an
-    // rmeta that has a superblock (tests/vm/tests/proxy.rs loads it at every later
+    // rmeta that has a superblock (tests/vm/tests/scenarios/proxy.rs loads it at every later
     // activation); one present leg has nothing to resync anyway.
     let act = Activation {
         nosync: false,

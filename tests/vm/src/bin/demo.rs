@@ -152,7 +152,7 @@ fn main() -> ExitCode {
     }
     println!("    all VM scenarios:  make vm-test");
     println!("    one scenario:      make vm-test-one SCENARIO=kvm_raid1_degraded_both_ways");
-    println!("    (scenarios: tests/vm/tests/{{boot,faults,mirror}}.rs; failed ones keep logs in target/vm/logs/<name>/)");
+    println!("    (scenarios: tests/vm/tests/scenarios/; failed ones keep logs in target/vm/logs/<name>/)");
     match result {
         Ok(()) => {
             println!("\ndemo finished");

@@ -4,21 +4,19 @@
 //! the interrupted apply: the volume that was there keeps its data, status is
 //! consistent, and applying the same file again converges to an empty plan.
 //!
-//! Run one: `cargo test -p dmclass-vmtest --test crash power_cut_every_step_add_leg`.
+//! Run one: `make vm-test-one SCENARIO=power_cut_every_step_add_leg`.
 //!
 //! Every action of each plan is a failpoint (plus every `mid:write_metadata:<n>`);
 //! `$DMCLASS_CRASH_SAMPLE=<n>` samples n actions instead (see [`failpoints`]) and
 //! `$DMCLASS_CRASH_POINTS` names them.
 
-mod common;
-
-use common::dmclass::{
+use crate::common::dmclass::{
     apply, check_and_apply, class_flags, class_yaml, disk_by_path, dm_name, dmclass_ok, leg_sums,
     plan_actions, plan_steps, put_config, read_sum, status, vol_path, wait_synced,
     write_and_verify, PlanStep,
 };
-use common::proxy::{proxy_status, wait_proxy_synced};
-use common::{wait_exists, wait_gone, MIB};
+use crate::common::proxy::{proxy_status, wait_proxy_synced};
+use crate::common::{wait_exists, wait_gone, MIB};
 use dmclass_model::Bytes;
 use dmclass_vmtest::{boot_or_skip, DiskSpec, Firmware, Personality, Vm, VmSpec};
 use std::collections::BTreeSet;
@@ -204,8 +202,7 @@ fn done(vm: &Vm, t0: Instant, rounds: usize) {
     );
 }
 
-#[test]
-fn power_cut_every_step_create_volume() {
+pub fn power_cut_every_step_create_volume() {
     let t0 = Instant::now();
     let spec = VmSpec::new("crash_create_volume", Personality::KvmGuest, Firmware::Bios)
         .disk(DiskSpec::virtio_blk("cva", "cva", Bytes(256 * MIB)))
@@ -321,8 +318,7 @@ fn copy_disks(vm: &Vm, suffix_from: &str, suffix_to: &str) {
     }
 }
 
-#[test]
-fn power_cut_every_step_add_leg() {
+pub fn power_cut_every_step_add_leg() {
     let t0 = Instant::now();
     let spec = VmSpec::new("crash_add_leg", Personality::KvmGuest, Firmware::Bios)
         .disk(DiskSpec::virtio_blk("ala", "ala", Bytes(160 * MIB)))
@@ -478,8 +474,7 @@ fn part_killed(vm: &mut Vm, point: &str) -> bool {
     true
 }
 
-#[test]
-fn power_cut_every_step_proxy_part() {
+pub fn power_cut_every_step_proxy_part() {
     let t0 = Instant::now();
     let spec = VmSpec::new("crash_proxy_part", Personality::KvmGuest, Firmware::Bios)
         .disk(DiskSpec::virtio_blk("ppa", "ppa", Bytes(160 * MIB)))

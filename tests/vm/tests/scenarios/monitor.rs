@@ -4,12 +4,10 @@
 //!
 //! Run one: `make vm-test-one SCENARIO=monitor_leg_failed_exec`.
 
-mod common;
-
-use common::dmclass::{
+use crate::common::dmclass::{
     check_and_apply, class_yaml, disk_by_path, put_config, vol_path, wait_synced,
 };
-use common::{wait_exists, wait_gone, MIB};
+use crate::common::{wait_exists, wait_gone, MIB};
 use dmclass_model::Bytes;
 use dmclass_vmtest::{boot_or_skip, DiskSpec, Firmware, Personality, Vm, VmSpec};
 use serde_json::Value;
@@ -47,8 +45,7 @@ fn monitor_log(vm: &mut Vm) -> String {
     .stdout
 }
 
-#[test]
-fn monitor_leg_failed_exec() {
+pub fn monitor_leg_failed_exec() {
     let spec = VmSpec::new(
         "monitor_leg_failed_exec",
         Personality::KvmGuest,
@@ -93,7 +90,7 @@ fn monitor_leg_failed_exec() {
     }
 
     // the leg on b goes away (QMP device_del); writes make raid1 fail the leg
-    let link = common::by_id(&vm, &d2);
+    let link = crate::common::by_id(&vm, &d2);
     vm.unplug(&d2.id)
         .unwrap_or_else(|e| vm.fail(&format!("unplug {}: {e}", d2.id), None));
     vm.sh(&wait_gone(&link));

@@ -5,19 +5,17 @@
 //! without harming the origin when its store overflows, and is refused where the
 //! support matrix has no row for it.
 //!
-//! Run one: `cargo test -p dmclass-vmtest --test cow cow_snapshot_merge_survives_reboot`.
+//! Run one: `make vm-test-one SCENARIO=cow_snapshot_merge_survives_reboot`.
 
-mod common;
-
-use common::cow::{
+use crate::common::cow::{
     check_origin_stack, check_snapshot_table, dm_exists, snapshot_layers, snapshot_status,
     snapshots, with_snapshots,
 };
-use common::dmclass::{
+use crate::common::dmclass::{
     check_and_apply, class_yaml, disk_by_path, dm_name, dmclass, dmclass_ok, host_disk_sums,
     put_config, read_sum, single_target, vol_path, wait_synced, write_random,
 };
-use common::{by_id, wait_exists, wait_gone, MIB};
+use crate::common::{by_id, wait_exists, wait_gone, MIB};
 use dmclass_model::Bytes;
 use dmclass_vmtest::{boot_or_skip, DiskSpec, Firmware, Personality, Vm, VmSpec};
 use std::time::{Duration, Instant};
@@ -183,8 +181,7 @@ fn finish_merge(vm: &mut Vm) {
     eprintln!("merge finished after {:?}", t0.elapsed());
 }
 
-#[test]
-fn cow_snapshot_merge_survives_reboot() {
+pub fn cow_snapshot_merge_survives_reboot() {
     let Some(mut vm) = boot_with_volume(spec("cow_snapshot_merge", "sm")) else {
         return;
     };
@@ -276,8 +273,7 @@ fn cow_snapshot_merge_survives_reboot() {
     eprintln!("cow_snapshot_merge_survives_reboot: {:?}", t0.elapsed());
 }
 
-#[test]
-fn cow_merge_of_open_origin_waits_for_next_boot() {
+pub fn cow_merge_of_open_origin_waits_for_next_boot() {
     let Some(mut vm) = boot_with_volume(spec("cow_merge_deferred", "md")) else {
         return;
     };
@@ -341,8 +337,7 @@ fn cow_merge_of_open_origin_waits_for_next_boot() {
     );
 }
 
-#[test]
-fn cow_store_full_is_invalid_origin_intact() {
+pub fn cow_store_full_is_invalid_origin_intact() {
     let Some(mut vm) = boot_with_volume(spec("cow_store_full", "sf")) else {
         return;
     };
@@ -386,8 +381,7 @@ fn cow_store_full_is_invalid_origin_intact() {
     vm.check_eq("origin still reads what was written", &written, &back, None);
 }
 
-#[test]
-fn cow_snapshot_refused_in_other_guest() {
+pub fn cow_snapshot_refused_in_other_guest() {
     let Some(mut vm) = boot_or_skip(spec("cow_snapshot_refused", "sr")) else {
         return;
     };

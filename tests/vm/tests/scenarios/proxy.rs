@@ -4,18 +4,16 @@
 //! changed are copied, measured with QEMU's block statistics), and restored onto its
 //! master; a restore under a mounted master is refused and changes nothing.
 //!
-//! Run one: `cargo test -p dmclass-vmtest --test proxy proxy_join_part_rejoin_restore`.
+//! Run one: `make vm-test-one SCENARIO=proxy_join_part_rejoin_restore`.
 
-mod common;
-
-use common::dmclass::{
+use crate::common::dmclass::{
     check_and_apply, class_yaml, disk_by_path, dm_name, dm_table, dmclass, dmclass_ok, leg_sums,
     put_config, raid_legs, read_sum, single_target, vol_path, wait_synced, write_and_verify,
 };
-use common::proxy::{
+use crate::common::proxy::{
     devnum, kernel_copy, linear_target, proxy_status, throttle_resync, wait_proxy_synced,
 };
-use common::{by_id, first_word, wait_exists, wait_gone, MIB};
+use crate::common::{by_id, first_word, wait_exists, wait_gone, MIB};
 use dmclass_model::Bytes;
 use dmclass_vmtest::{boot_or_skip, DiskSpec, Firmware, Output, Personality, Vm, VmSpec};
 use std::time::{Duration, Instant};
@@ -247,8 +245,7 @@ fn wr_bytes(vm: &mut Vm, disk: &str) -> u64 {
     }
 }
 
-#[test]
-fn proxy_join_part_rejoin_restore() {
+pub fn proxy_join_part_rejoin_restore() {
     let t0 = Instant::now();
     let Some(mut vm) = boot_with_master(spec("proxy_lifecycle", "px")) else {
         return;
@@ -467,8 +464,7 @@ fn proxy_join_part_rejoin_restore() {
     eprintln!("proxy_join_part_rejoin_restore: {:?}", t0.elapsed());
 }
 
-#[test]
-fn proxy_restore_refused_while_mounted() {
+pub fn proxy_restore_refused_while_mounted() {
     let t0 = Instant::now();
     let Some(mut vm) = boot_with_master(spec("proxy_restore_mounted", "pr")) else {
         return;

@@ -3,11 +3,9 @@
 //! harness attached, the right kind and stable id. The kernel has the dm targets dmclass
 //! drives.
 //!
-//! Run one: `cargo test -p dmclass-vmtest --test boot kvm_guest_bios_probe`.
+//! Run one: `make vm-test-one SCENARIO=kvm_guest_bios_probe`.
 
-mod common;
-
-use common::{check_udev_ids, MIB};
+use crate::common::{check_udev_ids, MIB};
 use dmclass_model::Bytes;
 use dmclass_rules::Facts;
 use dmclass_vmtest::{boot_or_skip, DiskSpec, Firmware, Personality, Vm, VmSpec};
@@ -79,8 +77,7 @@ fn check_probe(vm: &mut Vm) {
     }
 }
 
-#[test]
-fn kvm_guest_bios_probe() {
+pub fn kvm_guest_bios_probe() {
     let spec = VmSpec::new(
         "kvm_guest_bios_probe",
         Personality::KvmGuest,
@@ -102,8 +99,7 @@ fn kvm_guest_bios_probe() {
     check_probe(&mut vm);
 }
 
-#[test]
-fn vmware_guest_uefi_probe() {
+pub fn vmware_guest_uefi_probe() {
     let spec = VmSpec::new(
         "vmware_guest_uefi_probe",
         Personality::VmwareGuest,
@@ -132,8 +128,7 @@ fn vmware_guest_uefi_probe() {
     check_probe(&mut vm);
 }
 
-#[test]
-fn dm_targets_and_failure_report() {
+pub fn dm_targets_and_failure_report() {
     let spec = VmSpec::new("dm_targets", Personality::KvmGuest, Firmware::Uefi)
         .disk(DiskSpec::virtio_blk("t1", "t1", Bytes(64 * MIB)));
     let Some(mut vm) = boot_or_skip(spec) else {
@@ -215,8 +210,7 @@ fn dm_targets_and_failure_report() {
 /// one unified kernel image at `\EFI\BOOT\BOOTX64.EFI`; with the first disk gone OVMF
 /// boots from the second. The ground the root class's boot-from-either-disk scenarios
 /// stand on.
-#[test]
-fn uefi_firmware_boots_from_either_disks_esp() {
+pub fn uefi_firmware_boots_from_either_disks_esp() {
     let mut spec = VmSpec::new("uefi_esp_boot", Personality::KvmGuest, Firmware::Uefi)
         .disk(DiskSpec::virtio_blk("espa", "espa", Bytes(128 * MIB)).with_esp())
         .disk(DiskSpec::virtio_blk("espb", "espb", Bytes(128 * MIB)).with_esp());
@@ -254,8 +248,7 @@ fn uefi_firmware_boots_from_either_disks_esp() {
 /// on the same disk (`switch_root`): `/` is the disk's second partition, and what is
 /// written to it is there after a power cut. The ground of the root class's scenarios,
 /// whose root is a dmclass volume instead.
-#[test]
-fn uefi_boots_a_root_file_system_on_disk() {
+pub fn uefi_boots_a_root_file_system_on_disk() {
     let spec = VmSpec::new("uefi_root_boot", Personality::KvmGuest, Firmware::Uefi)
         .disk(DiskSpec::virtio_blk("sysa", "sysa", Bytes(256 * MIB)).with_root());
     let Some(mut vm) = boot_or_skip(spec) else {

@@ -13,14 +13,12 @@
 //!
 //! Run: `make vm-test-one SCENARIO=each_leg_alone_after_every_cycle`.
 
-mod common;
-
-use common::dmclass::{
+use crate::common::dmclass::{
     check_and_apply, dmclass, dmclass_ok, mirror_class, put_config, read_sum, status, vol_path,
     wait_synced, warns_degraded, write_random,
 };
-use common::proxy::throttle_resync;
-use common::{wait_exists, MIB};
+use crate::common::proxy::throttle_resync;
+use crate::common::{wait_exists, MIB};
 use dmclass_model::Bytes;
 use dmclass_vmtest::{boot_or_skip, DiskSpec, Firmware, Personality, Vm, VmSpec};
 use std::time::{Duration, Instant};
@@ -91,8 +89,7 @@ fn each_alone(vm: &mut Vm, legs: &[&str], sum: &str, cycle: &str) {
     wait_synced(vm, CLASS, SYNC_TIMEOUT);
 }
 
-#[test]
-fn each_leg_alone_after_every_cycle() {
+pub fn each_leg_alone_after_every_cycle() {
     let spec = VmSpec::new("each_leg_alone", Personality::KvmGuest, Firmware::Bios)
         .disk(DiskSpec::virtio_scsi("a", "alna", Bytes(256 * MIB)))
         .disk(DiskSpec::virtio_blk("b", "alnb", Bytes(256 * MIB)));
@@ -227,8 +224,7 @@ fn wait_b_back(vm: &mut Vm) {
 /// `activate` refuses, `--force --yes` starts the volume from that disk with the
 /// data, and records the others stale; with every disk back the class assembles and
 /// the stale legs are resynced from the forced one.
-#[test]
-fn force_starts_a_closed_class_from_one_disk() {
+pub fn force_starts_a_closed_class_from_one_disk() {
     let spec = VmSpec::new("force_closed", Personality::KvmGuest, Firmware::Bios)
         .disk(DiskSpec::virtio_scsi("a", "frca", Bytes(256 * MIB)))
         .disk(DiskSpec::virtio_blk("b", "frcb", Bytes(256 * MIB)))

@@ -5,15 +5,13 @@
 //!
 //! Run one: `make vm-test-one SCENARIO=injected_read_errors_spare_takes_over`.
 
-mod common;
-
-use common::dmclass::{
+use crate::common::dmclass::{
     check_and_apply, class_generation, class_yaml, disk_by_path, disk_states, dm_name, dm_table,
     dmclass, dmclass_ok, mirror_class, put_config, raid_health, read_sum, rimage_name,
     single_target, status, vol_path, volume_status, wait_synced, warns_degraded, write_random,
     VolumeStatus,
 };
-use common::{by_id, wait_exists, wait_gone, MIB};
+use crate::common::{by_id, wait_exists, wait_gone, MIB};
 use dmclass_model::{Bytes, Sectors};
 use dmclass_vmtest::{
     boot_or_skip, DiskSpec, Firmware, InjectedError, IoOp, Output, Personality, Vm, VmSpec,
@@ -125,8 +123,7 @@ fn reactivate_degraded(vm: &mut Vm, class: &str, volume: &str) {
     vm.sh(&wait_exists(&vol_path(class, volume)));
 }
 
-#[test]
-fn unplug_leg_under_writer_then_replug_resyncs_only_changes() {
+pub fn unplug_leg_under_writer_then_replug_resyncs_only_changes() {
     let spec = VmSpec::new("hotplug_replug", Personality::KvmGuest, Firmware::Bios)
         .disk(DiskSpec::virtio_blk("d1", "hpd1", Bytes(256 * MIB)))
         .disk(DiskSpec::virtio_scsi("d2", "hpd2", Bytes(256 * MIB)));
@@ -354,8 +351,7 @@ fn concurrent_region_reads(vm: &mut Vm, dev: &str, at: u64) -> Output {
     ))
 }
 
-#[test]
-fn injected_read_errors_spare_takes_over() {
+pub fn injected_read_errors_spare_takes_over() {
     let bad = InjectedError {
         op: IoOp::Read,
         sector: Sectors(BAD_SECTOR),
@@ -535,8 +531,7 @@ fn injected_read_errors_spare_takes_over() {
     eprintln!("hotplug_spare: runtime {:?}", t_start.elapsed());
 }
 
-#[test]
-fn stale_leg_reported_disable_never_written() {
+pub fn stale_leg_reported_disable_never_written() {
     let spec = VmSpec::new("hotplug_stale", Personality::KvmGuest, Firmware::Bios)
         .disk(DiskSpec::virtio_blk("d1", "std1", Bytes(256 * MIB)))
         .disk(DiskSpec::virtio_scsi("d2", "std2", Bytes(256 * MIB)));
@@ -716,8 +711,7 @@ fn craft_label(
 /// of the disk) plugged into a running class: DISABLE with the reason in `status`,
 /// never written (QEMU's write counter of the disk stays 0), the volume keeps its data
 /// (issue #11 §5).
-#[test]
-fn crafted_label_disk_is_disable_never_written() {
+pub fn crafted_label_disk_is_disable_never_written() {
     let spec = VmSpec::new("crafted_label", Personality::KvmGuest, Firmware::Bios)
         .disk(DiskSpec::virtio_blk("a", "crfa", Bytes(256 * MIB)))
         .disk(DiskSpec::virtio_blk("b", "crfb", Bytes(256 * MIB)));

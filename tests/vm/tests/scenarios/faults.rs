@@ -1,16 +1,13 @@
 //! Fault scenarios: hot-unplug and replug of disks, power cut and reboot, injected I/O
 //! errors. Each asserts on data (checksums), not only on exit codes.
 //!
-//! Run one: `cargo test -p dmclass-vmtest --test faults power_cut_keeps_synced_data`.
+//! Run one: `make vm-test-one SCENARIO=power_cut_keeps_synced_data`.
 
-mod common;
-
-use common::{by_id, first_word, wait_exists, wait_gone, MIB};
+use crate::common::{by_id, first_word, wait_exists, wait_gone, MIB};
 use dmclass_model::{Bytes, Sectors};
 use dmclass_vmtest::{boot_or_skip, DiskSpec, Firmware, InjectedError, IoOp, Personality, VmSpec};
 
-#[test]
-fn hotplug_unplug_replug() {
+pub fn hotplug_unplug_replug() {
     let spec = VmSpec::new(
         "hotplug_unplug_replug",
         Personality::KvmGuest,
@@ -110,8 +107,7 @@ fn hotplug_unplug_replug() {
     }
 }
 
-#[test]
-fn power_cut_keeps_synced_data() {
+pub fn power_cut_keeps_synced_data() {
     let spec = VmSpec::new("power_cut", Personality::VmwareGuest, Firmware::Bios)
         .disk(DiskSpec::vmdk("raw1", "pcraw1", Bytes(64 * MIB)))
         .disk(DiskSpec::rdm(
@@ -167,8 +163,7 @@ fn first_word_of(line: &str) -> String {
     line.split_whitespace().next().unwrap_or("").to_string()
 }
 
-#[test]
-fn injected_io_errors() {
+pub fn injected_io_errors() {
     let disk = DiskSpec::virtio_blk("err1", "err1", Bytes(64 * MIB))
         .with_error(InjectedError {
             op: IoOp::Read,

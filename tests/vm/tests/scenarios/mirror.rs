@@ -3,17 +3,15 @@
 //! (hot-unplug), the machine loses power or reboots, and `dmclass activate` assembles
 //! everything again from the on-disk metadata alone.
 //!
-//! Run one: `cargo test -p dmclass-vmtest --test mirror kvm_raid1_degraded_both_ways`.
+//! Run one: `make vm-test-one SCENARIO=kvm_raid1_degraded_both_ways`.
 
-mod common;
-
-use common::dmclass::{
+use crate::common::dmclass::{
     apply, check_and_apply, class_yaml, disk_by_path, disk_by_wwn, dm_name, dm_table, dmclass,
     dmclass_ok, host_disk_sums, leg_sums, mirror_legs, plan_actions, put_config, raid_health,
     raid_legs, read_sum, rimage_name, single_target, status, vol_path, volume_status, wait_synced,
     warns_degraded, write_and_verify,
 };
-use common::{by_id, wait_exists, wait_gone, MIB};
+use crate::common::{by_id, wait_exists, wait_gone, MIB};
 use dmclass_model::Bytes;
 use dmclass_vmtest::{boot_or_skip, DiskSpec, Firmware, Personality, Vm, VmSpec};
 use std::time::Duration;
@@ -49,8 +47,7 @@ fn deactivate(vm: &mut Vm, class: &str, volume: &str) {
     ));
 }
 
-#[test]
-fn kvm_raid1_degraded_both_ways() {
+pub fn kvm_raid1_degraded_both_ways() {
     let spec = VmSpec::new("kvm_raid1_degraded", Personality::KvmGuest, Firmware::Bios)
         .disk(DiskSpec::virtio_blk("m1a", "m1a", Bytes(256 * MIB)))
         .disk(DiskSpec::virtio_scsi("m1b", "m1b", Bytes(256 * MIB)));
@@ -153,8 +150,7 @@ fn kvm_raid1_degraded_both_ways() {
     check_legs(&mut vm, "m1", "vol1", 64, 2, &sum);
 }
 
-#[test]
-fn vmware_layouts() {
+pub fn vmware_layouts() {
     let rdm = |id: &str, n: u64| DiskSpec::rdm(id, id, 0x6000_00e0_0d28_0100 + n, Bytes(160 * MIB));
     let vmdk = |id: &str, mib: u64| DiskSpec::vmdk(id, id, Bytes(mib * MIB));
     let spec = VmSpec::new("vmware_layouts", Personality::VmwareGuest, Firmware::Uefi)
@@ -301,8 +297,7 @@ fn vmware_layouts() {
     }
 }
 
-#[test]
-fn power_cut_after_apply() {
+pub fn power_cut_after_apply() {
     let spec = VmSpec::new(
         "power_cut_after_apply",
         Personality::KvmGuest,
@@ -355,8 +350,7 @@ fn power_cut_after_apply() {
     vm.check_eq("boots", &3, &vm.boots(), None);
 }
 
-#[test]
-fn ext4_fsck_after_reboot() {
+pub fn ext4_fsck_after_reboot() {
     let spec = VmSpec::new(
         "ext4_fsck_after_reboot",
         Personality::KvmGuest,
@@ -429,8 +423,7 @@ fn all_tables(vm: &mut Vm) -> String {
     vm.sh("dmsetup table | grep '^dmclass-' | sort").stdout
 }
 
-#[test]
-fn idempotent_apply() {
+pub fn idempotent_apply() {
     let spec = VmSpec::new("idempotent_apply", Personality::KvmGuest, Firmware::Bios)
         .disk(DiskSpec::virtio_blk("ida", "ida", Bytes(256 * MIB)))
         .disk(DiskSpec::virtio_scsi("idb", "idb", Bytes(256 * MIB)));
@@ -484,8 +477,7 @@ fn idempotent_apply() {
     dmclass_ok(&mut vm, "check /root/idem.yaml");
 }
 
-#[test]
-fn refused_apply_changes_nothing() {
+pub fn refused_apply_changes_nothing() {
     let spec = VmSpec::new("refused_apply", Personality::KvmGuest, Firmware::Bios)
         .disk(DiskSpec::virtio_blk("rfa", "rfa", Bytes(128 * MIB)))
         .disk(DiskSpec::virtio_scsi("rfb", "rfb", Bytes(128 * MIB)));

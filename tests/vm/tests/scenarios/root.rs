@@ -2,10 +2,8 @@
 //! its own ESP, is converted in place to a raid1 root class with a blank second disk;
 //! the machine then boots from either disk (docs/root-class.md).
 
-mod common;
-
-use common::by_id;
-use common::dmclass::{dmclass_ok, put_config, volume_status, wait_synced};
+use crate::common::by_id;
+use crate::common::dmclass::{dmclass_ok, put_config, volume_status, wait_synced};
 use dmclass_model::Bytes;
 use dmclass_vmtest::{boot_or_skip, DiskSpec, Firmware, Personality, Vm, VmSpec};
 use std::time::{Duration, Instant};
@@ -41,8 +39,7 @@ fn check_root_on_volume(vm: &mut Vm, what: &str) {
     );
 }
 
-#[test]
-fn root_uefi_kvm_host_boot_either_disk() {
+pub fn root_uefi_kvm_host_boot_either_disk() {
     let spec = VmSpec::new(
         "root_kvm_host_either_disk",
         Personality::KvmHost,

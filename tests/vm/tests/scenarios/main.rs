@@ -1,0 +1,127 @@
+//! The VM scenarios (docs/testing.md), one test binary with its own harness
+//! (libtest-mimic): every scenario in one queue, so both cores run a VM until the queue
+//! is empty (one binary per file left a core idle whenever a file's last scenario ran
+//! alone), the longest first, and the time of every scenario printed at the end.
+//!
+//! Run all: `make vm-test`. Run one: `make vm-test-one SCENARIO=<name>` (a substring
+//! of the name, as `cargo test` filters). The usual test options work after `--`:
+//! `--list`, `--exact`, `--test-threads N`, `--skip NAME`.
+
+mod common;
+
+mod boot;
+mod cow;
+mod crash;
+mod faults;
+mod hotplug;
+mod mirror;
+mod monitor;
+mod proxy;
+mod redundancy;
+mod root;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// `module::function` pairs in the order they start: longest first (measured in CI
+/// runs), so that the last scenarios to finish are short ones and no core idles at the
+/// end for long.
+macro_rules! scenarios {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        vec![$((stringify!($module), stringify!($name), $module::$name as fn())),*]
+    };
+}
+
+fn all() -> Vec<(&'static str, &'static str, fn())> {
+    scenarios![
+        crash::power_cut_every_step_add_leg,
+        crash::power_cut_every_step_create_volume,
+        crash::power_cut_every_step_proxy_part,
+        root::root_uefi_kvm_host_boot_either_disk,
+        proxy::proxy_join_part_rejoin_restore,
+        redundancy::each_leg_alone_after_every_cycle,
+        hotplug::unplug_leg_under_writer_then_replug_resyncs_only_changes,
+        mirror::vmware_layouts,
+        redundancy::force_starts_a_closed_class_from_one_disk,
+        hotplug::injected_read_errors_spare_takes_over,
+        cow::cow_snapshot_merge_survives_reboot,
+        cow::cow_merge_of_open_origin_waits_for_next_boot,
+        mirror::kvm_raid1_degraded_both_ways,
+        mirror::ext4_fsck_after_reboot,
+        mirror::power_cut_after_apply,
+        proxy::proxy_restore_refused_while_mounted,
+        hotplug::stale_leg_reported_disable_never_written,
+        boot::uefi_firmware_boots_from_either_disks_esp,
+        boot::uefi_boots_a_root_file_system_on_disk,
+        faults::power_cut_keeps_synced_data,
+        faults::hotplug_unplug_replug,
+        cow::cow_store_full_is_invalid_origin_intact,
+        cow::cow_snapshot_refused_in_other_guest,
+        hotplug::crafted_label_disk_is_disable_never_written,
+        mirror::idempotent_apply,
+        mirror::refused_apply_changes_nothing,
+        monitor::monitor_leg_failed_exec,
+        faults::injected_io_errors,
+        boot::kvm_guest_bios_probe,
+        boot::vmware_guest_uefi_probe,
+        boot::dm_targets_and_failure_report,
+    ]
+}
+
+/// Turns a panic message (the scenarios fail by panicking) into the harness's failure.
+fn message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_string()))
+        .unwrap_or_else(|| "panicked".to_string())
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let times: Arc<Mutex<Vec<(String, Duration, bool)>>> = Arc::default();
+    let trials = all()
+        .into_iter()
+        .map(|(module, name, run)| {
+            let times = Arc::clone(&times);
+            Trial::test(name, move || {
+                let t0 = Instant::now();
+                let r = std::panic::catch_unwind(run);
+                let took = t0.elapsed();
+                if let Ok(mut t) = times.lock() {
+                    t.push((format!("{module}::{name}"), took, r.is_ok()));
+                }
+                r.map_err(|p| Failed::from(message(p.as_ref())))
+            })
+            .with_kind(module)
+        })
+        .collect();
+    let t0 = Instant::now();
+    let conclusion = libtest_mimic::run(&args, trials);
+    print_times(&times, t0.elapsed());
+    conclusion.exit();
+}
+
+/// The tier's per-scenario times, longest first, and their sum against the wall time.
+fn print_times(times: &Mutex<Vec<(String, Duration, bool)>>, wall: Duration) {
+    let Ok(mut times) = times.lock() else {
+        return;
+    };
+    if times.is_empty() {
+        return;
+    }
+    times.sort_by_key(|t| std::cmp::Reverse(t.1));
+    let sum: Duration = times.iter().map(|t| t.1).sum();
+    println!("\nVM scenario times (longest first):");
+    for (name, took, ok) in times.iter() {
+        let mark = if *ok { "ok    " } else { "FAILED" };
+        println!("  {:>7.1} s  {mark}  {name}", took.as_secs_f64());
+    }
+    println!(
+        "  {:>7.1} s  sum of {} scenarios; wall time {:.1} s",
+        sum.as_secs_f64(),
+        times.len(),
+        wall.as_secs_f64()
+    );
+}
