@@ -25,6 +25,7 @@ mod image;
 mod qemu;
 mod qmp;
 mod report;
+mod resume;
 mod spec;
 mod vm;
 

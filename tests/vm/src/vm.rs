@@ -11,7 +11,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Default limit for one guest command.
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
@@ -32,6 +32,10 @@ pub struct Vm {
     qmp: Option<Qmp>,
     agent: Option<Agent>,
     boots: u32,
+    /// How many of the boots resumed the saved state ([`VmSpec::quick_reboots`]).
+    resumes: u32,
+    /// The first UUID each resumed copy drew (each must be new).
+    resume_uuids: Vec<String>,
     last_boot: Duration,
     keep_logs: bool,
     /// Disks left out of the next boot (their files stay; [`Vm::plug`] adds them).
@@ -97,6 +101,8 @@ impl Vm {
             qmp: None,
             agent: None,
             boots: 0,
+            resumes: 0,
+            resume_uuids: Vec::new(),
             last_boot: Duration::ZERO,
             keep_logs: false,
             absent: Vec::new(),
@@ -139,7 +145,8 @@ impl Vm {
             .map_err(|e| VmError::io(format!("open {}", self.qemu_log.display()), e))?;
         let run_dir = self.run_dir.clone();
         let disk_file = move |d: &DiskSpec| run_dir.join(format!("{}.raw", d.id));
-        let args = qemu::args(
+        let resume = self.can_resume();
+        let mut args = qemu::args(
             &self.spec,
             &qemu::Paths {
                 image: &self.image,
@@ -151,6 +158,9 @@ impl Vm {
                 absent: &self.absent,
             },
         );
+        if resume {
+            args.extend(["-incoming", "defer"].map(std::ffi::OsString::from));
+        }
         let cmdline = std::iter::once(qemu_program())
             .chain(args.iter().map(|a| format!("'{}'", a.to_string_lossy())))
             .collect::<Vec<_>>()
@@ -169,6 +179,11 @@ impl Vm {
         let qmp = Qmp::connect(&qmp_sock, Duration::from_secs(20))
             .map_err(|e| self.exited_or("connecting QMP", e))?;
         self.qmp = Some(qmp);
+        if resume {
+            let state = self.state_file();
+            crate::resume::load(self.qmp()?, &state)
+                .map_err(|e| self.exited_or("resuming the saved VM state", e))?;
+        }
         let mut agent = Agent::connect(&agent_sock, Duration::from_secs(20))
             .map_err(|e| self.exited_or("connecting to the agent socket", e))?;
         let ready = {
@@ -183,14 +198,60 @@ impl Vm {
             });
         }
         self.agent = Some(agent);
+        if resume {
+            self.resumes += 1;
+            let script =
+                crate::resume::after_resume_script(&crate::resume::host_seed()?, SystemTime::now());
+            let out = self.run(&script)?;
+            if !out.success() {
+                return Err(VmError::Protocol(format!(
+                    "after resuming the saved VM state: {}",
+                    out.stderr
+                )));
+            }
+            // The script ends with a UUID from the kernel's generator: two resumed
+            // copies must not draw the same one.
+            let uuid = out.stdout.trim().to_string();
+            if self.resume_uuids.contains(&uuid) {
+                return Err(VmError::Protocol(format!(
+                    "the guest's random generator was not reseeded after resuming (UUID {uuid} drawn twice)"
+                )));
+            }
+            self.resume_uuids.push(uuid);
+        } else if self.boots == 1 && self.saves_state() {
+            // Only a state without any dm device is worth resuming (a boot on disks
+            // of an autostart class may already have activated it).
+            let out = self.run("ls /sys/block")?;
+            if out.success() && !out.stdout.split_whitespace().any(|d| d.starts_with("dm-")) {
+                let state = self.state_file();
+                crate::resume::save(self.qmp()?, &state)?;
+            }
+        }
         self.last_boot = t0.elapsed();
         log::info!(
-            "{}: boot {} took {:?}",
+            "{}: boot {} ({}) took {:?}",
             self.spec.name,
             self.boots,
+            if resume { "resumed" } else { "booted" },
             self.last_boot
         );
         Ok(())
+    }
+
+    /// The state saved after the first boot ([`VmSpec::quick_reboots`]).
+    fn state_file(&self) -> PathBuf {
+        self.run_dir.join("booted.state")
+    }
+
+    /// A quick reboot resumes the saved state: all disks attached (the state has
+    /// them all), booted by `-kernel` (a boot from the ESP is what such a scenario
+    /// tests).
+    fn can_resume(&self) -> bool {
+        self.saves_state() && self.state_file().exists()
+    }
+
+    fn saves_state(&self) -> bool {
+        self.spec.quick_reboots && self.absent.is_empty() && !self.spec.boots_from_disk()
     }
 
     fn check_alive(&mut self, what: &str) -> Result<(), VmError> {
@@ -401,6 +462,11 @@ impl Vm {
     /// Number of boots so far.
     pub fn boots(&self) -> u32 {
         self.boots
+    }
+
+    /// How many of [`Vm::boots`] resumed the saved state ([`VmSpec::quick_reboots`]).
+    pub fn resumes(&self) -> u32 {
+        self.resumes
     }
 
     /// True while QEMU runs.

@@ -195,9 +195,10 @@ fn check_same_plan(vm: &mut Vm, file: &str, expected: &[PlanStep], point: &str) 
 
 fn done(vm: &Vm, t0: Instant, rounds: usize) {
     eprintln!(
-        "{}: {rounds} failpoints, {} boots, {:?}",
+        "{}: {rounds} failpoints, {} boots ({} resumed the saved state), {:?}",
         vm.spec().name,
         vm.boots(),
+        vm.resumes(),
         t0.elapsed()
     );
 }
@@ -205,6 +206,7 @@ fn done(vm: &Vm, t0: Instant, rounds: usize) {
 pub fn power_cut_every_step_create_volume() {
     let t0 = Instant::now();
     let spec = VmSpec::new("crash_create_volume", Personality::KvmGuest, Firmware::Bios)
+        .quick_reboots()
         .disk(DiskSpec::virtio_blk("cva", "cva", Bytes(256 * MIB)))
         .disk(DiskSpec::virtio_scsi("cvb", "cvb", Bytes(256 * MIB)));
     let Some(mut vm) = boot_or_skip(spec) else {
@@ -321,6 +323,7 @@ fn copy_disks(vm: &Vm, suffix_from: &str, suffix_to: &str) {
 pub fn power_cut_every_step_add_leg() {
     let t0 = Instant::now();
     let spec = VmSpec::new("crash_add_leg", Personality::KvmGuest, Firmware::Bios)
+        .quick_reboots()
         .disk(DiskSpec::virtio_blk("ala", "ala", Bytes(160 * MIB)))
         .disk(DiskSpec::virtio_scsi("alb", "alb", Bytes(160 * MIB)))
         .disk(DiskSpec::virtio_blk("alc", "alc", Bytes(160 * MIB)));
@@ -477,6 +480,7 @@ fn part_killed(vm: &mut Vm, point: &str) -> bool {
 pub fn power_cut_every_step_proxy_part() {
     let t0 = Instant::now();
     let spec = VmSpec::new("crash_proxy_part", Personality::KvmGuest, Firmware::Bios)
+        .quick_reboots()
         .disk(DiskSpec::virtio_blk("ppa", "ppa", Bytes(160 * MIB)))
         .disk(DiskSpec::virtio_scsi("ppb", "ppb", Bytes(160 * MIB)))
         .disk(DiskSpec::virtio_blk("ppc", "ppc", Bytes(160 * MIB)))
