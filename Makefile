@@ -2,7 +2,7 @@
 CARGO ?= cargo
 SHELL := /bin/bash
 
-.PHONY: all deps build man check-style unit-test fuzz test demo bench clean help
+.PHONY: all deps build man deb check-style unit-test fuzz test demo bench clean help
 
 all: build
 
@@ -14,6 +14,7 @@ help:
 	@echo "make vm-test    VM tier only; one scenario: make vm-test-one SCENARIO=name"
 	@echo "make bench      benchmarks (ratios against baselines, same run)"
 	@echo "make man        man pages and bash/zsh/fish completions into target/generated/"
+	@echo "make deb        the Debian package into target/debian/, checked by lintian (docs/packaging.md)"
 
 deps:
 	scripts/deps all
@@ -27,6 +28,11 @@ build: deps
 man: deps
 	$(CARGO) run -q --locked -p dmclass-doc -- target/generated
 	@echo "read one: man -l target/generated/man/dmclass.8"
+
+# The Debian package (cargo-deb; scripts/deb installs it and lintian when missing).
+# DEB_VERSION=0.1.1-1 builds another version (an upgrade test).
+deb: deps
+	scripts/deb $(if $(DEB_VERSION),--deb-version $(DEB_VERSION))
 
 check-style: deps
 	$(CARGO) fmt --all -- --check
