@@ -70,9 +70,52 @@ pub fn human(size: Bytes) -> String {
     }
 }
 
-/// Print a value as pretty JSON on stdout.
-pub fn print_json<T: Serialize>(value: &T) -> Result<(), CliError> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| CliError::Output(e.to_string()))?;
+/// The name and version of a `--json` document, printed as its first field,
+/// `"schema": "dmclass-<name>/<version>"`. A script checks it before reading on; the
+/// version changes only when a field is removed or changes meaning (new fields may
+/// appear within a version). Each is described by `docs/schemas/dmclass-<name>-<version>.json`
+/// (JSON Schema), and `tests/json_schemas.rs` validates every command's output against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    /// `dmclass status --json`.
+    Status,
+    /// `dmclass plan --json` (also its error document).
+    Plan,
+    /// `dmclass check --json` (also its error document).
+    Check,
+    /// `dmclass probe --json` (also the input of `--facts`).
+    Probe,
+    /// `dmclass rules --json`.
+    Rules,
+}
+
+impl Schema {
+    /// The `schema` field's value.
+    pub fn id(self) -> &'static str {
+        match self {
+            Schema::Status => "dmclass-status/1",
+            Schema::Plan => "dmclass-plan/1",
+            Schema::Check => "dmclass-check/1",
+            Schema::Probe => "dmclass-probe/1",
+            Schema::Rules => "dmclass-rules/1",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Versioned<'a, T: Serialize> {
+    schema: &'static str,
+    #[serde(flatten)]
+    doc: &'a T,
+}
+
+/// Print a document as pretty JSON on stdout, its schema first.
+pub fn print_json<T: Serialize>(schema: Schema, value: &T) -> Result<(), CliError> {
+    let doc = Versioned {
+        schema: schema.id(),
+        doc: value,
+    };
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| CliError::Output(e.to_string()))?;
     println!("{text}");
     Ok(())
 }

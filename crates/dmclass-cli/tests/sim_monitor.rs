@@ -22,9 +22,11 @@ fn fail_d2(sim: &Sim) {
     dmclass_engine::sim::save(&d, &world).unwrap();
 }
 
+/// The JSON lines, each checked against docs/schemas/dmclass-event-1.json.
 fn events(out: &str) -> Vec<Value> {
     out.lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .inspect(support::assert_schema)
         .collect()
 }
 

@@ -6,7 +6,7 @@
 use crate::args::check::CheckArgs;
 use crate::backend::Backend;
 use crate::error::{CliError, Problem};
-use crate::output::print_json;
+use crate::output::{print_json, Schema};
 use dmclass_engine::plan::PlanOptions;
 use dmclass_rules::{Facts, Report};
 use serde::Serialize;
@@ -42,29 +42,35 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode, CliError> {
         Ok(c) => c,
         Err(e) => {
             if args.json {
-                print_json(&CheckJson {
-                    ok: false,
-                    file,
-                    environment: None,
-                    boot: None,
-                    errors: e.problems(),
-                    notes: Vec::new(),
-                    report: None,
-                })?;
+                print_json(
+                    Schema::Check,
+                    &CheckJson {
+                        ok: false,
+                        file,
+                        environment: None,
+                        boot: None,
+                        errors: e.problems(),
+                        notes: Vec::new(),
+                        report: None,
+                    },
+                )?;
             }
             return Err(e);
         }
     };
     if args.json {
-        print_json(&CheckJson {
-            ok: true,
-            file,
-            environment: Some(c.facts.environment.to_string()),
-            boot: Some(c.facts.boot.to_string()),
-            errors: Vec::new(),
-            notes: c.notes,
-            report: Some(&c.report),
-        })?;
+        print_json(
+            Schema::Check,
+            &CheckJson {
+                ok: true,
+                file,
+                environment: Some(c.facts.environment.to_string()),
+                boot: Some(c.facts.boot.to_string()),
+                errors: Vec::new(),
+                notes: c.notes,
+                report: Some(&c.report),
+            },
+        )?;
     } else {
         for n in &c.notes {
             println!("note: {n}");

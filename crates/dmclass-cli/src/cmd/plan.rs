@@ -5,7 +5,7 @@
 use crate::args::plan::PlanArgs;
 use crate::backend::Backend;
 use crate::error::CliError;
-use crate::output::print_json;
+use crate::output::{print_json, Schema};
 use dmclass_engine::plan::{self, Actual, Plan, PlanOptions};
 use dmclass_model::{Class, Config};
 use dmclass_rules::Facts;
@@ -124,11 +124,14 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, CliError> {
     let r = plan_with(args);
     if let (Err(e), true) = (&r, args.json) {
         // On stdout like a plan, so a script reads one JSON document either way.
-        print_json(&PlanErrorJson {
-            ok: false,
-            file: args.file.display().to_string(),
-            errors: e.problems(),
-        })?;
+        print_json(
+            Schema::Plan,
+            &PlanErrorJson {
+                ok: false,
+                file: args.file.display().to_string(),
+                errors: e.problems(),
+            },
+        )?;
     }
     r
 }
@@ -153,12 +156,15 @@ fn plan_with(args: &PlanArgs) -> Result<ExitCode, CliError> {
         (facts, plans)
     };
     if args.json {
-        print_json(&PlanJson {
-            ok: true,
-            file,
-            environment: facts.environment.to_string(),
-            classes: &plans,
-        })?;
+        print_json(
+            Schema::Plan,
+            &PlanJson {
+                ok: true,
+                file,
+                environment: facts.environment.to_string(),
+                classes: &plans,
+            },
+        )?;
     } else {
         if args.facts.is_some() {
             println!("(planned with --facts: disks were not read and are assumed blank)");

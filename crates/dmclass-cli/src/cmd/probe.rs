@@ -2,7 +2,7 @@
 
 use crate::args::probe::ProbeArgs;
 use crate::error::CliError;
-use crate::output::{human, print_json, Table};
+use crate::output::{human, print_json, Schema, Table};
 use dmclass_rules::{DiskFacts, Facts};
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -11,7 +11,7 @@ use std::process::ExitCode;
 pub fn run(args: &ProbeArgs) -> Result<ExitCode, CliError> {
     let facts = dmclass_linux::probe()?;
     if args.json {
-        print_json(&facts)?;
+        print_json(Schema::Probe, &facts)?;
     } else {
         print!("{}", render(&facts));
     }

@@ -5,7 +5,7 @@ use super::context::{found_classes, select};
 use crate::args::status::StatusArgs;
 use crate::backend::Backend;
 use crate::error::CliError;
-use crate::output::print_json;
+use crate::output::{print_json, Schema};
 use dmclass_engine::assemble::ClassOnDisks;
 use dmclass_engine::state::{self, ClassStatus};
 use serde::Serialize;
@@ -95,7 +95,7 @@ pub fn run(args: &StatusArgs) -> Result<ExitCode, CliError> {
             print!("\x1b[2J\x1b[H");
         }
         if args.json {
-            print_json(&StatusJson { classes: &all })?;
+            print_json(Schema::Status, &StatusJson { classes: &all })?;
         } else if all.is_empty() {
             println!("no dmclass class found on this machine's disks");
         } else {

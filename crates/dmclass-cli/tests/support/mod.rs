@@ -149,3 +149,24 @@ impl Drop for Sim {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Checks a `--json` document against its schema in `docs/schemas/` (named by the
+/// document's own `schema` field: `dmclass-status/1` -> `dmclass-status-1.json`).
+pub fn assert_schema(doc: &Value) {
+    let id = doc["schema"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no schema field: {doc}"));
+    let file = root()
+        .join("docs/schemas")
+        .join(format!("{}.json", id.replace('/', "-")));
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display())),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{id}: {errors:#?}\n{doc:#}");
+}
