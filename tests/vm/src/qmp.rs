@@ -52,7 +52,13 @@ impl Qmp {
             writer,
             events: Vec::new(),
         };
-        let greeting = qmp.next_message(deadline)?;
+        // QEMU can queue an event (RESUME at start-up) ahead of the greeting when the
+        // client connects while it is still starting (seen under load): keep it.
+        let mut greeting = qmp.next_message(deadline)?;
+        while greeting.get("event").is_some() {
+            qmp.events.push(greeting);
+            greeting = qmp.next_message(deadline)?;
+        }
         if greeting.get("QMP").is_none() {
             return Err(VmError::Qmp {
                 command: "greeting".into(),
