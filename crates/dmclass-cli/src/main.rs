@@ -11,6 +11,7 @@ mod facts;
 mod failpoint;
 mod lock;
 mod output;
+mod progress;
 mod simdir;
 
 use clap::Parser;
@@ -19,6 +20,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     dmclass_linux::process::default_sigpipe();
     let cli = args::Cli::parse();
+    output::set_verbosity(cli.verbose, cli.quiet);
     let (level, filter) = match cli.verbose {
         0 => ("warn", log::LevelFilter::Warn),
         1 => ("info", log::LevelFilter::Info),

@@ -70,6 +70,29 @@ pub fn human(size: Bytes) -> String {
     }
 }
 
+/// How much the command prints: `-q` (-1), default (0), `-v` (1), `-vv` (2).
+static VERBOSITY: std::sync::atomic::AtomicI8 = std::sync::atomic::AtomicI8::new(0);
+
+/// Records `--verbose` (count) and `--quiet` once, from `main`.
+pub fn set_verbosity(verbose: u8, quiet: bool) {
+    let v = if quiet {
+        -1
+    } else {
+        i8::try_from(verbose).unwrap_or(i8::MAX)
+    };
+    VERBOSITY.store(v, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `--quiet` was given.
+pub fn quiet() -> bool {
+    VERBOSITY.load(std::sync::atomic::Ordering::Relaxed) < 0
+}
+
+/// `--verbose` was given (at least once).
+pub fn verbose() -> bool {
+    VERBOSITY.load(std::sync::atomic::Ordering::Relaxed) > 0
+}
+
 /// The name and version of a `--json` document, printed as its first field,
 /// `"schema": "dmclass-<name>/<version>"`. A script checks it before reading on; the
 /// version changes only when a field is removed or changes meaning (new fields may

@@ -142,3 +142,44 @@ fn activate_leaves_manual_volumes_inactive_and_succeeds() {
     assert_eq!(volume(&st, "data", "vol1")["state"], "ACTIVE");
     assert_eq!(volume(&st, "data", "vol2")["state"], "STOP");
 }
+
+/// Without a terminal the plan is printed once and no step again (issue: 74 lines for
+/// two volumes); `-v` adds one plain log line per step, `-q` with `--yes` prints the
+/// result lines only. No control characters either way.
+#[test]
+fn apply_prints_the_plan_once_and_steps_only_when_asked() {
+    let yaml = "examples/kvm-guest-mirror.yaml";
+    let text = |o: &std::process::Output| {
+        (
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let sim = Sim::new("out-default", "examples/kvm-guest-mirror.facts.json");
+    let (out, err) = text(&sim.run(&["apply", yaml, "--yes"]));
+    let actions = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with("1. "))
+        .count();
+    assert_eq!(actions, 1, "the plan once: {out}");
+    assert!(!err.contains("[1/"), "no step lines without -v: {err}");
+    assert!(out.contains("class data: applied"), "{out}");
+    assert!(!out.contains('\u{1b}') && !err.contains('\u{1b}') && !err.contains('\r'));
+
+    let sim = Sim::new("out-verbose", "examples/kvm-guest-mirror.facts.json");
+    let (_, err) = text(&sim.run(&["-v", "apply", yaml, "--yes"]));
+    assert!(err.lines().any(|l| l.starts_with("  [1/")), "{err}");
+    assert!(!err.contains('\u{1b}') && !err.contains('\r'), "{err}");
+
+    let sim = Sim::new("out-quiet", "examples/kvm-guest-mirror.facts.json");
+    let (out, err) = text(&sim.run(&["-q", "apply", yaml, "--yes"]));
+    assert!(!out.contains("zero_extent"), "no plan with -q --yes: {out}");
+    assert!(out.contains("class data: applied"), "{out}");
+    assert!(err.is_empty(), "{err}");
+    // The result is the same as without -q.
+    let st = sim.json(&["status", "data", "--json"]);
+    assert_eq!(
+        st["classes"][0]["volumes"].as_array().map(Vec::len),
+        Some(2)
+    );
+}

@@ -65,9 +65,14 @@ Environment:
     after_long_help = AFTER_HELP
 )]
 pub struct Cli {
-    /// More log output (repeat for debug); also RUST_LOG.
+    /// More output: each step of a change as a log line also when stderr is not a
+    /// terminal, and log messages (repeat for debug); also RUST_LOG.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Less output: no plan before a change confirmed with --yes, no progress; the
+    /// result lines, warnings and errors stay.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

@@ -30,12 +30,21 @@ fn apply_with(
     };
     let file = args.file.display().to_string();
     let plans = plan_all(&file, config, &facts, Some(backend), &opts)?;
-    print_plans(&plans, false)?;
+    // The plan once; --quiet leaves it out only when nobody is asked to confirm it.
+    if !(crate::output::quiet() && args.yes) {
+        print_plans(&plans, false)?;
+    }
     if plans.iter().all(Plan::is_empty) {
         return Ok(ExitCode::SUCCESS);
     }
     check_boot_ready(&plans)?;
-    confirmed(args.yes, "Apply these changes?", "apply")?;
+    let prompt: Vec<String> = plans
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(Plan::summary)
+        .chain(std::iter::once("Apply these changes?".to_string()))
+        .collect();
+    confirmed(args.yes, &prompt.join("\n"), "apply")?;
     check_proxies_in_sync(&plans, backend)?;
     for p in &plans {
         if p.is_empty() {

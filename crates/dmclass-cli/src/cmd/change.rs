@@ -42,7 +42,8 @@ pub(super) fn execute(
     bindings: &[DiskBinding],
     backend: &mut Backend,
 ) -> Result<ExecReport, CliError> {
-    let mut progress = |line: &str| eprintln!("  {line}");
+    let mut steps = crate::progress::Steps::new(plan.actions.len());
+    let mut progress = |line: &str| steps.line(line);
     if let Some(spec) = failpoint::from_env() {
         return failpoint::execute_armed(&spec, plan, bindings, backend, &mut progress);
     }

@@ -148,4 +148,56 @@ impl Plan {
     pub fn disk_path(&self, disk: &str) -> Option<&std::path::Path> {
         self.disks.get(disk).map(std::path::PathBuf::as_path)
     }
+
+    /// One line for the confirmation prompt: how many actions, how many volumes
+    /// the class will have, and which disks get a new private area, by name and
+    /// device node: "nothing on them is kept", except a root class's keep disk,
+    /// whose partitions stay as they are.
+    pub fn summary(&self) -> String {
+        use crate::metadata::DiskRoleMeta;
+        let mut fresh = Vec::new();
+        let mut kept = Vec::new();
+        for a in &self.actions {
+            if a.kind != super::ActionKind::FormatArea {
+                continue;
+            }
+            let object = a.object.as_cow();
+            let name: &str = &object;
+            let shown = match self.disk_path(name) {
+                Some(p) => format!("{name} ({})", p.display()),
+                None => name.to_string(),
+            };
+            let keep = self
+                .new_meta
+                .disks
+                .iter()
+                .any(|d| d.name == name && d.role == DiskRoleMeta::Keep);
+            if keep {
+                kept.push(shown);
+            } else {
+                fresh.push(shown);
+            }
+        }
+        let mut line = format!(
+            "class {}: {} action(s), {} volume(s) afterwards",
+            self.class,
+            self.actions.len(),
+            self.new_meta.volumes.len()
+        );
+        if !fresh.is_empty() {
+            let _ = write!(
+                line,
+                "; new member disks, nothing on them is kept: {}",
+                fresh.join(", ")
+            );
+        }
+        if !kept.is_empty() {
+            let _ = write!(
+                line,
+                "; kept disk, its partitions stay as they are: {}",
+                kept.join(", ")
+            );
+        }
+        line
+    }
 }

@@ -209,6 +209,26 @@ fn refused(r: Result<Plan>, what: &str) {
 }
 
 #[test]
+fn the_summary_names_the_disks_that_lose_their_contents() {
+    let w = world(&["d1", "d2"], 128);
+    let c = yaml(&["d1", "d2"], &v1("16MiB"));
+    let p = plan_for(&w, &c, false).unwrap();
+    let s = p.summary();
+    assert!(
+        s.starts_with(&format!(
+            "class data: {} action(s), 1 volume(s) afterwards",
+            p.actions.len()
+        )),
+        "{s}"
+    );
+    assert!(
+        s.contains("nothing on them is kept: d1 (/dev/vdb), d2 (/dev/vdc)"),
+        "{s}"
+    );
+    assert!(!s.contains("kept disk"), "{s}");
+}
+
+#[test]
 fn unsupported_changes_are_refused_and_change_no_byte() {
     let mut w = world(&["d1", "d2", "d3"], 128);
     let c = yaml(&["d1", "d2"], &v1("16MiB"));
