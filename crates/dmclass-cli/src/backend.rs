@@ -50,6 +50,14 @@ impl Backend {
                 let facts = sim_facts(&dir)?;
                 sim::world_from_facts(&facts).map_err(|e| sim_err("cannot build the world", e))?
             };
+            // Said every time: a command that seems to have worked on a real
+            // machine must not have gone to the simulator unnoticed.
+            if !crate::output::quiet() {
+                eprintln!(
+                    "dmclass: simulated machine (DMCLASS_SIM={}): no real disk or kernel is touched",
+                    dir.display()
+                );
+            }
             return Ok(Backend::Sim { dir, kernel, disks });
         }
         Ok(Backend::Real {

@@ -163,6 +163,10 @@ fn apply_prints_the_plan_once_and_steps_only_when_asked() {
         .count();
     assert_eq!(actions, 1, "the plan once: {out}");
     assert!(!err.contains("[1/"), "no step lines without -v: {err}");
+    assert!(
+        err.contains("dmclass: simulated machine (DMCLASS_SIM="),
+        "the simulator says so: {err}"
+    );
     assert!(out.contains("class data: applied"), "{out}");
     assert!(!out.contains('\u{1b}') && !err.contains('\u{1b}') && !err.contains('\r'));
 
