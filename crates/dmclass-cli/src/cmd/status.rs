@@ -49,8 +49,31 @@ fn resyncing(classes: &[ClassStatus]) -> bool {
     })
 }
 
-/// One bar per resyncing volume, for `status --watch`.
-fn progress_bars(classes: &[ClassStatus]) -> String {
+/// Where each resyncing volume's copy stood at the previous `--watch` round:
+/// `class/volume` -> (seconds since the watch started, bytes copied).
+type Seen = std::collections::BTreeMap<String, (f64, f64)>;
+
+/// `1.5 MiB/s`, `ETA 2m05s`: from the bytes copied since the previous round.
+fn rate_and_eta(before: Option<(f64, f64)>, now: (f64, f64), remaining: f64) -> String {
+    let Some((t0, b0)) = before else {
+        return String::new();
+    };
+    let (dt, db) = (now.0 - t0, now.1 - b0);
+    if dt <= 0.0 || db <= 0.0 {
+        return "  (no progress since the last look)".to_string();
+    }
+    let rate = db / dt;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let eta = (remaining / rate).ceil().min(f64::from(u32::MAX)) as u64;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let per_s = crate::output::human(dmclass_model::Bytes(rate as u64));
+    format!("  {per_s}/s  ETA {}m{:02}s", eta / 60, eta % 60)
+}
+
+/// One bar per resyncing volume, for `status --watch`, with the copy rate and the
+/// time left once a previous round is known (`seen`, updated; `t`: seconds since the
+/// watch started).
+fn progress_bars(classes: &[ClassStatus], seen: &mut Seen, t: f64) -> String {
     const WIDTH: usize = 40;
     let mut out = String::new();
     for c in classes {
@@ -65,9 +88,15 @@ fn progress_bars(classes: &[ClassStatus]) -> String {
                 clippy::cast_precision_loss
             )]
             let done = ((p.clamp(0.0, 100.0) / 100.0) * WIDTH as f64) as usize;
+            #[allow(clippy::cast_precision_loss)]
+            let size = v.size as f64;
+            let copied = size * p.clamp(0.0, 100.0) / 100.0;
+            let key = format!("{}/{}", c.name, v.name);
+            let extra = rate_and_eta(seen.get(&key).copied(), (t, copied), size - copied);
+            seen.insert(key, (t, copied));
             let _ = write!(
                 out,
-                "\nCOPY {}/{} [{}{}] {p:5.1}%",
+                "\nCOPY {}/{} [{}{}] {p:5.1}%{extra}",
                 c.name,
                 v.name,
                 "#".repeat(done),
@@ -85,6 +114,8 @@ fn progress_bars(classes: &[ClassStatus]) -> String {
 pub fn run(args: &StatusArgs) -> Result<ExitCode, CliError> {
     let mut backend = Backend::open()?;
     let tty = std::io::stdout().is_terminal();
+    let started = std::time::Instant::now();
+    let mut seen = Seen::new();
     loop {
         // No lock: status must answer while a long change runs (it reads each disk's
         // newest valid slot; a change half-way through its metadata writes shows up as
@@ -101,12 +132,30 @@ pub fn run(args: &StatusArgs) -> Result<ExitCode, CliError> {
         } else {
             print!("{}", state::render(&all));
             if args.watch {
-                print!("{}", progress_bars(&all));
+                print!(
+                    "{}",
+                    progress_bars(&all, &mut seen, started.elapsed().as_secs_f64())
+                );
             }
         }
         if !args.watch || (!tty && !resyncing(&all)) {
             return Ok(ExitCode::SUCCESS);
         }
         std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rate_and_eta;
+
+    #[test]
+    fn rate_and_eta_from_two_looks() {
+        // 8 MiB copied in 2 s, 64 MiB left: 4 MiB/s, 16 s.
+        let mib = f64::from(1u32 << 20);
+        let s = rate_and_eta(Some((0.0, 0.0)), (2.0, 8.0 * mib), 64.0 * mib);
+        assert_eq!(s, "  4.0 MiB/s  ETA 0m16s");
+        assert_eq!(rate_and_eta(None, (2.0, 1.0), 1.0), "");
+        assert!(rate_and_eta(Some((0.0, 5.0)), (2.0, 5.0), 1.0).contains("no progress"));
     }
 }
