@@ -72,6 +72,11 @@ fn apply_with(
                 "class {}: reboot to finish: the initramfs assembles the class and copies the kept partitions to the other disks (`dmclass status` shows the copy)",
                 p.class
             );
+            // Until the ESP sync is built, say it where the admin looks.
+            println!(
+                "class {}: note: each disk has its own EFI system partition; after a kernel or boot loader update copy the changed files to the other disks' ESPs (not automatic yet: docs/root-class.md)",
+                p.class
+            );
             continue;
         }
         for v in &p.new_meta.volumes {
