@@ -63,6 +63,9 @@ pub enum CliError {
         /// Every reason.
         problems: Vec<Problem>,
     },
+    /// An EFI system partition could not be read, mounted or written (`esp sync`).
+    #[error("{0}")]
+    Esp(dmclass_linux::LinuxError),
     /// The request was refused; details were already printed.
     #[error("{0}")]
     Refused(String),
@@ -95,6 +98,7 @@ impl CliError {
             | CliError::Engine(_)
             | CliError::Invalid { .. }
             | CliError::Refused(_)
+            | CliError::Esp(_)
             | CliError::Output(_) => 1,
         }
     }

@@ -110,6 +110,8 @@ pub enum Schema {
     Probe,
     /// `dmclass rules --json`.
     Rules,
+    /// `dmclass esp sync --json`.
+    Esp,
 }
 
 impl Schema {
@@ -121,6 +123,7 @@ impl Schema {
             Schema::Check => "dmclass-check/1",
             Schema::Probe => "dmclass-probe/1",
             Schema::Rules => "dmclass-rules/1",
+            Schema::Esp => "dmclass-esp/1",
         }
     }
 }
@@ -132,14 +135,18 @@ struct Versioned<'a, T: Serialize> {
     doc: &'a T,
 }
 
-/// Print a document as pretty JSON on stdout, its schema first.
-pub fn print_json<T: Serialize>(schema: Schema, value: &T) -> Result<(), CliError> {
+/// A document as pretty JSON, its schema first.
+pub fn json_text<T: Serialize>(schema: Schema, value: &T) -> Result<String, CliError> {
     let doc = Versioned {
         schema: schema.id(),
         doc: value,
     };
-    let text = serde_json::to_string_pretty(&doc).map_err(|e| CliError::Output(e.to_string()))?;
-    println!("{text}");
+    serde_json::to_string_pretty(&doc).map_err(|e| CliError::Output(e.to_string()))
+}
+
+/// Print a document as pretty JSON on stdout, its schema first.
+pub fn print_json<T: Serialize>(schema: Schema, value: &T) -> Result<(), CliError> {
+    println!("{}", json_text(schema, value)?);
     Ok(())
 }
 

@@ -114,6 +114,13 @@ fn usage_and_unknown_classes() {
     let o = sim.run(&["apply", "examples/kvm-guest-mirror.yaml"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--yes"));
+    // esp sync mounts file systems: refused on the simulated machine, saying why;
+    // --from and --esp-path exclude each other (usage).
+    let o = sim.run(&["esp", "sync"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("real machine only"));
+    let o = sim.run(&["esp", "sync", "--from", "d1", "--esp-path", "/efi"]);
+    assert_eq!(o.status.code(), Some(2));
 }
 
 /// A volume with `autostart: false` is left inactive by `activate`, which says so and

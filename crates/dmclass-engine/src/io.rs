@@ -136,6 +136,26 @@ pub trait Kernel {
     fn worker(&self) -> Option<Box<dyn Kernel + Send>> {
         None
     }
+    /// The partitions the kernel shows on whole disk `disk` ([`PartitionDev`]). Tables
+    /// map a range that lies inside one onto the partition, never the whole disk: a
+    /// dm device holding a whole disk keeps every partition of it from being mounted
+    /// (a root class's ESP at `/boot/efi`). A backend without partitions (the
+    /// simulator) returns none, and tables keep the whole disk.
+    fn partitions(&self, disk: DevNum) -> Vec<PartitionDev> {
+        let _ = disk;
+        Vec::new()
+    }
+}
+
+/// One partition of a whole disk, as the kernel shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionDev {
+    /// First sector on the whole disk.
+    pub start: Sectors,
+    /// Length.
+    pub len: Sectors,
+    /// Its own device number.
+    pub dev: DevNum,
 }
 
 /// Raw access to member disks (the real one uses O_DIRECT and flushes).

@@ -29,7 +29,9 @@
 use crate::error::LinuxError;
 use crate::{dmerror, dmraw};
 use devicemapper::{errors, DevId, DeviceInfo, DmError, DmFlags, DmName, DmOptions, DmUuid, DM};
-use dmclass_engine::io::{DevNum, DmInfo, IoError, IoResult, Kernel, TargetLine, Visibility};
+use dmclass_engine::io::{
+    DevNum, DmInfo, IoError, IoResult, Kernel, PartitionDev, TargetLine, Visibility,
+};
 use dmclass_model::Sectors;
 use std::path::Path;
 use std::process::Command;
@@ -283,6 +285,35 @@ fn dm_info(fallback_name: &str, i: &DeviceInfo) -> DmInfo {
     }
 }
 
+/// The partitions of whole disk `disk` from sysfs (`/sys/dev/block/M:N/<part>/`:
+/// `start` and `size` in 512-byte sectors whatever the disk's sector size, `dev`). An
+/// entry that does not read cleanly is left out: its range then stays on the whole
+/// disk, which is correct, only less friendly to mounts.
+pub fn partitions_in(root: &crate::sysroot::SysRoot, disk: DevNum) -> Vec<PartitionDev> {
+    let dir = format!("/sys/dev/block/{}:{}", disk.major, disk.minor);
+    root.list_dir(&dir)
+        .into_iter()
+        .filter(|e| root.exists(format!("{dir}/{e}/partition")))
+        .filter_map(|e| {
+            let num = |a: &str| {
+                root.read_trimmed(format!("{dir}/{e}/{a}"))?
+                    .parse::<u64>()
+                    .ok()
+            };
+            let dev = root.read_trimmed(format!("{dir}/{e}/dev"))?;
+            let (major, minor) = dev.split_once(':')?;
+            Some(PartitionDev {
+                start: Sectors(num("start")?),
+                len: Sectors(num("size")?),
+                dev: DevNum {
+                    major: major.parse().ok()?,
+                    minor: minor.parse().ok()?,
+                },
+            })
+        })
+        .collect()
+}
+
 fn lines(v: Vec<(u64, u64, String, String)>) -> Vec<TargetLine> {
     v.into_iter()
         .map(|(start, len, target, params)| TargetLine {
@@ -437,6 +468,10 @@ impl Kernel for LinuxKernel {
             .map_err(|e| dm_err("message", name, &e))
     }
 
+    fn partitions(&self, disk: DevNum) -> Vec<PartitionDev> {
+        partitions_in(&crate::sysroot::SysRoot::new("/"), disk)
+    }
+
     fn worker(&self) -> Option<Box<dyn Kernel + Send>> {
         // a handle of its own: ioctls on separate descriptors run side by side
         let dm = DM::new().ok()?;
@@ -534,6 +569,42 @@ mod tests {
             target: target.into(),
             params: params.into(),
         }
+    }
+
+    #[test]
+    fn partitions_are_read_from_sysfs_and_bad_entries_left_out() {
+        use crate::sysroot::testutil::TempTree;
+        let t = TempTree::new("parts");
+        let d = "/sys/dev/block/259:0";
+        t.write(&format!("{d}/nvme0n1p1/partition"), "1\n");
+        t.write(&format!("{d}/nvme0n1p1/start"), "2048\n");
+        t.write(&format!("{d}/nvme0n1p1/size"), "131072\n");
+        t.write(&format!("{d}/nvme0n1p1/dev"), "259:1\n");
+        t.write(&format!("{d}/nvme0n1p2/partition"), "2\n");
+        t.write(&format!("{d}/nvme0n1p2/start"), "garbage\n");
+        t.write(&format!("{d}/nvme0n1p2/size"), "8\n");
+        t.write(&format!("{d}/nvme0n1p2/dev"), "259:2\n");
+        t.mkdir(&format!("{d}/queue"));
+        let root = crate::sysroot::SysRoot::new(t.path());
+        let parts = partitions_in(
+            &root,
+            DevNum {
+                major: 259,
+                minor: 0,
+            },
+        );
+        assert_eq!(
+            parts,
+            vec![PartitionDev {
+                start: Sectors(2048),
+                len: Sectors(131_072),
+                dev: DevNum {
+                    major: 259,
+                    minor: 1
+                },
+            }]
+        );
+        assert!(partitions_in(&root, DevNum { major: 8, minor: 0 }).is_empty());
     }
 
     #[test]

@@ -32,4 +32,12 @@ pub enum LinuxError {
         /// The kernel's or the library's reason.
         reason: String,
     },
+    /// Reading, mounting or writing an EFI system partition ([`crate::esp`]).
+    #[error("{what}: {reason}")]
+    Esp {
+        /// What was being done, naming the partition or file.
+        what: String,
+        /// The kernel's or the tool's reason.
+        reason: String,
+    },
 }

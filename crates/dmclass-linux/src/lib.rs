@@ -26,6 +26,7 @@ pub mod dmerror;
 pub mod dmevent;
 pub mod dmraw;
 pub mod error;
+pub mod esp;
 pub mod guests;
 pub mod inuse;
 pub mod label;

@@ -173,6 +173,9 @@ pub(crate) struct Paths<'a> {
     pub absent: &'a [String],
 }
 
+/// The generation mark on a UKI's command line, followed by `1` ([`crate::Vm::uki_generation_offset`]).
+pub(crate) const UKI_GENERATION_MARK: &str = "dmclass.vmtest.uki=";
+
 /// The kernel command line, given with `-append` or built into the ESP's kernel image.
 pub(crate) fn kernel_cmdline(spec: &VmSpec) -> String {
     let root = spec
@@ -193,9 +196,17 @@ pub(crate) fn kernel_cmdline(spec: &VmSpec) -> String {
     } else {
         ""
     };
-    format!("console=ttyS0 panic=-1{root}{host} {}", spec.extra_append)
-        .trim()
-        .to_string()
+    let generation = if spec.boots_from_disk() {
+        format!(" {UKI_GENERATION_MARK}1")
+    } else {
+        String::new()
+    };
+    format!(
+        "console=ttyS0 panic=-1{root}{host}{generation} {}",
+        spec.extra_append
+    )
+    .trim()
+    .to_string()
 }
 
 /// The full QEMU argument list (without the program).

@@ -40,6 +40,8 @@ pub struct Vm {
     keep_logs: bool,
     /// Disks left out of the next boot (their files stay; [`Vm::plug`] adds them).
     absent: Vec<String>,
+    /// The unified kernel image on the disks' ESPs, when the VM boots from them.
+    uki: Option<PathBuf>,
 }
 
 fn qemu_program() -> String {
@@ -106,9 +108,21 @@ impl Vm {
             last_boot: Duration::ZERO,
             keep_logs: false,
             absent: Vec::new(),
+            uki,
         };
         vm.start()?;
         Ok(vm)
+    }
+
+    /// Where, in the unified kernel image on the ESPs, the digit of its generation
+    /// mark (`dmclass.vmtest.uki=1` on its command line) is: a scenario writes another
+    /// digit there to make a "new kernel" that boots and shows which file it came
+    /// from in /proc/cmdline (the firmware checks no PE checksum without Secure Boot).
+    pub fn uki_generation_offset(&self) -> Option<u64> {
+        let bytes = fs::read(self.uki.as_ref()?).ok()?;
+        let mark = qemu::UKI_GENERATION_MARK.as_bytes();
+        let at = bytes.windows(mark.len()).position(|w| w == mark)?;
+        u64::try_from(at + mark.len()).ok()
     }
 
     /// Starts QEMU on the existing disk files (after [`Vm::power_cut`]) and waits for

@@ -9,6 +9,7 @@ pub mod activate;
 pub mod apply;
 pub mod check;
 pub mod deactivate;
+pub mod esp;
 pub mod event;
 pub mod export;
 pub mod plan;
@@ -134,6 +135,10 @@ pub enum Command {
     /// the master changed; a full copy if the proxy was parted read-write), restore
     /// (proxy onto master, full copy; master must not be in use), break.
     Proxy(proxy::ProxyArgs),
+    /// The EFI system partitions of a root class: one per disk, kept equal by file
+    /// copies (never mirrored at block level: firmware and boot loaders write to
+    /// them outside dm), each with its own UEFI boot entry.
+    Esp(esp::EspArgs),
     /// Change a volume's resynchronisation copy speed, recorded on disk and applied
     /// to the running volume at once (GDS's copy delay, `sdxcopy -P`).
     ///

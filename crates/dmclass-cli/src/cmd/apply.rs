@@ -72,9 +72,9 @@ fn apply_with(
                 "class {}: reboot to finish: the initramfs assembles the class and copies the kept partitions to the other disks (`dmclass status` shows the copy)",
                 p.class
             );
-            // Until the ESP sync is built, say it where the admin looks.
+            // The ESPs are equal now; what keeps them so is not part of apply.
             println!(
-                "class {}: note: each disk has its own EFI system partition; after a kernel or boot loader update copy the changed files to the other disks' ESPs (not automatic yet: docs/root-class.md)",
+                "class {}: note: each disk has its own EFI system partition: after the reboot run `dmclass esp sync` once (one UEFI boot entry per disk); the kernel and initramfs hooks run it after every update, run it yourself after a boot loader update (docs/root-class.md)",
                 p.class
             );
             continue;

@@ -14,6 +14,7 @@ mod change;
 mod check;
 mod context;
 mod deactivate;
+mod esp;
 mod event;
 mod export;
 mod monitor;
@@ -47,6 +48,7 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Export(a) => export::run(&a),
         Command::Snapshot(a) => snapshot::run(&a),
         Command::Proxy(a) => proxy::run(&a),
+        Command::Esp(a) => esp::run(&a),
         Command::Tune(a) => tune::run(&a),
         Command::UdevImport { dm_name } => match dmclass_linux::udev_names::udev_import(&dm_name) {
             Some(lines) => {

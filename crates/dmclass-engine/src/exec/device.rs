@@ -11,7 +11,7 @@
 //! echoes the log and leg arguments and ` 1 handle_errors`), so they must be equal.
 //! A read-back that does not parse is a mismatch.
 
-use crate::dm::Table;
+use crate::dm::{Table, Target};
 use crate::error::{EngineError, Result};
 use crate::io::{DevNum, Kernel, TargetLine, Visibility};
 use crate::plan::DiskBinding;
@@ -58,18 +58,49 @@ pub(crate) fn disk_numbers(
         .collect()
 }
 
-/// The spec's table with the machine's device numbers.
+/// The spec's table with the machine's device numbers; a `linear` range that lies
+/// inside one partition of its disk is mapped onto that partition
+/// ([`Kernel::partitions`]).
 pub(crate) fn resolved(spec: &DeviceSpec, r: &KernelResolver<'_>) -> Result<Table<DevNum>> {
     let mut num = |d: &DevRef| {
         r.devnum(d)
             .ok_or_else(|| EngineError::Unresolved(format!("{d:?}")))
     };
+    let mut parts: BTreeMap<DevNum, Vec<crate::io::PartitionDev>> = BTreeMap::new();
     let lines = spec
         .table
         .iter()
-        .map(|l| l.try_map(&mut num))
+        .map(|l| {
+            let mut line = l.try_map(&mut num)?;
+            let on_disk =
+                matches!(&l.target, Target::Linear(lin) if matches!(lin.dev, DevRef::Disk(_)));
+            if let (true, Target::Linear(lin)) = (on_disk, &mut line.target) {
+                let on = parts
+                    .entry(lin.dev)
+                    .or_insert_with(|| r.kernel.partitions(lin.dev));
+                if let Some((dev, offset)) = onto_partition(on, lin.offset, line.len) {
+                    lin.dev = dev;
+                    lin.offset = offset;
+                }
+            }
+            Ok(line)
+        })
         .collect::<Result<_>>()?;
     Ok(Table { lines })
+}
+
+/// The partition holding sectors `offset .. offset + len` of its disk, and the offset
+/// inside it; `None` when the range is not inside one partition.
+pub(crate) fn onto_partition(
+    parts: &[crate::io::PartitionDev],
+    offset: dmclass_model::Sectors,
+    len: dmclass_model::Sectors,
+) -> Option<(DevNum, dmclass_model::Sectors)> {
+    let end = offset.0.checked_add(len.0)?;
+    parts
+        .iter()
+        .find(|p| p.start.0 <= offset.0 && p.start.0.checked_add(p.len.0).is_some_and(|e| end <= e))
+        .map(|p| (p.dev, dmclass_model::Sectors(offset.0 - p.start.0)))
 }
 
 /// The spec's table as kernel lines.
@@ -278,5 +309,39 @@ mod tests {
         ] {
             assert!(!same_table(&loaded, &raid(other)), "{other}");
         }
+    }
+
+    #[test]
+    fn a_range_inside_a_partition_maps_onto_it_and_nothing_else_does() {
+        use crate::io::PartitionDev;
+        use dmclass_model::Sectors;
+        let p = |start, len, minor| PartitionDev {
+            start: Sectors(start),
+            len: Sectors(len),
+            dev: DevNum { major: 259, minor },
+        };
+        let parts = [p(2048, 131_072, 1), p(133_120, 262_144, 2)];
+        let d2 = DevNum {
+            major: 259,
+            minor: 2,
+        };
+        // the whole second partition, and a range at its end
+        assert_eq!(
+            onto_partition(&parts, Sectors(133_120), Sectors(262_144)),
+            Some((d2, Sectors(0)))
+        );
+        assert_eq!(
+            onto_partition(&parts, Sectors(395_000), Sectors(264)),
+            Some((d2, Sectors(395_000 - 133_120)))
+        );
+        // crossing a boundary, before the first, past the last, overflow: whole disk
+        for (o, l) in [(133_000, 1_000), (0, 2048), (395_264, 1), (u64::MAX - 1, 5)] {
+            assert_eq!(
+                onto_partition(&parts, Sectors(o), Sectors(l)),
+                None,
+                "{o}+{l}"
+            );
+        }
+        assert_eq!(onto_partition(&[], Sectors(0), Sectors(1)), None);
     }
 }

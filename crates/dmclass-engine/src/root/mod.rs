@@ -10,16 +10,21 @@
 //! * [`convert`]: the conversion decided from the YAML and the disks' tables (which
 //!   partition each volume mirrors, the class description, what is left per disk, so
 //!   a cut conversion resumes); plan/root.rs makes it actions, exec/root.rs runs them;
-//! * [`esp`]: the ESP copied per disk with its own FAT volume serial.
+//! * [`esp`]: the ESP copied per disk with its own FAT volume serial;
+//! * [`esp_sync`]: later boot file changes brought to every ESP by file copies
+//!   (`dmclass esp sync`, run by the kernel and initramfs hooks);
+//! * [`boot_entry`]: one UEFI boot entry per disk (`efibootmgr -v` read, what is
+//!   missing decided).
 //!
 //! The first activation (initramfs-tools/scripts/local-top/dmclass, at the next boot)
 //! builds the mirrors with the peers recorded `COPY`, so dm-raid copies the kept
 //! partitions to them. docs/root-class.md tells the whole story; what is not built yet
-//! (ESP sync on kernel updates, boot entries per disk, disk replacement, undo) is listed
-//! there.
+//! (disk replacement, undo) is listed there.
 
+pub mod boot_entry;
 pub mod convert;
 pub mod esp;
+pub mod esp_sync;
 pub mod keep;
 
 #[cfg(test)]

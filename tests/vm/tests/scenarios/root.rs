@@ -50,22 +50,27 @@ pub fn root_uefi_kvm_host_boot_either_disk() {
     either_disk(spec, "kvm-host");
 }
 
-/// Convert disk A (running root) with blank disk B, then boot with both, B alone,
-/// both, A alone; data checksummed at every step.
-fn either_disk(spec: VmSpec, environment: &str) {
-    let Some(mut vm) = boot_or_skip(spec) else {
-        return;
-    };
+/// The two disks' by-id paths and the checksum of `/root/d1`, written before the
+/// conversion.
+struct Converted {
+    a_id: String,
+    b_id: String,
+    before: String,
+}
+
+/// Convert disk A (the running root) with blank disk B into root class `sys`, reboot
+/// into it and wait for the first copy; `/root/d1`'s checksum is the same at every step.
+fn convert(vm: &mut Vm, environment: &str) -> Converted {
     let (a, b) = (vm.spec().disks[0].clone(), vm.spec().disks[1].clone());
-    let (a_id, b_id) = (by_id(&vm, &a), by_id(&vm, &b));
+    let (a_id, b_id) = (by_id(vm, &a), by_id(vm, &b));
     vm.sh_contains("dmclass probe", environment);
     vm.sh_contains("cat /etc/dmclass-vm-realroot", "root file system");
     // Data on the running root file system, checksummed before the conversion.
     vm.sh("dd if=/dev/urandom of=/root/d1 bs=1M count=8 2>/dev/null && sync");
-    let before = sums(&mut vm, &["d1"]);
+    let before = sums(vm, &["d1"]);
     let b_before = vm.sh(&format!("md5sum < {b_id}")).stdout;
     put_config(
-        &mut vm,
+        vm,
         "/root/sys.yaml",
         &format!(
             "version: 1\nclasses:\n  - name: sys\n    type: root\n    disks:\n      \
@@ -75,19 +80,19 @@ fn either_disk(spec: VmSpec, environment: &str) {
              - {{name: root, on: m, partition: 2}}\n"
         ),
     );
-    let plan = dmclass_ok(&mut vm, "plan /root/sys.yaml");
+    let plan = dmclass_ok(vm, "plan /root/sys.yaml");
     vm.check(
         plan.stdout.contains("write_partition_table") && plan.stdout.contains("copy_esp"),
         "the plan lists the partition tables and the ESP copy",
         Some(&plan),
     );
-    let applied = dmclass_ok(&mut vm, "apply --yes /root/sys.yaml");
+    let applied = dmclass_ok(vm, "apply --yes /root/sys.yaml");
     vm.check(
         applied.stdout.contains("reboot to finish"),
         "apply says a reboot finishes the conversion",
         Some(&applied),
     );
-    let now = sums(&mut vm, &["d1"]);
+    let now = sums(vm, &["d1"]);
     vm.check_eq(
         "the running root is untouched by apply",
         &before,
@@ -100,19 +105,29 @@ fn either_disk(spec: VmSpec, environment: &str) {
         "the second disk got its partition table, ESP and private area",
         None,
     );
-    // Boot 2: the initramfs assembles the class; sys2 is copied from the kept root.
+    // The initramfs assembles the class; sys2 is copied from the kept root.
     vm.reboot()
         .unwrap_or_else(|e| panic!("reboot after apply: {e}"));
     eprintln!("boot with the root class: {:?}", vm.boot_time());
-    check_root_on_volume(&mut vm, "first boot after the conversion");
+    check_root_on_volume(vm, "first boot after the conversion");
     let t = Instant::now();
-    wait_synced(&mut vm, "sys", Duration::from_secs(300));
+    wait_synced(vm, "sys", Duration::from_secs(300));
     eprintln!(
         "first copy of the 128 MiB root partition: {:?}",
         t.elapsed()
     );
-    let now = sums(&mut vm, &["d1"]);
+    let now = sums(vm, &["d1"]);
     vm.check_eq("data after the first copy", &before, &now, None);
+    Converted { a_id, b_id, before }
+}
+
+/// Convert disk A (running root) with blank disk B, then boot with both, B alone,
+/// both, A alone; data checksummed at every step.
+fn either_disk(spec: VmSpec, environment: &str) {
+    let Some(mut vm) = boot_or_skip(spec) else {
+        return;
+    };
+    convert(&mut vm, environment);
     vm.sh("dd if=/dev/urandom of=/root/d2 bs=1M count=4 2>/dev/null && sync");
     let both = sums(&mut vm, &["d1", "d2"]);
     // Boot 3: disk A pulled while off; the firmware boots from B's ESP.
@@ -154,4 +169,132 @@ fn either_disk(spec: VmSpec, environment: &str) {
         &now,
         None,
     );
+}
+
+/// `dmclass esp sync --json` in the guest, parsed (schema checked).
+fn esp_sync(vm: &mut Vm, args: &str) -> serde_json::Value {
+    let out = dmclass_ok(vm, &format!("esp sync --json {args}"));
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| vm.fail(&format!("esp sync --json is not JSON: {e}"), Some(&out)));
+    vm.check(
+        doc["schema"] == "dmclass-esp/1",
+        "esp sync --json names its schema",
+        Some(&out),
+    );
+    doc
+}
+
+/// The state `esp sync` reported for disk `disk` of the first class.
+fn esp_state(doc: &serde_json::Value, disk: &str) -> String {
+    doc["classes"][0]["esps"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["disk"] == disk))
+        .and_then(|e| e["state"].as_str())
+        .unwrap_or("absent")
+        .to_string()
+}
+
+/// A kernel update on the running system (a new unified kernel image written to the
+/// ESP mounted at /boot/efi, an old file removed) reaches the other disk's ESP through
+/// the kernel hook the package installs; each disk gets a UEFI boot entry; then each
+/// disk alone boots the new image.
+pub fn root_kernel_update_reaches_every_esp() {
+    let spec = VmSpec::new(
+        "root_kernel_update_every_esp",
+        Personality::KvmHost,
+        Firmware::Uefi,
+    )
+    .disk(DiskSpec::nvme("sysa", "sysa", Bytes(256 * MIB)).with_root())
+    .disk(DiskSpec::nvme("sysb", "sysb", Bytes(256 * MIB)));
+    let Some(mut vm) = boot_or_skip(spec) else {
+        return;
+    };
+    let Some(digit) = vm.uki_generation_offset() else {
+        vm.fail("the UKI on the ESP has no generation mark", None);
+    };
+    let c = convert(&mut vm, "kvm-host");
+    vm.sh_contains("cat /proc/cmdline", "dmclass.vmtest.uki=1");
+    // The system's ESP, as /etc/fstab would mount it.
+    vm.sh(&format!(
+        "mkdir -p /boot/efi /mnt/b && mount -t vfat {}-part1 /boot/efi",
+        c.a_id
+    ));
+    let doc = esp_sync(&mut vm, "--dry-run");
+    vm.check_eq(
+        "right after the conversion the ESPs hold the same files",
+        "equal",
+        esp_state(&doc, "sys2").as_str(),
+        None,
+    );
+    vm.check(
+        doc["classes"][0]["boot_entries"]["state"] == "would_register",
+        "a dry run only says which boot entries it would register",
+        None,
+    );
+    // An old kernel, synced first; the update removes it.
+    vm.sh("echo old > /boot/efi/EFI/old-kernel.efi && sync");
+    let hook = vm.sh("/etc/kernel/postinst.d/zzz-dmclass 6.1.0-old /boot/vmlinuz-6.1.0-old");
+    vm.check(
+        !hook.stderr.contains("WARNING"),
+        "the kernel hook syncs without a warning",
+        Some(&hook),
+    );
+    // The update: a new UKI (generation 2) over the boot path, the old file gone.
+    vm.sh(&format!(
+        "cp /boot/efi/EFI/BOOT/BOOTX64.EFI /root/new.efi && \
+         printf 2 | dd of=/root/new.efi bs=1 seek={digit} conv=notrunc 2>/dev/null && \
+         cp /root/new.efi /boot/efi/EFI/BOOT/BOOTX64.EFI && rm /boot/efi/EFI/old-kernel.efi && sync"
+    ));
+    let t = Instant::now();
+    let hook = vm.sh("/etc/kernel/postinst.d/zzz-dmclass 6.1.0-new /boot/vmlinuz-6.1.0-new");
+    eprintln!("kernel hook (esp sync of a new UKI): {:?}", t.elapsed());
+    vm.check(
+        !hook.stderr.contains("WARNING"),
+        "the kernel hook syncs the update without a warning",
+        Some(&hook),
+    );
+    let new = vm.sh("md5sum < /root/new.efi").stdout;
+    vm.sh(&format!("mount -t vfat -o ro {}-part1 /mnt/b", c.b_id));
+    let on_b = vm.sh("md5sum < /mnt/b/EFI/BOOT/BOOTX64.EFI").stdout;
+    vm.check_eq("sysb's ESP has the new kernel image", &new, &on_b, None);
+    let old = vm.run("ls /mnt/b/EFI/old-kernel.efi").map(|o| o.status);
+    vm.check(
+        matches!(old, Ok(s) if s != 0),
+        "the old file removed from /boot/efi is gone from sysb's ESP too",
+        None,
+    );
+    let b_part = vm
+        .sh(&format!("blkid -s PARTUUID -o value {}-part1", c.b_id))
+        .stdout
+        .trim()
+        .to_lowercase();
+    vm.sh("umount /mnt/b");
+    // One boot entry per disk, naming each ESP's partition.
+    let entries = vm.sh("efibootmgr -v").stdout.to_lowercase();
+    vm.check(
+        entries.contains("dmclass sys/sys1")
+            && entries.contains("dmclass sys/sys2")
+            && !b_part.is_empty()
+            && entries.contains(&b_part),
+        "efibootmgr lists an entry for each disk, sys2's on its ESP partition",
+        None,
+    );
+    let doc = esp_sync(&mut vm, "");
+    vm.check(
+        esp_state(&doc, "sys2") == "equal"
+            && doc["classes"][0]["boot_entries"]["state"] == "unchanged",
+        "a second sync finds nothing to do",
+        None,
+    );
+    // Each disk alone boots the new image, with the root intact.
+    vm.sh("umount /boot/efi && sync");
+    for only in ["sysb", "sysa"] {
+        vm.shutdown().unwrap_or_else(|e| panic!("shutdown: {e}"));
+        vm.start_with_only(&[only])
+            .unwrap_or_else(|e| panic!("boot from {only} alone: {e}"));
+        vm.sh_contains("cat /proc/cmdline", "dmclass.vmtest.uki=2");
+        check_root_on_volume(&mut vm, &format!("booted from {only} alone"));
+        let now = sums(&mut vm, &["d1"]);
+        vm.check_eq(&format!("data on {only} alone"), &c.before, &now, None);
+    }
 }
