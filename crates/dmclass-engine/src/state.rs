@@ -3,7 +3,7 @@
 //! `sdxinfo`-like text rendering.
 //!
 //! JSON (stable): `{name, uuid, type, generation, closed, closed_reason,
-//! pending_intent, disks: [{name, path, state, size, reason?}],
+//! pending_intent, undo_pending?, disks: [{name, path, state, size, reason?}],
 //! volumes: [{name, state, path, size, engine, group, sync_percent, slices: [{leg,
 //! disk, state, sync_percent}]}]}`; sizes in bytes; `path` of a missing disk is null;
 //! `sync_percent` is null when not mirrored or not active.
@@ -124,6 +124,10 @@ pub struct ClassStatus {
     pub closed_reason: Option<String>,
     /// An interrupted apply recorded on disk (null when none); `activate` finishes it.
     pub pending_intent: Option<String>,
+    /// A root class whose undo is recorded: the disk it goes back to (absent when
+    /// none; the next boot takes the class apart).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub undo_pending: Option<String>,
 }
 
 /// The status of a class whose `present` disks were found.
@@ -170,6 +174,7 @@ pub fn class_status(
         closed: closing.is_some(),
         closed_reason: closing.map(|c| c.to_string()),
         pending_intent: meta.intent.as_ref().map(crate::metadata::Intent::describe),
+        undo_pending: meta.undo.as_ref().map(|u| u.keep.clone()),
     })
 }
 
@@ -325,6 +330,13 @@ pub fn render(classes: &[ClassStatus]) -> String {
     for c in classes {
         if let Some(r) = &c.closed_reason {
             let _ = writeln!(o, "class {} is CLOSED: {r}", c.name);
+        }
+        if let Some(k) = &c.undo_pending {
+            let _ = writeln!(
+                o,
+                "class {}: undo recorded: the next boot takes the class apart and boots from disk {k}'s partitions",
+                c.name
+            );
         }
         if let Some(i) = &c.pending_intent {
             let _ = writeln!(

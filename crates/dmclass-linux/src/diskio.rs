@@ -37,6 +37,23 @@ mod ioctl {
         114,
         u64
     );
+    nix::ioctl_none!(
+        /// `BLKRRPART` = `_IO(0x12, 95)`: re-read the partition table.
+        blkrrpart,
+        0x12,
+        95
+    );
+}
+
+/// Make the kernel read `dev`'s partition table again (after `dmclass` rewrote it),
+/// so its partitions and udev's links follow. Fails (`EBUSY`) while a partition is
+/// in use.
+pub fn reread_partitions(dev: &Path) -> Result<(), String> {
+    let file = File::open(dev).map_err(|e| format!("open {}: {e}", dev.display()))?;
+    // SAFETY: BLKRRPART takes no argument; the descriptor stays open for the call.
+    unsafe { ioctl::blkrrpart(file.as_raw_fd()) }
+        .map(|_| ())
+        .map_err(|e| format!("re-read the partition table of {}: {e}", dev.display()))
 }
 
 /// The real disk I/O. Stateless: every call opens the path, does its I/O and closes it.

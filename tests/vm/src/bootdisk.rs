@@ -47,6 +47,14 @@ fn io(what: String) -> impl FnOnce(std::io::Error) -> VmError {
     move |e| VmError::io(what, e)
 }
 
+/// A name part no other build in this process or another uses at the same time
+/// (scenarios run in threads of one process and may build the same UKI at once).
+fn unique() -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n}", std::process::id())
+}
+
 /// The UKI of `image` with `cmdline`, built once per distinct input.
 pub(crate) fn uki(image: &ImagePaths, cmdline: &str) -> Result<PathBuf, VmError> {
     let mut h = DefaultHasher::new();
@@ -61,18 +69,18 @@ pub(crate) fn uki(image: &ImagePaths, cmdline: &str) -> Result<PathBuf, VmError>
     if out.exists() {
         return Ok(out);
     }
-    let tmp = dir.join(format!("uki.{}.tmp", std::process::id()));
+    let tmp = dir.join(format!("uki.{}.tmp", unique()));
     // The initramfs is an uncompressed cpio (fast for -initrd); in the image on the ESP
     // it is gzip'd: a third of the size for the firmware to read.
-    let initrd_gz = dir.join(format!("uki-initrd.{}.tmp", std::process::id()));
+    let initrd_gz = dir.join(format!("uki-initrd.{}.tmp", unique()));
     let gz =
         std::fs::File::create(&initrd_gz).map_err(io(format!("create {}", initrd_gz.display())))?;
     run(Command::new("gzip")
         .args(["-1", "-c"])
         .arg(&image.initrd)
         .stdout(gz))?;
-    let cmd_file = dir.join(format!("uki-cmdline.{}.tmp", std::process::id()));
-    let osrel = dir.join(format!("uki-osrel.{}.tmp", std::process::id()));
+    let cmd_file = dir.join(format!("uki-cmdline.{}.tmp", unique()));
+    let osrel = dir.join(format!("uki-osrel.{}.tmp", unique()));
     std::fs::write(&cmd_file, cmdline).map_err(io(format!("write {}", cmd_file.display())))?;
     std::fs::write(&osrel, "ID=dmclass-vm\nPRETTY_NAME=\"dmclass test VM\"\n")
         .map_err(io(format!("write {}", osrel.display())))?;
@@ -145,7 +153,7 @@ fn root_tree(image: &ImagePaths) -> Result<PathBuf, VmError> {
     if tree.join(REALROOT_MARKER).exists() {
         return Ok(tree);
     }
-    let tmp = dir.join(format!("rootfs.{}.tmp", std::process::id()));
+    let tmp = dir.join(format!("rootfs.{}.tmp", unique()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(io(format!("create {}", tmp.display())))?;
     // initrd.img is base.cpio and overlay.cpio end to end; cpio stops at the first
@@ -165,8 +173,21 @@ fn root_tree(image: &ImagePaths) -> Result<PathBuf, VmError> {
         "the root file system of a dmclass test VM\n",
     )
     .map_err(io("write the root marker".into()))?;
-    let _ = std::fs::remove_dir_all(&tree);
-    std::fs::rename(&tmp, &tree).map_err(io(format!("rename {}", tmp.display())))?;
+    // Another scenario may have finished the same tree meanwhile: use it, never remove
+    // a tree someone is reading (a half-made one has no marker and is replaced).
+    if !tree.join(REALROOT_MARKER).exists() {
+        let _ = std::fs::remove_dir_all(&tree);
+        if std::fs::rename(&tmp, &tree).is_ok() {
+            return Ok(tree);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    if !tree.join(REALROOT_MARKER).exists() {
+        return Err(VmError::Image {
+            command: format!("unpack the root tree into {}", tree.display()),
+            detail: "another build left it incomplete".into(),
+        });
+    }
     Ok(tree)
 }
 

@@ -15,6 +15,7 @@ pub mod export;
 pub mod plan;
 pub mod probe;
 pub mod proxy;
+pub mod root;
 pub mod rules;
 pub mod snapshot;
 pub mod status;
@@ -139,6 +140,9 @@ pub enum Command {
     /// copies (never mirrored at block level: firmware and boot loaders write to
     /// them outside dm), each with its own UEFI boot entry.
     Esp(esp::EspArgs),
+    /// The root class as a whole: `undo` takes it apart at the next boot, back to a
+    /// plain boot from one disk's partitions.
+    Root(root::RootArgs),
     /// Change a volume's resynchronisation copy speed, recorded on disk and applied
     /// to the running volume at once (GDS's copy delay, `sdxcopy -P`).
     ///

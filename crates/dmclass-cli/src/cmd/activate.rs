@@ -64,6 +64,52 @@ fn scan_waiting(args: &ActivateArgs, backend: &mut Backend) -> Result<Vec<ClassO
     }
 }
 
+/// A root class whose undo is recorded (`dmclass root undo`): taken apart by the
+/// initramfs (`--root`), before anything uses its disks; left alone otherwise.
+fn undo_at_boot(
+    args: &ActivateArgs,
+    backend: &mut Backend,
+    c: &ClassOnDisks,
+) -> Result<(), CliError> {
+    let keep = c.meta.undo.as_ref().map_or("", |u| u.keep.as_str());
+    if !args.root {
+        println!(
+            "class {}: undo recorded (keeping disk {keep}): not started; the next boot \
+             takes the class apart",
+            c.meta.name
+        );
+        return Ok(());
+    }
+    let sim = matches!(backend, Backend::Sim { .. });
+    let (kernel, disks) = backend.parts();
+    let present = c
+        .present
+        .iter()
+        .map(|d| (d.name.clone(), d.path.clone()))
+        .collect();
+    for line in
+        dmclass_engine::root::undo::carry_out(&c.meta, &present, &c.missing, &*kernel, disks)?
+    {
+        eprintln!("dmclass: {line}");
+    }
+    if !sim {
+        // The kernel drops the partitions that are gone, udev the links to the copies.
+        for d in &c.present {
+            if let Err(why) = dmclass_linux::diskio::reread_partitions(&d.path) {
+                eprintln!("dmclass: warning: {why}");
+            }
+        }
+        let _ = std::process::Command::new("udevadm")
+            .args(["settle", "--timeout=10"])
+            .status();
+    }
+    println!(
+        "class {}: undone: the machine boots from disk {keep}'s partitions",
+        c.meta.name
+    );
+    Ok(())
+}
+
 fn activate_with(args: &ActivateArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
     let classes = scan_waiting(args, backend)?;
     let chosen = choose(args, &classes)?;
@@ -77,6 +123,10 @@ fn activate_with(args: &ActivateArgs, backend: &mut Backend) -> Result<ExitCode,
     }
     let mut failed = 0usize;
     for c in &chosen {
+        if c.meta.undo.is_some() {
+            undo_at_boot(args, backend, c)?;
+            continue;
+        }
         for m in &c.missing {
             eprintln!(
                 "warning: class {}: disk {m} ({}) is missing",

@@ -21,6 +21,7 @@ mod monitor;
 mod plan;
 mod probe;
 mod proxy;
+mod root;
 mod rules;
 mod snapshot;
 mod status;
@@ -49,6 +50,7 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Snapshot(a) => snapshot::run(&a),
         Command::Proxy(a) => proxy::run(&a),
         Command::Esp(a) => esp::run(&a),
+        Command::Root(a) => root::run(&a),
         Command::Tune(a) => tune::run(&a),
         Command::UdevImport { dm_name } => match dmclass_linux::udev_names::udev_import(&dm_name) {
             Some(lines) => {

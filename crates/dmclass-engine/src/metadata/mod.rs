@@ -65,9 +65,9 @@ pub use codec::{
     DecodedArea, SlotHeader,
 };
 pub use departure::{departure, stale_departed, Departure, Takeover};
-pub use read::area_offset;
 pub use read::AreaState;
 pub(crate) use read::{area_base, read_area_at, write_next};
+pub use read::{area_offset, write_present};
 pub use types::*;
 pub use validate::{label_problem, LabelContext, MAX_GENERATION};
 

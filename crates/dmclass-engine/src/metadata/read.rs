@@ -147,3 +147,27 @@ pub(crate) fn write_next(
         .write(path, Bytes(at), &w.data)
         .map_err(|e| crate::error::io_err(format!("writing metadata to disk {disk}"), e))
 }
+
+/// Write `meta` to every present disk (a member whose generation is older) that is not departed (`paths`: disk name →
+/// device node).
+pub fn write_present(
+    meta: &super::ClassMeta,
+    paths: &std::collections::BTreeMap<String, std::path::PathBuf>,
+    disks: &mut dyn Disks,
+) -> crate::error::Result<()> {
+    for (name, path) in paths {
+        if meta.departed.iter().any(|d| &d.disk == name) {
+            continue; // never write a failed or unverified disk
+        }
+        let area = match read_area_at(name, path, &*disks) {
+            AreaState::Member(a) => a,
+            // Never write a damaged or crafted label.
+            AreaState::Blank | AreaState::Unreadable(_) | AreaState::Hostile { .. } => continue,
+        };
+        if area.meta.generation >= meta.generation {
+            continue;
+        }
+        write_next(disks, path, name, &area, meta)?;
+    }
+    Ok(())
+}

@@ -48,6 +48,17 @@ pub struct ClassMeta {
     /// ([`super::departure`]); absent from the JSON when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub departed: Vec<super::Departure>,
+    /// A requested undo of a root class (`dmclass root undo`): the next boot takes the
+    /// class apart instead of assembling it ([`crate::root::undo`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo: Option<UndoMeta>,
+}
+
+/// An undo of a root class, requested and not yet carried out.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UndoMeta {
+    /// The disk whose partitions the machine boots from afterwards.
+    pub keep: String,
 }
 
 impl ClassMeta {
@@ -67,6 +78,7 @@ impl ClassMeta {
             snapshots: Vec::new(),
             intent: None,
             departed: Vec::new(),
+            undo: None,
         }
     }
 

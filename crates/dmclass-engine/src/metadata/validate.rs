@@ -89,6 +89,12 @@ fn counts(m: &ClassMeta) -> Option<String> {
         })
         .or_else(|| too_many("departed disks", m.departed.len(), m.disks.len()))
         .or_else(|| {
+            m.undo
+                .as_ref()
+                .filter(|u| m.disk(&u.keep).is_none())
+                .map(|u| format!("the undo names disk {}, which is not in the class", u.keep))
+        })
+        .or_else(|| {
             m.groups.iter().find_map(|g| {
                 too_many(
                     &format!("members of group {}", g.name),

@@ -14,7 +14,6 @@ use crate::exec::device::{ensure, lines, same_table, KernelResolver};
 use crate::io::{DevNum, Disks, Kernel, Visibility};
 use crate::layout::SliceState;
 use crate::metadata::{decode_header, ClassMeta, EngineMeta, VolumeMeta, BLOCK};
-use crate::metadata::{read_area_at, write_next, AreaState};
 use crate::names::{dm_name, Layer};
 use crate::status::parse_raid_status;
 use crate::tables::{volume_devices, Activation, DeviceSpec};
@@ -147,30 +146,6 @@ pub struct Carried {
     pub activate: Option<bool>,
 }
 
-/// Write `meta` to every present disk that is not departed (`paths`: disk name →
-/// device node).
-fn write_meta(
-    meta: &ClassMeta,
-    paths: &BTreeMap<String, PathBuf>,
-    disks: &mut dyn Disks,
-) -> Result<()> {
-    for (name, path) in paths {
-        if meta.departed.iter().any(|d| &d.disk == name) {
-            continue; // never write a failed or unverified disk
-        }
-        let area = match read_area_at(name, path, &*disks) {
-            AreaState::Member(a) => a,
-            // Never write a damaged or crafted label.
-            AreaState::Blank | AreaState::Unreadable(_) | AreaState::Hostile { .. } => continue,
-        };
-        if area.meta.generation >= meta.generation {
-            continue;
-        }
-        write_next(disks, path, name, &area, meta)?;
-    }
-    Ok(())
-}
-
 /// Carry out `reactions` decided on `meta` (`paths`: present disks, name → node).
 pub fn carry_out(
     meta: &ClassMeta,
@@ -182,7 +157,7 @@ pub fn carry_out(
     let mut out = Carried::default();
     let next = decide::record(meta, reactions);
     if next.generation != meta.generation {
-        write_meta(&next, paths, disks)?;
+        crate::metadata::write_present(&next, paths, disks)?;
         out.meta = Some(next.clone());
     }
     let mut full_readds: Vec<(String, usize)> = Vec::new();
@@ -302,7 +277,7 @@ pub fn carry_out(
             }
         }
         after.generation = after.generation.saturating_add(1);
-        write_meta(&after, paths, disks)?;
+        crate::metadata::write_present(&after, paths, disks)?;
         out.meta = Some(after);
     }
     Ok(out)

@@ -19,15 +19,18 @@
 //! The first activation (initramfs-tools/scripts/local-top/dmclass, at the next boot)
 //! builds the mirrors with the peers recorded `COPY`, so dm-raid copies the kept
 //! partitions to them. docs/root-class.md tells the whole story; what is not built yet
-//! (disk replacement, undo) is listed there.
+//! (disk replacement) is listed there; [`undo`] takes a class apart again.
 
 pub mod boot_entry;
 pub mod convert;
 pub mod esp;
 pub mod esp_sync;
 pub mod keep;
+pub mod undo;
 
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_convert;
+#[cfg(test)]
+mod tests_undo;

@@ -15,10 +15,10 @@ use dmclass_model::Bytes;
 use uuid::Uuid;
 
 const LINUX_FS: Uuid = Uuid::from_u128(0x0fc6_3daf_8483_4772_8e79_3d69_d847_7de4);
-const MIB: u64 = 1 << 20;
+pub(super) const MIB: u64 = 1 << 20;
 /// Keep disk layout (MiB): ESP 1..9, root 9..73, free 73..128.
-const ESP: (u64, u64) = (1, 9);
-const ROOT: (u64, u64) = (9, 73);
+pub(super) const ESP: (u64, u64) = (1, 9);
+pub(super) const ROOT: (u64, u64) = (9, 73);
 
 fn part(index: u32, t: Uuid, mib: (u64, u64), name: &str) -> Partition {
     Partition {
@@ -76,7 +76,7 @@ fn write_system_table(w: &mut W, mib: u64, root: (u64, u64)) {
 }
 
 /// Machine with a 128 MiB system disk `sys1` (GPT, ESP, root) and a blank `sys2`.
-fn machine() -> W {
+pub(super) fn machine() -> W {
     let mut w = world(&["sys1", "sys2"], 128);
     write_system_table(&mut w, 128, ROOT);
     let p = w.b[0].path.clone();
@@ -89,7 +89,7 @@ fn machine() -> W {
     w
 }
 
-fn root_yaml(volumes: &str) -> dmclass_model::Class {
+pub(super) fn root_yaml(volumes: &str) -> dmclass_model::Class {
     class(&format!(
         "  - name: sys\n    type: root\n    disks:\n      \
          - {{name: sys1, device: /dev/disk/by-id/virtio-sys1, role: keep}}\n      \
@@ -98,7 +98,7 @@ fn root_yaml(volumes: &str) -> dmclass_model::Class {
     ))
 }
 
-fn read(w: &W, disk: usize, from_mib: u64, to_mib: u64) -> Vec<u8> {
+pub(super) fn read(w: &W, disk: usize, from_mib: u64, to_mib: u64) -> Vec<u8> {
     w.d.read(
         &w.b[disk].path,
         Bytes(from_mib * MIB),
@@ -113,7 +113,7 @@ fn keep_data(w: &W) -> Vec<u8> {
     read(w, 0, ESP.0, ROOT.1)
 }
 
-fn run(w: &mut W, p: &crate::plan::Plan) {
+pub(super) fn run(w: &mut W, p: &crate::plan::Plan) {
     let b = w.b.clone();
     execute(p, &b, &mut w.k, &mut w.d, &mut |_| {}).unwrap();
 }

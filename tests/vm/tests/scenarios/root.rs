@@ -298,3 +298,86 @@ pub fn root_kernel_update_reaches_every_esp() {
         vm.check_eq(&format!("data on {only} alone"), &c.before, &now, None);
     }
 }
+
+/// `dmclass root undo`: recorded while the system runs on the class, carried out by
+/// the initramfs at the next boot; the machine then boots from the kept disk's own
+/// partition with every file, the other disk's copy wiped; the kept disk alone boots.
+pub fn root_undo_returns_to_a_plain_boot() {
+    let spec = VmSpec::new("root_undo_plain_boot", Personality::KvmHost, Firmware::Uefi)
+        .disk(DiskSpec::nvme("sysa", "sysa", Bytes(256 * MIB)).with_root())
+        .disk(DiskSpec::nvme("sysb", "sysb", Bytes(256 * MIB)));
+    let Some(mut vm) = boot_or_skip(spec) else {
+        return;
+    };
+    let c = convert(&mut vm, "kvm-host");
+    let undo = dmclass_ok(&mut vm, "root undo sys --yes");
+    vm.check(
+        undo.stdout.contains("reboot to finish"),
+        "root undo records the request and says a reboot finishes it",
+        Some(&undo),
+    );
+    vm.sh_contains("dmclass status", "undo recorded");
+    vm.sh_contains("dmclass status --json", "\"undo_pending\": \"sys1\"");
+    // Still on the class until the reboot: a write now must survive the undo.
+    vm.sh("dd if=/dev/urandom of=/root/d2 bs=1M count=2 2>/dev/null && sync");
+    let both = sums(&mut vm, &["d1", "d2"]);
+    vm.check(both.contains(c.before.trim()), "d1 unchanged", None);
+    vm.reboot()
+        .unwrap_or_else(|e| panic!("reboot after root undo: {e}"));
+    let console = std::fs::read_to_string(vm.console_log()).unwrap_or_default();
+    vm.check(
+        console.contains("undone: the machine boots from disk sys1"),
+        "the initramfs took the class apart",
+        None,
+    );
+    let check_plain = |vm: &mut Vm, what: &str| {
+        let dev = root_device(vm);
+        let part = vm
+            .sh(&format!("readlink -f {}-part2", c.a_id))
+            .stdout
+            .trim()
+            .to_string();
+        vm.check(
+            !dev.is_empty() && dev == part,
+            &format!("{what}: / is mounted from sysa's own partition ({dev} vs {part})"),
+            None,
+        );
+        let dm = vm.sh("dmsetup ls").stdout;
+        vm.check(
+            !dm.contains("dmclass"),
+            &format!("{what}: no dmclass device"),
+            None,
+        );
+        let now = sums(vm, &["d1", "d2"]);
+        vm.check_eq(&format!("{what}: every file"), &both, &now, None);
+    };
+    check_plain(&mut vm, "after the undo");
+    let zeros = vm
+        .sh("dd if=/dev/zero bs=1M count=1 2>/dev/null | md5sum")
+        .stdout;
+    let b_head = vm
+        .sh(&format!(
+            "dd if={} bs=1M count=1 2>/dev/null | md5sum",
+            c.b_id
+        ))
+        .stdout;
+    vm.check_eq("sysb's partition table is gone", &zeros, &b_head, None);
+    let b_probe = vm.run(&format!("blkid -p {}", c.b_id)).map(|o| o.status);
+    vm.check(
+        matches!(b_probe, Ok(s) if s != 0),
+        "blkid finds no signature on sysb",
+        None,
+    );
+    let p3 = vm.run(&format!("ls {}-part3", c.a_id)).map(|o| o.status);
+    vm.check(
+        matches!(p3, Ok(s) if s != 0),
+        "sysa has no dmclass partition any more",
+        None,
+    );
+    vm.sh_contains("dmclass status", "no dmclass class found");
+    // The kept disk alone boots as before the conversion.
+    vm.shutdown().unwrap_or_else(|e| panic!("shutdown: {e}"));
+    vm.start_with_only(&["sysa"])
+        .unwrap_or_else(|e| panic!("boot from sysa alone: {e}"));
+    check_plain(&mut vm, "sysa alone");
+}
