@@ -82,11 +82,7 @@ fn undo_at_boot(
     }
     let sim = matches!(backend, Backend::Sim { .. });
     let (kernel, disks) = backend.parts();
-    let present = c
-        .present
-        .iter()
-        .map(|d| (d.name.clone(), d.path.clone()))
-        .collect();
+    let present = c.present_paths();
     for line in
         dmclass_engine::root::undo::carry_out(&c.meta, &present, &c.missing, &*kernel, disks)?
     {

@@ -67,6 +67,29 @@ fn apply_with(
             report.done.len(),
             report.generation
         );
+        if is_conversion(p) && p.new_meta.generation > 1 && class_live(backend, p)? {
+            // A replacement on the running class: take the new disk in at once.
+            for a in p
+                .actions
+                .iter()
+                .filter(|a| a.kind == ActionKind::FormatArea)
+            {
+                let name = a.object.to_string();
+                if let Some(b) = bindings.iter().find(|b| b.name == name) {
+                    println!(
+                        "class {}: re-adding disk {name} ({}): every slice is rebuilt in full",
+                        p.class,
+                        b.path.display()
+                    );
+                    super::event::readd(&b.path, backend)?;
+                }
+            }
+            println!(
+                "class {}: `dmclass status` shows the rebuild; run `dmclass esp sync` to register the new disk's boot entry",
+                p.class
+            );
+            continue;
+        }
         if is_conversion(p) {
             println!(
                 "class {}: reboot to finish: the initramfs assembles the class and copies the kept partitions to the other disks (`dmclass status` shows the copy)",
@@ -105,6 +128,21 @@ fn check_proxies_in_sync(plans: &[Plan], backend: &mut Backend) -> Result<(), Cl
         dmclass_engine::exec::check_parts_in_sync(p, &*kernel)?;
     }
     Ok(())
+}
+
+/// Whether any dm device of `plan`'s class exists (the class runs).
+fn class_live(backend: &mut Backend, plan: &Plan) -> Result<bool, CliError> {
+    let (kernel, _) = backend.parts();
+    let prefix = format!(
+        "{}{}",
+        dmclass_engine::names::UUID_PREFIX,
+        plan.class_uuid.simple()
+    );
+    Ok(kernel
+        .list()
+        .map_err(|e| CliError::Refused(format!("listing dm devices: {e}")))?
+        .iter()
+        .any(|d| d.uuid.starts_with(&prefix)))
 }
 
 /// Whether `plan` converts a kept system disk (a root class's first apply).

@@ -101,6 +101,17 @@ fn report(h: &Handled, to_stdout: bool) -> bool {
     h.carried.warnings.iter().any(|w| w.contains("refused"))
 }
 
+/// What udev's `add` of `devnode` does, run by a command that holds the lock (`apply`
+/// after writing a replacement disk: the running class takes it in at once).
+pub(super) fn readd(devnode: &Path, backend: &mut Backend) -> Result<ExitCode, CliError> {
+    let args = EventArgs {
+        action: EventAction::Add,
+        devnode: devnode.to_path_buf(),
+        degraded: false,
+    };
+    event_with(&args, backend)
+}
+
 fn event_with(args: &EventArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
     match args.action {
         EventAction::Probe => {

@@ -87,11 +87,7 @@ fn undo_class(
         )));
     }
     let (_, disks) = backend.parts();
-    let present = c
-        .present
-        .iter()
-        .map(|d| (d.name.clone(), d.path.clone()))
-        .collect();
+    let present = c.present_paths();
     let next = undo::request(&c.meta, &present, &keep, disks)?;
     println!(
         "class {}: undo recorded (generation {}): reboot to finish",

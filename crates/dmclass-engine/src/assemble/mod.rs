@@ -165,6 +165,14 @@ pub struct ClassOnDisks {
 }
 
 impl ClassOnDisks {
+    /// The present disks by name: device node.
+    pub fn present_paths(&self) -> std::collections::BTreeMap<String, PathBuf> {
+        self.present
+            .iter()
+            .map(|d| (d.name.clone(), d.path.clone()))
+            .collect()
+    }
+
     /// Whether the class is closed by GDS's rule ([`crate::closing`]), counting the
     /// disks found with a valid private area.
     pub fn closing(&self) -> Option<crate::closing::Closing> {

@@ -172,7 +172,16 @@ pub(crate) fn plan_root(
         return Ok(p);
     }
     p.actions = actions(&conv, &mut ids)?;
-    if !p.actions.is_empty() {
+    if have.is_some() && conv.meta.generation > 1 {
+        let disks: Vec<&str> = conv.work.iter().map(|w| w.disk.as_str()).collect();
+        p.notes.push(format!(
+            "replacing disk(s) {}: partitioned like {}, ESP copied, every slice rebuilt in \
+             full from the complete ones — at once when the class runs (apply re-adds the \
+             disk), else at its next activation",
+            disks.join(", "),
+            conv.keep
+        ));
+    } else if !p.actions.is_empty() {
         p.notes.push(format!(
             "the conversion finishes at the next boot: the initramfs assembles class {name} \
              and copies keep disk {}'s partitions to the other disks",
@@ -286,6 +295,21 @@ fn actions(conv: &Conversion, ids: &mut Ids) -> Result<Vec<Action>> {
                 },
             ));
         }
+    }
+    if meta.generation > 1 {
+        // A replacement (root/convert.rs): the disks already in the class get the
+        // description naming the new disk, after it has its area.
+        let done: Vec<&str> = meta
+            .disks
+            .iter()
+            .map(|d| d.name.as_str())
+            .filter(|d| !conv.work.iter().any(|w| w.disk == *d))
+            .collect();
+        out.push(Action::write_meta(
+            meta,
+            &done,
+            "the replaced disk's new identity",
+        ));
     }
     Ok(out)
 }

@@ -109,10 +109,12 @@ pub fn on_disk_added(
             if l.attached && !policy.reappeared {
                 continue;
             }
+            // A slice recorded COPY was never complete (a replaced disk, an interrupted
+            // rebuild): its bitmap says nothing about it, so it is copied in full.
             out.push(Reaction::ReAdd {
                 volume: v.name.clone(),
                 leg: i,
-                full: l.health == RaidHealth::Absent,
+                full: l.health == RaidHealth::Absent || leg.state == SliceState::Copy,
             });
         }
     }

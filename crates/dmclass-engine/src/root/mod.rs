@@ -33,4 +33,6 @@ mod tests;
 #[cfg(test)]
 mod tests_convert;
 #[cfg(test)]
+mod tests_replace;
+#[cfg(test)]
 mod tests_undo;

@@ -14,23 +14,16 @@ fn found(w: &W) -> Vec<ClassOnDisks> {
     group_classes(&scan(&w.d.paths(), &w.d).found)
 }
 
-fn present(c: &ClassOnDisks) -> super::undo::Present {
-    c.present
-        .iter()
-        .map(|d| (d.name.clone(), d.path.clone()))
-        .collect()
-}
-
 fn ask(
     w: &mut W,
     c: &ClassOnDisks,
     keep: &str,
 ) -> crate::error::Result<crate::metadata::ClassMeta> {
-    request(&c.meta, &present(c), keep, &mut w.d)
+    request(&c.meta, &c.present_paths(), keep, &mut w.d)
 }
 
 fn undo_now(w: &mut W, c: &ClassOnDisks) -> crate::error::Result<Vec<String>> {
-    carry_out(&c.meta, &present(c), &c.missing, &w.k, &mut w.d)
+    carry_out(&c.meta, &c.present_paths(), &c.missing, &w.k, &mut w.d)
 }
 
 /// A converted machine, booted once on the class, new data written through the root

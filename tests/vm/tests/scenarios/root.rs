@@ -10,6 +10,14 @@ use std::time::{Duration, Instant};
 
 const MIB: u64 = 1 << 20;
 
+/// A KVM host booting by UEFI from disk A (a small system: ESP and ext4 root) with a
+/// blank disk B, both 256 MiB NVMe.
+fn kvm_host_system(name: &str) -> VmSpec {
+    VmSpec::new(name, Personality::KvmHost, Firmware::Uefi)
+        .disk(DiskSpec::nvme("sysa", "sysa", Bytes(256 * MIB)).with_root())
+        .disk(DiskSpec::nvme("sysb", "sysb", Bytes(256 * MIB)))
+}
+
 /// md5 of the test data files on `/` (the root file system), one line each.
 fn sums(vm: &mut Vm, files: &[&str]) -> String {
     let list = files.join(" ");
@@ -40,13 +48,7 @@ fn check_root_on_volume(vm: &mut Vm, what: &str) {
 }
 
 pub fn root_uefi_kvm_host_boot_either_disk() {
-    let spec = VmSpec::new(
-        "root_kvm_host_either_disk",
-        Personality::KvmHost,
-        Firmware::Uefi,
-    )
-    .disk(DiskSpec::nvme("sysa", "sysa", Bytes(256 * MIB)).with_root())
-    .disk(DiskSpec::nvme("sysb", "sysb", Bytes(256 * MIB)));
+    let spec = kvm_host_system("root_kvm_host_either_disk");
     either_disk(spec, "kvm-host");
 }
 
@@ -199,13 +201,7 @@ fn esp_state(doc: &serde_json::Value, disk: &str) -> String {
 /// the kernel hook the package installs; each disk gets a UEFI boot entry; then each
 /// disk alone boots the new image.
 pub fn root_kernel_update_reaches_every_esp() {
-    let spec = VmSpec::new(
-        "root_kernel_update_every_esp",
-        Personality::KvmHost,
-        Firmware::Uefi,
-    )
-    .disk(DiskSpec::nvme("sysa", "sysa", Bytes(256 * MIB)).with_root())
-    .disk(DiskSpec::nvme("sysb", "sysb", Bytes(256 * MIB)));
+    let spec = kvm_host_system("root_kernel_update_every_esp");
     let Some(mut vm) = boot_or_skip(spec) else {
         return;
     };
@@ -303,9 +299,7 @@ pub fn root_kernel_update_reaches_every_esp() {
 /// the initramfs at the next boot; the machine then boots from the kept disk's own
 /// partition with every file, the other disk's copy wiped; the kept disk alone boots.
 pub fn root_undo_returns_to_a_plain_boot() {
-    let spec = VmSpec::new("root_undo_plain_boot", Personality::KvmHost, Firmware::Uefi)
-        .disk(DiskSpec::nvme("sysa", "sysa", Bytes(256 * MIB)).with_root())
-        .disk(DiskSpec::nvme("sysb", "sysb", Bytes(256 * MIB)));
+    let spec = kvm_host_system("root_undo_plain_boot");
     let Some(mut vm) = boot_or_skip(spec) else {
         return;
     };
@@ -380,4 +374,75 @@ pub fn root_undo_returns_to_a_plain_boot() {
     vm.start_with_only(&["sysa"])
         .unwrap_or_else(|e| panic!("boot from sysa alone: {e}"));
     check_plain(&mut vm, "sysa alone");
+}
+
+/// Disk B dies; a blank disk C takes its place (the YAML names C for disk sys2):
+/// `apply` partitions it like A, copies the ESP, and the running class rebuilds every
+/// slice onto it at once; `esp sync` registers its boot entry; then C alone boots.
+pub fn root_replace_dead_disk() {
+    let spec = kvm_host_system("root_replace_dead_disk").disk(DiskSpec::nvme(
+        "sysc",
+        "sysc",
+        Bytes(256 * MIB),
+    ));
+    let Some(mut vm) = boot_or_skip(spec) else {
+        return;
+    };
+    let c = convert(&mut vm, "kvm-host");
+    vm.sh("dd if=/dev/urandom of=/root/d2 bs=1M count=2 2>/dev/null && sync");
+    let both = sums(&mut vm, &["d1", "d2"]);
+    // B is dead: the machine boots degraded from A, with the blank C attached.
+    vm.shutdown().unwrap_or_else(|e| panic!("shutdown: {e}"));
+    vm.start_with_only(&["sysa", "sysc"])
+        .unwrap_or_else(|e| panic!("boot without sysb: {e}"));
+    check_root_on_volume(&mut vm, "booted without sysb");
+    let sysc = vm.spec().disks[2].clone();
+    let c_id = by_id(&vm, &sysc);
+    vm.sh(&format!("sed -i 's#{}#{c_id}#' /root/sys.yaml", c.b_id));
+    let plan = dmclass_ok(&mut vm, "plan /root/sys.yaml");
+    vm.check(
+        plan.stdout.contains("replacing disk(s) sys2")
+            && plan.stdout.contains("write_partition_table")
+            && plan.stdout.contains("write_metadata"),
+        "the plan replaces sys2: partition table, ESP, private area, metadata",
+        Some(&plan),
+    );
+    let applied = dmclass_ok(&mut vm, "apply --yes /root/sys.yaml");
+    vm.check(
+        applied.stdout.contains("re-adding disk sys2"),
+        "apply takes the new disk into the running class",
+        Some(&applied),
+    );
+    let t = Instant::now();
+    wait_synced(&mut vm, "sys", Duration::from_secs(300));
+    eprintln!(
+        "rebuild of the root volume onto the new disk: {:?}",
+        t.elapsed()
+    );
+    let (v, out) = volume_status(&mut vm, "sys", "root");
+    vm.check(
+        v.slice("sys2").is_some_and(|s| s.state == "ACTIVE"),
+        "sys2 (the new disk) is ACTIVE after the rebuild",
+        Some(&out),
+    );
+    vm.sh(&format!(
+        "mkdir -p /boot/efi && mount -t vfat {}-part1 /boot/efi",
+        c.a_id
+    ));
+    let doc = esp_sync(&mut vm, "");
+    vm.check(
+        doc["classes"][0]["boot_entries"]["entries"]
+            .as_array()
+            .is_some_and(|e| e.iter().all(|x| x["entry"].is_string())),
+        "esp sync registers a boot entry for every disk, the new one included",
+        None,
+    );
+    vm.sh("umount /boot/efi && sync");
+    // The new disk alone boots, with every file.
+    vm.shutdown().unwrap_or_else(|e| panic!("shutdown: {e}"));
+    vm.start_with_only(&["sysc"])
+        .unwrap_or_else(|e| panic!("boot from sysc alone: {e}"));
+    check_root_on_volume(&mut vm, "booted from the new disk alone");
+    let now = sums(&mut vm, &["d1", "d2"]);
+    vm.check_eq("the new disk alone has every file", &both, &now, None);
 }
