@@ -78,6 +78,56 @@ pub fn gate(path: &Path, config: &Config, facts: &Facts) -> Result<Report, CliEr
     }
 }
 
+/// `facts` with the partition tables of unfinished root class conversions counted as
+/// dmclass's own: a peer disk whose table is the one the conversion wrote (the keep
+/// disk's layout and the dmclass partition, [`written_by_conversion`]) is not refused
+/// as "carries gpt", so applying the file again finishes the conversion. Any other
+/// table, or a disk that cannot be read, keeps its signature (fail closed).
+///
+/// [`written_by_conversion`]: dmclass_engine::root::convert::written_by_conversion
+pub fn with_own_tables(
+    config: &Config,
+    facts: &Facts,
+    disks: &dyn dmclass_engine::io::Disks,
+) -> Facts {
+    use dmclass_engine::gpt::{read_gpt, GptOnDisk};
+    use dmclass_model::{ClassType, DiskRole};
+    let table = |path: &Path| match read_gpt(disks, path) {
+        Ok(GptOnDisk::Table(t)) => Some(t),
+        _ => None,
+    };
+    let mut out = facts.clone();
+    for class in config
+        .classes
+        .iter()
+        .filter(|c| c.class_type == ClassType::Root)
+    {
+        let Ok(bound) = dmclass_engine::plan::bind_disks(class, facts) else {
+            continue;
+        };
+        let keep = class
+            .disks
+            .iter()
+            .find(|d| d.role == DiskRole::Keep)
+            .and_then(|k| bound.iter().find(|b| b.name == k.name.as_str()))
+            .and_then(|b| table(&b.path));
+        let Some(keep) = keep else { continue };
+        for b in bound.iter().filter(|b| {
+            class
+                .disks
+                .iter()
+                .any(|d| d.name.as_str() == b.name && d.role != DiskRole::Keep)
+        }) {
+            let ours = table(&b.path)
+                .is_some_and(|t| dmclass_engine::root::convert::written_by_conversion(&t, &keep));
+            if let (true, Some(d)) = (ours, out.disks.iter_mut().find(|d| d.devnode == b.path)) {
+                d.signatures.retain(|s| s.sig_type != "gpt");
+            }
+        }
+    }
+    out
+}
+
 /// A finding as a [`Problem`]: its position as the location, the rest as the message.
 pub fn finding_problem(file: &str, f: &Finding) -> Problem {
     let unplaced = Finding {

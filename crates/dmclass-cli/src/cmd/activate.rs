@@ -123,6 +123,19 @@ fn activate_with(args: &ActivateArgs, backend: &mut Backend) -> Result<ExitCode,
             undo_at_boot(args, backend, c)?;
             continue;
         }
+        {
+            let (_, disks) = backend.parts();
+            let cut = dmclass_engine::root::convert::conversion_unfinished(
+                &c.meta,
+                &c.present_paths(),
+                &c.missing,
+                &*disks,
+            );
+            if let Some(why) = cut {
+                println!("{why}; not started");
+                continue;
+            }
+        }
         for m in &c.missing {
             eprintln!(
                 "warning: class {}: disk {m} ({}) is missing",

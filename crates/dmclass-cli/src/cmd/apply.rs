@@ -23,7 +23,11 @@ fn apply_with(
     backend: &mut Backend,
 ) -> Result<ExitCode, CliError> {
     let facts = backend.facts(args.env)?;
-    crate::config::gate(&args.file, config, &facts)?;
+    let gated = {
+        let (_, disks) = backend.parts();
+        crate::config::with_own_tables(config, &facts, &*disks)
+    };
+    crate::config::gate(&args.file, config, &gated)?;
     let opts = PlanOptions {
         allow_destroy: args.allow_destroy,
         id_seed: None,
@@ -147,9 +151,14 @@ fn class_live(backend: &mut Backend, plan: &Plan) -> Result<bool, CliError> {
 
 /// Whether `plan` converts a kept system disk (a root class's first apply).
 fn is_conversion(plan: &Plan) -> bool {
-    plan.actions
-        .iter()
-        .any(|a| a.kind == ActionKind::WritePartitionTable)
+    // A resumed conversion may have only the last steps left (zero, format).
+    plan.new_meta.class_type == dmclass_engine::metadata::ClassTypeMeta::Root
+        && plan.actions.iter().any(|a| {
+            matches!(
+                a.kind,
+                ActionKind::WritePartitionTable | ActionKind::CopyEsp | ActionKind::FormatArea
+            )
+        })
 }
 
 /// Where the initramfs's local-top script records that it ran (initramfs-tools/).

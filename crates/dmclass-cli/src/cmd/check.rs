@@ -91,7 +91,6 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode, CliError> {
 fn check(args: &CheckArgs, file: &str) -> Result<Checked, CliError> {
     let config = crate::config::load(&args.file)?;
     let facts = crate::facts::obtain(args.facts.as_deref(), args.env)?;
-    let report = crate::config::gate(&args.file, &config, &facts)?;
     // Without --facts, read the disks as `plan` does; where no device-mapper can be
     // opened (a workstation) plan as for blank disks, as `--facts` does.
     let mut backend = match args.facts {
@@ -104,6 +103,14 @@ fn check(args: &CheckArgs, file: &str) -> Result<Checked, CliError> {
             }
         },
     };
+    let gated = match backend.as_mut() {
+        Some(b) => {
+            let (_, disks) = b.parts();
+            crate::config::with_own_tables(&config, &facts, &*disks)
+        }
+        None => facts.clone(),
+    };
+    let report = crate::config::gate(&args.file, &config, &gated)?;
     let opts = PlanOptions {
         allow_destroy: false,
         // Deterministic and cheap: the plan is only looked at, never run.

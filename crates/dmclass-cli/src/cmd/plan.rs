@@ -151,7 +151,11 @@ fn plan_with(args: &PlanArgs) -> Result<ExitCode, CliError> {
     } else {
         let mut backend = Backend::open()?;
         let facts = backend.facts(args.env)?;
-        crate::config::gate(&args.file, &config, &facts)?;
+        let gated = {
+            let (_, disks) = backend.parts();
+            crate::config::with_own_tables(&config, &facts, &*disks)
+        };
+        crate::config::gate(&args.file, &config, &gated)?;
         let plans = plan_all(&file, &config, &facts, Some(&mut backend), &opts)?;
         (facts, plans)
     };

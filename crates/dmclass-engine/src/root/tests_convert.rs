@@ -221,12 +221,50 @@ fn a_conversion_cut_after_any_action_is_finished_by_applying_again() {
         let mut p = plan_for(&w, &c, false).unwrap();
         p.actions.truncate(cut);
         run(&mut w, &p);
+        // What the next boot sees: either no class yet, or a conversion cut before the
+        // keep disk's area, which is not started (the system boots as before).
+        let found = group_classes(&scan(&w.d.paths(), &w.d).found);
+        if let Some(f) = found.first() {
+            let why = crate::root::convert::conversion_unfinished(
+                &f.meta,
+                &f.present_paths(),
+                &f.missing,
+                &w.d,
+            );
+            assert!(
+                why.is_some() || f.missing.is_empty(),
+                "cut at {cut}: a class with its keep disk missing is an unfinished conversion"
+            );
+        }
+        // A table the cut conversion wrote on sys2 is recognised as its own (apply
+        // again needs no `wipe`); the keep disk's own table is not a peer's.
+        let table = |i: usize| match read_gpt(&w.d, &w.b[i].path).unwrap() {
+            GptOnDisk::Table(t) => Some(t),
+            GptOnDisk::None => None,
+        };
+        if let (Some(peer), Some(keep)) = (table(1), table(0)) {
+            assert!(
+                crate::root::convert::written_by_conversion(&peer, &keep),
+                "cut at {cut}"
+            );
+            assert!(!crate::root::convert::written_by_conversion(&keep, &keep) || cut >= 5);
+        }
         let rest = plan_for(&w, &c, false).unwrap();
         assert!(!rest.is_empty(), "cut at {cut}: the rest is planned");
         run(&mut w, &rest);
         assert!(plan_for(&w, &c, false).unwrap().is_empty(), "cut at {cut}");
         assert_eq!(keep_data(&w), before, "cut at {cut}");
         let found = group_classes(&scan(&w.d.paths(), &w.d).found);
+        assert_eq!(
+            crate::root::convert::conversion_unfinished(
+                &found[0].meta,
+                &found[0].present_paths(),
+                &found[0].missing,
+                &w.d
+            ),
+            None,
+            "cut at {cut}: finished"
+        );
         activate(&found[0], &mut w.k, &w.d, &mut |_| {}).unwrap();
         assert_eq!(
             read(&w, 1, ROOT.0, ROOT.1),

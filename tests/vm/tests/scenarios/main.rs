@@ -42,6 +42,7 @@ fn all() -> Vec<(&'static str, &'static str, fn())> {
         root::root_kernel_update_reaches_every_esp,
         root::root_undo_returns_to_a_plain_boot,
         root::root_replace_dead_disk,
+        root::root_conversion_power_cut,
         proxy::proxy_join_part_rejoin_restore,
         redundancy::each_leg_alone_after_every_cycle,
         hotplug::unplug_leg_under_writer_then_replug_resyncs_only_changes,

@@ -60,17 +60,9 @@ struct Converted {
     before: String,
 }
 
-/// Convert disk A (the running root) with blank disk B into root class `sys`, reboot
-/// into it and wait for the first copy; `/root/d1`'s checksum is the same at every step.
-fn convert(vm: &mut Vm, environment: &str) -> Converted {
-    let (a, b) = (vm.spec().disks[0].clone(), vm.spec().disks[1].clone());
-    let (a_id, b_id) = (by_id(vm, &a), by_id(vm, &b));
-    vm.sh_contains("dmclass probe", environment);
-    vm.sh_contains("cat /etc/dmclass-vm-realroot", "root file system");
-    // Data on the running root file system, checksummed before the conversion.
-    vm.sh("dd if=/dev/urandom of=/root/d1 bs=1M count=8 2>/dev/null && sync");
-    let before = sums(vm, &["d1"]);
-    let b_before = vm.sh(&format!("md5sum < {b_id}")).stdout;
+/// `/root/sys.yaml`: root class `sys`, disk A kept, blank B, one volume on A's root
+/// partition.
+fn put_sys_yaml(vm: &mut Vm, a_id: &str, b_id: &str) {
     put_config(
         vm,
         "/root/sys.yaml",
@@ -82,6 +74,20 @@ fn convert(vm: &mut Vm, environment: &str) -> Converted {
              - {{name: root, on: m, partition: 2}}\n"
         ),
     );
+}
+
+/// Convert disk A (the running root) with blank disk B into root class `sys`, reboot
+/// into it and wait for the first copy; `/root/d1`'s checksum is the same at every step.
+fn convert(vm: &mut Vm, environment: &str) -> Converted {
+    let (a, b) = (vm.spec().disks[0].clone(), vm.spec().disks[1].clone());
+    let (a_id, b_id) = (by_id(vm, &a), by_id(vm, &b));
+    vm.sh_contains("dmclass probe", environment);
+    vm.sh_contains("cat /etc/dmclass-vm-realroot", "root file system");
+    // Data on the running root file system, checksummed before the conversion.
+    vm.sh("dd if=/dev/urandom of=/root/d1 bs=1M count=8 2>/dev/null && sync");
+    let before = sums(vm, &["d1"]);
+    let b_before = vm.sh(&format!("md5sum < {b_id}")).stdout;
+    put_sys_yaml(vm, &a_id, &b_id);
     let plan = dmclass_ok(vm, "plan /root/sys.yaml");
     vm.check(
         plan.stdout.contains("write_partition_table") && plan.stdout.contains("copy_esp"),
@@ -445,4 +451,72 @@ pub fn root_replace_dead_disk() {
     check_root_on_volume(&mut vm, "booted from the new disk alone");
     let now = sums(&mut vm, &["d1", "d2"]);
     vm.check_eq("the new disk alone has every file", &both, &now, None);
+}
+
+/// The conversion cut by a power loss: `apply` stopped after action N (failpoint) and
+/// the power cut at once; the machine boots — from its own partitions while the keep
+/// disk has no private area yet (the class is not started: nothing was copied), on the
+/// class after — with every file; applying the file again finishes the conversion and
+/// the next boot runs on the class. Cut points: `$DMCLASS_ROOT_CUTS` (e.g. `1,4,6`);
+/// by default after the peer's table (1), after the peer is done (4), after the keep
+/// disk's table and raid metadata (6). (The simulator cuts after every action.)
+pub fn root_conversion_power_cut() {
+    let cuts: Vec<u32> = std::env::var("DMCLASS_ROOT_CUTS").ok().map_or_else(
+        || vec![1, 4, 6],
+        |v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect(),
+    );
+    for cut in cuts {
+        let Some(mut vm) = boot_or_skip(kvm_host_system(&format!("root_cut_{cut}"))) else {
+            return;
+        };
+        let (a, b) = (vm.spec().disks[0].clone(), vm.spec().disks[1].clone());
+        let (a_id, b_id) = (by_id(&vm, &a), by_id(&vm, &b));
+        vm.sh("dd if=/dev/urandom of=/root/d1 bs=1M count=8 2>/dev/null && sync");
+        let before = sums(&mut vm, &["d1"]);
+        put_sys_yaml(&mut vm, &a_id, &b_id);
+        vm.sh("sync"); // the admin's file was saved long before the power cut
+        let out = vm
+            .run(&format!(
+                "DMCLASS_FAILPOINT=action:{cut} dmclass apply --yes /root/sys.yaml"
+            ))
+            .unwrap_or_else(|e| panic!("apply with failpoint: {e}"));
+        vm.check(
+            out.status == 137,
+            &format!("apply stops at failpoint action:{cut} (exit 137)"),
+            Some(&out),
+        );
+        vm.power_cut().unwrap_or_else(|e| panic!("power cut: {e}"));
+        vm.start()
+            .unwrap_or_else(|e| panic!("boot after a cut at action {cut}: {e}"));
+        let dev = root_device(&mut vm);
+        let part = vm
+            .sh(&format!("readlink -f {a_id}-part2"))
+            .stdout
+            .trim()
+            .to_string();
+        vm.check(
+            dev == part,
+            &format!("cut at action {cut}: / is A's own partition ({dev} vs {part})"),
+            None,
+        );
+        let now = sums(&mut vm, &["d1"]);
+        vm.check_eq(&format!("cut at action {cut}: data"), &before, &now, None);
+        let applied = dmclass_ok(&mut vm, "apply --yes /root/sys.yaml");
+        vm.check(
+            applied.stdout.contains("reboot to finish"),
+            &format!("cut at action {cut}: apply again finishes the conversion"),
+            Some(&applied),
+        );
+        vm.reboot()
+            .unwrap_or_else(|e| panic!("reboot after the finished conversion: {e}"));
+        check_root_on_volume(&mut vm, &format!("cut at action {cut}, finished"));
+        wait_synced(&mut vm, "sys", Duration::from_secs(300));
+        let now = sums(&mut vm, &["d1"]);
+        vm.check_eq(
+            &format!("cut at action {cut}: data on the class"),
+            &before,
+            &now,
+            None,
+        );
+    }
 }
