@@ -67,6 +67,7 @@ fn all() -> Vec<(&'static str, &'static str, fn())> {
         mirror::refused_apply_changes_nothing,
         monitor::monitor_leg_failed_exec,
         faults::injected_io_errors,
+        root::root_class_denied_where_the_matrix_says_no,
         boot::kvm_guest_bios_probe,
         boot::vmware_guest_uefi_probe,
         boot::dm_targets_and_failure_report,

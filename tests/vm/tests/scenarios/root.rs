@@ -520,3 +520,64 @@ pub fn root_conversion_power_cut() {
         );
     }
 }
+
+/// A root class where the support matrix has no row for it — a KVM host booted by
+/// BIOS, a KVM guest, a VMware guest whose second disk is on NVMe — is denied by
+/// `apply` with the row cited, and every disk is byte-identical before and after.
+pub fn root_class_denied_where_the_matrix_says_no() {
+    let mib = |n: u64| Bytes(n * MIB);
+    let cases = [
+        (
+            VmSpec::new("root_denied_bios", Personality::KvmHost, Firmware::Bios)
+                .disk(DiskSpec::nvme("sysa", "sysa", mib(64)))
+                .disk(DiskSpec::nvme("sysb", "sysb", mib(64))),
+            ["needs UEFI", "rule G1"],
+        ),
+        (
+            VmSpec::new(
+                "root_denied_kvm_guest",
+                Personality::KvmGuest,
+                Firmware::Uefi,
+            )
+            .disk(DiskSpec::virtio_blk("sysa", "sysa", mib(64)))
+            .disk(DiskSpec::virtio_blk("sysb", "sysb", mib(64))),
+            ["inside a KVM guest", "G2"],
+        ),
+        (
+            VmSpec::new(
+                "root_denied_vmware_nvme",
+                Personality::VmwareGuest,
+                Firmware::Uefi,
+            )
+            .disk(DiskSpec::vmdk("sysa", "sysa", mib(64)))
+            .disk(DiskSpec::nvme("sysb", "sysb", mib(64))),
+            ["is nvme", "rule G3"],
+        ),
+    ];
+    for (spec, expect) in cases {
+        let name = spec.name.clone();
+        let Some(mut vm) = boot_or_skip(spec) else {
+            return;
+        };
+        let (a, b) = (vm.spec().disks[0].clone(), vm.spec().disks[1].clone());
+        let (a_id, b_id) = (by_id(&vm, &a), by_id(&vm, &b));
+        let disks = format!("md5sum < {a_id}; md5sum < {b_id}");
+        let before = vm.sh(&disks).stdout;
+        put_sys_yaml(&mut vm, &a_id, &b_id);
+        let out = vm
+            .run("dmclass apply --yes /root/sys.yaml")
+            .unwrap_or_else(|e| panic!("{name}: apply: {e}"));
+        vm.check(
+            out.status == 1 && expect.iter().all(|e| out.stderr.contains(e)),
+            &format!("{name}: apply is denied citing {expect:?}"),
+            Some(&out),
+        );
+        let after = vm.sh(&disks).stdout;
+        vm.check_eq(
+            &format!("{name}: both disks unchanged"),
+            &before,
+            &after,
+            None,
+        );
+    }
+}
