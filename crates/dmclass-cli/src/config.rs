@@ -84,7 +84,7 @@ pub fn gate(path: &Path, config: &Config, facts: &Facts) -> Result<Report, CliEr
 /// as "carries gpt", so applying the file again finishes the conversion. Any other
 /// table, or a disk that cannot be read, keeps its signature (fail closed).
 ///
-/// [`written_by_conversion`]: dmclass_engine::root::convert::written_by_conversion
+/// [`written_by_conversion`]: dmclass_engine::root::cut::written_by_conversion
 pub fn with_own_tables(
     config: &Config,
     facts: &Facts,
@@ -119,7 +119,7 @@ pub fn with_own_tables(
                 .any(|d| d.name.as_str() == b.name && d.role != DiskRole::Keep)
         }) {
             let ours = table(&b.path)
-                .is_some_and(|t| dmclass_engine::root::convert::written_by_conversion(&t, &keep));
+                .is_some_and(|t| dmclass_engine::root::cut::written_by_conversion(&t, &keep));
             if let (true, Some(d)) = (ours, out.disks.iter_mut().find(|d| d.devnode == b.path)) {
                 d.signatures.retain(|s| s.sig_type != "gpt");
             }

@@ -62,7 +62,7 @@ pub fn execute_armed(
     plan: &Plan,
     bindings: &[DiskBinding],
     backend: &mut Backend,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut dyn FnMut(dmclass_engine::progress::Progress<'_>),
 ) -> Result<ExecReport, CliError> {
     let mut hook = ExitHook {
         exit_now: matches!(backend, Backend::Real { .. }),

@@ -4,6 +4,7 @@
 //! plain log lines (no control characters), and nothing with `--quiet`. Notes an
 //! action leaves (a skipped step, a copy that was not needed) are always printed.
 
+use dmclass_engine::progress::Progress;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 
@@ -47,18 +48,18 @@ impl Steps {
         Steps { mode }
     }
 
-    /// An engine progress line: a step (`[k/n] ...`) or a note (indented).
-    pub fn line(&mut self, line: &str) {
-        let note = line.starts_with(' ');
-        match &self.mode {
-            Mode::Bar(bar) if note => bar.println(format!("  {}", line.trim_start())),
-            Mode::Bar(bar) => {
-                bar.set_message(line.to_string());
+    /// Show what the engine reports: a step moves the line on (or is a log line with
+    /// `--verbose`), a note is always printed.
+    pub fn show(&mut self, p: Progress<'_>) {
+        match (&self.mode, p) {
+            (Mode::Bar(bar), Progress::Note(n)) => bar.println(format!("  {n}")),
+            (Mode::Lines | Mode::Silent, Progress::Note(n)) => eprintln!("  {n}"),
+            (Mode::Bar(bar), Progress::Step { text, .. }) => {
+                bar.set_message(text.to_string());
                 bar.inc(1);
             }
-            Mode::Lines => eprintln!("  {line}"),
-            Mode::Silent if note => eprintln!("  {}", line.trim_start()),
-            Mode::Silent => {}
+            (Mode::Lines, p) => eprintln!("  {p}"),
+            (Mode::Bar(_) | Mode::Silent, _) => {}
         }
     }
 }

@@ -51,6 +51,7 @@ pub mod metadata;
 pub mod monitor;
 pub mod names;
 pub mod plan;
+pub mod progress;
 pub mod proxy;
 pub mod raid_sb;
 pub mod react;

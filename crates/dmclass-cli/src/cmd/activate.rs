@@ -125,7 +125,7 @@ fn activate_with(args: &ActivateArgs, backend: &mut Backend) -> Result<ExitCode,
         }
         {
             let (_, disks) = backend.parts();
-            let cut = dmclass_engine::root::convert::conversion_unfinished(
+            let cut = dmclass_engine::root::cut::conversion_unfinished(
                 &c.meta,
                 &c.present_paths(),
                 &c.missing,
@@ -144,7 +144,7 @@ fn activate_with(args: &ActivateArgs, backend: &mut Backend) -> Result<ExitCode,
             );
         }
         let (kernel, disks) = backend.parts();
-        let mut progress = |line: &str| log::info!("{line}");
+        let mut progress = |p: dmclass_engine::progress::Progress<'_>| log::info!("{p}");
         // Finishes an interrupted apply and repairs lagging metadata first; refuses a
         // closed class (unless --force, which says what it will do and asks).
         let r = if args.force {

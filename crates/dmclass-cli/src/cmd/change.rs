@@ -43,7 +43,7 @@ pub(super) fn execute(
     backend: &mut Backend,
 ) -> Result<ExecReport, CliError> {
     let mut steps = crate::progress::Steps::new(plan.actions.len());
-    let mut progress = |line: &str| steps.line(line);
+    let mut progress = |p: dmclass_engine::progress::Progress<'_>| steps.show(p);
     if let Some(spec) = failpoint::from_env() {
         return failpoint::execute_armed(&spec, plan, bindings, backend, &mut progress);
     }

@@ -174,7 +174,7 @@ fn start_class(c: &ClassOnDisks, degraded: bool, backend: &mut Backend) -> Resul
         return Ok(());
     }
     let (kernel, disks) = backend.parts();
-    let r = assemble::recover::activate_recovering(c, kernel, disks, &mut |l| log::info!("{l}"))?;
+    let r = assemble::recover::activate_recovering(c, kernel, disks, &mut |p| log::info!("{p}"))?;
     for w in &r.warnings {
         eprintln!("warning: {w}");
     }

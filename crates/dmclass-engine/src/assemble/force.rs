@@ -136,7 +136,7 @@ pub fn activate_forced(
     plan: &ForcePlan,
     kernel: &mut dyn Kernel,
     disks: &mut dyn Disks,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut dyn FnMut(crate::progress::Progress<'_>),
 ) -> Result<ActivateReport> {
     let mut class = class.clone();
     if let Some(m) = &plan.meta {

@@ -262,7 +262,7 @@ pub fn activate(
     class: &ClassOnDisks,
     kernel: &mut dyn Kernel,
     disks: &dyn Disks,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut dyn FnMut(crate::progress::Progress<'_>),
 ) -> Result<ActivateReport> {
     if let Some(c) = class.closing() {
         return Err(EngineError::Refused {
@@ -279,7 +279,7 @@ pub(crate) fn activate_open(
     class: &ClassOnDisks,
     kernel: &mut dyn Kernel,
     disks: &dyn Disks,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut dyn FnMut(crate::progress::Progress<'_>),
 ) -> Result<ActivateReport> {
     let meta = &class.meta;
     let t0 = std::time::Instant::now();
@@ -387,7 +387,10 @@ pub(crate) fn activate_open(
             ));
             rep.degraded.push((vol.name.clone(), missing.clone()));
         }
-        progress(&format!("activating {}/{}", meta.name, vol.name));
+        progress(crate::progress::Progress::Activating {
+            class: &meta.name,
+            volume: &vol.name,
+        });
         // A proxy master: its proxy's leg is slot N (`- -` while parted).
         crate::proxy::activation_view(meta, &mut v, &mut act, &|d| numbers.contains_key(d));
         if parallel {

@@ -242,7 +242,7 @@ pub fn activate_recovering(
     class: &ClassOnDisks,
     kernel: &mut dyn Kernel,
     disks: &mut dyn Disks,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut dyn FnMut(crate::progress::Progress<'_>),
 ) -> Result<ActivateReport> {
     let rec = prepare(class, kernel, disks)?;
     let mut rep = super::activate(&rec.class, kernel, &*disks, progress)?;

@@ -74,7 +74,7 @@ pub fn execute(
     bindings: &[DiskBinding],
     kernel: &mut dyn Kernel,
     disks: &mut dyn Disks,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut dyn FnMut(crate::progress::Progress<'_>),
 ) -> Result<ExecReport> {
     let mut hook = ErrorHook;
     let mut fp = Failpoints::none(&mut hook);
@@ -87,7 +87,7 @@ pub fn execute_with(
     bindings: &[DiskBinding],
     kernel: &mut dyn Kernel,
     disks: &mut dyn Disks,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut dyn FnMut(crate::progress::Progress<'_>),
     fp: &mut Failpoints<'_>,
 ) -> Result<ExecReport> {
     let mut ex = Exec {
@@ -118,7 +118,11 @@ pub fn execute_with(
             a.object,
             a.detail
         );
-        progress(&line);
+        progress(crate::progress::Progress::Step {
+            number: i + 1,
+            total: plan.actions.len(),
+            text: &line,
+        });
         ex.index = i;
         ex.fp.check(plan, i, When::Before)?;
         let outcome = ex.step(&a.step, kernel, disks, &numbers)?;
@@ -127,7 +131,7 @@ pub fn execute_with(
             Outcome::Skipped => ex.report.skipped.push(line),
         }
         if let Some(n) = ex.note.take() {
-            progress(&format!("      {n}"));
+            progress(crate::progress::Progress::Note(&n));
             ex.report.notes.push(n);
         }
         ex.fp.check(plan, i, When::After)?;

@@ -77,7 +77,10 @@ pub struct Conversion {
 /// [`crate::EngineError::Refused`].
 pub type Refusal = (String, String);
 
-fn refuse<T>(object: impl Into<String>, reason: impl Into<String>) -> Result<T, Refusal> {
+pub(super) fn refuse<T>(
+    object: impl Into<String>,
+    reason: impl Into<String>,
+) -> Result<T, Refusal> {
     Err((object.into(), reason.into()))
 }
 
@@ -438,7 +441,7 @@ pub fn decide(
         }
     }
     if let Some(m) = existing.filter(|_| keep_done) {
-        replacement(m, &mut meta, disks)?;
+        super::replace::replacement(m, &mut meta, disks)?;
     }
     let work = work(
         &layout, &base, keep_gpt, keep, &members, disks, &meta, new_id,
@@ -450,78 +453,6 @@ pub fn decide(
         work,
         matched,
     })
-}
-
-/// A volume as a replacement must leave it: name, partition, each leg's extents.
-type VolumeShape = (String, Option<u32>, Vec<Vec<(String, u64, u64)>>);
-
-/// The class is converted (its keep disk is done): the disks that are not members
-/// now are blank replacements of dead ones. The description stays the class's own —
-/// same volumes on the same partitions, so the file must not change anything else —
-/// with the replacements' identities and their slices `COPY` (rebuilt in full), the
-/// other slices as recorded, one generation on.
-fn replacement(
-    existing: &ClassMeta,
-    meta: &mut ClassMeta,
-    disks: &[DiskIn<'_>],
-) -> Result<(), Refusal> {
-    let shape = |m: &ClassMeta| {
-        let mut v: Vec<VolumeShape> = m
-            .volumes
-            .iter()
-            .map(|v| {
-                let legs = v
-                    .layout
-                    .legs
-                    .iter()
-                    .map(|l| {
-                        l.extents()
-                            .into_iter()
-                            .map(|e| (e.disk.clone(), e.offset.0, e.len.0))
-                            .collect()
-                    })
-                    .collect();
-                (v.name.clone(), v.partition, legs)
-            })
-            .collect();
-        v.sort();
-        let mut d: Vec<&str> = m.disks.iter().map(|d| d.name.as_str()).collect();
-        d.sort_unstable();
-        (v, d.join(","))
-    };
-    if shape(existing) != shape(meta) {
-        return refuse(
-            "class",
-            "it is a converted root class and the file describes other volumes or disks; \
-             only replacing a dead disk (a new `device:` for it) is built (`dmclass export` \
-             shows the class as it is)",
-        );
-    }
-    let replaced: Vec<&str> = disks.iter().filter(|d| !d.member).map(|d| d.name).collect();
-    let mut next = existing.clone();
-    next.generation = existing.generation.saturating_add(1);
-    next.intent = None;
-    next.departed
-        .retain(|d| !replaced.contains(&d.disk.as_str()));
-    for d in &mut next.disks {
-        if let Some(new) = meta.disks.iter().find(|n| n.name == d.name) {
-            if replaced.contains(&d.name.as_str()) {
-                d.identity = new.identity.clone();
-                d.uuid = new.uuid;
-                d.size = new.size;
-                d.state = new.state;
-            }
-        }
-    }
-    for v in &mut next.volumes {
-        for leg in &mut v.layout.legs {
-            if leg.disks().iter().any(|d| replaced.contains(d)) {
-                leg.state = SliceState::Copy;
-            }
-        }
-    }
-    *meta = next;
-    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -598,71 +529,4 @@ fn work(
         });
     }
     Ok(out)
-}
-
-/// Why class `meta` is a conversion cut before its keep disk got its private area (the
-/// conversion's last write), if it is: the keep disk is not found as a member, and no
-/// raid1 superblock was ever written on the present disks' metadata extents (zeroed by
-/// the conversion, written by dm-raid at the first activation) — so nothing was copied
-/// from the kept partitions yet and no partial copy exists. Such a class is not
-/// started: the system boots from its own partitions, and applying the file again
-/// finishes the conversion. Anything unreadable counts as "started" (fail closed: the
-/// class is then handled as a class that cannot start).
-pub fn conversion_unfinished(
-    meta: &ClassMeta,
-    present: &std::collections::BTreeMap<String, std::path::PathBuf>,
-    missing: &[String],
-    disks: &dyn crate::io::Disks,
-) -> Option<String> {
-    if meta.class_type != ClassTypeMeta::Root {
-        return None;
-    }
-    let keep = meta
-        .disks
-        .iter()
-        .find(|d| d.role == DiskRoleMeta::Keep)?
-        .name
-        .as_str();
-    if !missing.iter().any(|m| m == keep) {
-        return None;
-    }
-    for v in &meta.volumes {
-        for leg in &v.layout.legs {
-            let Some(r) = &leg.rmeta else { continue };
-            let Some(path) = present.get(&r.disk) else {
-                continue;
-            };
-            let at = dmclass_model::Bytes(r.offset.0.saturating_mul(512));
-            match disks.read(path, at, 4096) {
-                Ok(b) if b.iter().all(|x| *x == 0) => {}
-                _ => return None,
-            }
-        }
-    }
-    Some(format!(
-        "class {}: its conversion was cut before keep disk {keep} got its private area; \
-         nothing was copied yet, the system runs from its own partitions (apply the file \
-         again to finish the conversion)",
-        meta.name
-    ))
-}
-
-/// Whether `peer`'s partition table is one a conversion from keep disk table `keep`
-/// wrote (a conversion cut before the peer got its private area): `keep`'s partitions
-/// sector for sector, and the dmclass partition. Such a table is dmclass's own, not
-/// data to protect: applying the file again finishes the conversion without `wipe`.
-pub fn written_by_conversion(peer: &Gpt, keep: &Gpt) -> bool {
-    let ours = |p: &&crate::gpt::Partition| p.type_guid == DMCLASS_PART_TYPE;
-    let shape = |g: &Gpt, with_ours: bool| -> Vec<(u32, Uuid, u64, u64)> {
-        g.partitions
-            .iter()
-            .filter(|p| with_ours || !ours(p))
-            .map(|p| (p.index, p.type_guid, p.first, p.last))
-            .collect()
-    };
-    peer.sector_size == keep.sector_size
-        && peer.partitions.iter().filter(ours).count() == 1
-        && shape(peer, false) == shape(keep, false)
-        && keep.partitions.iter().filter(ours).count() <= 1
-        && (keep.partitions.iter().all(|p| !ours(&p)) || shape(peer, true) == shape(keep, true))
 }

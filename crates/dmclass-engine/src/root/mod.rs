@@ -10,6 +10,9 @@
 //! * [`convert`]: the conversion decided from the YAML and the disks' tables (which
 //!   partition each volume mirrors, the class description, what is left per disk, so
 //!   a cut conversion resumes); plan/root.rs makes it actions, exec/root.rs runs them;
+//! * [`cut`]: a conversion cut by a power loss, as the next boot and `apply` see it;
+//! * `replace`: a dead disk replaced by a blank one (the description it writes);
+//! * [`undo`]: back to a plain boot from one disk's partitions;
 //! * [`esp`]: the ESP copied per disk with its own FAT volume serial;
 //! * [`esp_sync`]: later boot file changes brought to every ESP by file copies
 //!   (`dmclass esp sync`, run by the kernel and initramfs hooks);
@@ -18,14 +21,16 @@
 //!
 //! The first activation (initramfs-tools/scripts/local-top/dmclass, at the next boot)
 //! builds the mirrors with the peers recorded `COPY`, so dm-raid copies the kept
-//! partitions to them. docs/root-class.md tells the whole story; what is not built yet
-//! (disk replacement) is listed there; [`undo`] takes a class apart again.
+//! partitions to them. docs/root-class.md tells the whole story, and lists what is not
+//! built yet.
 
 pub mod boot_entry;
 pub mod convert;
+pub mod cut;
 pub mod esp;
 pub mod esp_sync;
 pub mod keep;
+mod replace;
 pub mod undo;
 
 #[cfg(test)]

@@ -225,7 +225,7 @@ fn a_conversion_cut_after_any_action_is_finished_by_applying_again() {
         // keep disk's area, which is not started (the system boots as before).
         let found = group_classes(&scan(&w.d.paths(), &w.d).found);
         if let Some(f) = found.first() {
-            let why = crate::root::convert::conversion_unfinished(
+            let why = crate::root::cut::conversion_unfinished(
                 &f.meta,
                 &f.present_paths(),
                 &f.missing,
@@ -244,10 +244,10 @@ fn a_conversion_cut_after_any_action_is_finished_by_applying_again() {
         };
         if let (Some(peer), Some(keep)) = (table(1), table(0)) {
             assert!(
-                crate::root::convert::written_by_conversion(&peer, &keep),
+                crate::root::cut::written_by_conversion(&peer, &keep),
                 "cut at {cut}"
             );
-            assert!(!crate::root::convert::written_by_conversion(&keep, &keep) || cut >= 5);
+            assert!(!crate::root::cut::written_by_conversion(&keep, &keep) || cut >= 5);
         }
         let rest = plan_for(&w, &c, false).unwrap();
         assert!(!rest.is_empty(), "cut at {cut}: the rest is planned");
@@ -256,7 +256,7 @@ fn a_conversion_cut_after_any_action_is_finished_by_applying_again() {
         assert_eq!(keep_data(&w), before, "cut at {cut}");
         let found = group_classes(&scan(&w.d.paths(), &w.d).found);
         assert_eq!(
-            crate::root::convert::conversion_unfinished(
+            crate::root::cut::conversion_unfinished(
                 &found[0].meta,
                 &found[0].present_paths(),
                 &found[0].missing,

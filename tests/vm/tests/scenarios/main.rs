@@ -19,6 +19,7 @@ mod monitor;
 mod proxy;
 mod redundancy;
 mod root;
+mod root_life;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::sync::{Arc, Mutex};
@@ -39,9 +40,9 @@ fn all() -> Vec<(&'static str, &'static str, fn())> {
         crash::power_cut_every_step_create_volume,
         crash::power_cut_every_step_proxy_part,
         root::root_uefi_kvm_host_boot_either_disk,
-        root::root_kernel_update_reaches_every_esp,
-        root::root_undo_returns_to_a_plain_boot,
-        root::root_replace_dead_disk,
+        root_life::root_kernel_update_reaches_every_esp,
+        root_life::root_undo_returns_to_a_plain_boot,
+        root_life::root_replace_dead_disk,
         root::root_conversion_power_cut,
         proxy::proxy_join_part_rejoin_restore,
         redundancy::each_leg_alone_after_every_cycle,
