@@ -142,3 +142,21 @@ fn an_undo_cut_after_the_peer_left_is_finished_at_the_next_boot() {
     assert!(found(&w).is_empty());
     assert_eq!(read(&w, 0, ROOT.0, ROOT.1), data);
 }
+
+/// `export` shows a converted root class like any other: its YAML (type root, the kept
+/// disk, each volume's partition) applies again as a no-op.
+#[test]
+fn a_root_class_exports_as_yaml_that_applies_as_a_no_op() {
+    let (w, _) = converted_and_used();
+    let c = &found(&w)[0];
+    let config = crate::export::export(&c.meta).unwrap();
+    let text = dmclass_model::to_yaml(&config);
+    assert!(text.contains("type: root"), "{text}");
+    assert!(text.contains("role: keep"), "{text}");
+    assert!(text.contains("partition: 2"), "{text}");
+    let again = match dmclass_model::parse("export.yaml", &text) {
+        Ok(c) => c.classes.into_iter().next().unwrap(),
+        Err(d) => panic!("{d:?}\n{text}"),
+    };
+    assert!(plan_for(&w, &again, false).unwrap().is_empty(), "{text}");
+}
