@@ -173,6 +173,22 @@ pub fn user_path(class: &str, volume: &str) -> std::path::PathBuf {
     std::path::Path::new(DEV_DIR).join(class).join(volume)
 }
 
+/// The dm devices of class `class_uuid` that exist now, by name (their dm UUIDs start
+/// with the class's part of [`dm_uuid`]).
+pub fn class_devices(
+    class_uuid: Uuid,
+    kernel: &dyn crate::io::Kernel,
+) -> crate::error::Result<Vec<String>> {
+    let prefix = format!("{UUID_PREFIX}{}", class_uuid.simple());
+    Ok(kernel
+        .list()
+        .map_err(|e| crate::error::io_err("listing dm devices".to_string(), e))?
+        .into_iter()
+        .filter(|d| d.uuid.starts_with(&prefix))
+        .map(|d| d.name)
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

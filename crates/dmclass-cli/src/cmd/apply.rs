@@ -137,16 +137,7 @@ fn check_proxies_in_sync(plans: &[Plan], backend: &mut Backend) -> Result<(), Cl
 /// Whether any dm device of `plan`'s class exists (the class runs).
 fn class_live(backend: &mut Backend, plan: &Plan) -> Result<bool, CliError> {
     let (kernel, _) = backend.parts();
-    let prefix = format!(
-        "{}{}",
-        dmclass_engine::names::UUID_PREFIX,
-        plan.class_uuid.simple()
-    );
-    Ok(kernel
-        .list()
-        .map_err(|e| CliError::Refused(format!("listing dm devices: {e}")))?
-        .iter()
-        .any(|d| d.uuid.starts_with(&prefix)))
+    Ok(!dmclass_engine::names::class_devices(plan.class_uuid, &*kernel)?.is_empty())
 }
 
 /// Whether `plan` converts a kept system disk (a root class's first apply).

@@ -246,14 +246,7 @@ pub fn carry_out(
         return Ok(Vec::new());
     };
     // Never under a running class (the root may be on it): only before assembly.
-    let prefix = format!("{}{}", crate::names::UUID_PREFIX, meta.uuid.simple());
-    let live: Vec<String> = kernel
-        .list()
-        .map_err(|e| io_err("listing dm devices".to_string(), e))?
-        .into_iter()
-        .filter(|d| d.uuid.starts_with(&prefix))
-        .map(|d| d.name)
-        .collect();
+    let live = crate::names::class_devices(meta.uuid, kernel)?;
     if !live.is_empty() {
         return Err(EngineError::refused_class(
             class,
