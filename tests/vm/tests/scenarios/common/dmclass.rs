@@ -211,6 +211,57 @@ pub fn wait_synced(vm: &mut Vm, class: &str, timeout: Duration) -> Vec<VolumeSta
     }
 }
 
+/// Waits until the write-intent bitmap in every leg's `_rmeta` of `class/volume`
+/// (`legs` legs, all present) has no dirty bit on disk, and returns how long that
+/// took. md clears bits lazily (two passes of its daemon, 5 s apart, only while the
+/// array is not degraded): a machine powered off right after a resync keeps the
+/// resync's bits set, and a disk that later returns is copied in full. A machine that
+/// runs on for a few seconds has a clean bitmap; scenarios that measure a bitmap
+/// resync wait for that state rather than guess a sleep.
+pub fn wait_bitmaps_clean(
+    vm: &mut Vm,
+    class: &str,
+    volume: &str,
+    legs: usize,
+    timeout: Duration,
+) -> Duration {
+    let t0 = Instant::now();
+    // Bytes of each rmeta from the bitmap's bits on (4096 + 256), read past the page
+    // cache; everything after the bits is zero padding, so any non-zero byte is a
+    // dirty chunk.
+    let count = (0..legs)
+        .map(|i| {
+            format!(
+                "dd if=/dev/mapper/{}_rmeta_{i} bs=4096 skip=1 iflag=direct 2>/dev/null \
+                 | tail -c +257 | tr -d '\\000' | wc -c",
+                dm_name(class, volume)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    loop {
+        let out = vm.sh(&count);
+        let dirty: Vec<u64> = out
+            .stdout
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        if dirty.len() == legs && dirty.iter().all(|&d| d == 0) {
+            return t0.elapsed();
+        }
+        if t0.elapsed() > timeout {
+            vm.fail(
+                &format!(
+                    "{class}/{volume}: write-intent bitmaps still dirty after {timeout:?} \
+                     (non-zero bitmap bytes per leg: {dirty:?})"
+                ),
+                Some(&out),
+            );
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
 /// `dmclass plan FILE --json` (must exit 0): per class, the number of actions.
 pub fn plan_actions(vm: &mut Vm, file: &str) -> (Vec<(String, usize)>, Output) {
     let out = dmclass_ok(vm, &format!("plan {file} --json"));
