@@ -181,7 +181,7 @@ pub(crate) fn kernel_cmdline(spec: &VmSpec) -> String {
     let root = spec
         .disks
         .iter()
-        .find(|d| d.root && spec.boots_from_disk())
+        .find(|d| d.root && spec.runs_from_disk())
         .map(|d| {
             format!(
                 " dmclass.vmtest.root=/dev/disk/by-uuid/{}",
@@ -334,6 +334,25 @@ mod tests {
         assert!(b[1].contains("inject-error.0.event=read_aio"));
         assert!(b[1].contains("inject-error.0.sector=2048"));
         assert_eq!(b[2], "driver=raw,file=b-d1,node-name=d1");
+    }
+
+    #[test]
+    fn kernel_from_qemu_under_uefi_runs_from_the_root_disk_without_boot_indexes() {
+        let spec = VmSpec::new("t", Personality::VmwareGuest, Firmware::Uefi)
+            .disk(DiskSpec::vmdk("a", "a", Bytes(512)).with_root())
+            .disk(DiskSpec::vmdk("b", "b", Bytes(512)))
+            .kernel_from_qemu();
+        assert!(!spec.boots_from_disk());
+        assert!(spec.runs_from_disk());
+        let cmdline = kernel_cmdline(&spec);
+        assert!(cmdline.contains(&format!(
+            "dmclass.vmtest.root=/dev/disk/by-uuid/{}",
+            crate::bootdisk::root_fs_uuid("a")
+        )));
+        assert!(!cmdline.contains(UKI_GENERATION_MARK), "{cmdline}");
+        assert!(all_device_props(&spec)
+            .iter()
+            .all(|p| !p.to_cli().contains("bootindex")));
     }
 
     #[test]

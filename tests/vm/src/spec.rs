@@ -251,6 +251,10 @@ pub struct VmSpec {
     /// Boots after the first resume a VM state saved right after the first boot
     /// ([`VmSpec::quick_reboots`]).
     pub quick_reboots: bool,
+    /// Under UEFI, QEMU loads the kernel and initramfs (`-kernel`) although a disk has
+    /// an ESP and a root file system: for disks on a controller the firmware has no
+    /// driver for ([`VmSpec::kernel_from_qemu`]).
+    pub kernel_from_qemu: bool,
 }
 
 impl VmSpec {
@@ -266,6 +270,7 @@ impl VmSpec {
             boot_timeout: Duration::from_secs(240),
             extra_append: String::new(),
             quick_reboots: false,
+            kernel_from_qemu: false,
         }
     }
 
@@ -280,6 +285,18 @@ impl VmSpec {
     #[must_use]
     pub fn quick_reboots(mut self) -> Self {
         self.quick_reboots = true;
+        self
+    }
+
+    /// The firmware (OVMF) runs, but QEMU hands it the kernel and initramfs instead of
+    /// the firmware reading them from a disk's ESP; the initramfs still switches to the
+    /// root file system on the disks. For pvscsi system disks: Debian's OVMF has no
+    /// pvscsi driver (`PvScsiDxe`), so it cannot read such a disk at all. Everything
+    /// after the firmware (the kernel, efivarfs, the initramfs assembling the class,
+    /// the ESPs as files) is as on a firmware boot from the disk.
+    #[must_use]
+    pub fn kernel_from_qemu(mut self) -> Self {
+        self.kernel_from_qemu = true;
         self
     }
 
@@ -300,6 +317,14 @@ impl VmSpec {
     /// Whether the firmware boots from a disk's ESP (UEFI and a disk
     /// [`DiskSpec::with_esp`]) rather than from QEMU's `-kernel`.
     pub fn boots_from_disk(&self) -> bool {
+        self.firmware == Firmware::Uefi
+            && !self.kernel_from_qemu
+            && self.disks.iter().any(|d| d.esp)
+    }
+
+    /// Whether the initramfs switches to a root file system on a disk: a boot from a
+    /// disk's ESP, or [`VmSpec::kernel_from_qemu`] with a root disk.
+    pub fn runs_from_disk(&self) -> bool {
         self.firmware == Firmware::Uefi && self.disks.iter().any(|d| d.esp)
     }
 

@@ -76,7 +76,7 @@ impl Vm {
                 run_dir.display()
             )));
         }
-        let uki = if spec.boots_from_disk() {
+        let uki = if spec.runs_from_disk() {
             Some(crate::bootdisk::uki(&image, &qemu::kernel_cmdline(&spec))?)
         } else {
             None

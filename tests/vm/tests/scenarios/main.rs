@@ -40,6 +40,7 @@ fn all() -> Vec<(&'static str, &'static str, fn())> {
         crash::power_cut_every_step_create_volume,
         crash::power_cut_every_step_proxy_part,
         root::root_uefi_kvm_host_boot_either_disk,
+        root::root_uefi_vmware_guest_boot_either_disk,
         root_life::root_kernel_update_reaches_every_esp,
         root_life::root_undo_returns_to_a_plain_boot,
         root_life::root_replace_dead_disk,
