@@ -90,6 +90,9 @@ pub(crate) fn device_props(disk: &DiskSpec, scsi_id: u64) -> DeviceProps {
     if let Some(s) = &disk.serial {
         props.push(("serial", Prop::Str(s.clone())));
     }
+    if disk.shared {
+        props.push(("share-rw", Prop::Str("on".into())));
+    }
     DeviceProps { driver, props }
 }
 
@@ -129,8 +132,10 @@ pub(crate) fn all_device_props(spec: &VmSpec) -> Vec<DeviceProps> {
 /// The `-blockdev` options of a disk: file node, optional blkdebug node, raw node.
 pub(crate) fn blockdev_args(disk: &DiskSpec, file: &Path) -> Vec<String> {
     let id = &disk.id;
+    // A shared disk is opened by two QEMU processes: no image lock.
+    let locking = if disk.shared { ",locking=off" } else { "" };
     let mut out = vec![format!(
-        "driver=file,filename={},node-name=f-{id}",
+        "driver=file,filename={},node-name=f-{id}{locking}",
         file.display().to_string().replace(',', ",,")
     )];
     let mut top = format!("f-{id}");
@@ -201,8 +206,13 @@ pub(crate) fn kernel_cmdline(spec: &VmSpec) -> String {
     } else {
         String::new()
     };
+    let ip = spec
+        .link
+        .as_ref()
+        .map(|l| format!(" dmclass.vmtest.ip={}", l.address))
+        .unwrap_or_default();
     format!(
-        "console=ttyS0 panic=-1{root}{host}{generation} {}",
+        "console=ttyS0 panic=-1{root}{host}{generation}{ip} {}",
         spec.extra_append
     )
     .trim()
@@ -279,6 +289,18 @@ pub(crate) fn args(spec: &VmSpec, p: &Paths<'_>) -> Vec<OsString> {
     }
     if spec.personality == Personality::VmwareGuest || has(Bus::Pvscsi) {
         push(&["-device", "pvscsi,id=pv0"]);
+    }
+    if let Some(l) = &spec.link {
+        let server = if l.listen { "on" } else { "off" };
+        let net = format!(
+            "stream,id=net0,server={server},addr.type=unix,addr.path={}",
+            l.socket.display().to_string().replace(',', ",,")
+        );
+        push(&["-netdev", &net]);
+        // The MAC differs per end (the listening end is ...:01).
+        let mac = format!("52:54:00:d3:c1:{:02x}", if l.listen { 1 } else { 2 });
+        let dev = format!("virtio-net-pci,netdev=net0,mac={mac}");
+        push(&["-device", &dev]);
     }
     for (disk, dev) in spec.disks.iter().zip(all_device_props(spec)) {
         for b in blockdev_args(disk, &(p.disk_file)(disk)) {

@@ -109,6 +109,14 @@ pub struct DiskSpec {
     /// and the VM's initramfs hands over to it (`dmclass.vmtest.root=`), so `/` is a
     /// file system on the disk.
     pub root: bool,
+    /// The disk is shared with another VM running at the same time (a cluster's shared
+    /// disk): the guest device has `share-rw=on` and QEMU takes no file lock on the
+    /// image, as two hosts attached to one SAN LUN. The guests' own coordination
+    /// (leases) is what keeps them apart.
+    pub shared: bool,
+    /// The image file of another VM's disk to attach instead of a new image
+    /// ([`DiskSpec::on_file`]); implies [`DiskSpec::shared`].
+    pub file: Option<std::path::PathBuf>,
 }
 
 impl DiskSpec {
@@ -124,6 +132,8 @@ impl DiskSpec {
             inject: Vec::new(),
             esp: false,
             root: false,
+            shared: false,
+            file: None,
         }
     }
 
@@ -160,6 +170,24 @@ impl DiskSpec {
     /// An NVMe namespace.
     pub fn nvme(id: &str, serial: &str, size: Bytes) -> Self {
         Self::new(id, Bus::Nvme, serial, size)
+    }
+
+    /// Marks the disk shared with another VM running at the same time
+    /// ([`DiskSpec::shared`]).
+    #[must_use]
+    pub fn shared(mut self) -> Self {
+        self.shared = true;
+        self
+    }
+
+    /// Attaches `file`, another VM's disk image (`Vm::disk_file`), instead of a new
+    /// image: the second node's view of a shared disk. Same serial and bus as given
+    /// here (a shared LUN looks alike from every node).
+    #[must_use]
+    pub fn on_file(mut self, file: std::path::PathBuf) -> Self {
+        self.file = Some(file);
+        self.shared = true;
+        self
     }
 
     /// Gives the disk an ESP the firmware boots from ([`DiskSpec::esp`]).
@@ -255,6 +283,21 @@ pub struct VmSpec {
     /// an ESP and a root file system: for disks on a controller the firmware has no
     /// driver for ([`VmSpec::kernel_from_qemu`]).
     pub kernel_from_qemu: bool,
+    /// A point-to-point network link to another VM ([`VmSpec::link`]).
+    pub link: Option<Link>,
+}
+
+/// One end of a network link between two VMs: a QEMU `stream` netdev over a Unix
+/// socket (no root, no host network), a virtio-net NIC in the guest with a static
+/// address set by the guest's init (`dmclass.vmtest.ip=`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// The socket; the listening end must be started first.
+    pub socket: std::path::PathBuf,
+    /// Whether this end listens.
+    pub listen: bool,
+    /// The guest's address with prefix length, e.g. `10.99.0.1/24`.
+    pub address: String,
 }
 
 impl VmSpec {
@@ -271,6 +314,7 @@ impl VmSpec {
             extra_append: String::new(),
             quick_reboots: false,
             kernel_from_qemu: false,
+            link: None,
         }
     }
 
@@ -297,6 +341,13 @@ impl VmSpec {
     #[must_use]
     pub fn kernel_from_qemu(mut self) -> Self {
         self.kernel_from_qemu = true;
+        self
+    }
+
+    /// Connects the VM to another through a network link ([`Link`]).
+    #[must_use]
+    pub fn link(mut self, link: Link) -> Self {
+        self.link = Some(link);
         self
     }
 

@@ -82,6 +82,17 @@ impl Vm {
             None
         };
         for d in &spec.disks {
+            if let Some(f) = &d.file {
+                // Another VM's image: it exists and belongs to that VM.
+                if !f.is_file() {
+                    return Err(VmError::Spec(format!(
+                        "disk {}: shared image {} does not exist",
+                        d.id,
+                        f.display()
+                    )));
+                }
+                continue;
+            }
             let path = run_dir.join(format!("{}.raw", d.id));
             File::create(&path)
                 .and_then(|f| f.set_len(d.size.0))
@@ -158,7 +169,11 @@ impl Vm {
             .open(&self.qemu_log)
             .map_err(|e| VmError::io(format!("open {}", self.qemu_log.display()), e))?;
         let run_dir = self.run_dir.clone();
-        let disk_file = move |d: &DiskSpec| run_dir.join(format!("{}.raw", d.id));
+        let disk_file = move |d: &DiskSpec| {
+            d.file
+                .clone()
+                .unwrap_or_else(|| run_dir.join(format!("{}.raw", d.id)))
+        };
         let resume = self.can_resume();
         let mut args = qemu::args(
             &self.spec,
@@ -454,8 +469,13 @@ impl Vm {
     }
 
     /// Host path of a disk's backing file.
+    /// (For a disk attached from another VM's image, that image: dropping the VM that
+    /// made it removes it, so drop the VMs sharing it first.)
     pub fn disk_file(&self, disk: &str) -> PathBuf {
-        self.run_dir.join(format!("{disk}.raw"))
+        self.spec
+            .find_disk(disk)
+            .and_then(|d| d.file.clone())
+            .unwrap_or_else(|| self.run_dir.join(format!("{disk}.raw")))
     }
 
     /// The serial console log (all boots of this scenario).

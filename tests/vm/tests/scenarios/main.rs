@@ -10,6 +10,7 @@
 mod common;
 
 mod boot;
+mod cluster;
 mod cow;
 mod crash;
 mod faults;
@@ -46,6 +47,7 @@ fn all() -> Vec<(&'static str, &'static str, fn())> {
         root_life::root_replace_dead_disk,
         root::root_conversion_power_cut,
         proxy::proxy_join_part_rejoin_restore,
+        cluster::cluster_two_nodes_share_a_disk_and_a_lease,
         redundancy::each_leg_alone_after_every_cycle,
         hotplug::unplug_leg_under_writer_then_replug_resyncs_only_changes,
         mirror::vmware_layouts,

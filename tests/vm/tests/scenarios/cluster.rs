@@ -1,0 +1,162 @@
+//! The cluster test bed (shared classes, netmirror): two VMs at the same time, one disk
+//! image attached to both (`share-rw=on`, no QEMU image lock, as two hosts on one SAN
+//! LUN) and a network link between them (a QEMU `stream` netdev over a Unix socket).
+//! What this checks is the bed itself and the lock manager dmclass builds shared
+//! classes on: data written by one node with O_DIRECT is read by the other, the nodes
+//! reach each other, and sanlock's disk leases exclude: the second node cannot take a
+//! resource lease the first holds (`-243`, owner alive), and takes it once released.
+//!
+//! Run: `make vm-test-one SCENARIO=cluster_`.
+
+use crate::common::MIB;
+use dmclass_model::Bytes;
+use dmclass_vmtest::{boot_or_skip, DiskSpec, Firmware, Link, Personality, Vm, VmSpec};
+use std::time::Instant;
+
+/// The shared disk as both nodes see it.
+const SHARED: &str = "/dev/disk/by-id/virtio-shared1";
+/// sanlock lockspace `LS` on the shared disk: host-id leases at 0, resource `r1` at 1 MiB.
+const LOCKSPACE: &str = "LS:0:/dev/disk/by-id/virtio-shared1:0";
+const RESOURCE: &str = "LS:r1:/dev/disk/by-id/virtio-shared1:1048576";
+/// sanlock's I/O timeout for the test lockspace (production default 10 s): a host id
+/// lease is held after about 2 × io_timeout plus a wait for other hosts.
+const IO_TIMEOUT_S: u32 = 5;
+
+fn node(name: &str, disk: DiskSpec, link: Link) -> VmSpec {
+    VmSpec::new(name, Personality::KvmGuest, Firmware::Bios)
+        .disk(disk)
+        .link(link)
+}
+
+/// Starts the sanlock daemon (no watchdog: `-w 0`, as Debian's default; no mlockall)
+/// and joins lockspace `LS` with `host_id`; returns how long joining took.
+fn join(vm: &mut Vm, host_id: u32) -> std::time::Duration {
+    vm.sh(
+        "mkdir -p /run/sanlock /var/log && (sanlock daemon -w 0 -l 0 -U 0 -G 0 \
+         </dev/null >/tmp/sanlock.out 2>&1 &) && \
+         for i in $(seq 50); do [ -S /run/sanlock/sanlock.sock ] && break; sleep 0.2; done; \
+         [ -S /run/sanlock/sanlock.sock ]",
+    );
+    let t = Instant::now();
+    vm.sh(&format!(
+        "sanlock client add_lockspace -s {} -o {IO_TIMEOUT_S}",
+        LOCKSPACE.replacen(":0:", &format!(":{host_id}:"), 1)
+    ));
+    t.elapsed()
+}
+
+pub fn cluster_two_nodes_share_a_disk_and_a_lease() {
+    let sock = std::env::temp_dir().join(format!("dmclass-link-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&sock);
+    let Some(mut n1) = boot_or_skip(node(
+        "cluster_bed_n1",
+        DiskSpec::virtio_blk("shared1", "shared1", Bytes(64 * MIB)).shared(),
+        Link {
+            socket: sock.clone(),
+            listen: true,
+            address: "10.99.0.1/24".into(),
+        },
+    )) else {
+        return;
+    };
+    let image = n1.disk_file("shared1");
+    let Some(mut n2) = boot_or_skip(node(
+        "cluster_bed_n2",
+        DiskSpec::virtio_blk("shared1", "shared1", Bytes(64 * MIB)).on_file(image),
+        Link {
+            socket: sock.clone(),
+            listen: false,
+            address: "10.99.0.2/24".into(),
+        },
+    )) else {
+        return;
+    };
+    // The link.
+    n2.sh_contains("ping -c 3 -W 5 10.99.0.1", " 0% packet loss");
+    // The disk: what node1 writes past its cache, node2 reads past its own.
+    let written = n1
+        .sh(&format!(
+            "dd if=/dev/urandom of=/tmp/p bs=1M count=1 2>/dev/null && \
+             dd if=/tmp/p of={SHARED} bs=1M seek=32 oflag=direct conv=fsync 2>/dev/null && \
+             md5sum < /tmp/p"
+        ))
+        .stdout;
+    let read = n2
+        .sh(&format!(
+            "dd if={SHARED} bs=1M skip=32 count=1 iflag=direct 2>/dev/null | md5sum"
+        ))
+        .stdout;
+    n2.check_eq(
+        "node2 reads what node1 wrote to the shared disk",
+        written.as_str(),
+        read.as_str(),
+        None,
+    );
+    // sanlock: the lockspace and one resource lease, made on node1.
+    n1.sh(&format!(
+        "sanlock direct init -s {LOCKSPACE} && sanlock direct init -r {RESOURCE}"
+    ));
+    let j1 = join(&mut n1, 1);
+    let j2 = join(&mut n2, 2);
+    eprintln!("sanlock add_lockspace (io_timeout {IO_TIMEOUT_S} s): node1 {j1:?}, node2 {j2:?}");
+    // node1 holds r1 for a process of its own (its pid in `sanlock client status`:
+    // `r LS:r1:PATH:OFFSET:LVER p PID`).
+    let holder = n1.sh(&format!(
+        "(sanlock client command -r {RESOURCE} -c /bin/sleep 600 </dev/null \
+         >/tmp/holder.out 2>&1 &) && \
+         for i in $(seq 100); do \
+         p=$(sanlock client status | awk '/^r LS:r1:/ {{print $4}}'); \
+         [ -n \"$p\" ] && {{ echo $p; exit 0; }}; sleep 0.2; done; \
+         sanlock client status; cat /tmp/holder.out; exit 1"
+    ));
+    let pid = holder.stdout.trim().to_string();
+    let held = n2
+        .run(&format!(
+            "sanlock client command -r {RESOURCE} -c /bin/true"
+        ))
+        .unwrap_or_else(|e| n2.fail(&format!("node2 acquire: {e}"), None));
+    n2.check(
+        held.status != 0 && held.stdout.contains("-243"),
+        "node2 cannot take r1 while node1 holds it (-243: owned by a live host)",
+        Some(&held),
+    );
+    let seen = n2.sh("sanlock client host_status -s LS");
+    n2.check(
+        seen.stdout.contains("1 timestamp"),
+        "node2 sees node1's host id in the lockspace",
+        Some(&seen),
+    );
+    // node1 releases r1 (explicitly, as a deactivation will) and its holder ends;
+    // node2 takes the lease at once.
+    let released = n1.sh(&format!(
+        "sanlock client release -r {RESOURCE} -p {pid} && kill {pid}; \
+         for i in $(seq 100); do \
+         sanlock client status | grep -q '^r LS:r1:' || {{ echo released; exit 0; }}; \
+         sleep 0.2; done; sanlock client status; exit 1"
+    ));
+    n1.check(
+        released.stdout.contains("released"),
+        "node1's lease on r1 is released",
+        Some(&released),
+    );
+    let t = Instant::now();
+    let took = n2
+        .run(&format!(
+            "sanlock client command -r {RESOURCE} -c /bin/true || \
+             {{ sanlock direct read_leader -r {RESOURCE}; exit 1; }}"
+        ))
+        .unwrap_or_else(|e| n2.fail(&format!("node2 acquire: {e}"), None));
+    n2.check(
+        took.status == 0,
+        "node2 takes r1 once node1 released it",
+        Some(&took),
+    );
+    eprintln!(
+        "node2 acquired r1 after node1's release in {:?}",
+        t.elapsed()
+    );
+    // The VM that made the shared image goes last (dropping it removes the image).
+    drop(n2);
+    drop(n1);
+    let _ = std::fs::remove_file(&sock);
+}
