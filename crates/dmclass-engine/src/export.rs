@@ -112,7 +112,11 @@ pub fn export(meta: &ClassMeta) -> Result<Config> {
                 ClassTypeMeta::Local => ClassType::Local,
                 ClassTypeMeta::Shared => ClassType::Shared,
             },
-            nodes: meta.nodes.clone(),
+            // Unreadable host ids: the names with ids in order (the export says what the
+            // disks hold; `check` of it then shows the difference).
+            nodes: meta
+                .cluster_nodes()
+                .unwrap_or_else(|| dmclass_model::ClusterNode::in_order(&meta.nodes)),
             hot_spare: meta.hot_spare,
             disks,
             groups,

@@ -78,6 +78,68 @@ impl ClassType {
     }
 }
 
+/// A node's host id in a shared class's lease space (sanlock's `host_id`): 1..=2000,
+/// unique among the class's nodes. A lease area of 1 MiB at 512-byte sectors holds
+/// 2000 hosts, so that is the largest id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HostId(u16);
+
+impl HostId {
+    /// The largest host id.
+    pub const MAX: u16 = 2000;
+
+    /// `n` as a host id, if it is within 1..=[`HostId::MAX`].
+    pub fn new(n: u64) -> Option<HostId> {
+        u16::try_from(n)
+            .ok()
+            .filter(|&v| (1..=Self::MAX).contains(&v))
+            .map(HostId)
+    }
+
+    /// The number.
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for HostId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A cluster node of a shared class: its name (what the node calls itself) and its
+/// host id. `nodes: [node1, node2]` gives host ids 1, 2, … in list order;
+/// `nodes: [{name: node1, host_id: 7}, …]` gives them explicitly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterNode {
+    /// Node name.
+    pub name: String,
+    /// Host id in the class's lease space.
+    pub host_id: HostId,
+}
+
+impl ClusterNode {
+    /// Nodes named `names` with host ids 1, 2, … in order (the short YAML form).
+    pub fn in_order<S: AsRef<str>>(names: &[S]) -> Vec<ClusterNode> {
+        names
+            .iter()
+            .zip(1u64..)
+            .filter_map(|(n, i)| {
+                HostId::new(i).map(|host_id| ClusterNode {
+                    name: n.as_ref().to_owned(),
+                    host_id,
+                })
+            })
+            .collect()
+    }
+
+    /// Whether `nodes` have the host ids the short form gives (1, 2, … in order).
+    pub fn ids_in_order(nodes: &[ClusterNode]) -> bool {
+        nodes.iter().zip(1u16..).all(|(n, i)| n.host_id.get() == i)
+    }
+}
+
 /// A class: a named set of disks with groups, volumes and snapshots.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Class {
@@ -85,8 +147,8 @@ pub struct Class {
     pub name: Name,
     /// Class type.
     pub class_type: ClassType,
-    /// Cluster nodes (shared classes only).
-    pub nodes: Vec<String>,
+    /// Cluster nodes (shared classes only), each with its lease host id.
+    pub nodes: Vec<ClusterNode>,
     /// Whether spares replace failed legs automatically.
     pub hot_spare: bool,
     /// Registered disks.
@@ -99,6 +161,18 @@ pub struct Class {
     pub snapshots: Vec<Snapshot>,
     /// Where the class starts.
     pub span: Span,
+}
+
+impl Class {
+    /// The names of the class's cluster nodes, in order.
+    pub fn node_names(&self) -> Vec<&str> {
+        self.nodes.iter().map(|n| n.name.as_str()).collect()
+    }
+
+    /// The cluster node named `name`.
+    pub fn node(&self, name: &str) -> Option<&ClusterNode> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
 }
 
 /// How a disk is found: never by `/dev/sdX` alone.

@@ -37,7 +37,15 @@ fn class(out: &mut String, c: &Class) {
     let _ = writeln!(out, "  - name: {}", scalar(c.name.as_str()));
     let _ = writeln!(out, "    type: {}", c.class_type.as_str());
     if !c.nodes.is_empty() {
-        let nodes: Vec<String> = c.nodes.iter().map(|n| scalar(n)).collect();
+        // The short form when it gives the same host ids.
+        let nodes: Vec<String> = if crate::config::ClusterNode::ids_in_order(&c.nodes) {
+            c.nodes.iter().map(|n| scalar(&n.name)).collect()
+        } else {
+            c.nodes
+                .iter()
+                .map(|n| format!("{{name: {}, host_id: {}}}", scalar(&n.name), n.host_id))
+                .collect()
+        };
         let _ = writeln!(out, "    nodes: [{}]", nodes.join(", "));
     }
     let _ = writeln!(out, "    hot_spare: {}", c.hot_spare);

@@ -123,7 +123,15 @@ fn full_example_has_every_construct() {
     };
     assert_eq!((*state, *copy), (ProxyState::Joined, CopyMode::Offload));
     let shared = &c.classes[2];
-    assert_eq!(shared.nodes, ["node1", "node2"]);
+    assert_eq!(shared.node_names(), ["node1", "node2"]);
+    assert_eq!(
+        shared
+            .nodes
+            .iter()
+            .map(|n| n.host_id.get())
+            .collect::<Vec<_>>(),
+        [1, 2]
+    );
     assert_eq!(shared.disks[1].node.as_deref(), Some("node2"));
     assert_eq!(shared.groups[0].kind, GroupKind::Netmirror);
 }
@@ -167,4 +175,33 @@ fn validate_checks_configs_built_in_code() {
     let text = d.to_string();
     assert!(text.contains("invalid name `bad name`"), "{text}");
     assert!(text.contains("which is no group or disk"), "{text}");
+}
+
+#[test]
+fn shared_nodes_carry_host_ids_short_form_in_order() {
+    let c = load("host_ids.yaml");
+    let shc = &c.classes[0];
+    let ids: Vec<(&str, u16)> = shc
+        .nodes
+        .iter()
+        .map(|n| (n.name.as_str(), n.host_id.get()))
+        .collect();
+    assert_eq!(ids, [("node-a", 7), ("node-b", 2000)]);
+    // Explicit ids are written back explicitly; ids in order in the short form.
+    let yaml = to_yaml(&c);
+    assert!(
+        yaml.contains("nodes: [{name: node-a, host_id: 7}, {name: node-b, host_id: 2000}]"),
+        "{yaml}"
+    );
+    let design = load("full.yaml");
+    let shared = design
+        .classes
+        .iter()
+        .find(|c| c.class_type == ClassType::Shared)
+        .unwrap();
+    assert!(ClusterNode::ids_in_order(&shared.nodes));
+    assert!(to_yaml(&design).contains("nodes: [node1, node2]"));
+    assert_eq!(HostId::new(0), None);
+    assert_eq!(HostId::new(2001), None);
+    assert_eq!(HostId::new(u64::MAX), None);
 }

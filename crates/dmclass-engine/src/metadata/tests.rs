@@ -448,3 +448,33 @@ fn fuzz_seeds() {
     // Headers only: a member whose slots are gone.
     write("headers-only", 1, &v[..2 * BLOCK]);
 }
+
+#[test]
+fn cluster_nodes_read_old_and_new_descriptions_and_refuse_bad_host_ids() {
+    use dmclass_model::{ClusterNode, HostId};
+    let mut m = ClassMeta::new("sh", uuid(7), ClassTypeMeta::Shared);
+    // Written before host ids existed: names only, ids in order.
+    m.nodes = vec!["a".into(), "b".into()];
+    assert_eq!(m.cluster_nodes(), Some(ClusterNode::in_order(&["a", "b"])));
+    let explicit = vec![
+        ClusterNode {
+            name: "a".into(),
+            host_id: HostId::new(9).expect("9 is a host id"),
+        },
+        ClusterNode {
+            name: "b".into(),
+            host_id: HostId::new(3).expect("3 is a host id"),
+        },
+    ];
+    m.set_cluster_nodes(&explicit);
+    assert_eq!(m.cluster_nodes().as_deref(), Some(explicit.as_slice()));
+    // Survives the on-disk encoding.
+    let json = serde_json::to_string(&m).expect("encodes");
+    let back: ClassMeta = serde_json::from_str(&json).expect("decodes");
+    assert_eq!(back.cluster_nodes().as_deref(), Some(explicit.as_slice()));
+    // Crafted: another count, out of range, the same id twice.
+    for ids in [vec![1], vec![0, 2], vec![2001, 1], vec![4, 4]] {
+        m.host_ids = ids.clone();
+        assert_eq!(m.cluster_nodes(), None, "{ids:?}");
+    }
+}

@@ -26,6 +26,10 @@ pub struct ClassMeta {
     /// Cluster nodes (shared classes).
     #[serde(default)]
     pub nodes: Vec<String>,
+    /// Their host ids, in the order of `nodes` (empty in descriptions written before
+    /// host ids existed: 1, 2, … in order, as the YAML's short form gives).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_ids: Vec<u16>,
     /// Automatic hot spare.
     #[serde(default)]
     pub hot_spare: bool,
@@ -62,6 +66,35 @@ pub struct UndoMeta {
 }
 
 impl ClassMeta {
+    /// The cluster nodes with their host ids; `None` when the recorded host ids do not
+    /// fit the nodes (another count, an id out of range, the same id twice).
+    pub fn cluster_nodes(&self) -> Option<Vec<dmclass_model::ClusterNode>> {
+        if self.host_ids.is_empty() {
+            return Some(dmclass_model::ClusterNode::in_order(&self.nodes));
+        }
+        if self.host_ids.len() != self.nodes.len() {
+            return None;
+        }
+        let mut out: Vec<dmclass_model::ClusterNode> = Vec::with_capacity(self.nodes.len());
+        for (name, &id) in self.nodes.iter().zip(&self.host_ids) {
+            let host_id = dmclass_model::HostId::new(u64::from(id))?;
+            if out.iter().any(|n| n.host_id == host_id) {
+                return None;
+            }
+            out.push(dmclass_model::ClusterNode {
+                name: name.clone(),
+                host_id,
+            });
+        }
+        Some(out)
+    }
+
+    /// Records `nodes` (names and host ids).
+    pub fn set_cluster_nodes(&mut self, nodes: &[dmclass_model::ClusterNode]) {
+        self.nodes = nodes.iter().map(|n| n.name.clone()).collect();
+        self.host_ids = nodes.iter().map(|n| n.host_id.get()).collect();
+    }
+
     /// An empty class description at generation 0.
     pub fn new(name: &str, uuid: Uuid, class_type: ClassTypeMeta) -> Self {
         ClassMeta {
@@ -70,6 +103,7 @@ impl ClassMeta {
             uuid,
             class_type,
             nodes: Vec::new(),
+            host_ids: Vec::new(),
             hot_spare: false,
             generation: 0,
             disks: Vec::new(),

@@ -89,7 +89,9 @@ pub(crate) fn diff(
                     ),
                 );
             }
-            if m.nodes != desired.nodes || m.hot_spare != desired.hot_spare {
+            if m.cluster_nodes().as_deref() != Some(desired.nodes.as_slice())
+                || m.hot_spare != desired.hot_spare
+            {
                 return cx.refuse(
                     class_obj(),
                     "changing nodes or hot_spare of an existing class is not supported yet",
@@ -99,7 +101,7 @@ pub(crate) fn diff(
         }
     } else {
         let mut m = ClassMeta::new(desired.name.as_str(), ids.next(), ctype);
-        m.nodes.clone_from(&desired.nodes);
+        m.set_cluster_nodes(&desired.nodes);
         m.hot_spare = desired.hot_spare;
         m
     };

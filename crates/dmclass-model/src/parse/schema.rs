@@ -4,9 +4,10 @@
 
 use super::tree::{Node, NodeKind};
 use super::values::{Ctx, Fields};
+use crate::config::HostId;
 use crate::config::{
-    Class, ClassType, Config, CopyMode, Disk, DiskRole, DiskSelector, Engine, Group, GroupKind,
-    Located, Mode, ProxyState, Snapshot, SnapshotKind, Span, Volume, MAX_COPY_RATE,
+    Class, ClassType, ClusterNode, Config, CopyMode, Disk, DiskRole, DiskSelector, Engine, Group,
+    GroupKind, Located, Mode, ProxyState, Snapshot, SnapshotKind, Span, Volume, MAX_COPY_RATE,
 };
 use crate::env::Environment;
 use crate::name::{check_node_name, NODE_ACCEPTED};
@@ -183,22 +184,12 @@ fn class(ctx: &mut Ctx, node: &Node) -> Option<Class> {
     if class_type.is_none() {
         ctx.incomplete.insert(f.span);
     }
-    let mut nodes: Vec<String> = Vec::new();
-    let node_list = ctx.list(f.get("nodes"), "nodes", "a list of cluster node names");
-    for n in node_list {
-        let Some(text) = ctx.text(n, "nodes", NODE_ACCEPTED) else {
-            continue;
-        };
-        if let Err(e) = check_node_name(&text) {
-            ctx.err_accepting(n.span, e.to_string(), NODE_ACCEPTED);
-        } else if nodes.contains(&text) {
-            ctx.err(n.span, format!("node `{text}` is listed twice"));
-        } else {
-            nodes.push(text);
-        }
-    }
+    // `None`: the list mixed both forms (already reported).
+    let nodes = cluster_nodes(ctx, f.get("nodes"));
+    let mixed = nodes.is_none();
+    let nodes = nodes.unwrap_or_default();
     match (class_type, f.key_span("nodes")) {
-        (Some(ClassType::Shared), _) if nodes.len() < 2 => ctx.err_accepting(
+        (Some(ClassType::Shared), _) if nodes.len() < 2 && !mixed => ctx.err_accepting(
             f.key_span("nodes").unwrap_or(f.span),
             format!(
                 "shared {} needs `nodes` with at least 2 cluster nodes",
@@ -598,4 +589,88 @@ fn snapshot(ctx: &mut Ctx, node: &Node) -> Option<Snapshot> {
         }),
         span: f.span,
     })
+}
+
+/// What `nodes:` accepts.
+const NODES_ACCEPTED: &str =
+    "a list of node names (host ids 1, 2, ... in order), or of {name: NODE, host_id: 1..2000}";
+
+/// The `nodes:` list of a class: plain names get host ids 1, 2, … in list order; the
+/// mapping form gives each node's host id. Both forms in one list are refused (an
+/// implicit id could collide with an explicit one unnoticed): `None`.
+fn cluster_nodes(ctx: &mut Ctx, list: Option<&Node>) -> Option<Vec<ClusterNode>> {
+    let items = ctx.list(list, "nodes", NODES_ACCEPTED);
+    let mapped = items
+        .iter()
+        .filter(|n| matches!(n.kind, NodeKind::Map(_)))
+        .count();
+    if mapped != 0 && mapped != items.len() {
+        if let Some(l) = list {
+            ctx.err_accepting(
+                l.span,
+                "`nodes` mixes plain names and {name, host_id} mappings; give every node a \
+                 host_id or none",
+                NODES_ACCEPTED,
+            );
+        }
+        return None;
+    }
+    let mut nodes: Vec<ClusterNode> = Vec::new();
+    for (item, position) in items.iter().zip(1u64..) {
+        let (name_node, host_id) = if mapped == 0 {
+            (item, HostId::new(position))
+        } else {
+            let Some(f) = ctx.fields(item, "a cluster node", &["name", "host_id"]) else {
+                continue;
+            };
+            let name_node = ctx.required(&f, "name", NODE_ACCEPTED);
+            let id = ctx
+                .required(&f, "host_id", "a host id, 1 to 2000")
+                .and_then(|h| host_id(ctx, h));
+            let Some(name_node) = name_node else {
+                continue;
+            };
+            (name_node, id)
+        };
+        let Some(text) = ctx.text(name_node, "nodes", NODE_ACCEPTED) else {
+            continue;
+        };
+        let Some(host_id) = host_id else {
+            continue;
+        };
+        if let Err(e) = check_node_name(&text) {
+            ctx.err_accepting(name_node.span, e.to_string(), NODE_ACCEPTED);
+        } else if nodes.iter().any(|n| n.name == text) {
+            ctx.err(name_node.span, format!("node `{text}` is listed twice"));
+        } else if let Some(other) = nodes.iter().find(|n| n.host_id == host_id) {
+            ctx.err_accepting(
+                item.span,
+                format!(
+                    "host_id {host_id} is given to both `{}` and `{text}`; each node needs its own",
+                    other.name
+                ),
+                "a host id no other node of the class has",
+            );
+        } else {
+            nodes.push(ClusterNode {
+                name: text,
+                host_id,
+            });
+        }
+    }
+    Some(nodes)
+}
+
+/// A `host_id:` value: an integer 1..=2000.
+fn host_id(ctx: &mut Ctx, node: &Node) -> Option<HostId> {
+    let text = ctx.text(node, "host_id", "a host id, 1 to 2000")?;
+    let id = text.parse::<u64>().ok().and_then(HostId::new);
+    if id.is_none() {
+        ctx.err_accepting(
+            node.span,
+            format!("host_id `{text}` is not a number from 1 to {}", HostId::MAX),
+            "a host id, 1 to 2000",
+        );
+    }
+    id
 }

@@ -253,14 +253,14 @@ impl<'a, 'f, 'c> ClassCheck<'a, 'f, 'c> {
                     d.span,
                     format!("disk `{}` names node `{node}`, but only disks of a shared class belong to one node", d.name),
                 );
-            } else if !class.nodes.contains(node) {
+            } else if class.node(node).is_none() {
                 self.ctx.err_accepting(
                     d.span,
                     format!(
                         "disk `{}` names node `{node}`, which is not in the nodes of class `{}`",
                         d.name, class.name
                     ),
-                    class.nodes.join(", "),
+                    class.node_names().join(", "),
                 );
             }
         }
@@ -589,7 +589,7 @@ pub(crate) fn check_values(ctx: &mut Ctx, config: &Config) {
     for c in &config.classes {
         name(ctx, &c.name, c.span);
         for n in &c.nodes {
-            if let Err(e) = check_node_name(n) {
+            if let Err(e) = check_node_name(&n.name) {
                 ctx.err(c.span, e.to_string());
             }
         }

@@ -93,7 +93,7 @@ pub fn class(n: &str, class_type: ClassType, disks: Vec<Disk>) -> Class {
         name: name(n),
         class_type,
         nodes: if class_type == ClassType::Shared {
-            vec!["node1".into(), "node2".into()]
+            dmclass_model::ClusterNode::in_order(&["node1", "node2"])
         } else {
             Vec::new()
         },
