@@ -22,10 +22,26 @@ const RESOURCE: &str = "LS:r1:/dev/disk/by-id/virtio-shared1:1048576";
 /// lease is held after about 2 × io_timeout plus a wait for other hosts.
 const IO_TIMEOUT_S: u32 = 5;
 
-fn node(name: &str, disk: DiskSpec, link: Link) -> VmSpec {
-    VmSpec::new(name, Personality::KvmGuest, Firmware::Bios)
-        .disk(disk)
-        .link(link)
+/// Node `n` (1 or 2) of the bed: the shared disk (node 1 makes the image, node 2 attaches
+/// node 1's `image`), and its end of the link at `socket` (node 1 listens), address
+/// `10.99.0.<n>/24`.
+fn node(n: u8, image: Option<std::path::PathBuf>, socket: &std::path::Path) -> VmSpec {
+    let disk = DiskSpec::virtio_blk("shared1", "shared1", Bytes(64 * MIB));
+    let disk = match image {
+        Some(file) => disk.on_file(file),
+        None => disk.shared(),
+    };
+    VmSpec::new(
+        &format!("cluster_bed_n{n}"),
+        Personality::KvmGuest,
+        Firmware::Bios,
+    )
+    .disk(disk)
+    .link(Link {
+        socket: socket.to_path_buf(),
+        listen: n == 1,
+        address: format!("10.99.0.{n}/24"),
+    })
 }
 
 /// Starts the sanlock daemon (no watchdog: `-w 0`, as Debian's default; no mlockall)
@@ -48,27 +64,11 @@ fn join(vm: &mut Vm, host_id: u32) -> std::time::Duration {
 pub fn cluster_two_nodes_share_a_disk_and_a_lease() {
     let sock = std::env::temp_dir().join(format!("dmclass-link-{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&sock);
-    let Some(mut n1) = boot_or_skip(node(
-        "cluster_bed_n1",
-        DiskSpec::virtio_blk("shared1", "shared1", Bytes(64 * MIB)).shared(),
-        Link {
-            socket: sock.clone(),
-            listen: true,
-            address: "10.99.0.1/24".into(),
-        },
-    )) else {
+    let Some(mut n1) = boot_or_skip(node(1, None, &sock)) else {
         return;
     };
     let image = n1.disk_file("shared1");
-    let Some(mut n2) = boot_or_skip(node(
-        "cluster_bed_n2",
-        DiskSpec::virtio_blk("shared1", "shared1", Bytes(64 * MIB)).on_file(image),
-        Link {
-            socket: sock.clone(),
-            listen: false,
-            address: "10.99.0.2/24".into(),
-        },
-    )) else {
+    let Some(mut n2) = boot_or_skip(node(2, Some(image), &sock)) else {
         return;
     };
     // The link.
