@@ -176,6 +176,14 @@ pub enum EngineError {
         /// The failpoint's name.
         name: String,
     },
+    /// A netmirror transport step (export, connect) failed or was refused.
+    #[error("{what}: {reason}")]
+    Transport {
+        /// What was being done, naming the disk, address or NQN.
+        what: String,
+        /// The reason.
+        reason: String,
+    },
     /// A malformed failpoint name (`DMCLASS_FAILPOINT`).
     #[error("failpoint {spec:?}: {reason}")]
     BadFailpoint {

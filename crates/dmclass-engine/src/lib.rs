@@ -19,6 +19,8 @@
 //!   plan/cow.rs and plan/cow_merge.rs); [`proxy`]: GDS proxy volumes (state; planned in
 //!   plan/proxy.rs);
 //! * [`closing`]: GDS's class-closing rule;
+//! * [`netmirror`]: inter-server mirroring (so far its transport: exports, connections,
+//!   NVMe qualified names, the [`netmirror::transport::Transport`] trait);
 //! * [`root`]: the root class: converting the running system disk in place (the
 //!   keep-disk layout, the conversion decided per disk, the ESP copy); [`gpt`]: GUID
 //!   partition tables, read totally and written;
@@ -50,6 +52,7 @@ pub mod md_bitmap;
 pub mod metadata;
 pub mod monitor;
 pub mod names;
+pub mod netmirror;
 pub mod plan;
 pub mod progress;
 pub mod proxy;

@@ -31,6 +31,7 @@ pub mod guests;
 pub mod inuse;
 pub mod label;
 pub mod machine;
+pub mod nvme_tcp;
 pub mod probe;
 pub mod process;
 pub mod signatures;

@@ -4,7 +4,9 @@
 //! What this checks is the bed itself and the lock manager dmclass builds shared
 //! classes on: data written by one node with O_DIRECT is read by the other, the nodes
 //! reach each other, and sanlock's disk leases exclude: the second node cannot take a
-//! resource lease the first holds (`-243`, owner alive), and takes it once released.
+//! resource lease the first holds (`-243`, owner alive), and takes it once released;
+//! and the netmirror transport (NVMe/TCP, `dmclass_linux::nvme_tcp`) exports one node's
+//! local disk to the other.
 //!
 //! Run: `make vm-test-one SCENARIO=cluster_`.
 
@@ -31,12 +33,15 @@ fn node(n: u8, image: Option<std::path::PathBuf>, socket: &std::path::Path) -> V
         Some(file) => disk.on_file(file),
         None => disk.shared(),
     };
+    // Each node also has a local disk of its own (what a netmirror exports).
+    let local = format!("local{n}");
     VmSpec::new(
         &format!("cluster_bed_n{n}"),
         Personality::KvmGuest,
         Firmware::Bios,
     )
     .disk(disk)
+    .disk(DiskSpec::virtio_blk(&local, &local, Bytes(32 * MIB)))
     .link(Link {
         socket: socket.to_path_buf(),
         listen: n == 1,
@@ -155,8 +160,89 @@ pub fn cluster_two_nodes_share_a_disk_and_a_lease() {
         "node2 acquired r1 after node1's release in {:?}",
         t.elapsed()
     );
+    nvme_tcp_export_and_connect(&mut n1, &mut n2);
     // The VM that made the shared image goes last (dropping it removes the image).
     drop(n2);
     drop(n1);
     let _ = std::fs::remove_file(&sock);
+}
+
+/// The netmirror transport (`dmclass_linux::nvme_tcp`, driven by its example binary
+/// `dmclass-nvme-tcp`) on the real kernel: node 1 exports its local disk to node 2
+/// only; node 2 connects and reads what node 1 wrote (O_DIRECT, checksums); a second
+/// export and connect change nothing; disconnect and withdrawal leave node 1's nvmet
+/// configfs tree empty.
+fn nvme_tcp_export_and_connect(n1: &mut Vm, n2: &mut Vm) {
+    const EXPORT: &str = "nqn.2014-08.org.nvmexpress:uuid:5e1f0000-0000-4000-8000-000000000001";
+    const HOST2: &str = "nqn.2014-08.org.nvmexpress:uuid:5e1f0000-0000-4000-8000-000000000002";
+    const NVMET: &str = "/sys/kernel/config/nvmet";
+    let prepare = "modprobe nvmet-tcp && modprobe nvme-tcp && \
+                   { grep -q ' /sys/kernel/config ' /proc/mounts || \
+                   mount -t configfs configfs /sys/kernel/config; }";
+    n1.sh(prepare);
+    n2.sh(prepare);
+    let written = n1
+        .sh("dd if=/dev/urandom of=/tmp/l bs=1M count=2 2>/dev/null && \
+             dd if=/tmp/l of=/dev/disk/by-id/virtio-local1 bs=1M oflag=direct conv=fsync \
+             2>/dev/null && md5sum < /tmp/l")
+        .stdout;
+    let export = format!(
+        "dmclass-nvme-tcp export {EXPORT} /dev/disk/by-id/virtio-local1 10.99.0.1 4420 {HOST2}"
+    );
+    n1.sh(&export);
+    n1.sh(&export); // again: verified, unchanged
+    let tree = n1.sh(&format!(
+        "cat {NVMET}/subsystems/{EXPORT}/attr_allow_any_host \
+         {NVMET}/subsystems/{EXPORT}/namespaces/1/device_path \
+         {NVMET}/subsystems/{EXPORT}/namespaces/1/enable; ls {NVMET}/ports"
+    ));
+    n1.check(
+        tree.stdout.split_whitespace().collect::<Vec<_>>()
+            == ["0", "/dev/disk/by-id/virtio-local1", "1", "1"],
+        "node1's export: only the partner admitted, its local disk, enabled, one port",
+        Some(&tree),
+    );
+    let t = Instant::now();
+    let connect = format!("dmclass-nvme-tcp connect 10.99.0.1 4420 {EXPORT} {HOST2}");
+    let ctrl = n2.sh(&connect).stdout.trim().to_string();
+    let again = n2.sh(&connect).stdout.trim().to_string();
+    n2.check_eq(
+        "a second connect reuses the controller",
+        ctrl.as_str(),
+        again.as_str(),
+        None,
+    );
+    // The namespace's block device, from the controller's sysfs directory.
+    let read = n2.sh(&format!(
+        "udevadm settle; for i in $(seq 50); do \
+         ns=$(ls /sys/class/nvme/{ctrl}/ | grep -E '^nvme[0-9]+(c[0-9]+)?n1$' | head -n1); \
+         [ -n \"$ns\" ] && break; sleep 0.2; done; \
+         b=$(echo $ns | sed 's/c[0-9]*n/n/'); \
+         dd if=/dev/$b bs=1M count=2 iflag=direct 2>/dev/null | md5sum"
+    ));
+    eprintln!(
+        "node2 connected to node1's export as {ctrl} and read it in {:?}",
+        t.elapsed()
+    );
+    n2.check_eq(
+        "node2 reads node1's local disk over NVMe/TCP",
+        written.as_str(),
+        read.stdout.as_str(),
+        Some(&read),
+    );
+    n2.sh_contains(&format!("dmclass-nvme-tcp status {EXPORT}"), " live");
+    n2.sh(&format!("dmclass-nvme-tcp disconnect {EXPORT}"));
+    n2.sh_contains(
+        &format!("sleep 1; dmclass-nvme-tcp status {EXPORT}"),
+        "none",
+    );
+    n1.sh(&format!("dmclass-nvme-tcp unexport {EXPORT}"));
+    let left = n1.sh(&format!(
+        "echo $(ls {NVMET}/subsystems) $(ls {NVMET}/ports) | wc -w"
+    ));
+    n1.check(
+        left.stdout.trim() == "0",
+        "withdrawing the export leaves no subsystem and no port",
+        Some(&left),
+    );
 }
