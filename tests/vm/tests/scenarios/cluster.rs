@@ -13,7 +13,7 @@
 use crate::common::MIB;
 use dmclass_model::Bytes;
 use dmclass_vmtest::{boot_or_skip, DiskSpec, Firmware, Link, Personality, Vm, VmSpec};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The shared disk as both nodes see it.
 const SHARED: &str = "/dev/disk/by-id/virtio-shared1";
@@ -217,7 +217,7 @@ fn nvme_tcp_export_and_connect(n1: &mut Vm, n2: &mut Vm) {
         "udevadm settle; for i in $(seq 50); do \
          ns=$(ls /sys/class/nvme/{ctrl}/ | grep -E '^nvme[0-9]+(c[0-9]+)?n1$' | head -n1); \
          [ -n \"$ns\" ] && break; sleep 0.2; done; \
-         b=$(echo $ns | sed 's/c[0-9]*n/n/'); \
+         b=$(echo $ns | sed 's/c[0-9]*n/n/'); echo $b >/tmp/nvme-dev; \
          dd if=/dev/$b bs=1M count=2 iflag=direct 2>/dev/null | md5sum"
     ));
     eprintln!(
@@ -231,6 +231,7 @@ fn nvme_tcp_export_and_connect(n1: &mut Vm, n2: &mut Vm) {
         Some(&read),
     );
     n2.sh_contains(&format!("dmclass-nvme-tcp status {EXPORT}"), " live");
+    link_loss(n2, EXPORT);
     n2.sh(&format!("dmclass-nvme-tcp disconnect {EXPORT}"));
     n2.sh_contains(
         &format!("sleep 1; dmclass-nvme-tcp status {EXPORT}"),
@@ -245,4 +246,40 @@ fn nvme_tcp_export_and_connect(n1: &mut Vm, n2: &mut Vm) {
         "withdrawing the export leaves no subsystem and no port",
         Some(&left),
     );
+}
+
+/// Node 2's link goes down under a read of the remote disk: the read fails in bounded
+/// time (measured 31 s: the command's own timeout, `nvme_core.io_timeout` 30 s, then
+/// `fast_io_fail_tmo` 15 s for what is queued) instead of being held for the kernel's
+/// default 600 s of reconnecting — what bounds how long a netmirror waits before it
+/// drops the remote leg. The link comes back: the host reconnects by itself (every
+/// `reconnect_delay`, 2 s) and the disk reads again.
+fn link_loss(n2: &mut Vm, export: &str) {
+    let link = |vm: &mut Vm, up: bool| {
+        vm.qmp_execute("set_link", &serde_json::json!({"name": "net0", "up": up}))
+            .unwrap_or_else(|e| vm.fail(&format!("set_link up={up}: {e}"), None));
+    };
+    link(n2, false);
+    let t = Instant::now();
+    let read = n2
+        .run_timeout(
+            "dd if=/dev/$(cat /tmp/nvme-dev) of=/dev/null bs=4k count=1 skip=777 iflag=direct",
+            Duration::from_secs(100),
+        )
+        .unwrap_or_else(|e| n2.fail(&format!("read with the link down: {e}"), None));
+    let failed_after = t.elapsed();
+    eprintln!("link down: a read of the remote disk failed after {failed_after:?}");
+    n2.check(
+        read.status != 0 && failed_after < Duration::from_secs(40),
+        "with the link down the remote read fails within 40 s",
+        Some(&read),
+    );
+    link(n2, true);
+    let t = Instant::now();
+    n2.sh(&format!(
+        "for i in $(seq 60); do dmclass-nvme-tcp status {export} | grep -q ' live$' && \
+         exit 0; sleep 0.5; done; dmclass-nvme-tcp status {export}; exit 1"
+    ));
+    eprintln!("link up: controller live again after {:?}", t.elapsed());
+    n2.sh("dd if=/dev/$(cat /tmp/nvme-dev) of=/dev/null bs=4k count=1 skip=777 iflag=direct");
 }
