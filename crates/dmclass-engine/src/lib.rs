@@ -19,6 +19,8 @@
 //!   plan/cow.rs and plan/cow_merge.rs); [`proxy`]: GDS proxy volumes (state; planned in
 //!   plan/proxy.rs);
 //! * [`closing`]: GDS's class-closing rule;
+//! * [`lease`]: disk leases of a shared class (sanlock names, lease-area geometry and
+//!   offsets, the lock value block, the holder message);
 //! * [`netmirror`]: inter-server mirroring (so far its transport: exports, connections,
 //!   NVMe qualified names, the [`netmirror::transport::Transport`] trait);
 //! * [`root`]: the root class: converting the running system disk in place (the
@@ -48,6 +50,7 @@ pub mod export;
 pub mod gpt;
 pub mod io;
 pub mod layout;
+pub mod lease;
 pub mod md_bitmap;
 pub mod metadata;
 pub mod monitor;
