@@ -4,12 +4,15 @@
 //! tested end to end, across invocations, on a machine without device-mapper.
 //!
 //! Simulation directory: `facts.json` (what `probe` reports; written by the test) and
-//! `world.json` (simulated disks and dm devices; created from the facts when absent).
+//! `world.json` (simulated disks and dm devices; created from the facts when absent),
+//! `leases.json` (the model of sanlock's leases, shared by every "node" that uses the
+//! directory; the node is the facts' host name).
 
 use crate::error::CliError;
 use crate::facts::sim_facts;
 use crate::simdir::{sim_dir, SIM_ENV};
 use dmclass_engine::io::{Disks, Kernel};
+use dmclass_engine::lease::client::{LeaseClient, SimLeaseState, SimLeases};
 use dmclass_engine::sim::{self, SimDisks, SimKernel};
 use dmclass_model::Environment;
 use dmclass_rules::Facts;
@@ -32,6 +35,8 @@ pub enum Backend {
         kernel: SimKernel,
         /// Simulated disks.
         disks: SimDisks,
+        /// Simulated leases.
+        leases: SimLeaseState,
     },
 }
 
@@ -58,7 +63,13 @@ impl Backend {
                     dir.display()
                 );
             }
-            return Ok(Backend::Sim { dir, kernel, disks });
+            let leases = load_leases(&dir)?;
+            return Ok(Backend::Sim {
+                dir,
+                kernel,
+                disks,
+                leases,
+            });
         }
         Ok(Backend::Real {
             kernel: dmclass_linux::LinuxKernel::new()?,
@@ -99,12 +110,47 @@ impl Backend {
         }
     }
 
+    /// The disks and the lease manager (sanlock here; the simulator's model), as host
+    /// `host_id` (the simulator's; sanlock takes it when a lockspace is joined).
+    pub fn lease_parts(&mut self, host_id: u16) -> (&mut dyn Disks, Box<dyn LeaseClient + '_>) {
+        match self {
+            Backend::Real { disks, .. } => {
+                (disks, Box::new(dmclass_linux::sanlock::Sanlock::new()))
+            }
+            Backend::Sim { disks, leases, .. } => (
+                disks,
+                Box::new(SimLeases {
+                    state: leases,
+                    host_id: u64::from(host_id),
+                }),
+            ),
+        }
+    }
+
     /// Persist the simulation (no-op for the real machine). Called after every
     /// command, also a failed one: the simulated world keeps what was done.
     pub fn finish(&self) -> Result<(), CliError> {
-        if let Backend::Sim { dir, disks, .. } = self {
+        if let Backend::Sim {
+            dir, disks, leases, ..
+        } = self
+        {
             sim::save(disks, &dir.join("world.json")).map_err(|e| sim_err("cannot save", e))?;
+            let text = serde_json::to_string_pretty(leases)
+                .map_err(|e| sim_err("cannot save the leases", e))?;
+            std::fs::write(dir.join("leases.json"), text)
+                .map_err(|e| sim_err("cannot save the leases", e))?;
         }
         Ok(())
     }
+}
+
+/// The simulated leases of `dir` (none yet: empty).
+fn load_leases(dir: &std::path::Path) -> Result<SimLeaseState, CliError> {
+    let path = dir.join("leases.json");
+    if !path.exists() {
+        return Ok(SimLeaseState::default());
+    }
+    let text = dmclass_model::input::read_capped_string(&path, dmclass_model::input::FACTS_CAP)
+        .map_err(|e| sim_err("cannot read the leases", e))?;
+    serde_json::from_str(&text).map_err(|e| sim_err("cannot read the leases", e))
 }

@@ -121,6 +121,9 @@ pub enum EngineError {
         /// The offending text (truncated to 200 bytes).
         input: String,
     },
+    /// The lock manager (sanlock) failed or answered something unexpected.
+    #[error("leases: {0}")]
+    Lease(String),
     /// Something the support matrix allows that this version does not build yet
     /// (`plan::unbuilt`).
     #[error("class {class}: {object}: allowed by the support matrix; not yet supported by this version: {why}; nothing was changed")]

@@ -67,6 +67,7 @@ pub mod sim;
 pub mod state;
 pub mod status;
 pub mod tables;
+pub mod time;
 
 #[cfg(test)]
 pub(crate) mod testutil;

@@ -34,6 +34,7 @@ pub mod machine;
 pub mod nvme_tcp;
 pub mod probe;
 pub mod process;
+pub mod sanlock;
 pub mod signatures;
 pub mod sysroot;
 pub mod udev_names;

@@ -12,6 +12,7 @@ pub mod deactivate;
 pub mod esp;
 pub mod event;
 pub mod export;
+pub mod lease_holder;
 pub mod plan;
 pub mod probe;
 pub mod proxy;
@@ -182,4 +183,11 @@ pub enum Command {
         /// The dm device name (`$env{DM_NAME}`).
         dm_name: String,
     },
+    /// Holds one sanlock lease of a shared class for as long as it runs (started by
+    /// `activate` and `apply` under `sanlock client command`; not for interactive use).
+    /// Ended by SIGTERM: from `deactivate` once the volume is stopped, or from sanlock
+    /// when this node can no longer renew its leases — then it first replaces the
+    /// volume's tables by `error` targets, so nothing more reaches the disks.
+    #[command(hide = true)]
+    LeaseHolder(lease_holder::LeaseHolderArgs),
 }

@@ -3,6 +3,7 @@
 
 use super::change;
 use super::context::{confirm, finish_merges, found_classes, select};
+use super::lease;
 use crate::args::activate::ActivateArgs;
 use crate::backend::Backend;
 use crate::error::CliError;
@@ -143,6 +144,33 @@ fn activate_with(args: &ActivateArgs, backend: &mut Backend) -> Result<ExitCode,
                 c.meta.stable_id(m)
             );
         }
+        // A shared class runs where its leases are: named, never by --all or at boot.
+        let paths = c.present_paths();
+        let shared = if lease::is_shared(&c.meta) {
+            if args.all || args.root {
+                println!(
+                    "class {}: shared: not started by --all; run `dmclass activate {}` on the node that should run it (or let Pacemaker do it)",
+                    c.meta.name, c.meta.name
+                );
+                continue;
+            }
+            let cl = lease::class_leases(backend, &c.meta, &paths)?;
+            let volumes: Vec<String> = c
+                .meta
+                .volumes
+                .iter()
+                .filter(|v| v.autostart)
+                .map(|v| v.name.clone())
+                .collect();
+            if let Err(e) = lease::take(backend, &c.meta, &cl, &volumes) {
+                eprintln!("dmclass: {e}");
+                failed += volumes.len().max(1);
+                continue;
+            }
+            Some(cl)
+        } else {
+            None
+        };
         let (kernel, disks) = backend.parts();
         let mut progress = |p: dmclass_engine::progress::Progress<'_>| log::info!("{p}");
         // Finishes an interrupted apply and repairs lagging metadata first; refuses a
@@ -172,6 +200,13 @@ fn activate_with(args: &ActivateArgs, backend: &mut Backend) -> Result<ExitCode,
             eprintln!("class {}: volume {v} not started: {why}", c.meta.name);
         }
         failed += r.skipped.len();
+        if let Some(cl) = &shared {
+            // The class lease was for this activation; a volume that did not start
+            // gives its lease back.
+            let mut back: Vec<Option<&str>> = vec![None];
+            back.extend(r.skipped.iter().map(|(v, _)| Some(v.as_str())));
+            lease::give_back(backend, cl, &back)?;
+        }
         for v in &r.manual {
             println!(
                 "class {}: volume {v} left inactive (autostart: false)",

@@ -42,6 +42,21 @@ pub(super) fn execute(
     bindings: &[DiskBinding],
     backend: &mut Backend,
 ) -> Result<ExecReport, CliError> {
+    // A shared class changes only under its class lease, and only with every volume's
+    // lease here (a volume running on another node refuses the change).
+    let current = super::lease::shared_take(plan, bindings, backend)?;
+    let report = execute_plain(plan, bindings, backend)?;
+    if let Some(current) = current {
+        super::lease::shared_done(plan, &current, bindings, backend)?;
+    }
+    Ok(report)
+}
+
+fn execute_plain(
+    plan: &Plan,
+    bindings: &[DiskBinding],
+    backend: &mut Backend,
+) -> Result<ExecReport, CliError> {
     let mut steps = crate::progress::Steps::new(plan.actions.len());
     let mut progress = |p: dmclass_engine::progress::Progress<'_>| steps.show(p);
     if let Some(spec) = failpoint::from_env() {

@@ -2,6 +2,7 @@
 
 use super::change;
 use super::context::{found_classes, select};
+use super::lease;
 use crate::args::deactivate::DeactivateArgs;
 use crate::backend::Backend;
 use crate::error::CliError;
@@ -25,6 +26,17 @@ fn deactivate_with(args: &DeactivateArgs, backend: &mut Backend) -> Result<ExitC
             c.meta.name,
             removed.len()
         );
+        // Every device is gone: the leases can go to another node.
+        if lease::is_shared(&c.meta) {
+            let paths = c.present_paths();
+            let cl = lease::class_leases(backend, &c.meta, &paths)?;
+            let mut back: Vec<Option<&str>> = vec![None];
+            back.extend(c.meta.volumes.iter().map(|v| Some(v.name.as_str())));
+            let n = lease::give_back(backend, &cl, &back)?;
+            if n > 0 {
+                println!("class {}: gave back {n} lease(s)", c.meta.name);
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -17,6 +17,8 @@ mod deactivate;
 mod esp;
 mod event;
 mod export;
+mod lease;
+mod lease_holder;
 mod monitor;
 mod plan;
 mod probe;
@@ -52,6 +54,7 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Esp(a) => esp::run(&a),
         Command::Root(a) => root::run(&a),
         Command::Tune(a) => tune::run(&a),
+        Command::LeaseHolder(a) => lease_holder::run(&a),
         Command::UdevImport { dm_name } => match dmclass_linux::udev_names::udev_import(&dm_name) {
             Some(lines) => {
                 print!("{lines}");

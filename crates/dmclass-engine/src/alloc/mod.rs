@@ -213,6 +213,7 @@ impl Allocator {
             .flat_map(|v| v.layout.extents())
             .chain(crate::cow::store_extents(class))
             .chain(crate::proxy::leg_extents(class))
+            .chain(class.leases.iter().map(|a| &a.extent))
             .collect();
         Allocator::new(&disks, crate::metadata::area_sectors(), &used)
     }
@@ -354,6 +355,14 @@ impl Allocator {
     pub fn meta_extent(&mut self, disk: &str) -> Option<Extent> {
         let o = self.run(disk, META_SIZE.0)?;
         Some(ext(disk, o, META_SIZE.0))
+    }
+
+    /// `len` sectors (rounded up to the alignment) on `disk`, first fit (a shared
+    /// class's lease area).
+    pub fn area(&mut self, disk: &str, len: Sectors) -> Option<Extent> {
+        let len = len.0.div_ceil(ALIGN.0).saturating_mul(ALIGN.0);
+        let o = self.run(disk, len)?;
+        Some(ext(disk, o, len))
     }
 
     /// First fit of `len` aligned sectors on `disk`: the offset taken.

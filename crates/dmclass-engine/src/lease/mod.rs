@@ -3,10 +3,17 @@
 //!
 //! One sanlock lockspace per class (each node's `host_id` lease, renewed while the node
 //! runs), one resource lease for the class's metadata (every change), and one per
-//! volume (exclusive activation). Built so far: these names, the lease area's geometry
-//! and offsets, the lock value block recording who took a lease and when, and the
-//! holder message. Not built: the area on the disks, acquiring and releasing in
-//! `activate`/`deactivate` (a shared class is still refused by `plan`/`apply`).
+//! volume (exclusive activation). Pure: the names, the lease area's geometry and
+//! offsets ([`area`]: where it lies on the disks), the holder note recording who took a
+//! lease and when ([`note`]), sanlock's command-line arguments and output
+//! ([`sanlock`]), the holder message. Taking and releasing leases is the shell's
+//! (`dmclass-linux`'s sanlock client).
+
+pub mod area;
+pub mod client;
+pub mod fence;
+pub mod note;
+pub mod sanlock;
 
 use crate::error::{EngineError, Result};
 use dmclass_model::{Bytes, HostId};
@@ -16,14 +23,13 @@ use uuid::Uuid;
 pub const NAME_MAX: usize = 48;
 /// The resource lease of the class's metadata.
 pub const CLASS_RESOURCE: &str = "class";
-/// The lock value block's size (sanlock's LVB is one sector; dmclass uses 512 bytes).
-pub const LVB_LEN: usize = 512;
-/// The LVB's first bytes, and its version.
-const LVB_MAGIC: &str = "dmclass-lvb/1";
+/// Units before the first volume slot: lockspace, class lease, holder notes.
+const FIXED_UNITS: u64 = 3;
 
 /// The lease area's geometry: sanlock's sector size and the unit every lease takes
 /// (its "align size"); the unit bounds how many hosts (the largest host id) it holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Geometry {
     /// 512-byte sectors, 1 MiB per lease: 2000 hosts.
     S512A1M,
@@ -97,7 +103,8 @@ impl Geometry {
 }
 
 /// Where the leases lie in a class's lease area: the lockspace in the first unit, the
-/// class's metadata lease in the second, then one unit per volume slot. A volume keeps
+/// class's metadata lease in the second, the holder notes in the third (one sector per
+/// volume slot, written only by the slot's lease holder), then one unit per volume slot. A volume keeps
 /// its slot for its life (recorded with the volume), so adding or removing volumes
 /// never moves another volume's lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,7 +118,7 @@ pub struct LeaseLayout {
 impl LeaseLayout {
     /// The area's size.
     pub fn size(&self) -> Bytes {
-        Bytes(self.geometry.unit().0 * (2 + u64::from(self.slots)))
+        Bytes(self.geometry.unit().0 * (FIXED_UNITS + u64::from(self.slots)))
     }
 
     /// Offset of the lockspace (host-id leases).
@@ -126,7 +133,14 @@ impl LeaseLayout {
 
     /// Offset of volume slot `slot`, if the area has it.
     pub fn volume_lease(&self, slot: u32) -> Option<Bytes> {
-        (slot < self.slots).then(|| Bytes(self.geometry.unit().0 * (2 + u64::from(slot))))
+        (slot < self.slots).then(|| Bytes(self.geometry.unit().0 * (FIXED_UNITS + u64::from(slot))))
+    }
+
+    /// Offset of volume slot `slot`'s holder note (one sector), if the area has it.
+    pub fn note(&self, slot: u32) -> Option<Bytes> {
+        let sector = u64::from(self.geometry.sector());
+        (slot < self.slots && u64::from(slot) < self.geometry.unit().0 / sector)
+            .then(|| Bytes(self.geometry.unit().0 * 2 + u64::from(slot) * sector))
     }
 }
 
@@ -138,7 +152,8 @@ pub fn lockspace_name(class: Uuid) -> String {
 
 /// The resource lease of volume `volume` (a name of at most 32 characters).
 pub fn volume_resource(volume: &str) -> Result<String> {
-    let name = format!("v:{volume}");
+    // No colon: sanlock's command line separates fields with it.
+    let name = format!("v.{volume}");
     if name.len() > NAME_MAX {
         return Err(EngineError::InvalidLayout(format!(
             "volume {volume}: lease name {name:?} is longer than sanlock's {NAME_MAX} bytes"
@@ -148,7 +163,8 @@ pub fn volume_resource(volume: &str) -> Result<String> {
 }
 
 /// Who holds a lease, from the disks: sanlock's owner host id, and what dmclass wrote
-/// in the lock value block when it took the lease (absent or unreadable: `None`).
+/// in the holder note when it took the lease (absent, unreadable or another node's:
+/// `None`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {
     /// The owner's host id.
@@ -159,7 +175,7 @@ pub struct Holder {
 
 /// What the admin reads when `what` (e.g. `acc/vol1`) is held by another node:
 /// `acc/vol1 is active on node1 (host_id 1) since 2026-12-06T16:15:16Z`. The node's name
-/// comes from the class's `nodes` by host id; the LVB's name only when the class does
+/// comes from the class's `nodes` by host id; the note's name only when the class does
 /// not list that host id (then said so).
 pub fn holder_message(what: &str, holder: &Holder, nodes: &[dmclass_model::ClusterNode]) -> String {
     let listed = nodes.iter().find(|n| n.host_id == holder.host_id);
@@ -174,45 +190,10 @@ pub fn holder_message(what: &str, holder: &Holder, nodes: &[dmclass_model::Clust
     match &holder.taken {
         Some((_, since)) => format!(
             "{what} is active on {who} since {}",
-            crate::monitor::rfc3339_utc(*since)
+            crate::time::rfc3339_utc(*since)
         ),
         None => format!("{what} is active on {who}"),
     }
-}
-
-/// The lock value block dmclass writes when it takes a lease: the node's name and the
-/// time, as one line `dmclass-lvb/1 node=NAME since=SECS`, zero-padded.
-pub fn encode_lvb(node: &str, since: u64) -> Result<[u8; LVB_LEN]> {
-    dmclass_model::name::check_node_name(node)
-        .map_err(|e| EngineError::InvalidLayout(format!("lock value block: {e}")))?;
-    let line = format!("{LVB_MAGIC} node={node} since={since}");
-    let mut out = [0u8; LVB_LEN];
-    // A node name is at most 64 bytes: the line always fits.
-    out.get_mut(..line.len())
-        .ok_or_else(|| EngineError::InvalidLayout("lock value block too long".into()))?
-        .copy_from_slice(line.as_bytes());
-    Ok(out)
-}
-
-/// What [`encode_lvb`] wrote, from untrusted bytes: `None` unless it is exactly that
-/// form (another version, garbage or an all-zero block: unknown taker).
-pub fn decode_lvb(bytes: &[u8]) -> Option<(String, u64)> {
-    let bytes = bytes.get(..LVB_LEN.min(bytes.len()))?;
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    if bytes[end..].iter().any(|&b| b != 0) {
-        return None;
-    }
-    let text = std::str::from_utf8(&bytes[..end]).ok()?;
-    let mut words = text.split(' ');
-    if words.next()? != LVB_MAGIC {
-        return None;
-    }
-    let node = words.next()?.strip_prefix("node=")?;
-    let since = words.next()?.strip_prefix("since=")?.parse().ok()?;
-    if words.next().is_some() || dmclass_model::name::check_node_name(node).is_err() {
-        return None;
-    }
-    Some((node.to_owned(), since))
 }
 
 #[cfg(test)]

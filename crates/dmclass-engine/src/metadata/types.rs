@@ -56,6 +56,9 @@ pub struct ClassMeta {
     /// class apart instead of assembling it ([`crate::root::undo`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub undo: Option<UndoMeta>,
+    /// A shared class's lease area ([`crate::lease::area`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leases: Option<crate::lease::area::LeaseArea>,
 }
 
 /// An undo of a root class, requested and not yet carried out.
@@ -113,6 +116,7 @@ impl ClassMeta {
             intent: None,
             departed: Vec::new(),
             undo: None,
+            leases: None,
         }
     }
 

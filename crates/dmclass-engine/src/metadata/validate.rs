@@ -55,6 +55,12 @@ pub fn label_problem(area: &DecodedArea, ctx: &LabelContext<'_>) -> Option<Strin
         .or_else(|| disks(area, ctx))
         .or_else(|| shapes(m))
         .or_else(|| extents(m, ctx))
+        .or_else(|| {
+            m.leases.as_ref().and_then(|a| {
+                let size = m.disk(&a.extent.disk).map(|d| d.size);
+                a.problem(size, super::area_sectors())
+            })
+        })
 }
 
 fn generation(m: &ClassMeta, ctx: &LabelContext<'_>) -> Option<String> {

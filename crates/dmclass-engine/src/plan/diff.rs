@@ -118,6 +118,10 @@ pub(crate) fn diff(
         ids,
     )?;
     let added_members = groups(&cx, desired, &mut meta)?;
+    // Before any volume: the lease area takes the start of the data area.
+    if let Some(line) = super::lease_area::plan_area(&mut meta, bindings)? {
+        notes.push(line);
+    }
     volumes(
         &cx,
         desired,
@@ -164,6 +168,7 @@ pub(crate) fn diff(
         }
     }
     meta.groups = keep;
+    super::lease_area::assign_slots(&mut meta, &old)?;
     if meta != old || cur.meta.is_none() {
         meta.generation = old.generation + 1;
     }

@@ -33,6 +33,7 @@ mod current;
 mod devices;
 mod diff;
 mod intent;
+pub(crate) mod lease_area;
 mod order;
 mod proxy;
 mod proxy_track;

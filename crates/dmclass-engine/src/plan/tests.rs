@@ -418,11 +418,11 @@ fn root_shared_and_netmirror_are_listed_as_not_built_with_their_position() {
         "  - name: sh\n    type: shared\n    nodes: [a, b]\n    disks:\n      - {name: d1, device: /dev/disk/by-id/virtio-d1, node: a}\n      - {name: d2, device: /dev/disk/by-id/virtio-d2, node: b}\n    groups:\n      - {name: nm, type: netmirror, members: [d1, d2]}\n",
     );
     let u: Vec<String> = unbuilt(&shared).into_iter().map(|u| u.object).collect();
-    assert_eq!(u, ["type shared", "group nm (type netmirror)"]);
+    assert_eq!(u, ["group nm (type netmirror)"]);
     assert!(check_built(&shared)
         .unwrap_err()
         .to_string()
-        .contains("two nodes could both activate"));
+        .contains("over the network is not built"));
     assert!(check_built(&yaml(&["d1", "d2"], MIRROR)).is_ok());
 }
 

@@ -47,13 +47,8 @@ pub fn unbuilt(class: &Class) -> Vec<Unbuilt> {
                 span: class.span,
             });
         }
-        ClassType::Shared => out.push(Unbuilt {
-            class: name.to_owned(),
-            object: "type shared".into(),
-            why: "cluster-wide exclusive activation is not built yet, so two nodes could both activate and write the same volumes",
-            span: class.span,
-        }),
-        ClassType::Root | ClassType::Local => {}
+        // Shared: volumes run under sanlock leases (crate::lease); the shell takes them.
+        ClassType::Root | ClassType::Local | ClassType::Shared => {}
     }
     for g in &class.groups {
         if g.kind == GroupKind::Netmirror {

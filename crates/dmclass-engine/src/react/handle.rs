@@ -124,6 +124,11 @@ pub fn disk_added(
     let Some(class) = classes_of(&found).into_iter().find(|c| c.meta.uuid == uuid) else {
         return Ok(None);
     };
+    if class.meta.class_type == crate::metadata::ClassTypeMeta::Shared {
+        // Its metadata changes under the class lease, and it starts where an admin or
+        // the cluster says: nothing is done from udev (docs/shared-class.md).
+        return Ok(None);
+    }
     if running.is_some() {
         let ctx = LabelContext {
             running_generation: Some(class.meta.generation),
@@ -169,6 +174,9 @@ pub fn dm_event(
 ) -> Result<Vec<Handled>> {
     let mut out = Vec::new();
     for class in classes_of(&scan(all, &*disks)) {
+        if class.meta.class_type == crate::metadata::ClassTypeMeta::Shared {
+            continue; // as in disk_added: not without the class lease
+        }
         let write = trusted(&class);
         let live = live_state(&class.meta, &numbers(&write, &*disks), &*kernel)?;
         if !live.any_active() {

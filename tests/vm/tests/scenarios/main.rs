@@ -21,6 +21,7 @@ mod proxy;
 mod redundancy;
 mod root;
 mod root_life;
+mod shared;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::sync::{Arc, Mutex};
@@ -48,6 +49,7 @@ fn all() -> Vec<(&'static str, &'static str, fn())> {
         root::root_conversion_power_cut,
         proxy::proxy_join_part_rejoin_restore,
         cluster::cluster_two_nodes_share_a_disk_and_a_lease,
+        shared::shared_two_nodes_exclusive_activation,
         redundancy::each_leg_alone_after_every_cycle,
         hotplug::unplug_leg_under_writer_then_replug_resyncs_only_changes,
         mirror::vmware_layouts,

@@ -1,0 +1,78 @@
+//! A shared class on two simulated nodes (`DMCLASS_SIM=<dir>`, the node is the facts'
+//! host name; `leases.json` is the model of sanlock's leases both see): one node runs
+//! a volume, the other's `activate` and changes are refused naming it, and it takes
+//! the volume once the first gave it back.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on setup failure
+
+mod support;
+
+use support::{root, Sim};
+
+impl Sim {
+    /// Be node `name` from now on (the facts' host name).
+    fn be(&self, name: &str) {
+        let path = self.dir.join("facts.json");
+        let mut facts: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        facts["machine"]["hostname"] = name.into();
+        std::fs::write(&path, facts.to_string()).unwrap();
+    }
+}
+
+#[test]
+fn one_node_runs_the_volume_the_other_is_refused_naming_it_until_given_back() {
+    let sim = Sim::new("shared", "examples/kvm-guest-shared.facts.json");
+    let file = root().join("examples/kvm-guest-shared.yaml");
+    let file = file.to_str().unwrap();
+    sim.be("node1");
+    let out = sim.ok(&["apply", file, "--yes"]);
+    assert!(out.contains("lease area written"), "{out}");
+    let leases = std::fs::read_to_string(sim.dir.join("leases.json")).unwrap();
+    assert!(leases.contains("v.shvol"), "{leases}");
+
+    // node2: the volume runs on node1.
+    sim.be("node2");
+    let e = sim.fails(&["activate", "clu"]);
+    assert!(
+        e.contains("clu/shvol is active on node1 (host_id 1)"),
+        "{e}"
+    );
+    // A change from node2 is refused too, naming the holder, and changes nothing.
+    let before = sim.world();
+    let e = sim.fails(&[
+        "snapshot",
+        "create",
+        "clu/shvol",
+        "snap2",
+        "--size",
+        "64MiB",
+    ]);
+    assert!(e.contains("active on node1"), "{e}");
+    assert_eq!(sim.world(), before);
+    // --all never starts a shared class.
+    assert!(sim
+        .ok(&["activate", "--all"])
+        .contains("shared: not started by --all"));
+
+    // A machine that is no node of the class.
+    sim.be("node3");
+    let e = sim.fails(&["activate", "clu"]);
+    assert!(
+        e.contains("not one of the class's nodes (node1, node2)"),
+        "{e}"
+    );
+
+    // node1 gives it back; node2 takes it, and node1 is then refused.
+    sim.be("node1");
+    assert!(sim.ok(&["deactivate", "clu"]).contains("gave back"));
+    sim.be("node2");
+    let out = sim.ok(&["activate", "clu"]);
+    assert!(out.contains("1 started"), "{out}");
+    sim.be("node1");
+    let e = sim.fails(&["activate", "clu"]);
+    assert!(
+        e.contains("clu/shvol is active on node2 (host_id 2)"),
+        "{e}"
+    );
+}
