@@ -31,6 +31,14 @@ fn one_node_runs_the_volume_the_other_is_refused_naming_it_until_given_back() {
     let leases = std::fs::read_to_string(sim.dir.join("leases.json")).unwrap();
     assert!(leases.contains("v.shvol"), "{leases}");
 
+    let st = sim.json(&["status", "clu", "--json"]);
+    support::assert_schema(&st);
+    let leases = &st["classes"][0]["leases"];
+    assert_eq!(leases["node"], "node1");
+    assert_eq!(leases["joined"], true);
+    assert_eq!(leases["volumes"][0]["here"], true);
+    assert_eq!(leases["volumes"][0]["holder"], "node1");
+
     // node2: the volume runs on node1.
     sim.be("node2");
     let e = sim.fails(&["activate", "clu"]);
@@ -38,6 +46,26 @@ fn one_node_runs_the_volume_the_other_is_refused_naming_it_until_given_back() {
         e.contains("clu/shvol is active on node1 (host_id 1)"),
         "{e}"
     );
+    let st = sim.json(&["status", "clu", "--json"]);
+    let leases = &st["classes"][0]["leases"];
+    assert_eq!(leases["host_id"], 2);
+    assert_eq!(leases["volumes"][0]["here"], false);
+    assert_eq!(leases["volumes"][0]["holder_host_id"], 1);
+    let hosts: Vec<u64> = leases["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["host_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(hosts, [1, 2]);
+    assert!(sim
+        .ok(&["status", "clu"])
+        .contains("volume shvol: lease held by node1 (host_id 1)"));
+    // Waiting for a live holder ends in the same refusal, after the wait.
+    let t = std::time::Instant::now();
+    let e = sim.fails(&["activate", "clu", "--wait-lease", "3"]);
+    assert!(t.elapsed() >= std::time::Duration::from_secs(3), "{e}");
+    assert!(e.contains("waiting up to 3 s"), "{e}");
     // A change from node2 is refused too, naming the holder, and changes nothing.
     let before = sim.world();
     let e = sim.fails(&[

@@ -128,6 +128,10 @@ pub struct ClassStatus {
     /// none; the next boot takes the class apart).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub undo_pending: Option<String>,
+    /// A shared class's leases as this node sees them (absent for other classes;
+    /// filled by the shell, which talks to the lock manager).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leases: Option<crate::lease::status::LeaseStatus>,
 }
 
 /// The status of a class whose `present` disks were found.
@@ -175,6 +179,7 @@ pub fn class_status(
         closed_reason: closing.map(|c| c.to_string()),
         pending_intent: meta.intent.as_ref().map(crate::metadata::Intent::describe),
         undo_pending: meta.undo.as_ref().map(|u| u.keep.clone()),
+        leases: None,
     })
 }
 
@@ -337,6 +342,9 @@ pub fn render(classes: &[ClassStatus]) -> String {
                 "class {}: undo recorded: the next boot takes the class apart and boots from disk {k}'s partitions",
                 c.name
             );
+        }
+        for l in c.leases.iter().flat_map(|l| l.lines(&c.name)) {
+            let _ = writeln!(o, "{l}");
         }
         if let Some(i) = &c.pending_intent {
             let _ = writeln!(

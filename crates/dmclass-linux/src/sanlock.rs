@@ -9,7 +9,9 @@
 
 use dmclass_engine::error::{EngineError, Result};
 use dmclass_engine::lease::client::{Kind, LeaseClient, Taken};
-use dmclass_engine::lease::sanlock::{parse_leader, parse_status, Leader, Status, OUTPUT_CAP};
+use dmclass_engine::lease::sanlock::{
+    parse_hosts, parse_leader, parse_status, Leader, Status, OUTPUT_CAP,
+};
 use dmclass_engine::lease::Geometry;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
@@ -185,6 +187,10 @@ impl LeaseClient for Sanlock {
                 ))
             }
         }
+    }
+
+    fn hosts(&self, lockspace: &str) -> Result<Vec<u64>> {
+        run(&["client", "host_status", "-s", lockspace]).map(|t| parse_hosts(&t))
     }
 
     fn release(&mut self, pid: u32, lockspace: &str, resource: &str) -> Result<()> {

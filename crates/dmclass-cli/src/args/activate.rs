@@ -29,6 +29,13 @@ pub struct ActivateArgs {
     /// Each missing disk is named and the time waited is printed.
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(0..=3600))]
     pub wait_disks: Option<u32>,
+    /// Shared classes: when another node holds a volume's lease, wait up to SECONDS
+    /// for it to be given back or for that node's host lease to expire (a node that
+    /// died or lost its disks; about 8 × io_timeout + 60 s after its last renewal,
+    /// 140 s with sanlock's defaults), retrying every 2 s; the time waited is printed.
+    /// Default: refuse at once, naming the holder.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(0..=3600))]
+    pub wait_lease: Option<u32>,
     /// Return as soon as the devices are up, without waiting (up to 60 s) for udev
     /// to create /dev/dmclass/CLASS/VOLUME.
     #[arg(long)]

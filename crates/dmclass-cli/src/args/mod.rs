@@ -117,9 +117,16 @@ pub enum Command {
     /// Assemble classes from the metadata on their disks (no YAML needed) and start
     /// their autostart volumes. A mirror with a missing disk starts degraded, with a
     /// warning. Running it again changes nothing.
+    ///
+    /// A shared class starts only when named, on the node that takes its sanlock
+    /// leases (the class lease and every autostart volume's; all or none): when
+    /// another node holds a volume, the activation is refused naming that node and
+    /// since when (`--wait-lease` waits for a dead node's leases to expire). `--all`
+    /// and boot-time activation leave shared classes alone.
     Activate(activate::ActivateArgs),
     /// Stop every volume of the named classes (top devices first). Refuses, changing
-    /// nothing more, while a volume is open (mounted, in use by a guest).
+    /// nothing more, while a volume is open (mounted, in use by a guest). A shared
+    /// class's leases are given back once its devices are gone.
     Deactivate(deactivate::DeactivateArgs),
     /// Print the class as it is on disk, as YAML that `apply` accepts; applying it
     /// again plans nothing.

@@ -145,6 +145,7 @@ fn activate_with(args: &ActivateArgs, backend: &mut Backend) -> Result<ExitCode,
             );
         }
         // A shared class runs where its leases are: named, never by --all or at boot.
+        let wait_lease = Duration::from_secs(u64::from(args.wait_lease.unwrap_or(0)));
         let paths = c.present_paths();
         let shared = if lease::is_shared(&c.meta) {
             if args.all || args.root {
@@ -162,7 +163,7 @@ fn activate_with(args: &ActivateArgs, backend: &mut Backend) -> Result<ExitCode,
                 .filter(|v| v.autostart)
                 .map(|v| v.name.clone())
                 .collect();
-            if let Err(e) = lease::take(backend, &c.meta, &cl, &volumes) {
+            if let Err(e) = lease::take(backend, &c.meta, &cl, &volumes, wait_lease) {
                 eprintln!("dmclass: {e}");
                 failed += volumes.len().max(1);
                 continue;

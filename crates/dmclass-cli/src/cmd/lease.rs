@@ -61,6 +61,14 @@ pub(super) fn class_leases<'a>(
     )?)
 }
 
+/// What a lease guards, for messages: `acc/vol1`, `class acc`.
+fn what(meta: &ClassMeta, volume: Option<&str>) -> String {
+    match volume {
+        Some(v) => format!("{}/{v}", meta.name),
+        None => format!("class {}", meta.name),
+    }
+}
+
 /// The holder command for `volume`'s lease (`None`: the class lease, held while this
 /// process runs).
 fn holder_command(
@@ -71,10 +79,7 @@ fn holder_command(
     let exe = std::env::current_exe()
         .map_err(|e| CliError::Refused(format!("cannot find this program's path: {e}")))?;
     let (_, resource) = cl.resource(volume)?;
-    let what = match volume {
-        Some(v) => format!("{}/{v}", meta.name),
-        None => format!("class {}", meta.name),
-    };
+    let what = what(meta, volume);
     let _ = std::fs::create_dir_all(LOG_DIR);
     let mut cmd = vec![
         exe.display().to_string(),
@@ -112,13 +117,16 @@ fn holder_command(
 }
 
 /// Join the class's lockspace (saying how long it took), then take the class lease
-/// for this command and the leases of `volumes`: all or none. What this command took
+/// for this command and the leases of `volumes`: all or none. A lease another node
+/// holds is retried every 2 s for up to `wait` (given back, or its holder's host lease
+/// expired), then refused. What this command took
 /// is given back when one is refused; the refusal names the holder.
 pub(super) fn take(
     backend: &mut Backend,
     meta: &ClassMeta,
     cl: &ClassLeases<'_>,
     volumes: &[String],
+    wait: std::time::Duration,
 ) -> Result<(), CliError> {
     let (disks, mut client) = backend.lease_parts(cl.host_id.get());
     let start = Instant::now();
@@ -140,14 +148,41 @@ pub(super) fn take(
         if cl.held_here(&*client, w)?.is_some() {
             continue;
         }
-        match cl.take(&mut *client, &*disks, w, &holder_command(meta, cl, w)?)? {
-            Ok(_) => taken_now.push(w),
-            Err(msg) => {
-                refused.push(msg);
-                if w.is_none() {
-                    break; // another node changes the class: nothing else is taken
+        let command = holder_command(meta, cl, w)?;
+        let mut waiting: Option<Instant> = None;
+        loop {
+            match cl.take(&mut *client, &*disks, w, &command)? {
+                Ok(_) => {
+                    if let Some(since) = waiting {
+                        eprintln!(
+                            "{}: taken after waiting {:.1} s",
+                            what(meta, w),
+                            since.elapsed().as_secs_f64()
+                        );
+                    }
+                    taken_now.push(w);
+                    break;
+                }
+                Err(msg) => {
+                    let since = *waiting.get_or_insert_with(|| {
+                        if !wait.is_zero() {
+                            eprintln!(
+                                "{msg}; waiting up to {} s for it to be given back or for that node's lease to expire",
+                                wait.as_secs()
+                            );
+                        }
+                        Instant::now()
+                    });
+                    if since.elapsed() >= wait {
+                        refused.push(msg);
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_secs(2));
                 }
             }
+        }
+        if !refused.is_empty() && w.is_none() {
+            break; // another node changes the class: nothing else is taken
         }
     }
     if refused.is_empty() {
@@ -207,7 +242,7 @@ pub(super) fn shared_take(
             // What exists now: its volumes' leases (also those this change removes).
             let now = class_leases(backend, cur, &paths)?;
             let names: Vec<String> = cur.volumes.iter().map(|v| v.name.clone()).collect();
-            take(backend, cur, &now, &names)?;
+            take(backend, cur, &now, &names, std::time::Duration::ZERO)?;
             // New volumes: their slots get a fresh lease (no volume holds a new slot).
             let (_, mut client) = backend.lease_parts(new.host_id.get());
             for (v, slot) in &new.area.volumes {
@@ -235,7 +270,13 @@ pub(super) fn shared_take(
         }
     }
     let names: Vec<String> = p.new_meta.volumes.iter().map(|v| v.name.clone()).collect();
-    take(backend, &p.new_meta, &new, &names)?;
+    take(
+        backend,
+        &p.new_meta,
+        &new,
+        &names,
+        std::time::Duration::ZERO,
+    )?;
     Ok(Some(SharedChange { before: current }))
 }
 
@@ -268,4 +309,30 @@ fn disk_paths(bindings: &[DiskBinding]) -> std::collections::BTreeMap<String, st
         .iter()
         .map(|b| (b.name.clone(), b.path.clone()))
         .collect()
+}
+
+/// The leases of shared class `c` as this node sees them, for `status` (never fails
+/// on the leases themselves: their error is part of the answer).
+pub(super) fn status(
+    backend: &mut Backend,
+    c: &dmclass_engine::assemble::ClassOnDisks,
+) -> dmclass_engine::lease::status::LeaseStatus {
+    let paths = c.present_paths();
+    let cl = match class_leases(backend, &c.meta, &paths) {
+        Ok(cl) => cl,
+        Err(e) => {
+            return dmclass_engine::lease::status::LeaseStatus {
+                lockspace: dmclass_engine::lease::lockspace_name(c.meta.uuid),
+                node: node_name(backend).unwrap_or_default(),
+                host_id: 0,
+                joined: false,
+                hosts: Vec::new(),
+                volumes: Vec::new(),
+                error: Some(e.to_string()),
+            }
+        }
+    };
+    let volumes: Vec<String> = c.meta.volumes.iter().map(|v| v.name.clone()).collect();
+    let (disks, client) = backend.lease_parts(cl.host_id.get());
+    cl.status(&*client, &*disks, &volumes)
 }

@@ -26,7 +26,7 @@ fn collect_status(backend: &mut Backend, only: Option<&str>) -> Result<Vec<Class
     };
     let (kernel, _) = backend.parts();
     let mut out = Vec::new();
-    for c in chosen {
+    for c in &chosen {
         for s in &c.stale {
             eprintln!(
                 "warning: class {}: disk {} ({}) holds an older generation {} and is not trusted",
@@ -37,6 +37,12 @@ fn collect_status(backend: &mut Backend, only: Option<&str>) -> Result<Vec<Class
             );
         }
         out.push(state::class_on_disks_status(c, &*kernel)?);
+    }
+    // Shared classes: who holds what, from the lock manager and the lease area.
+    for (st, c) in out.iter_mut().zip(&chosen) {
+        if super::lease::is_shared(&c.meta) {
+            st.leases = Some(super::lease::status(backend, c));
+        }
     }
     Ok(out)
 }

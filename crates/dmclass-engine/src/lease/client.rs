@@ -47,6 +47,8 @@ pub trait LeaseClient {
     fn hold(&mut self, arg: &str, command: &[String]) -> Result<Taken>;
     /// End holder `pid` (its leases go back) and wait until `resource` is free here.
     fn release(&mut self, pid: u32, lockspace: &str, resource: &str) -> Result<()>;
+    /// The host ids this node sees holding a host lease in joined `lockspace`.
+    fn hosts(&self, lockspace: &str) -> Result<Vec<u64>>;
 }
 
 /// A shared class's leases as one node sees them: where the area is, which node this
@@ -246,6 +248,74 @@ impl<'a> ClassLeases<'a> {
         }
     }
 
+    /// What `status` shows: the lockspace, the hosts in it and the holder of each of
+    /// `volumes`. Errors become the status's `error` (status never fails on leases).
+    pub fn status(
+        &self,
+        client: &dyn LeaseClient,
+        disks: &dyn Disks,
+        volumes: &[String],
+    ) -> super::status::LeaseStatus {
+        let mut st = super::status::LeaseStatus {
+            lockspace: self.lockspace(),
+            node: self.node.clone(),
+            host_id: self.host_id.get(),
+            joined: false,
+            hosts: Vec::new(),
+            volumes: Vec::new(),
+            error: None,
+        };
+        if let Err(e) = self.fill_status(client, disks, volumes, &mut st) {
+            st.error = Some(e.to_string());
+        }
+        st
+    }
+
+    fn fill_status(
+        &self,
+        client: &dyn LeaseClient,
+        disks: &dyn Disks,
+        volumes: &[String],
+        st: &mut super::status::LeaseStatus,
+    ) -> Result<()> {
+        let here = client.status()?;
+        st.joined = here.lockspaces.contains(&st.lockspace);
+        if st.joined {
+            for id in client.hosts(&st.lockspace)? {
+                let Some(id) = HostId::new(id) else { continue };
+                st.hosts.push(super::status::Host {
+                    host_id: id.get(),
+                    node: self
+                        .nodes
+                        .iter()
+                        .find(|n| n.host_id == id)
+                        .map(|n| n.name.clone()),
+                });
+            }
+        }
+        for v in volumes {
+            let (arg, name) = self.resource(Some(v))?;
+            let leader = client.leader(Kind::Resource, &arg, &name, self.area.geometry)?;
+            let owner = leader.held_by().and_then(HostId::new);
+            let holder = owner.map(|o| self.holder(disks, Some(v), o));
+            st.volumes.push(super::status::VolumeLease {
+                volume: v.clone(),
+                holder: holder.as_ref().map(|h| {
+                    self.nodes
+                        .iter()
+                        .find(|n| n.host_id == h.host_id)
+                        .map_or_else(|| format!("host_id {}", h.host_id), |n| n.name.clone())
+                }),
+                holder_host_id: owner.map(HostId::get),
+                since: holder
+                    .and_then(|h| h.taken)
+                    .map(|(_, t)| crate::time::rfc3339_utc(t)),
+                here: here.holder(&st.lockspace, &name).is_some(),
+            });
+        }
+        Ok(())
+    }
+
     /// Where `volume`'s holder note lies (device, byte offset).
     pub fn note_at(&self, volume: &str) -> Option<(&Path, Bytes)> {
         self.area
@@ -382,6 +452,16 @@ impl LeaseClient for SimLeases<'_> {
             .or_default()
             .push((ls, res, pid));
         Ok(Taken::Held(pid))
+    }
+
+    fn hosts(&self, lockspace: &str) -> Result<Vec<u64>> {
+        Ok(self
+            .state
+            .joined
+            .iter()
+            .filter(|(_, ls)| ls.iter().any(|l| l == lockspace))
+            .map(|(id, _)| *id)
+            .collect())
     }
 
     fn release(&mut self, pid: u32, lockspace: &str, resource: &str) -> Result<()> {

@@ -14,6 +14,7 @@ pub mod client;
 pub mod fence;
 pub mod note;
 pub mod sanlock;
+pub mod status;
 
 use crate::error::{EngineError, Result};
 use dmclass_model::{Bytes, HostId};

@@ -158,6 +158,19 @@ pub fn parse_leader(text: &str, name: &str) -> Option<Leader> {
     })
 }
 
+/// The host ids in `sanlock client host_status -s LOCKSPACE` (`ID timestamp T`
+/// lines; a host whose timestamp is 0 has no lease).
+pub fn parse_hosts(text: &str) -> Vec<u64> {
+    text.lines()
+        .take(10_000)
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let id = w.next()?.parse::<u64>().ok()?;
+            (w.next()? == "timestamp" && w.next()?.parse::<u64>().ok()? != 0).then_some(id)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +214,13 @@ mod tests {
         assert_eq!(st.holder("dmclass-a", "v.vol2"), None);
         assert_eq!(st.held.len(), 2);
         assert_eq!(parse_status(""), Status::default());
+    }
+
+    #[test]
+    fn hosts_are_the_ids_with_a_timestamp() {
+        let text = "1 timestamp 1796573716\n2 timestamp 1796573720\n3 timestamp 0\nx timestamp 5\n";
+        assert_eq!(parse_hosts(text), vec![1, 2]);
+        assert!(parse_hosts("").is_empty());
     }
 
     #[test]

@@ -312,6 +312,7 @@ fn view_from_status_uses_recorded_legs_roles_and_ids() {
         closed_reason: None,
         pending_intent: None,
         undo_pending: None,
+        leases: None,
     };
     let mut sn = Snapshot::default();
     sn.add(&meta, &st);

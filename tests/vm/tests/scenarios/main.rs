@@ -38,6 +38,7 @@ macro_rules! scenarios {
 
 fn all() -> Vec<(&'static str, &'static str, fn())> {
     scenarios![
+        shared::shared_failover_after_power_cut,
         crash::power_cut_every_step_add_leg,
         crash::power_cut_every_step_create_volume,
         crash::power_cut_every_step_proxy_part,

@@ -8,7 +8,7 @@ use crate::common::dmclass::{dmclass, dmclass_ok, put_config, read_sum, vol_path
 use crate::common::MIB;
 use dmclass_model::Bytes;
 use dmclass_vmtest::{boot_or_skip, DiskSpec, Firmware, Output, Personality, Vm, VmSpec};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// sanlock's I/O timeout in the test bed (the daemon's `-o`; production default 10 s):
 /// joining a lockspace takes about 4 × io_timeout.
@@ -28,15 +28,16 @@ classes:
       - {name: vol1, on: m, size: 32MiB}
 ";
 
-/// Node `n`: both shared disks (node 1 makes the images, node 2 attaches node 1's).
-fn node(n: u8, images: Option<(std::path::PathBuf, std::path::PathBuf)>) -> VmSpec {
+/// Node `n` of bed `bed` (a VM name prefix): both shared disks (node 1 makes the
+/// images, node 2 attaches node 1's).
+fn node(bed: &str, n: u8, images: Option<(std::path::PathBuf, std::path::PathBuf)>) -> VmSpec {
     let disk = |id: &str| DiskSpec::virtio_blk(id, id, Bytes(128 * MIB));
     let (d1, d2) = match images {
         Some((f1, f2)) => (disk("shared1").on_file(f1), disk("shared2").on_file(f2)),
         None => (disk("shared1").shared(), disk("shared2").shared()),
     };
     VmSpec::new(
-        &format!("shared_excl_n{n}"),
+        &format!("{bed}_n{n}"),
         Personality::KvmGuest,
         Firmware::Bios,
     )
@@ -76,14 +77,11 @@ fn refused_naming(vm: &mut Vm, holder: &str) -> Output {
     out
 }
 
-pub fn shared_two_nodes_exclusive_activation() {
-    let Some(mut n1) = boot_or_skip(node(1, None)) else {
-        return;
-    };
+/// Both nodes up with their sanlock daemons; node1 applied the class and runs vol1.
+fn bed(name: &str) -> Option<(Vm, Vm)> {
+    let mut n1 = boot_or_skip(node(name, 1, None))?;
     let images = (n1.disk_file("shared1"), n1.disk_file("shared2"));
-    let Some(mut n2) = boot_or_skip(node(2, Some(images))) else {
-        return;
-    };
+    let mut n2 = boot_or_skip(node(name, 2, Some(images)))?;
     start_node(&mut n1, "node1");
     start_node(&mut n2, "node2");
     put_config(&mut n1, "/tmp/acc.yaml", CONFIG);
@@ -104,6 +102,13 @@ pub fn shared_two_nodes_exclusive_activation() {
         "node1 holds vol1's lease (and no longer the class lease)",
         Some(&held),
     );
+    Some((n1, n2))
+}
+
+pub fn shared_two_nodes_exclusive_activation() {
+    let Some((mut n1, mut n2)) = bed("shared_excl") else {
+        return;
+    };
     let vol = vol_path("acc", "vol1");
     let sum = write_random(&mut n1, &vol, 8, "acc");
 
@@ -144,6 +149,175 @@ pub fn shared_two_nodes_exclusive_activation() {
     n2.check_eq("node2 reads what node1 wrote", &sum, &read, None);
     // Now node1 is the one refused, and node2 the holder it names.
     refused_naming(&mut n1, "node2");
+    ocf_agent(&mut n1, &mut n2);
+    concurrent_changes(&mut n1, &mut n2);
     drop(n2);
     drop(n1);
+}
+
+/// node1 runs vol1 under a writer and loses power; node2 takes vol1 once node1's host
+/// lease expired (time printed), with every write node1 synced before; node1 boots
+/// again and is refused, naming node2.
+pub fn shared_failover_after_power_cut() {
+    let Some((mut n1, mut n2)) = bed("shared_fail") else {
+        return;
+    };
+    let vol = vol_path("acc", "vol1");
+    let sum = write_random(&mut n1, &vol, 8, "acc");
+    // A writer past the synced data, killed with the node.
+    n1.sh(&format!(
+        "(while :; do dd if=/dev/urandom of={vol} bs=1M seek=16 count=4 oflag=direct \
+         2>/dev/null; done </dev/null >/dev/null 2>&1 &)"
+    ));
+    // node2 joins the lockspace while node1 still renews its host lease.
+    refused_naming(&mut n2, "node1");
+    if let Err(e) = n1.power_cut() {
+        n1.fail(&format!("power cut: {e}"), None);
+    }
+    let t = Instant::now();
+    let up = match n2.run_timeout(
+        "dmclass activate acc --wait-lease 400",
+        Duration::from_secs(460),
+    ) {
+        Ok(out) => out,
+        Err(e) => n2.fail(&format!("activate --wait-lease: {e}"), None),
+    };
+    let waited = t.elapsed();
+    n2.check(
+        up.success()
+            && up.stdout.contains("1 started")
+            && up.stderr.contains("taken after waiting"),
+        "node2 takes vol1 once node1's host lease expired",
+        Some(&up),
+    );
+    eprintln!(
+        "node2: vol1 taken {:.1} s after node1's power cut (sanlock io_timeout {IO_TIMEOUT_S} s): {}",
+        waited.as_secs_f64(),
+        up.stderr.lines().find(|l| l.contains("taken after")).unwrap_or("")
+    );
+    let read = read_sum(&mut n2, &vol, 8);
+    n2.check_eq("node2 reads every write node1 synced", &sum, &read, None);
+    // node1 comes back: node2 is the holder it names.
+    if let Err(e) = n1.start() {
+        n1.fail(&format!("boot node1 again: {e}"), None);
+    }
+    start_node(&mut n1, "node1");
+    let t = Instant::now();
+    let again = match n1.run_timeout("dmclass activate acc", Duration::from_secs(400)) {
+        Ok(out) => out,
+        Err(e) => n1.fail(&format!("activate on node1: {e}"), None),
+    };
+    eprintln!(
+        "node1: rejoined and refused after {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    n1.check(
+        again.status == 1
+            && again
+                .stderr
+                .contains("acc/vol1 is active on node2 (host_id 2)"),
+        "node1, back, is refused naming node2",
+        Some(&again),
+    );
+    drop(n2);
+    drop(n1);
+}
+
+/// The Pacemaker resource agent (`ocf:dmclass:volume`, ocf/volume) by its actions, as
+/// Pacemaker calls them (OCF_RESKEY_* in the environment): node2 runs vol1 (monitor 0),
+/// node1 does not (7); stop on node2, start on node1 (which takes the lease), each
+/// confirmed by monitor on both; meta-data and validate-all.
+fn ocf_agent(n1: &mut Vm, n2: &mut Vm) {
+    const AGENT: &str = "OCF_ROOT=/usr/lib/ocf OCF_RESKEY_class=acc OCF_RESKEY_volume=vol1 OCF_RESKEY_wait_lease=6 \
+                         /usr/lib/ocf/resource.d/dmclass/volume";
+    let rc = |vm: &mut Vm, action: &str| -> (i32, Output) {
+        match vm.run_timeout(&format!("{AGENT} {action}"), Duration::from_secs(300)) {
+            Ok(out) => (out.status, out),
+            Err(e) => vm.fail(&format!("agent {action}: {e}"), None),
+        }
+    };
+    let (code, meta) = rc(n1, "meta-data");
+    n1.check(
+        code == 0 && meta.stdout.contains("<resource-agent name=\"volume\""),
+        "meta-data prints the agent's XML",
+        Some(&meta),
+    );
+    for (vm, want, who) in [
+        (&mut *n2, 0, "node2 runs vol1"),
+        (&mut *n1, 7, "node1 does not"),
+    ] {
+        let (code, out) = rc(vm, "validate-all");
+        vm.check(code == 0, "validate-all", Some(&out));
+        let (code, out) = rc(vm, "monitor");
+        vm.check(
+            code == want,
+            &format!("monitor: {who} ({want})"),
+            Some(&out),
+        );
+    }
+    let (code, out) = rc(n2, "stop");
+    n2.check(code == 0, "stop on node2", Some(&out));
+    let (code, out) = rc(n2, "monitor");
+    n2.check(code == 7, "monitor after stop: not running (7)", Some(&out));
+    let (code, out) = rc(n2, "stop");
+    n2.check(code == 0, "stop again: nothing to do (0)", Some(&out));
+    let (code, out) = rc(n1, "start");
+    n1.check(code == 0, "start on node1", Some(&out));
+    let (code, out) = rc(n1, "monitor");
+    n1.check(code == 0, "monitor on node1 after start (0)", Some(&out));
+    let (code, out) = rc(n2, "start");
+    n2.check(
+        code == 1,
+        "start on node2 while node1 holds vol1 fails (1)",
+        Some(&out),
+    );
+}
+
+/// Both nodes change the class at the same moment (node1 adds vol2, node2 adds vol3),
+/// with no volume running: one change wins, the other is refused (the class lease, a
+/// volume lease the winner took, or metadata changed since it was planned), and both
+/// nodes then read the same class from the disks, with exactly one of the two volumes.
+fn concurrent_changes(n1: &mut Vm, n2: &mut Vm) {
+    dmclass_ok(n1, "deactivate acc");
+    for (vm, vol) in [(&mut *n1, "vol2"), (&mut *n2, "vol3")] {
+        let yaml = format!("{CONFIG}      - {{name: {vol}, on: m, size: 8MiB}}\n");
+        put_config(vm, "/tmp/change.yaml", &yaml);
+    }
+    // Started together in the background on both nodes, then awaited.
+    let start = "rm -f /tmp/change.rc; (dmclass apply /tmp/change.yaml --yes \
+                 >/tmp/change.out 2>&1; echo $? >/tmp/change.rc) </dev/null >/dev/null 2>&1 &";
+    n1.sh(start);
+    n2.sh(start);
+    let wait = "for i in $(seq 600); do [ -s /tmp/change.rc ] && break; sleep 0.5; done; \
+                cat /tmp/change.rc; cat /tmp/change.out";
+    let r1 = n1.sh(wait);
+    let r2 = n2.sh(wait);
+    let ok1 = r1.stdout.starts_with("0\n");
+    let ok2 = r2.stdout.starts_with("0\n");
+    eprintln!("concurrent applies: node1 {ok1}, node2 {ok2}");
+    n1.check(
+        ok1 != ok2,
+        "exactly one of two concurrent changes wins",
+        Some(if ok1 { &r2 } else { &r1 }),
+    );
+    let (loser, winner_vol, loser_vol) = if ok1 {
+        (&r2, "vol2", "vol3")
+    } else {
+        (&r1, "vol3", "vol2")
+    };
+    n1.check(
+        loser.stdout.contains("is active on node")
+            || loser.stdout.contains("changed since")
+            || loser.stdout.contains("metadata lease"),
+        "the other is refused, saying why",
+        Some(loser),
+    );
+    let e1 = dmclass_ok(n1, "export acc").stdout;
+    let e2 = dmclass_ok(n2, "export acc").stdout;
+    n1.check_eq("both nodes read the same class", &e1, &e2, None);
+    n1.check(
+        e1.contains(&format!("name: {winner_vol}")) && !e1.contains(&format!("name: {loser_vol}")),
+        "the class has the winner's volume only",
+        None,
+    );
 }
