@@ -321,3 +321,48 @@ fn concurrent_changes(n1: &mut Vm, n2: &mut Vm) {
         None,
     );
 }
+
+/// node1 runs vol1 and loses the lease disk (d1 hot-unplugged: its host lease can no
+/// longer be renewed, while vol1 could go on writing to d2's leg): sanlock ends vol1's
+/// holder, which fences vol1 (every table `error`) before the lease can pass to
+/// another node; a write then fails. Time to fence printed.
+pub fn shared_lease_loss_fences() {
+    let Some(mut n1) = boot_or_skip(node("shared_loss", 1, None)) else {
+        return;
+    };
+    start_node(&mut n1, "node1");
+    put_config(&mut n1, "/tmp/acc.yaml", CONFIG);
+    dmclass_ok(&mut n1, "apply /tmp/acc.yaml --yes");
+    let vol = vol_path("acc", "vol1");
+    write_random(&mut n1, &vol, 4, "acc");
+    let top = crate::common::dmclass::dm_name("acc", "vol1");
+    if let Err(e) = n1.unplug("shared1") {
+        n1.fail(&format!("unplug the lease disk: {e}"), None);
+    }
+    let t = Instant::now();
+    let fenced = n1.sh(&format!(
+        "for i in $(seq 240); do dmsetup table {top} | grep -q ' error' && \
+         {{ echo fenced; break; }}; sleep 0.5; done; dmsetup table {top}; \
+         cat /run/dmclass/leases/acc.v.vol1.log"
+    ));
+    eprintln!(
+        "node1: vol1 fenced {:.1} s after the lease disk went away",
+        t.elapsed().as_secs_f64()
+    );
+    n1.check(
+        fenced.stdout.starts_with("fenced") && fenced.stdout.contains("fenced: "),
+        "vol1's holder fences it when sanlock ends it",
+        Some(&fenced),
+    );
+    let write = n1
+        .run(&format!(
+            "dd if=/dev/zero of={vol} bs=4k count=1 oflag=direct conv=fsync"
+        ))
+        .unwrap_or_else(|e| n1.fail(&format!("write: {e}"), None));
+    n1.check(
+        write.status != 0,
+        "a write to the fenced volume fails",
+        Some(&write),
+    );
+    drop(n1);
+}
