@@ -104,3 +104,38 @@ fn one_node_runs_the_volume_the_other_is_refused_naming_it_until_given_back() {
         "{e}"
     );
 }
+
+#[test]
+fn break_glass_frees_a_dead_nodes_leases_and_only_when_asked() {
+    let sim = Sim::new("shared-break", "examples/kvm-guest-shared.facts.json");
+    let file = root().join("examples/kvm-guest-shared.yaml");
+    sim.be("node1");
+    sim.ok(&["apply", file.to_str().unwrap(), "--yes"]);
+    // node1 "dies" holding shvol; node2 may not just take it.
+    sim.be("node2");
+    assert!(sim.fails(&["activate", "clu"]).contains("active on node1"));
+    // Refusals: not confirmed, this node, not a node.
+    let e = sim.fails(&["lease", "break", "clu", "--node", "node1"]);
+    assert!(e.contains("not a terminal"), "{e}");
+    let e = sim.fails(&["lease", "break", "clu", "--node", "node2", "--yes"]);
+    assert!(e.contains("is this node"), "{e}");
+    let e = sim.fails(&["lease", "break", "clu", "--node", "node9", "--yes"]);
+    assert!(e.contains("not one of its nodes"), "{e}");
+    assert!(sim.fails(&["activate", "clu"]).contains("active on node1"));
+    // Broken: node2 takes the volume.
+    let out = sim.ok(&["lease", "break", "clu", "--node", "node1", "--yes"]);
+    assert!(
+        out.contains("freed 1 lease(s) node1 held: v.shvol"),
+        "{out}"
+    );
+    let out = sim.ok(&["lease", "break", "clu", "--node", "node1", "--yes"]);
+    assert!(out.contains("holds no lease"), "{out}");
+    // (The simulated kernel is one for both nodes: node1's devices are still there.)
+    sim.ok(&["activate", "clu"]);
+    let st = sim.json(&["status", "clu", "--json"]);
+    let v = &st["classes"][0]["leases"]["volumes"][0];
+    assert_eq!(
+        (v["here"].clone(), v["holder"].clone()),
+        (true.into(), "node2".into())
+    );
+}

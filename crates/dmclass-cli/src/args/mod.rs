@@ -12,6 +12,7 @@ pub mod deactivate;
 pub mod esp;
 pub mod event;
 pub mod export;
+pub mod lease;
 pub mod lease_holder;
 pub mod plan;
 pub mod probe;
@@ -151,6 +152,9 @@ pub enum Command {
     /// The root class as a whole: `undo` takes it apart at the next boot, back to a
     /// plain boot from one disk's partitions.
     Root(root::RootArgs),
+    /// A shared class's sanlock leases: `break` frees the leases of a node that is
+    /// powered off or fenced (break-glass). `status` shows who holds what.
+    Lease(lease::LeaseArgs),
     /// Change a volume's resynchronisation copy speed, recorded on disk and applied
     /// to the running volume at once (GDS's copy delay, `sdxcopy -P`).
     ///

@@ -18,6 +18,7 @@ mod esp;
 mod event;
 mod export;
 mod lease;
+mod lease_break;
 mod lease_holder;
 mod monitor;
 mod plan;
@@ -55,6 +56,7 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Root(a) => root::run(&a),
         Command::Tune(a) => tune::run(&a),
         Command::LeaseHolder(a) => lease_holder::run(&a),
+        Command::Lease(a) => lease_break::run(&a),
         Command::UdevImport { dm_name } => match dmclass_linux::udev_names::udev_import(&dm_name) {
             Some(lines) => {
                 print!("{lines}");

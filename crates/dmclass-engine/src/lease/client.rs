@@ -175,6 +175,30 @@ impl<'a> ClassLeases<'a> {
         client.init(Kind::Resource, &arg, self.area.geometry)
     }
 
+    /// Break-glass: write afresh every lease of the class (the class lease and the
+    /// volumes') that host `owner` holds, so that another node can take it. Only for a
+    /// node that is powered off or fenced: sanlock on a live `owner` keeps believing it
+    /// holds them. Returns the leases written.
+    pub fn break_leases(
+        &self,
+        client: &mut dyn LeaseClient,
+        owner: HostId,
+        volumes: &[String],
+    ) -> Result<Vec<String>> {
+        let mut broken = Vec::new();
+        let mut wanted: Vec<Option<&str>> = vec![None];
+        wanted.extend(volumes.iter().map(|v| Some(v.as_str())));
+        for w in wanted {
+            let (arg, name) = self.resource(w)?;
+            let leader = client.leader(Kind::Resource, &arg, &name, self.area.geometry)?;
+            if leader.held_by() == Some(u64::from(owner.get())) {
+                client.init(Kind::Resource, &arg, self.area.geometry)?;
+                broken.push(name);
+            }
+        }
+        Ok(broken)
+    }
+
     /// Join the class's lockspace unless this node has; returns whether it joined now.
     pub fn join(&self, client: &mut dyn LeaseClient) -> Result<bool> {
         let st = client.status()?;
