@@ -114,6 +114,9 @@ fn break_glass_frees_a_dead_nodes_leases_and_only_when_asked() {
     // node1 "dies" holding shvol; node2 may not just take it.
     sim.be("node2");
     assert!(sim.fails(&["activate", "clu"]).contains("active on node1"));
+    // --force (a closed class's override) does not bypass the leases.
+    let e = sim.fails(&["activate", "clu", "--force", "--yes"]);
+    assert!(e.contains("active on node1"), "{e}");
     // Refusals: not confirmed, this node, not a node.
     let e = sim.fails(&["lease", "break", "clu", "--node", "node1"]);
     assert!(e.contains("not a terminal"), "{e}");

@@ -52,6 +52,8 @@ fn all() -> Vec<(&'static str, &'static str, fn())> {
         cluster::cluster_two_nodes_share_a_disk_and_a_lease,
         shared::shared_two_nodes_exclusive_activation,
         shared::shared_lease_loss_fences,
+        shared::shared_concurrent_changes,
+        shared::shared_snapshot_on_owner_only,
         redundancy::each_leg_alone_after_every_cycle,
         hotplug::unplug_leg_under_writer_then_replug_resyncs_only_changes,
         mirror::vmware_layouts,

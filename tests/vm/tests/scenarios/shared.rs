@@ -150,7 +150,6 @@ pub fn shared_two_nodes_exclusive_activation() {
     // Now node1 is the one refused, and node2 the holder it names.
     refused_naming(&mut n1, "node2");
     ocf_agent(&mut n1, &mut n2);
-    concurrent_changes(&mut n1, &mut n2);
     drop(n2);
     drop(n1);
 }
@@ -277,6 +276,17 @@ fn ocf_agent(n1: &mut Vm, n2: &mut Vm) {
 /// with no volume running: one change wins, the other is refused (the class lease, a
 /// volume lease the winner took, or metadata changed since it was planned), and both
 /// nodes then read the same class from the disks, with exactly one of the two volumes.
+pub fn shared_concurrent_changes() {
+    let Some((mut n1, mut n2)) = bed("shared_conc") else {
+        return;
+    };
+    // node2 joins the lockspace first (a join takes 21 s: the race is on the leases).
+    refused_naming(&mut n2, "node1");
+    concurrent_changes(&mut n1, &mut n2);
+    drop(n2);
+    drop(n1);
+}
+
 fn concurrent_changes(n1: &mut Vm, n2: &mut Vm) {
     dmclass_ok(n1, "deactivate acc");
     for (vm, vol) in [(&mut *n1, "vol2"), (&mut *n2, "vol3")] {
@@ -364,5 +374,43 @@ pub fn shared_lease_loss_fences() {
         "a write to the fenced volume fails",
         Some(&write),
     );
+    drop(n1);
+}
+
+/// Snapshots of a shared volume are made on the node that runs it: node1 (the holder)
+/// creates a cow snapshot, which shows the volume as it was (checksums); node2's
+/// snapshot is refused naming node1 and writes nothing; node1 removes its snapshot.
+pub fn shared_snapshot_on_owner_only() {
+    let Some((mut n1, mut n2)) = bed("shared_snap") else {
+        return;
+    };
+    let vol = vol_path("acc", "vol1");
+    let sum = write_random(&mut n1, &vol, 4, "acc");
+    dmclass_ok(&mut n1, "snapshot create acc/vol1 s1 --size 8MiB");
+    write_random(&mut n1, &vol, 4, "acc2");
+    let snap = read_sum(&mut n1, &vol_path("acc", "s1"), 4);
+    n1.check_eq("the snapshot shows vol1 as it was", &sum, &snap, None);
+    let gen_before = n2.sh("dmclass export acc | sha256sum").stdout;
+    let refused = dmclass(&mut n2, "snapshot create acc/vol1 s2 --size 8MiB");
+    n2.check(
+        refused.status == 1 && refused.stderr.contains("acc/vol1 is active on node1"),
+        "a snapshot from node2 is refused, naming node1",
+        Some(&refused),
+    );
+    let gen_after = n2.sh("dmclass export acc | sha256sum").stdout;
+    n2.check_eq(
+        "node2's refusal wrote nothing",
+        &gen_before,
+        &gen_after,
+        None,
+    );
+    let export = dmclass_ok(&mut n2, "export acc").stdout;
+    n2.check(
+        export.contains("name: s1") && !export.contains("name: s2"),
+        "node2 reads node1's snapshot in the class",
+        None,
+    );
+    dmclass_ok(&mut n1, "snapshot remove acc/s1 --yes");
+    drop(n2);
     drop(n1);
 }
