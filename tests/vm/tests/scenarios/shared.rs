@@ -270,6 +270,26 @@ fn ocf_agent(n1: &mut Vm, n2: &mut Vm) {
         "start on node2 while node1 holds vol1 fails (1)",
         Some(&out),
     );
+    // Pacemaker's own checker on the holder: meta-data against ra-api-1.dtd, run as
+    // nobody, then stop / monitor / start / start again / stop again and the optional
+    // actions; it leaves vol1 stopped.
+    let t = Instant::now();
+    let tester = match n1.run_timeout(
+        "OCF_ROOT=/usr/lib/ocf ocf-tester -n vol1 -o class=acc -o volume=vol1 \
+         -o wait_lease=6 /usr/lib/ocf/resource.d/dmclass/volume",
+        Duration::from_secs(600),
+    ) {
+        Ok(out) => out,
+        Err(e) => n1.fail(&format!("ocf-tester: {e}"), None),
+    };
+    n1.check(
+        tester.success() && tester.stdout.contains("passed all tests"),
+        "the agent passes ocf-tester on node1 (sanlock running, node1 the holder)",
+        Some(&tester),
+    );
+    eprintln!("node1: ocf-tester passed in {:.1} s", t.elapsed().as_secs_f64());
+    let (code, out) = rc(n1, "monitor");
+    n1.check(code == 7, "after ocf-tester vol1 is stopped (7)", Some(&out));
 }
 
 /// Both nodes change the class at the same moment (node1 adds vol2, node2 adds vol3),
