@@ -57,7 +57,7 @@ pub fn export(meta: &ClassMeta) -> Result<Config> {
             },
             wipe: false,
             vsan: false,
-            node: None,
+            node: d.node.clone(),
             span: Span::default(),
         });
     }

@@ -47,6 +47,7 @@ pub fn disk(name: &str, n: u8, gib: u64) -> DiskMeta {
         role: DiskRoleMeta::Member,
         state: DiskState::Enable,
         area_offset: Sectors(0),
+        node: None,
     }
 }
 

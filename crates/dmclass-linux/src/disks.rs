@@ -224,6 +224,16 @@ pub fn scan_disks(root: &SysRoot) -> Result<Vec<DiskRecord>, LinuxError> {
             log::debug!("{name}: skipped (a dmclass device)");
             continue;
         }
+        // A hidden disk has no device node: one path of a multipath NVMe namespace
+        // (`nvme0c1n1`, e.g. a netmirror partner's disk); its head (`nvme0n1`) is the disk.
+        if root
+            .read_trimmed(format!("/sys/class/block/{name}/hidden"))
+            .as_deref()
+            == Some("1")
+        {
+            log::debug!("{name}: skipped (hidden: a path of a multipath namespace)");
+            continue;
+        }
         if let Some(why) = skip_reason(&name, size, backing) {
             log::debug!("{name}: skipped ({why})");
             continue;

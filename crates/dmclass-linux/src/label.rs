@@ -182,6 +182,7 @@ mod tests {
                 role: DiskRoleMeta::Member,
                 state: DiskState::Enable,
                 area_offset: Sectors(0),
+                node: None,
             });
         }
         m

@@ -228,7 +228,7 @@ impl<T: ConfigTree> Transport for NvmeTcp<T> {
         if self.tree.exists(&sub) {
             // Made before: it must export this very disk.
             let have = self.tree.read(&ns.join("device_path")).unwrap_or_default();
-            if have != device {
+            if !same_device(&have, &x.device) {
                 return Err(err(
                     &what,
                     format!(
@@ -368,6 +368,56 @@ impl<T: ConfigTree> Transport for NvmeTcp<T> {
 
     fn connection(&self, export: &Nqn) -> Result<Option<Connection>> {
         Ok(self.controllers(export).into_iter().next())
+    }
+
+    fn namespace(&self, export: &Nqn) -> Result<Option<PathBuf>> {
+        for c in self.controllers(export) {
+            if let Some(name) = self.namespace_of(c.instance) {
+                return Ok(Some(PathBuf::from("/dev").join(name)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Whether the exported `have` is `want`: the same path, or two names of one device
+/// node (a by-id link and `/dev/vdb`).
+fn same_device(have: &str, want: &Path) -> bool {
+    if Path::new(have) == want {
+        return true;
+    }
+    match (std::fs::canonicalize(have), std::fs::canonicalize(want)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// The block device name of namespace 1 under a controller's sysfs entry `entry`:
+/// `nvme2n1` as it is, or — with native multipath, where the controller's path is
+/// hidden — `nvme2c3n1` names the head `nvme2n1`.
+fn block_name(entry: &str) -> Option<String> {
+    let rest = entry.strip_prefix("nvme")?;
+    let (subsys, rest) = rest.split_at(rest.find(|c: char| !c.is_ascii_digit())?);
+    let rest = match rest.strip_prefix('c') {
+        Some(r) => r.trim_start_matches(|c: char| c.is_ascii_digit()),
+        None => rest,
+    };
+    (!subsys.is_empty() && rest == format!("n{NSID}")).then(|| format!("nvme{subsys}n{NSID}"))
+}
+
+impl<T: ConfigTree> NvmeTcp<T> {
+    /// Namespace 1 of controller `nvme<instance>` as a block device present in sysfs.
+    fn namespace_of(&self, instance: u32) -> Option<String> {
+        let dir = self.sys.path(format!("/sys/class/nvme/nvme{instance}"));
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .ok()?
+            .flatten()
+            .filter_map(|e| block_name(&e.file_name().to_string_lossy()))
+            .collect();
+        names.sort();
+        names
+            .into_iter()
+            .find(|n| self.sys.path("/sys/block").join(n).exists())
     }
 }
 

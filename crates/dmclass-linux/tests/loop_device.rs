@@ -126,6 +126,7 @@ fn direct_io_and_dmclass_label_on_a_loop_device() {
         role: DiskRoleMeta::Member,
         state: DiskState::Enable,
         area_offset: Sectors(0),
+        node: None,
     });
     let header = AreaHeader {
         class_uuid: class,

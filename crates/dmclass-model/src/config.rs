@@ -108,15 +108,35 @@ impl std::fmt::Display for HostId {
     }
 }
 
-/// A cluster node of a shared class: its name (what the node calls itself) and its
-/// host id. `nodes: [node1, node2]` gives host ids 1, 2, … in list order;
-/// `nodes: [{name: node1, host_id: 7}, …]` gives them explicitly.
+/// A cluster node of a shared class: its name (what the node calls itself), its host
+/// id, and its address on the mirror network (netmirror groups). `nodes: [node1, node2]`
+/// gives host ids 1, 2, … in list order; `nodes: [{name: node1, host_id: 7, address:
+/// 10.0.0.1}, …]` gives them explicitly.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterNode {
     /// Node name.
     pub name: String,
     /// Host id in the class's lease space.
     pub host_id: HostId,
+    /// Where the node exports its netmirror disk and the partner connects to it.
+    pub address: Option<std::net::IpAddr>,
+}
+
+/// Why `addr` cannot carry a netmirror (a node's export address), if it cannot: it must
+/// be a unicast address another node can reach without an interface scope.
+pub fn address_problem(addr: std::net::IpAddr) -> Option<&'static str> {
+    use std::net::IpAddr;
+    match addr {
+        a if a.is_unspecified() => Some("an unspecified address"),
+        a if a.is_loopback() => Some("a loopback address (the partner cannot reach it)"),
+        a if a.is_multicast() => Some("a multicast address"),
+        IpAddr::V4(a) if a.is_broadcast() => Some("the broadcast address"),
+        IpAddr::V4(a) if a.is_link_local() => Some("a link-local address (169.254/16)"),
+        IpAddr::V6(a) if (a.segments()[0] & 0xffc0) == 0xfe80 => {
+            Some("a link-local address (fe80::/10)")
+        }
+        _ => None,
+    }
 }
 
 impl ClusterNode {
@@ -129,6 +149,7 @@ impl ClusterNode {
                 HostId::new(i).map(|host_id| ClusterNode {
                     name: n.as_ref().to_owned(),
                     host_id,
+                    address: None,
                 })
             })
             .collect()

@@ -38,12 +38,22 @@ fn class(out: &mut String, c: &Class) {
     let _ = writeln!(out, "    type: {}", c.class_type.as_str());
     if !c.nodes.is_empty() {
         // The short form when it gives the same host ids.
-        let nodes: Vec<String> = if crate::config::ClusterNode::ids_in_order(&c.nodes) {
+        let short = crate::config::ClusterNode::ids_in_order(&c.nodes)
+            && c.nodes.iter().all(|n| n.address.is_none());
+        let nodes: Vec<String> = if short {
             c.nodes.iter().map(|n| scalar(&n.name)).collect()
         } else {
             c.nodes
                 .iter()
-                .map(|n| format!("{{name: {}, host_id: {}}}", scalar(&n.name), n.host_id))
+                .map(|n| match n.address {
+                    Some(a) => format!(
+                        "{{name: {}, host_id: {}, address: {}}}",
+                        scalar(&n.name),
+                        n.host_id,
+                        scalar(&a.to_string())
+                    ),
+                    None => format!("{{name: {}, host_id: {}}}", scalar(&n.name), n.host_id),
+                })
                 .collect()
         };
         let _ = writeln!(out, "    nodes: [{}]", nodes.join(", "));

@@ -200,7 +200,21 @@ fn shared_nodes_carry_host_ids_short_form_in_order() {
         .find(|c| c.class_type == ClassType::Shared)
         .unwrap();
     assert!(ClusterNode::ids_in_order(&shared.nodes));
-    assert!(to_yaml(&design).contains("nodes: [node1, node2]"));
+    // Addresses (netmirror) keep the mapping form, IPv6 quoted.
+    let addrs: Vec<String> = shared
+        .nodes
+        .iter()
+        .filter_map(|n| n.address.map(|a| a.to_string()))
+        .collect();
+    assert_eq!(addrs, ["10.0.0.1", "fd00::2"]);
+    let yaml = to_yaml(&design);
+    assert!(
+        yaml.contains(
+            "nodes: [{name: node1, host_id: 1, address: 10.0.0.1}, \
+             {name: node2, host_id: 2, address: \"fd00::2\"}]"
+        ),
+        "{yaml}"
+    );
     assert_eq!(HostId::new(0), None);
     assert_eq!(HostId::new(2001), None);
     assert_eq!(HostId::new(u64::MAX), None);

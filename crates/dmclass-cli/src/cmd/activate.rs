@@ -39,8 +39,16 @@ fn choose<'a>(
 fn scan_waiting(args: &ActivateArgs, backend: &mut Backend) -> Result<Vec<ClassOnDisks>, CliError> {
     let wait = Duration::from_secs(u64::from(args.wait_disks.unwrap_or(0)));
     let start = Instant::now();
+    let mut linked = false;
     loop {
         let classes = found_classes(backend)?;
+        // A netmirror's partner disk is reached over the network: once, then scan again.
+        if !linked {
+            linked = true;
+            if super::netmirror::reach_partners(backend, &choose(args, &classes)?)? {
+                continue;
+            }
+        }
         let missing: Vec<String> = choose(args, &classes)?
             .iter()
             .flat_map(|c| c.missing.iter().map(|m| format!("{}/{m}", c.meta.name)))

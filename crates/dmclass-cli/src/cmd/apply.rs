@@ -22,6 +22,8 @@ fn apply_with(
     config: &Config,
     backend: &mut Backend,
 ) -> Result<ExitCode, CliError> {
+    // A netmirror: this node's disk exported, the partner's connected, before the probe.
+    let config = &super::netmirror::with_partner_disks(config, backend, true)?;
     let facts = backend.facts(args.env)?;
     let gated = {
         let (_, disks) = backend.parts();

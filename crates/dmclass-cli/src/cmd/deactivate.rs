@@ -1,4 +1,5 @@
-//! `dmclass deactivate CLASS...`: stop every volume of the named classes.
+//! `dmclass deactivate CLASS...`: stop every volume of the named classes, give their
+//! leases back (shared classes) and drop this node's netmirror links.
 
 use super::change;
 use super::context::{found_classes, select};
@@ -37,6 +38,8 @@ fn deactivate_with(args: &DeactivateArgs, backend: &mut Backend) -> Result<ExitC
                 println!("class {}: gave back {n} lease(s)", c.meta.name);
             }
         }
+        // A netmirror: this node's links go too (the partner's mirror loses this leg).
+        super::netmirror::withdraw(backend, c)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -21,6 +21,7 @@ mod lease;
 mod lease_break;
 mod lease_holder;
 mod monitor;
+mod netmirror;
 mod plan;
 mod probe;
 mod proxy;

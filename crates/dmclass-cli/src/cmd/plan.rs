@@ -150,6 +150,9 @@ fn plan_with(args: &PlanArgs) -> Result<ExitCode, CliError> {
         (facts, plans)
     } else {
         let mut backend = Backend::open()?;
+        // A netmirror's partner disk: through a connection made before (plan connects
+        // nothing).
+        let config = super::netmirror::with_partner_disks(&config, &backend, false)?;
         let facts = backend.facts(args.env)?;
         let gated = {
             let (_, disks) = backend.parts();

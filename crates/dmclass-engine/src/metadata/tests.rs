@@ -460,10 +460,12 @@ fn cluster_nodes_read_old_and_new_descriptions_and_refuse_bad_host_ids() {
         ClusterNode {
             name: "a".into(),
             host_id: HostId::new(9).expect("9 is a host id"),
+            address: None,
         },
         ClusterNode {
             name: "b".into(),
             host_id: HostId::new(3).expect("3 is a host id"),
+            address: None,
         },
     ];
     m.set_cluster_nodes(&explicit);
@@ -476,5 +478,33 @@ fn cluster_nodes_read_old_and_new_descriptions_and_refuse_bad_host_ids() {
     for ids in [vec![1], vec![0, 2], vec![2001, 1], vec![4, 4]] {
         m.host_ids = ids.clone();
         assert_eq!(m.cluster_nodes(), None, "{ids:?}");
+    }
+}
+
+#[test]
+fn cluster_node_addresses_round_trip_and_crafted_ones_are_refused() {
+    use dmclass_model::ClusterNode;
+    let mut m = ClassMeta::new("nm", uuid(8), ClassTypeMeta::Shared);
+    let mut nodes = ClusterNode::in_order(&["a", "b"]);
+    nodes[0].address = "10.0.0.1".parse().ok();
+    nodes[1].address = "fd00::2".parse().ok();
+    m.set_cluster_nodes(&nodes);
+    let json = serde_json::to_string(&m).expect("encodes");
+    let back: ClassMeta = serde_json::from_str(&json).expect("decodes");
+    assert_eq!(back.cluster_nodes().as_deref(), Some(nodes.as_slice()));
+    // Not every node has one: none recorded (a local shared class).
+    nodes[1].address = None;
+    m.set_cluster_nodes(&nodes);
+    assert!(m.addresses.is_empty());
+    // Crafted: another count, not an address, one no partner can reach.
+    for addrs in [
+        vec!["10.0.0.1"],
+        vec!["10.0.0.1", "node2"],
+        vec!["10.0.0.1", "127.0.0.1"],
+        vec!["169.254.1.1", "10.0.0.2"],
+        vec!["fe80::1", "10.0.0.2"],
+    ] {
+        m.addresses = addrs.iter().map(|a| (*a).to_string()).collect();
+        assert_eq!(m.cluster_nodes(), None, "{addrs:?}");
     }
 }

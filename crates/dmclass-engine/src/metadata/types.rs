@@ -30,6 +30,10 @@ pub struct ClassMeta {
     /// host ids existed: 1, 2, … in order, as the YAML's short form gives).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub host_ids: Vec<u16>,
+    /// Their addresses on the mirror network, in the order of `nodes` (netmirror
+    /// classes; empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<String>,
     /// Automatic hot spare.
     #[serde(default)]
     pub hot_spare: bool,
@@ -69,33 +73,54 @@ pub struct UndoMeta {
 }
 
 impl ClassMeta {
-    /// The cluster nodes with their host ids; `None` when the recorded host ids do not
-    /// fit the nodes (another count, an id out of range, the same id twice).
+    /// The cluster nodes with their host ids and addresses; `None` when what is
+    /// recorded does not fit the nodes (another count, an id out of range, the same id
+    /// twice, an address that is not one a partner can reach).
     pub fn cluster_nodes(&self) -> Option<Vec<dmclass_model::ClusterNode>> {
-        if self.host_ids.is_empty() {
-            return Some(dmclass_model::ClusterNode::in_order(&self.nodes));
-        }
-        if self.host_ids.len() != self.nodes.len() {
-            return None;
-        }
-        let mut out: Vec<dmclass_model::ClusterNode> = Vec::with_capacity(self.nodes.len());
-        for (name, &id) in self.nodes.iter().zip(&self.host_ids) {
-            let host_id = dmclass_model::HostId::new(u64::from(id))?;
-            if out.iter().any(|n| n.host_id == host_id) {
+        let mut out = if self.host_ids.is_empty() {
+            dmclass_model::ClusterNode::in_order(&self.nodes)
+        } else {
+            if self.host_ids.len() != self.nodes.len() {
                 return None;
             }
-            out.push(dmclass_model::ClusterNode {
-                name: name.clone(),
-                host_id,
-            });
+            let mut out: Vec<dmclass_model::ClusterNode> = Vec::with_capacity(self.nodes.len());
+            for (name, &id) in self.nodes.iter().zip(&self.host_ids) {
+                let host_id = dmclass_model::HostId::new(u64::from(id))?;
+                if out.iter().any(|n| n.host_id == host_id) {
+                    return None;
+                }
+                out.push(dmclass_model::ClusterNode {
+                    name: name.clone(),
+                    host_id,
+                    address: None,
+                });
+            }
+            out
+        };
+        if !self.addresses.is_empty() {
+            if self.addresses.len() != out.len() {
+                return None;
+            }
+            for (n, text) in out.iter_mut().zip(&self.addresses) {
+                let addr: std::net::IpAddr = text.parse().ok()?;
+                if dmclass_model::address_problem(addr).is_some() {
+                    return None;
+                }
+                n.address = Some(addr);
+            }
         }
         Some(out)
     }
 
-    /// Records `nodes` (names and host ids).
+    /// Records `nodes` (names, host ids and, when every node has one, addresses).
     pub fn set_cluster_nodes(&mut self, nodes: &[dmclass_model::ClusterNode]) {
         self.nodes = nodes.iter().map(|n| n.name.clone()).collect();
         self.host_ids = nodes.iter().map(|n| n.host_id.get()).collect();
+        self.addresses = nodes
+            .iter()
+            .map(|n| n.address.map(|a| a.to_string()))
+            .collect::<Option<Vec<_>>>()
+            .unwrap_or_default();
     }
 
     /// An empty class description at generation 0.
@@ -107,6 +132,7 @@ impl ClassMeta {
             class_type,
             nodes: Vec::new(),
             host_ids: Vec::new(),
+            addresses: Vec::new(),
             hot_spare: false,
             generation: 0,
             disks: Vec::new(),
@@ -221,6 +247,10 @@ pub struct DiskMeta {
     /// the partition table every time the area is read.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub area_offset: Sectors,
+    /// The node the disk is local to (netmirror groups: the other node reaches it over
+    /// the network).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference

@@ -2,9 +2,10 @@
 //! over the network. Each node exports its local disk to the partner, connects to the
 //! partner's, and runs a raid1 over "my disk" and "your disk".
 //!
-//! Built so far: the transport ([`transport`]) — what an export and a connection are,
-//! the names and addresses they use, and the [`transport::Transport`] trait the Linux
-//! side implements with NVMe over TCP (`dmclass_linux::nvme_tcp`). `plan` and `apply`
-//! still refuse netmirror groups ([`crate::plan::unbuilt`]).
+//! [`transport`]: what an export and a connection are, the names and addresses they
+//! use, and the [`transport::Transport`] trait the Linux side implements with NVMe over
+//! TCP (`dmclass_linux::nvme_tcp`). [`links`]: what one node exports and connects to,
+//! from the class and the node's name.
 
+pub mod links;
 pub mod transport;

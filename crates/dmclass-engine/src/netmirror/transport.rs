@@ -86,18 +86,13 @@ pub struct Endpoint {
 pub const NVME_TCP_PORT: u16 = 4420;
 
 impl Endpoint {
-    /// `addr:port`, checked: unicast, not unspecified, not link-local, port not 0.
+    /// `addr:port`, checked: a unicast address the partner can reach
+    /// ([`dmclass_model::address_problem`]), port not 0.
     pub fn new(addr: IpAddr, port: u16) -> Result<Endpoint> {
-        let why = match addr {
-            _ if port == 0 => Some("port 0"),
-            a if a.is_unspecified() => Some("an unspecified address"),
-            a if a.is_multicast() => Some("a multicast address"),
-            IpAddr::V4(a) if a.is_broadcast() => Some("the broadcast address"),
-            IpAddr::V4(a) if a.is_link_local() => Some("a link-local address (169.254/16)"),
-            IpAddr::V6(a) if (a.segments()[0] & 0xffc0) == 0xfe80 => {
-                Some("a link-local address (fe80::/10)")
-            }
-            _ => None,
+        let why = if port == 0 {
+            Some("port 0")
+        } else {
+            dmclass_model::address_problem(addr)
         };
         match why {
             Some(why) => Err(EngineError::Transport {
@@ -224,6 +219,8 @@ pub trait Transport {
     fn disconnect(&mut self, export: &Nqn) -> Result<()>;
     /// The connection to `export`, if any.
     fn connection(&self, export: &Nqn) -> Result<Option<Connection>>;
+    /// The block device of the connected `export`'s namespace, once the kernel made it.
+    fn namespace(&self, export: &Nqn) -> Result<Option<std::path::PathBuf>>;
 }
 
 #[cfg(test)]
@@ -273,7 +270,10 @@ mod tests {
             let e = Endpoint::new(addr, port);
             assert!(e.is_err(), "{addr} {port}");
         }
-        let e6 = Endpoint::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 4420).ok();
+        // Loopback: the partner would reach itself.
+        assert!(Endpoint::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 4420).is_err());
+        assert!(Endpoint::new(v4(127, 0, 0, 1), 4420).is_err());
+        let e6 = Endpoint::new(IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1)), 4420).ok();
         assert_eq!(e6.map(|e| e.family()), Some("ipv6"));
     }
 

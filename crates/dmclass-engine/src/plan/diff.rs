@@ -247,6 +247,7 @@ fn disks(
                 DiskState::Enable
             },
             area_offset: dmclass_model::Sectors(0),
+            node: d.node.clone(),
         });
         if d.wipe {
             notes.push(format!(

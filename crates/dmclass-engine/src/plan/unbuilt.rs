@@ -1,11 +1,10 @@
 //! What the support matrix allows but this version cannot deliver yet. `plan` and
-//! `apply` refuse it before planning (a root class on blank disks, a shared class has
-//! no cluster-wide activation lock, netmirror has no network transport); `check` shows
-//! it as a note. The planner below ([`super::plan`]) still plans such classes, so its
+//! `apply` refuse it before planning (today: a root class on blank disks); `check`
+//! shows it as a note. The planner below ([`super::plan`]) still plans such classes, so its
 //! tests keep covering them.
 
 use crate::error::{EngineError, Result};
-use dmclass_model::{Class, ClassType, DiskRole, GroupKind, Span};
+use dmclass_model::{Class, ClassType, DiskRole, Span};
 
 /// One thing in a class that is not built yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,16 +49,8 @@ pub fn unbuilt(class: &Class) -> Vec<Unbuilt> {
         // Shared: volumes run under sanlock leases (crate::lease); the shell takes them.
         ClassType::Root | ClassType::Local | ClassType::Shared => {}
     }
-    for g in &class.groups {
-        if g.kind == GroupKind::Netmirror {
-            out.push(Unbuilt {
-                class: name.to_owned(),
-                object: format!("group {} (type netmirror)", g.name.as_str()),
-                why: "inter-server mirroring over the network is not built yet",
-                span: g.span,
-            });
-        }
-    }
+    // Netmirror: each node exports its disk and connects to the partner's (the shell,
+    // crate::netmirror::links) before planning; the group is a raid1 like a mirror.
     out
 }
 

@@ -369,6 +369,7 @@ pub fn decide(
             },
             state: DiskState::Enable,
             area_offset,
+            node: None,
         });
     }
     meta.groups.push(GroupMeta {

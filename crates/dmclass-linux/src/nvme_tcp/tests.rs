@@ -332,3 +332,54 @@ fn connections_are_found_by_subsystem_name_over_tcp_only() {
     assert_eq!(t.connection(&nqn(9)).ok(), Some(None));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn namespace_names_follow_native_multipath_and_plain_controllers() {
+    assert_eq!(block_name("nvme2n1").as_deref(), Some("nvme2n1"));
+    assert_eq!(block_name("nvme2c3n1").as_deref(), Some("nvme2n1"));
+    for other in ["nvme2n2", "nvme2", "nvmen1", "nvme2c3n12", "ng2n1", "power"] {
+        assert_eq!(block_name(other), None, "{other}");
+    }
+}
+
+#[test]
+fn the_connected_namespace_is_the_block_device_sysfs_has() {
+    let dir = std::env::temp_dir().join(format!("dmclass-nvme-ns-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mk = |p: &str| std::fs::create_dir_all(dir.join(p)).unwrap_or_else(|e| panic!("{e}"));
+    let put = |p: &str, v: &str| std::fs::write(dir.join(p), v).unwrap_or_else(|e| panic!("{e}"));
+    let want = nqn(7);
+    mk("sys/class/nvme/nvme3/nvme1c3n1");
+    put("sys/class/nvme/nvme3/transport", "tcp\n");
+    put("sys/class/nvme/nvme3/subsysnqn", &format!("{want}\n"));
+    put("sys/class/nvme/nvme3/state", "live\n");
+    let t = NvmeTcp::new(FakeConfigfs::loaded(), SysRoot::new(&dir));
+    // Connected, but the kernel has not made the block device yet.
+    assert_eq!(t.namespace(&want).ok(), Some(None));
+    mk("sys/block/nvme1n1");
+    assert_eq!(
+        t.namespace(&want).ok(),
+        Some(Some(PathBuf::from("/dev/nvme1n1")))
+    );
+    assert_eq!(t.namespace(&nqn(8)).ok(), Some(None));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_export_is_the_same_device_by_any_of_its_names() {
+    let dir = std::env::temp_dir().join(format!("dmclass-nvme-same-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let (dev, link, other) = (dir.join("vdb"), dir.join("by-id-l1"), dir.join("vdc"));
+    std::fs::write(&dev, b"").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&other, b"").unwrap_or_else(|e| panic!("{e}"));
+    std::os::unix::fs::symlink(&dev, &link).unwrap_or_else(|e| panic!("{e}"));
+    let s = |p: &Path| p.display().to_string();
+    assert!(same_device(&s(&link), &dev));
+    assert!(same_device(&s(&dev), &link));
+    assert!(!same_device(&s(&link), &other));
+    // Names that resolve to nothing are compared as they are.
+    assert!(same_device("/nonexistent/a", Path::new("/nonexistent/a")));
+    assert!(!same_device("/nonexistent/a", Path::new("/nonexistent/b")));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -592,8 +592,8 @@ fn snapshot(ctx: &mut Ctx, node: &Node) -> Option<Snapshot> {
 }
 
 /// What `nodes:` accepts.
-const NODES_ACCEPTED: &str =
-    "a list of node names (host ids 1, 2, ... in order), or of {name: NODE, host_id: 1..2000}";
+const NODES_ACCEPTED: &str = "a list of node names (host ids 1, 2, ... in order), or of \
+     {name: NODE, host_id: 1..2000, address: IP} (address: netmirror groups)";
 
 /// The `nodes:` list of a class: plain names get host ids 1, 2, … in list order; the
 /// mapping form gives each node's host id. Both forms in one list are refused (an
@@ -617,16 +617,20 @@ fn cluster_nodes(ctx: &mut Ctx, list: Option<&Node>) -> Option<Vec<ClusterNode>>
     }
     let mut nodes: Vec<ClusterNode> = Vec::new();
     for (item, position) in items.iter().zip(1u64..) {
+        let mut address = None;
         let (name_node, host_id) = if mapped == 0 {
             (item, HostId::new(position))
         } else {
-            let Some(f) = ctx.fields(item, "a cluster node", &["name", "host_id"]) else {
+            let Some(f) = ctx.fields(item, "a cluster node", &["name", "host_id", "address"])
+            else {
                 continue;
             };
             let name_node = ctx.required(&f, "name", NODE_ACCEPTED);
             let id = ctx
                 .required(&f, "host_id", "a host id, 1 to 2000")
                 .and_then(|h| host_id(ctx, h));
+            // A bad address is reported; the node stays (no second error for it).
+            address = f.get("address").and_then(|a| node_address(ctx, a));
             let Some(name_node) = name_node else {
                 continue;
             };
@@ -655,10 +659,31 @@ fn cluster_nodes(ctx: &mut Ctx, list: Option<&Node>) -> Option<Vec<ClusterNode>>
             nodes.push(ClusterNode {
                 name: text,
                 host_id,
+                address,
             });
         }
     }
     Some(nodes)
+}
+
+/// An `address:` value: an IPv4 or IPv6 address another node can reach
+/// ([`crate::address_problem`]).
+fn node_address(ctx: &mut Ctx, node: &Node) -> Option<std::net::IpAddr> {
+    const ACCEPTED: &str = "a unicast IPv4 or IPv6 address of the mirror network";
+    let text = ctx.text(node, "address", ACCEPTED)?;
+    let Ok(addr) = text.parse::<std::net::IpAddr>() else {
+        ctx.err_accepting(
+            node.span,
+            format!("address `{text}` is not an IP address (a host name is not resolved)"),
+            ACCEPTED,
+        );
+        return None;
+    };
+    if let Some(why) = crate::config::address_problem(addr) {
+        ctx.err_accepting(node.span, format!("address `{text}` is {why}"), ACCEPTED);
+        return None;
+    }
+    Some(addr)
 }
 
 /// A `host_id:` value: an integer 1..=2000.

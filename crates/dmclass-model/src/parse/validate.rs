@@ -301,6 +301,45 @@ impl<'a, 'f, 'c> ClassCheck<'a, 'f, 'c> {
         }
     }
 
+    /// A netmirror mirrors between two nodes, each exporting its disk at its address.
+    fn netmirror_nodes(&mut self, g: &'c Group) {
+        const ACCEPTED: &str = "nodes: [{name: NODE, host_id: N, address: IP}, ...] with two nodes";
+        let class = self.class;
+        if class.nodes.len() != 2 {
+            self.ctx.err_accepting(
+                g.span,
+                format!(
+                    "netmirror group `{}` mirrors between two nodes; class `{}` has {}",
+                    g.name,
+                    class.name,
+                    class.nodes.len()
+                ),
+                ACCEPTED,
+            );
+            return;
+        }
+        let missing: Vec<&str> = class
+            .nodes
+            .iter()
+            .filter(|n| n.address.is_none())
+            .map(|n| n.name.as_str())
+            .collect();
+        if !missing.is_empty() {
+            self.ctx.err_accepting(
+                g.span,
+                format!(
+                    "netmirror group `{}` needs each node's address on the mirror network; {}",
+                    g.name,
+                    match missing.as_slice() {
+                        [one] => format!("node {one} has none"),
+                        _ => format!("nodes {} have none", missing.join(" and ")),
+                    }
+                ),
+                ACCEPTED,
+            );
+        }
+    }
+
     fn group_rules(&mut self, g: &'c Group) {
         let class = self.class;
         let kind_known = !self.ctx.incomplete.contains(&g.span);
@@ -346,6 +385,9 @@ impl<'a, 'f, 'c> ClassCheck<'a, 'f, 'c> {
                     format!("{range} members"),
                 );
             }
+        }
+        if kind_known && g.kind == GroupKind::Netmirror && class.class_type == ClassType::Shared {
+            self.netmirror_nodes(g);
         }
         let mut nodes_seen: HashMap<&str, Span> = HashMap::new();
         for m in &g.members {

@@ -58,9 +58,22 @@ pub fn gate_with(m: &Matrix, config: &Config, facts: &Facts) -> Report {
         env,
         boot: facts.boot,
     };
+    let me = facts
+        .machine
+        .hostname
+        .as_deref()
+        .and_then(|h| h.trim().split('.').next());
     for (class, disks) in config.classes.iter().zip(&resolved) {
+        // A netmirror disk local to another node is reached here over the network (an
+        // NVMe/TCP namespace): its kind is the partner's to judge, where it is local.
+        let elsewhere = |name: &str| {
+            class.disks.iter().any(|d| {
+                d.name.as_str() == name && d.node.as_deref().is_some_and(|n| Some(n) != me)
+            })
+        };
         let kinds: BTreeMap<&str, DeviceKind> = disks
             .iter()
+            .filter(|(name, _)| !elsewhere(name.as_str()))
             .map(|(name, &i)| (name.as_str(), facts.disks[i].kind))
             .collect();
         for u in class_uses(class) {

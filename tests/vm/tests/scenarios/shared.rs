@@ -47,7 +47,7 @@ fn node(bed: &str, n: u8, images: Option<(std::path::PathBuf, std::path::PathBuf
 
 /// The node's host name (what dmclass takes as its node name) and the sanlock daemon,
 /// started as Debian's unit does (no watchdog, `-w 0`), with the test bed's io_timeout.
-fn start_node(vm: &mut Vm, name: &str) {
+pub(crate) fn start_node(vm: &mut Vm, name: &str) {
     vm.sh(&format!(
         "hostname {name} && mkdir -p /run/sanlock /var/log && \
          (sanlock daemon -w 0 -l 0 -U 0 -G 0 -o {IO_TIMEOUT_S} </dev/null >/tmp/sanlock.out 2>&1 &) && \
@@ -150,6 +150,7 @@ pub fn shared_two_nodes_exclusive_activation() {
     // Now node1 is the one refused, and node2 the holder it names.
     refused_naming(&mut n1, "node2");
     ocf_agent(&mut n1, &mut n2);
+    lease_timing(&mut n1);
     drop(n2);
     drop(n1);
 }
@@ -193,6 +194,15 @@ pub fn shared_failover_after_power_cut() {
         "node2: vol1 taken {:.1} s after node1's power cut (sanlock io_timeout {IO_TIMEOUT_S} s): {}",
         waited.as_secs_f64(),
         up.stderr.lines().find(|l| l.contains("taken after")).unwrap_or("")
+    );
+    // sanlock(8): a host is dead host_dead_seconds = 8 × io_timeout + 60 (the watchdog's
+    // fire timeout) after its last renewal; the failover cannot be shorter than that.
+    let host_dead = f64::from(8 * IO_TIMEOUT_S + 60);
+    println!(
+        "bench-lease: failover {:.1} s after the power cut, sanlock host_dead_seconds \
+         {host_dead:.0} s (io_timeout {IO_TIMEOUT_S} s), ratio {:.2}",
+        waited.as_secs_f64(),
+        waited.as_secs_f64() / host_dead
     );
     let read = read_sum(&mut n2, &vol, 8);
     n2.check_eq("node2 reads every write node1 synced", &sum, &read, None);
@@ -287,9 +297,76 @@ fn ocf_agent(n1: &mut Vm, n2: &mut Vm) {
         "the agent passes ocf-tester on node1 (sanlock running, node1 the holder)",
         Some(&tester),
     );
-    eprintln!("node1: ocf-tester passed in {:.1} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "node1: ocf-tester passed in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     let (code, out) = rc(n1, "monitor");
-    n1.check(code == 7, "after ocf-tester vol1 is stopped (7)", Some(&out));
+    n1.check(
+        code == 7,
+        "after ocf-tester vol1 is stopped (7)",
+        Some(&out),
+    );
+}
+
+/// Milliseconds a guest shell command takes (measured in the guest).
+fn guest_ms(vm: &mut Vm, command: &str) -> u64 {
+    let out = vm.sh(&format!(
+        "a=$(date +%s%N); {command} >/dev/null 2>&1 || exit 1; b=$(date +%s%N); \
+         echo $(( (b - a) / 1000000 ))"
+    ));
+    match out.stdout.trim().parse() {
+        Ok(ms) => ms,
+        Err(_) => vm.fail(&format!("timing `{command}`"), Some(&out)),
+    }
+}
+
+/// `make bench-lease`: taking vol1's lease through `dmclass activate` against sanlock
+/// acquiring the same lease for a command that does nothing (`sanlock client command`,
+/// the holder's own mechanism), on node1 with vol1 stopped and no other node holding
+/// it; `$DMCLASS_BENCH_LEASE_REPS` repetitions (default 1), medians printed.
+fn lease_timing(n1: &mut Vm) {
+    let reps: usize = std::env::var("DMCLASS_BENCH_LEASE_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    // vol1's lease as sanlock names it (LOCKSPACE:RESOURCE:PATH:OFFSET), read while held.
+    dmclass_ok(n1, "activate acc");
+    let status = n1.sh("sanlock client status");
+    let res = status
+        .stdout
+        .lines()
+        .find_map(|l| {
+            let r = l.strip_prefix("r ")?.split_whitespace().next()?;
+            r.contains(":v.vol1:").then_some(r)
+        })
+        .map(|r| r.rsplit_once(':').map_or(r, |x| x.0).to_string());
+    let Some(res) = res else {
+        n1.fail("vol1's lease in `sanlock client status`", Some(&status));
+    };
+    dmclass_ok(n1, "deactivate acc");
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        ours.push(guest_ms(n1, "dmclass activate acc"));
+        dmclass_ok(n1, "deactivate acc");
+        theirs.push(guest_ms(
+            n1,
+            &format!("sanlock client command -r {res} -c /bin/true"),
+        ));
+    }
+    let median = |v: &mut Vec<u64>| {
+        v.sort_unstable();
+        v[v.len() / 2]
+    };
+    let (ours, theirs) = (median(&mut ours), median(&mut theirs));
+    println!(
+        "bench-lease: acquire per volume: dmclass activate {ours} ms (whole command: \
+         probe, lease, tables), sanlock client command {theirs} ms, ratio {:.2} ({reps} reps, \
+         median)",
+        Duration::from_millis(ours).as_secs_f64()
+            / Duration::from_millis(theirs.max(1)).as_secs_f64()
+    );
 }
 
 /// Both nodes change the class at the same moment (node1 adds vol2, node2 adds vol3),

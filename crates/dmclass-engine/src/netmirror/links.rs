@@ -1,0 +1,247 @@
+//! What one node of a netmirror does to see both disks: export its own disk to the
+//! partner and connect to the partner's. Decided here from the class (its YAML or its
+//! description on the disks) and the node's name; carried out by the CLI through a
+//! [`super::transport::Transport`].
+//!
+//! Both nodes derive every name alone, before any class exists on the disks: a disk's
+//! export is `nqn.2014-08.org.nvmexpress:uuid:<v5(class/disk)>`, a node connects as
+//! `…:uuid:<v5(class/node)>`. So a node can export its disk for a class the partner
+//! has not created yet, and the partner finds it by name.
+
+use super::transport::{Endpoint, Export, Nqn, NVME_TCP_PORT};
+use crate::error::{EngineError, Result};
+use dmclass_model::ClusterNode;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use uuid::Uuid;
+
+/// The namespace of dmclass's name-based UUIDs (random, fixed forever: changing it
+/// renames every export).
+const NAMESPACE: Uuid = Uuid::from_u128(0x6a0c_3d1e_52b4_4f7e_9d2a_81c5_0e47_b39f);
+
+/// The export name of disk `disk` of class `class`.
+pub fn disk_nqn(class: &str, disk: &str) -> Nqn {
+    Nqn::of_uuid(Uuid::new_v5(
+        &NAMESPACE,
+        format!("disk/{class}/{disk}").as_bytes(),
+    ))
+}
+
+/// The host name node `node` connects as, for class `class`.
+pub fn host_nqn(class: &str, node: &str) -> Nqn {
+    Nqn::of_uuid(Uuid::new_v5(
+        &NAMESPACE,
+        format!("host/{class}/{node}").as_bytes(),
+    ))
+}
+
+/// A netmirror disk as the links need it: its name, its node, and (for this node's own
+/// disk) where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkDisk {
+    /// Disk name in the class.
+    pub name: String,
+    /// The node it is local to.
+    pub node: String,
+    /// Its path on that node (used when it is this node's disk).
+    pub path: Option<PathBuf>,
+}
+
+/// This node's two links for one netmirror group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Links {
+    /// This node's name.
+    pub node: String,
+    /// The partner's name.
+    pub partner: String,
+    /// This node's own disk, offered to the partner.
+    pub export: Export,
+    /// Its disk name.
+    pub local_disk: String,
+    /// The partner's disk: its name and export.
+    pub remote_disk: String,
+    /// The partner's export, to connect to.
+    pub remote_nqn: Nqn,
+    /// Where the partner listens.
+    pub remote_at: Endpoint,
+    /// The name this node connects as (the partner's export admits it alone).
+    pub host: Nqn,
+}
+
+fn refuse(class: &str, object: &str, reason: String) -> EngineError {
+    EngineError::Refused {
+        class: class.to_owned(),
+        object: object.to_owned(),
+        reason,
+    }
+}
+
+fn endpoint(class: &str, n: &ClusterNode) -> Result<Endpoint> {
+    let addr: IpAddr = n.address.ok_or_else(|| {
+        refuse(
+            class,
+            &format!("node {}", n.name),
+            "it has no address on the mirror network (nodes: [{name, host_id, address}])".into(),
+        )
+    })?;
+    Endpoint::new(addr, NVME_TCP_PORT)
+}
+
+/// The links of node `me` for the netmirror group over `disks` (its two members) of
+/// class `class` with cluster `nodes`. Refused when `me` is not one of the two nodes,
+/// when the disks are not one per node, or when an address is missing.
+pub fn links(class: &str, nodes: &[ClusterNode], disks: &[LinkDisk], me: &str) -> Result<Links> {
+    let names = || {
+        nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some(mine) = nodes.iter().find(|n| n.name == me) else {
+        return Err(refuse(
+            class,
+            "netmirror",
+            format!(
+                "this machine ({me}, its host name) is not a node of the class (nodes: {})",
+                names()
+            ),
+        ));
+    };
+    let [a, b] = disks else {
+        return Err(refuse(
+            class,
+            "netmirror",
+            format!("a netmirror has two disks, not {}", disks.len()),
+        ));
+    };
+    let (local, remote) = match (a.node == me, b.node == me) {
+        (true, false) => (a, b),
+        (false, true) => (b, a),
+        _ => {
+            return Err(refuse(
+                class,
+                "netmirror",
+                format!(
+                    "disks {} (node {}) and {} (node {}): one must be local to {me} and one \
+                     to its partner",
+                    a.name, a.node, b.name, b.node
+                ),
+            ))
+        }
+    };
+    let Some(partner) = nodes.iter().find(|n| n.name == remote.node) else {
+        return Err(refuse(
+            class,
+            &format!("disk {}", remote.name),
+            format!(
+                "its node {} is not a node of the class ({})",
+                remote.node,
+                names()
+            ),
+        ));
+    };
+    let Some(device) = local.path.clone() else {
+        return Err(refuse(
+            class,
+            &format!("disk {}", local.name),
+            "this node's own disk has no path".into(),
+        ));
+    };
+    Ok(Links {
+        node: me.to_owned(),
+        partner: partner.name.clone(),
+        export: Export {
+            nqn: disk_nqn(class, &local.name),
+            device,
+            listen: endpoint(class, mine)?,
+            partner: host_nqn(class, &partner.name),
+        },
+        local_disk: local.name.clone(),
+        remote_disk: remote.name.clone(),
+        remote_nqn: disk_nqn(class, &remote.name),
+        remote_at: endpoint(class, partner)?,
+        host: host_nqn(class, me),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dmclass_model::HostId;
+
+    fn nodes() -> Vec<ClusterNode> {
+        [("node1", 1, "10.9.0.1"), ("node2", 2, "10.9.0.2")]
+            .iter()
+            .map(|(n, id, a)| ClusterNode {
+                name: (*n).into(),
+                host_id: HostId::new(*id).expect("id"),
+                address: a.parse().ok(),
+            })
+            .collect()
+    }
+
+    fn disks() -> Vec<LinkDisk> {
+        vec![
+            LinkDisk {
+                name: "d1".into(),
+                node: "node1".into(),
+                path: Some("/dev/disk/by-id/virtio-nm1".into()),
+            },
+            LinkDisk {
+                name: "d2".into(),
+                node: "node2".into(),
+                path: Some("/dev/disk/by-id/virtio-nm2".into()),
+            },
+        ]
+    }
+
+    #[test]
+    fn each_node_exports_its_disk_to_the_other_and_connects_to_the_others() {
+        let one = links("nm", &nodes(), &disks(), "node1").expect("node1");
+        let two = links("nm", &nodes(), &disks(), "node2").expect("node2");
+        assert_eq!(one.local_disk, "d1");
+        assert_eq!(
+            one.export.device,
+            PathBuf::from("/dev/disk/by-id/virtio-nm1")
+        );
+        assert_eq!(one.export.listen.addr.to_string(), "10.9.0.1");
+        assert_eq!(one.remote_at.addr.to_string(), "10.9.0.2");
+        assert_eq!(one.remote_at.port, NVME_TCP_PORT);
+        // What node2 exports is what node1 connects to, and it admits node1 alone.
+        assert_eq!(two.export.nqn, one.remote_nqn);
+        assert_eq!(two.export.partner, one.host);
+        assert_eq!(one.export.nqn, two.remote_nqn);
+        assert_eq!(one.export.partner, two.host);
+        assert_ne!(one.host, two.host);
+        assert_ne!(one.export.nqn, two.export.nqn);
+    }
+
+    #[test]
+    fn names_are_stable_and_differ_by_class_and_disk() {
+        // Fixed forever: a node upgraded before its partner must find the same export.
+        assert_eq!(disk_nqn("nm", "d1").as_str(), disk_nqn("nm", "d1").as_str());
+        assert!(disk_nqn("nm", "d1")
+            .as_str()
+            .starts_with("nqn.2014-08.org.nvmexpress:uuid:"));
+        assert_ne!(disk_nqn("nm", "d1"), disk_nqn("nm2", "d1"));
+        assert_ne!(disk_nqn("nm", "d1"), disk_nqn("nm", "d2"));
+        assert_ne!(disk_nqn("nm", "node1"), host_nqn("nm", "node1"));
+    }
+
+    #[test]
+    fn refusals_name_what_is_wrong() {
+        let err = |r: Result<Links>| r.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err(links("nm", &nodes(), &disks(), "node3")).contains("node3"));
+        let mut same = disks();
+        same[1].node = "node1".into();
+        assert!(err(links("nm", &nodes(), &same, "node1")).contains("one must be local"));
+        let mut stranger = disks();
+        stranger[1].node = "node9".into();
+        assert!(err(links("nm", &nodes(), &stranger, "node1")).contains("node9"));
+        let mut no_addr = nodes();
+        no_addr[1].address = None;
+        assert!(err(links("nm", &no_addr, &disks(), "node1")).contains("no address"));
+        assert!(err(links("nm", &nodes(), &disks()[..1], "node1")).contains("two disks"));
+    }
+}
