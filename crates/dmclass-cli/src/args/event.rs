@@ -14,12 +14,16 @@ pub enum EventAction {
     Change,
     /// A disk went away.
     Remove,
+    /// An NVMe controller is connected again (`NVME_EVENT=connected`; DEVNODE is the
+    /// controller, `/dev/nvmeN`): the netmirror legs on the partner's disk that failed
+    /// while the link was down are taken back and resync what was written meanwhile.
+    Reconnected,
 }
 
 /// Arguments of `event`.
 #[derive(Debug, Args)]
 pub struct EventArgs {
-    /// `probe`, `add`, `change` or `remove` (udev's `$env{ACTION}`).
+    /// `probe`, `add`, `change` or `remove` (udev's `$env{ACTION}`), or `reconnected`.
     #[arg(value_enum)]
     pub action: EventAction,
     /// The disk's device node (udev's `$devnode`).

@@ -140,6 +140,10 @@ fn event_with(args: &EventArgs, backend: &mut Backend) -> Result<ExitCode, CliEr
             reconcile(backend, true)?;
             Ok(ExitCode::SUCCESS)
         }
+        EventAction::Reconnected => {
+            super::netmirror::restore_after_reconnect(backend, &args.devnode)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -5,16 +5,18 @@
 //! The simulator has one world that every simulated node sees whole: both disks are
 //! there already, so only the decisions (which disk is whose, the refusals) run.
 
+use super::context::found_classes;
 use super::lease::node_name;
 use crate::backend::Backend;
 use crate::error::CliError;
 use dmclass_engine::assemble::ClassOnDisks;
 use dmclass_engine::metadata::{ClassMeta, GroupKindMeta};
 use dmclass_engine::netmirror::links::{links, LinkDisk, Links};
+use dmclass_engine::netmirror::restore::restore_legs;
 use dmclass_engine::netmirror::transport::{ConnectOptions, Transport};
 use dmclass_linux::nvme_tcp::NvmeTcp;
 use dmclass_model::{ClassType, Config, DiskSelector, GroupKind};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// How long the partner's namespace may take to appear as a block device.
@@ -285,6 +287,44 @@ pub(super) fn withdraw(backend: &Backend, c: &ClassOnDisks) -> Result<(), CliErr
             "class {}: disconnected from disk {} of {}; disk {} no longer exported",
             c.meta.name, l.remote_disk, l.partner, l.local_disk
         );
+    }
+    Ok(())
+}
+
+/// `dmclass event reconnected /dev/nvmeN` (udev, `NVME_EVENT=connected`): the partner's
+/// disk answers again, so every netmirror volume running here with a dead leg is
+/// refreshed; dm-raid takes the leg back and copies the regions its bitmap marked.
+pub(super) fn restore_after_reconnect(backend: &mut Backend, ctrl: &Path) -> Result<(), CliError> {
+    let classes = found_classes(backend)?;
+    for c in classes.iter().filter(|c| is_netmirror(&c.meta)) {
+        let (kernel, _) = backend.parts();
+        for r in restore_legs(&c.meta, kernel)? {
+            let legs = |l: &[usize]| {
+                l.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            if r.still_dead.is_empty() {
+                println!(
+                    "class {}: volume {}: leg {} back ({} connected again); resyncing the \
+                     regions written while it was away",
+                    c.meta.name,
+                    r.volume,
+                    legs(&r.dead),
+                    ctrl.display()
+                );
+            } else {
+                eprintln!(
+                    "dmclass: class {}: volume {}: leg {} still failed after {} connected \
+                     again (its disk does not answer)",
+                    c.meta.name,
+                    r.volume,
+                    legs(&r.still_dead),
+                    ctrl.display()
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -52,6 +52,7 @@ fn all() -> Vec<(&'static str, &'static str, fn())> {
         proxy::proxy_join_part_rejoin_restore,
         cluster::cluster_two_nodes_share_a_disk_and_a_lease,
         shared::shared_two_nodes_exclusive_activation,
+        netmirror::netmirror_link_cut_incremental_resync,
         netmirror::netmirror_two_nodes_data_on_both,
         shared::shared_lease_loss_fences,
         shared::shared_concurrent_changes,

@@ -11,7 +11,7 @@ use crate::common::MIB;
 use crate::shared::start_node;
 use dmclass_model::Bytes;
 use dmclass_vmtest::{boot_or_skip, DiskSpec, Firmware, Link, Personality, Vm, VmSpec};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Room for the private area, the lease area (32 MiB at 512-byte sectors) and vol1.
 const DISK_MIB: u64 = 160;
@@ -80,15 +80,26 @@ fn sum_at(vm: &mut Vm, path: &str, offset: u64, mib: u64) -> String {
     out.stdout.trim().to_string()
 }
 
-pub fn netmirror_two_nodes_data_on_both() {
-    let sock = std::env::temp_dir().join(format!("dmclass-nm-{}.sock", std::process::id()));
+/// Two nodes booted and linked, sanlock running on each, the file on both; node2
+/// applied first (refused, its disk exported), node1 applied (the class made, vol1
+/// running on node1).
+struct Bed {
+    n1: Vm,
+    n2: Vm,
+    sock: std::path::PathBuf,
+}
+
+impl Drop for Bed {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.sock);
+    }
+}
+
+fn bed(name: &str) -> Option<Bed> {
+    let sock = std::env::temp_dir().join(format!("dmclass-{name}-{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&sock);
-    let Some(mut n1) = boot_or_skip(node("nm_both", 1, &sock)) else {
-        return;
-    };
-    let Some(mut n2) = boot_or_skip(node("nm_both", 2, &sock)) else {
-        return;
-    };
+    let mut n1 = boot_or_skip(node(name, 1, &sock))?;
+    let mut n2 = boot_or_skip(node(name, 2, &sock))?;
     start_node(&mut n1, "node1");
     start_node(&mut n2, "node2");
     put_config(&mut n1, "/tmp/nm.yaml", CONFIG);
@@ -117,32 +128,196 @@ pub fn netmirror_two_nodes_data_on_both() {
         "node1 reaches node2's disk over NVMe/TCP",
         Some(&applied),
     );
-    let vol = vol_path("nm", "vol1");
-    let sum = write_random(&mut n1, &vol, VOL_MIB / 2, "nm");
+    Some(Bed { n1, n2, sock })
+}
 
-    // Both legs hold the data: node1's leg read on node1's own disk, node2's leg read
-    // on node2's own disk (not through the network).
-    let local = devno(&mut n1, "/dev/disk/by-id/virtio-nm1");
+/// The sector offsets of vol1's legs on node1's disk and on node2's disk, read from
+/// node1's tables.
+fn leg_offsets(n1: &mut Vm) -> (u64, u64) {
+    let local = devno(n1, "/dev/disk/by-id/virtio-nm1");
     let remote = n1.sh(
         "for d in /sys/class/nvme/nvme*/nvme*n1; do [ -e \"$d\" ] && \
          cat /sys/class/block/$(basename $d | sed 's/c[0-9]*n/n/')/dev; done | head -n1",
     );
     let remote = remote.stdout.trim().to_string();
-    let off1 = leg_offset(&mut n1, "vol1", &local);
-    let off2 = leg_offset(&mut n1, "vol1", &remote);
-    let on1 = sum_at(&mut n1, "/dev/disk/by-id/virtio-nm1", off1, VOL_MIB / 2);
+    (
+        leg_offset(n1, "vol1", &local),
+        leg_offset(n1, "vol1", &remote),
+    )
+}
+
+pub fn netmirror_two_nodes_data_on_both() {
+    let Some(mut b) = bed("nm_both") else {
+        return;
+    };
+    let (n1, n2) = (&mut b.n1, &mut b.n2);
+    let vol = vol_path("nm", "vol1");
+    let sum = write_random(n1, &vol, VOL_MIB / 2, "nm");
+
+    // Both legs hold the data: node1's leg read on node1's own disk, node2's leg read
+    // on node2's own disk (not through the network).
+    let (off1, off2) = leg_offsets(n1);
+    let on1 = sum_at(n1, "/dev/disk/by-id/virtio-nm1", off1, VOL_MIB / 2);
     n1.check_eq("node1's own disk holds the data", &sum, &on1, None);
-    let on2 = sum_at(&mut n2, "/dev/disk/by-id/virtio-nm2", off2, VOL_MIB / 2);
+    let on2 = sum_at(n2, "/dev/disk/by-id/virtio-nm2", off2, VOL_MIB / 2);
     n2.check_eq("node2's own disk holds the data", &sum, &on2, None);
 
+    write_throughput(n1);
+
     // node2 sees the class through node1's disk and is refused: node1 runs vol1.
-    let refused = dmclass(&mut n2, "activate nm");
+    let refused = dmclass(n2, "activate nm");
     n2.check(
         refused.status == 1 && refused.stderr.contains("nm/vol1 is active on node1"),
         "node2's activate reaches d1 and is refused naming node1",
         Some(&refused),
     );
-    drop(n2);
-    drop(n1);
-    let _ = std::fs::remove_file(&sock);
+}
+
+/// MiB/s of a 16 MiB sequential write (1 MiB blocks, O_DIRECT, then fsync) to `dev`
+/// from MiB `seek`.
+fn mib_per_s(vm: &mut Vm, dev: &str, seek: u64) -> f64 {
+    let out = vm.sh(&format!(
+        "a=$(cut -d' ' -f1 /proc/uptime); dd if=/dev/zero of={dev} bs=1M count=16 seek={seek} \
+         oflag=direct conv=fsync 2>/dev/null || exit 1; b=$(cut -d' ' -f1 /proc/uptime); \
+         echo \"$a $b\" | awk '{{printf \"%.3f\", 16 / ($2 - $1 + 0.005)}}'"
+    ));
+    match out.stdout.trim().parse() {
+        Ok(r) => r,
+        Err(_) => vm.fail(&format!("timing a write to {dev}"), Some(&out)),
+    }
+}
+
+/// `make bench-netmirror`: sequential writes to the netmirror volume against the same
+/// writes to node1's own disk and to node2's disk over NVMe/TCP (raw, in space no
+/// extent uses: MiB 128 on, past the private area, the lease area and vol1), same run.
+fn write_throughput(n1: &mut Vm) {
+    let vol = vol_path("nm", "vol1");
+    let remote = n1
+        .sh("ls /dev/nvme*n1 | grep -v 'c[0-9]*n' | head -n1")
+        .stdout
+        .trim()
+        .to_string();
+    let volume = mib_per_s(n1, &vol, 0);
+    let local = mib_per_s(n1, "/dev/disk/by-id/virtio-nm1", 128);
+    let over_net = mib_per_s(n1, &remote, 128);
+    println!(
+        "bench-netmirror: sequential write: volume {volume:.1} MiB/s, local disk {local:.1} \
+         MiB/s (ratio {:.2}), partner's disk over NVMe/TCP {over_net:.1} MiB/s (ratio {:.2})",
+        volume / local.max(0.001),
+        volume / over_net.max(0.001)
+    );
+}
+
+fn set_link(vm: &mut Vm, up: bool) {
+    vm.qmp_execute("set_link", &serde_json::json!({"name": "net0", "up": up}))
+        .unwrap_or_else(|e| vm.fail(&format!("set_link up={up}: {e}"), None));
+}
+
+/// vol1's raid status line on node1.
+fn raid_status(n1: &mut Vm) -> String {
+    n1.sh("dmsetup status dmclass-nm-vol1")
+        .stdout
+        .trim()
+        .to_string()
+}
+
+/// node1 runs vol1; the link is cut under a writer: no write fails, the remote leg
+/// drops out; 1% of the volume is written meanwhile; the link back, the partner's
+/// controller reconnects by itself and udev's `dmclass event reconnected` takes the leg
+/// back: only what changed is copied (QMP block statistics of node2's disk), and both
+/// nodes' disks hold the volume's data (checksums).
+pub fn netmirror_link_cut_incremental_resync() {
+    let Some(mut b) = bed("nm_cut") else {
+        return;
+    };
+    let (n1, n2) = (&mut b.n1, &mut b.n2);
+    let vol = vol_path("nm", "vol1");
+    write_random(n1, &vol, VOL_MIB, "base");
+    let status = raid_status(n1);
+    n1.check(
+        status.contains(" AA "),
+        "both legs in sync before the cut",
+        None,
+    );
+    set_link(n1, false);
+    let t = Instant::now();
+    // 1% of 32 MiB: five 64 KiB blocks, scattered, each synced.
+    let w = n1.sh(&format!(
+        "for i in 3 97 181 260 333; do dd if=/dev/urandom of={vol} bs=64K count=1 seek=$i \
+         oflag=direct conv=fsync 2>/dev/null || echo FAILED $i; done; echo wrote"
+    ));
+    let took = t.elapsed();
+    let status = raid_status(n1);
+    eprintln!(
+        "link cut: the writes took {:.1} s (the first waits for the remote leg to fail); {status}",
+        took.as_secs_f64()
+    );
+    n1.check(
+        w.stdout.trim() == "wrote",
+        "no write fails while the link is down",
+        Some(&w),
+    );
+    n1.check(
+        status.contains(" AD ") && took < Duration::from_secs(90),
+        "the remote leg is dropped within 90 s (fast_io_fail_tmo 15 s + the 30 s I/O timeout)",
+        None,
+    );
+    let before = n2
+        .blockstats("nm2")
+        .ok()
+        .flatten()
+        .map_or(0, |s| s.wr_bytes);
+    set_link(n1, true);
+    let t = Instant::now();
+    let mut status = raid_status(n1);
+    while !(status.contains(" AA ") && status.contains(" idle "))
+        && t.elapsed() < Duration::from_secs(120)
+    {
+        std::thread::sleep(Duration::from_secs(1));
+        status = raid_status(n1);
+    }
+    let back = t.elapsed();
+    let after = n2
+        .blockstats("nm2")
+        .ok()
+        .flatten()
+        .map_or(0, |s| s.wr_bytes);
+    let written = after.saturating_sub(before);
+    println!(
+        "bench-netmirror: link back: leg in sync again {:.1} s later, with no command; \
+         node2's disk got {written} bytes for 1% of the volume written ({} bytes), ratio {:.2}",
+        back.as_secs_f64(),
+        VOL_MIB * MIB / 100,
+        Duration::from_nanos(written).as_secs_f64()
+            / Duration::from_nanos(VOL_MIB * MIB / 100).as_secs_f64()
+    );
+    n1.check(
+        status.contains(" AA ") && status.contains(" idle "),
+        "the leg comes back by itself (udev: NVME_EVENT=connected)",
+        None,
+    );
+    n1.check(
+        written <= VOL_MIB * MIB * 2 / 100,
+        &format!("the resync copies at most 2% of the volume to node2's disk ({written} bytes)"),
+        None,
+    );
+    let log = n1.sh("dmesg | grep -c 'md/raid1' || true");
+    eprintln!("md messages: {}", log.stdout.trim());
+    let sum = n1
+        .sh(&format!(
+            "dd if={vol} bs=1M iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1"
+        ))
+        .stdout
+        .trim()
+        .to_string();
+    let (off1, off2) = leg_offsets(n1);
+    let on1 = sum_at(n1, "/dev/disk/by-id/virtio-nm1", off1, VOL_MIB);
+    n1.check_eq("node1's disk holds the volume", &sum, &on1, None);
+    let on2 = sum_at(n2, "/dev/disk/by-id/virtio-nm2", off2, VOL_MIB);
+    n2.check_eq(
+        "node2's disk holds the volume after the resync",
+        &sum,
+        &on2,
+        None,
+    );
 }
