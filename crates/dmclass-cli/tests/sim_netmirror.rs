@@ -11,14 +11,6 @@ mod support;
 
 use support::{root, Sim};
 
-fn be(sim: &Sim, name: &str) {
-    let path = sim.dir.join("facts.json");
-    let mut facts: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    facts["machine"]["hostname"] = name.into();
-    std::fs::write(&path, facts.to_string()).unwrap();
-}
-
 #[test]
 fn the_class_records_nodes_addresses_and_disk_nodes_and_runs_on_one_node() {
     let sim = Sim::new("netmirror", "examples/kvm-guest-netmirror.facts.json");
@@ -26,7 +18,7 @@ fn the_class_records_nodes_addresses_and_disk_nodes_and_runs_on_one_node() {
     let file = file.to_str().unwrap();
 
     // A machine that is not one of the two nodes has nothing to export or connect.
-    be(&sim, "node3");
+    sim.be("node3");
     let e = sim.fails(&["apply", file, "--yes"]);
     assert!(
         e.contains("this machine (node3, its host name) is not a node of the class"),
@@ -38,7 +30,7 @@ fn the_class_records_nodes_addresses_and_disk_nodes_and_runs_on_one_node() {
         "a refused apply made the class: {e}"
     );
 
-    be(&sim, "node1");
+    sim.be("node1");
     let out = sim.ok(&["apply", file, "--yes"]);
     assert!(out.contains("lease area written"), "{out}");
 
@@ -56,7 +48,7 @@ fn the_class_records_nodes_addresses_and_disk_nodes_and_runs_on_one_node() {
     assert!(exported.contains("type: netmirror"), "{exported}");
 
     // node2 sees the class and is refused: node1 runs vol1.
-    be(&sim, "node2");
+    sim.be("node2");
     let e = sim.fails(&["activate", "nm"]);
     assert!(e.contains("nm/vol1 is active on node1 (host_id 1)"), "{e}");
     // Applying the same file on node2 changes nothing.

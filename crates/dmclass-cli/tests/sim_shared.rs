@@ -9,17 +9,6 @@ mod support;
 
 use support::{root, Sim};
 
-impl Sim {
-    /// Be node `name` from now on (the facts' host name).
-    fn be(&self, name: &str) {
-        let path = self.dir.join("facts.json");
-        let mut facts: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        facts["machine"]["hostname"] = name.into();
-        std::fs::write(&path, facts.to_string()).unwrap();
-    }
-}
-
 #[test]
 fn one_node_runs_the_volume_the_other_is_refused_naming_it_until_given_back() {
     let sim = Sim::new("shared", "examples/kvm-guest-shared.facts.json");

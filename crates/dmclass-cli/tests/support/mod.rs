@@ -82,6 +82,15 @@ impl Sim {
         std::fs::read(self.dir.join("world.json")).unwrap_or_default()
     }
 
+    /// Be cluster node `name` from now on (the facts' host name).
+    pub fn be(&self, name: &str) {
+        let path = self.dir.join("facts.json");
+        let mut facts: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        facts["machine"]["hostname"] = name.into();
+        std::fs::write(&path, facts.to_string()).unwrap();
+    }
+
     /// Run `dmclass` with `DMCLASS_FAILPOINT` armed (`None`: explicitly unset).
     pub fn run_fp(&self, args: &[&str], failpoint: Option<&str>) -> Output {
         let mut c = Command::new(env!("CARGO_BIN_EXE_dmclass"));
