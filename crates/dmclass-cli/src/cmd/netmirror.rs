@@ -26,10 +26,11 @@ fn refused(class: &str, what: impl std::fmt::Display) -> CliError {
     CliError::Refused(format!("class {class}: {what}"))
 }
 
-/// The links of every netmirror group of `config`'s classes, for this node.
-fn config_links(config: &Config, me: &str) -> Result<Vec<Links>, CliError> {
+/// The links of every netmirror group of `config`'s classes, for this node, each with
+/// the index of its class.
+fn config_links(config: &Config, me: &str) -> Result<Vec<(usize, Links)>, CliError> {
     let mut out = Vec::new();
-    for c in &config.classes {
+    for (i, c) in config.classes.iter().enumerate() {
         if c.class_type != ClassType::Shared {
             continue;
         }
@@ -47,7 +48,7 @@ fn config_links(config: &Config, me: &str) -> Result<Vec<Links>, CliError> {
                     },
                 })
                 .collect();
-            out.push(links(c.name.as_str(), &c.nodes, &disks, me)?);
+            out.push((i, links(c.name.as_str(), &c.nodes, &disks, me)?));
         }
     }
     Ok(out)
@@ -209,31 +210,16 @@ pub(super) fn with_partner_disks(
     }
     let mut out = config.clone();
     let mut connected = false;
-    for (c, l) in config
-        .classes
-        .iter()
-        .filter(|c| c.class_type == ClassType::Shared)
-        .flat_map(|c| {
-            c.groups
-                .iter()
-                .filter(|g| g.kind == GroupKind::Netmirror)
-                .map(move |_| c)
-        })
-        .zip(&all)
-    {
-        let Some(path) = reach(l, c.name.as_str(), connect)? else {
+    for (i, l) in &all {
+        let class = &mut out.classes[*i];
+        let Some(path) = reach(l, class.name.as_str(), connect)? else {
             continue;
         };
         connected = true;
-        if let Some(d) = out
-            .classes
+        if let Some(d) = class
+            .disks
             .iter_mut()
-            .find(|x| x.name == c.name)
-            .and_then(|x| {
-                x.disks
-                    .iter_mut()
-                    .find(|d| d.name.as_str() == l.remote_disk)
-            })
+            .find(|d| d.name.as_str() == l.remote_disk)
         {
             d.selector = DiskSelector::Device(path);
         }
