@@ -46,7 +46,7 @@ pub fn skip_requested() -> bool {
 }
 
 /// The dmclass binary the image gets: `$DMCLASS_BIN`, else the most recently built of
-/// `{$CARGO_TARGET_DIR,<workspace>/target}/{debug,release}/dmclass`.
+/// `{$CARGO_TARGET_DIR,<workspace>/target}/{vmtest,debug,release}/dmclass`.
 pub fn dmclass_binary() -> Result<PathBuf, VmError> {
     if let Some(p) = std::env::var_os(DMCLASS_BIN_ENV).filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(p));
@@ -57,7 +57,7 @@ pub fn dmclass_binary() -> Result<PathBuf, VmError> {
     }
     let newest = targets
         .iter()
-        .flat_map(|t| ["debug", "release"].map(|p| t.join(p).join("dmclass")))
+        .flat_map(|t| ["vmtest", "debug", "release"].map(|p| t.join(p).join("dmclass")))
         .filter_map(|p| {
             let modified = std::fs::metadata(&p).ok()?.modified().ok()?;
             Some((modified, p))
@@ -66,8 +66,8 @@ pub fn dmclass_binary() -> Result<PathBuf, VmError> {
     newest.map(|(_, p)| p).ok_or_else(|| VmError::Image {
         command: "locate dmclass".into(),
         detail: format!(
-            "no dmclass binary in {{debug,release}} of {}: run `cargo build -p dmclass-cli` \
-             or set {DMCLASS_BIN_ENV}",
+            "no dmclass binary in {{vmtest,debug,release}} of {}: run \
+             `cargo build --profile vmtest -p dmclass-cli` or set {DMCLASS_BIN_ENV}",
             targets
                 .iter()
                 .map(|t| t.display().to_string())

@@ -48,6 +48,12 @@ fn qemu_program() -> String {
     std::env::var("DMCLASS_QEMU").unwrap_or_else(|_| "qemu-system-x86_64".into())
 }
 
+/// `DMCLASS_VM_TRACE=1`: every guest command and boot with its time on stderr (where
+/// a scenario spends its minutes).
+fn trace() -> bool {
+    std::env::var_os("DMCLASS_VM_TRACE").is_some_and(|v| v == "1")
+}
+
 fn ovmf_path() -> PathBuf {
     std::env::var_os("DMCLASS_OVMF")
         .map_or_else(|| PathBuf::from("/usr/share/ovmf/OVMF.fd"), PathBuf::from)
@@ -257,6 +263,15 @@ impl Vm {
             }
         }
         self.last_boot = t0.elapsed();
+        if trace() {
+            eprintln!(
+                "[{} {:>6.2}s] boot {} ({})",
+                self.spec.name,
+                self.last_boot.as_secs_f64(),
+                self.boots,
+                if resume { "resumed" } else { "booted" }
+            );
+        }
         log::info!(
             "{}: boot {} ({}) took {:?}",
             self.spec.name,
@@ -322,10 +337,20 @@ impl Vm {
         let Some(mut agent) = self.agent.take() else {
             return Err(VmError::NotRunning(self.spec.name.clone()));
         };
+        let t0 = Instant::now();
         let result = {
             let mut alive = || self.check_alive("running a guest command");
             agent.run(command, timeout, &mut alive)
         };
+        if trace() {
+            let first = command.lines().next().unwrap_or_default();
+            eprintln!(
+                "[{} {:>6.2}s] {}",
+                self.spec.name,
+                t0.elapsed().as_secs_f64(),
+                first.chars().take(120).collect::<String>()
+            );
+        }
         match result {
             Ok(Some(out)) => {
                 self.agent = Some(agent);
