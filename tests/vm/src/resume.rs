@@ -26,6 +26,17 @@ fn exec_uri(shell: &str, path: &Path) -> Result<String, VmError> {
 
 /// Stops the guest, writes its state to `path` and lets it run on.
 pub(crate) fn save(qmp: &mut Qmp, path: &Path) -> Result<(), VmError> {
+    save_then(qmp, path, || Ok(()))
+}
+
+/// [`save`], running `while_stopped` after the state is written and before the guest
+/// runs on: QEMU has flushed every disk by then, so copies of the disk files taken
+/// there belong to exactly that state (a checkpoint).
+pub(crate) fn save_then(
+    qmp: &mut Qmp,
+    path: &Path,
+    while_stopped: impl FnOnce() -> Result<(), VmError>,
+) -> Result<(), VmError> {
     let tmp = path.with_extension("tmp");
     qmp.execute("stop", &json!({}))?;
     // QEMU's default migration bandwidth limit (32 MiB/s) would make this take seconds.
@@ -52,9 +63,11 @@ pub(crate) fn save(qmp: &mut Qmp, path: &Path) -> Result<(), VmError> {
             _ => std::thread::sleep(Duration::from_millis(50)),
         }
     }
+    let stopped = while_stopped();
     // After a completed migration the block devices are handed over; `cont` takes
     // them back and the guest runs on.
     qmp.execute("cont", &json!({}))?;
+    stopped?;
     std::fs::rename(&tmp, path).map_err(|e| VmError::io(format!("rename {}", tmp.display()), e))
 }
 
@@ -119,6 +132,22 @@ for b in /sys/block/*; do
 done
 udevadm trigger --type=devices --subsystem-match=block --action=add
 udevadm settle --timeout=60
+cat /proc/sys/kernel/random/uuid
+"
+    )
+}
+
+/// The guest script run right after a checkpoint was restored ([`crate::Vm::restore`]):
+/// the guest goes on from where it was, with its disks as they were then; only the
+/// random generator (every restored copy starts from the same state) and the clock
+/// are renewed. Prints one UUID from the reseeded generator.
+pub(crate) fn after_restore_script(seed: &[u8], now: SystemTime) -> String {
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let seed = crate::chan::b64_encode(seed);
+    format!(
+        "set -e
+echo '{seed}' | base64 -d | dmclass-vm-reseed
+date -s @{secs} >/dev/null
 cat /proc/sys/kernel/random/uuid
 "
     )

@@ -42,6 +42,8 @@ pub struct Vm {
     absent: Vec<String>,
     /// The unified kernel image on the disks' ESPs, when the VM boots from them.
     uki: Option<PathBuf>,
+    /// The checkpoint the next [`Vm::start`] resumes ([`Vm::restore`]).
+    restoring: Option<PathBuf>,
 }
 
 fn qemu_program() -> String {
@@ -126,6 +128,7 @@ impl Vm {
             keep_logs: false,
             absent: Vec::new(),
             uki,
+            restoring: None,
         };
         vm.start()?;
         Ok(vm)
@@ -180,7 +183,8 @@ impl Vm {
                 .clone()
                 .unwrap_or_else(|| run_dir.join(format!("{}.raw", d.id)))
         };
-        let resume = self.can_resume();
+        let restoring = self.restoring.take();
+        let resume = restoring.is_some() || self.can_resume();
         let mut args = qemu::args(
             &self.spec,
             &qemu::Paths {
@@ -215,7 +219,7 @@ impl Vm {
             .map_err(|e| self.exited_or("connecting QMP", e))?;
         self.qmp = Some(qmp);
         if resume {
-            let state = self.state_file();
+            let state = restoring.clone().unwrap_or_else(|| self.state_file());
             crate::resume::load(self.qmp()?, &state)
                 .map_err(|e| self.exited_or("resuming the saved VM state", e))?;
         }
@@ -235,8 +239,12 @@ impl Vm {
         self.agent = Some(agent);
         if resume {
             self.resumes += 1;
-            let script =
-                crate::resume::after_resume_script(&crate::resume::host_seed()?, SystemTime::now());
+            let seed = crate::resume::host_seed()?;
+            let script = if restoring.is_some() {
+                crate::resume::after_restore_script(&seed, SystemTime::now())
+            } else {
+                crate::resume::after_resume_script(&seed, SystemTime::now())
+            };
             let out = self.run(&script)?;
             if !out.success() {
                 return Err(VmError::Protocol(format!(
@@ -285,6 +293,60 @@ impl Vm {
     /// The state saved after the first boot ([`VmSpec::quick_reboots`]).
     fn state_file(&self) -> PathBuf {
         self.run_dir.join("booted.state")
+    }
+
+    /// A checkpoint's state file and, per disk, the disk file and its copy.
+    fn checkpoint_files(&self, name: &str) -> (PathBuf, Vec<(PathBuf, PathBuf)>) {
+        let disks = self
+            .spec
+            .disks
+            .iter()
+            .map(|d| {
+                let file = self.run_dir.join(format!("{}.raw", d.id));
+                let copy = self.run_dir.join(format!("{}.raw.{name}", d.id));
+                (file, copy)
+            })
+            .collect();
+        (self.run_dir.join(format!("{name}.checkpoint")), disks)
+    }
+
+    /// Saves the running VM — memory, devices and a copy of every disk — as checkpoint
+    /// `name`, and lets it run on. [`Vm::restore`] returns to exactly that moment: a
+    /// scenario that repeats a step from a prepared state (a power cut at every action
+    /// of a plan) prepares it once. Every disk must be attached and the VM's own
+    /// (a disk image another VM writes cannot be put back).
+    pub fn checkpoint(&mut self, name: &str) -> Result<(), VmError> {
+        if !self.absent.is_empty() || self.spec.disks.iter().any(|d| d.file.is_some()) {
+            return Err(VmError::Spec(format!(
+                "VM `{}`: a checkpoint needs every disk attached and none shared with another VM",
+                self.spec.name
+            )));
+        }
+        let (state, disks) = self.checkpoint_files(name);
+        crate::resume::save_then(self.qmp()?, &state, || {
+            disks
+                .iter()
+                .try_for_each(|(file, copy)| copy_sparse(file, copy))
+        })
+    }
+
+    /// Returns to checkpoint `name` ([`Vm::checkpoint`]): QEMU is killed, the disk
+    /// files are put back from their copies and the saved state is resumed; the guest
+    /// only gets a new random seed and the clock.
+    pub fn restore(&mut self, name: &str) -> Result<(), VmError> {
+        let (state, disks) = self.checkpoint_files(name);
+        if !state.is_file() {
+            return Err(VmError::Spec(format!(
+                "VM `{}` has no checkpoint `{name}`",
+                self.spec.name
+            )));
+        }
+        self.power_cut()?;
+        for (file, copy) in &disks {
+            copy_sparse(copy, file)?;
+        }
+        self.restoring = Some(state);
+        self.start()
     }
 
     /// A quick reboot resumes the saved state: all disks attached (the state has
@@ -551,5 +613,24 @@ impl Drop for Vm {
                 let _ = fs::remove_dir_all(&self.log_dir);
             }
         }
+    }
+}
+
+/// `cp --sparse=always FROM TO` (the scenario disks are mostly holes).
+fn copy_sparse(from: &Path, to: &Path) -> Result<(), VmError> {
+    let st = Command::new("cp")
+        .arg("--sparse=always")
+        .arg(from)
+        .arg(to)
+        .status()
+        .map_err(|e| VmError::io("run cp", e))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(VmError::Protocol(format!(
+            "cp {} {}: {st}",
+            from.display(),
+            to.display()
+        )))
     }
 }

@@ -16,11 +16,10 @@ use crate::common::dmclass::{
     write_and_verify, PlanStep,
 };
 use crate::common::proxy::{proxy_status, wait_proxy_synced};
-use crate::common::{wait_exists, wait_gone, MIB};
+use crate::common::{wait_exists, MIB};
 use dmclass_model::Bytes;
 use dmclass_vmtest::{boot_or_skip, DiskSpec, Firmware, Personality, Vm, VmSpec};
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 const CLASS: &str = "cr";
@@ -182,15 +181,10 @@ fn converge(vm: &mut Vm, file: &str, point: &str) {
     );
 }
 
-/// The same plan (kinds and objects) as the first round: `action:N` means the same step.
-fn check_same_plan(vm: &mut Vm, file: &str, expected: &[PlanStep], point: &str) {
-    let (steps, out) = plan_steps(vm, file);
-    vm.check_eq(
-        &format!("[{point}] plan of {file} before the stopped apply"),
-        expected,
-        steps.as_slice(),
-        Some(&out),
-    );
+/// Back to the checkpoint `base` the rounds start from (VM state and disks).
+fn restore_base(vm: &mut Vm) {
+    vm.restore("base")
+        .unwrap_or_else(|e| vm.fail(&format!("restore the checkpoint: {e}"), None));
 }
 
 fn done(vm: &Vm, t0: Instant, rounds: usize) {
@@ -243,6 +237,9 @@ pub fn power_cut_every_step_create_volume() {
     wait_synced(&mut vm, CLASS, SYNC_TIMEOUT);
 
     let (steps, _) = plan_steps(&mut vm, "/root/new.yaml");
+    // Every round starts from this moment: `keep` running, synced, with its data.
+    vm.checkpoint("base")
+        .unwrap_or_else(|e| vm.fail(&format!("checkpoint: {e}"), None));
     let points = points_override(failpoints(&steps, &dm_name(CLASS, "new")));
     eprintln!(
         "crash_create_volume: {} actions ({}), failpoints {points:?}",
@@ -254,9 +251,11 @@ pub fn power_cut_every_step_create_volume() {
             .join(" ")
     );
     let new = vol_path(CLASS, "new");
-    for point in &points {
+    for (i, point) in points.iter().enumerate() {
         let round = Instant::now();
-        check_same_plan(&mut vm, "/root/new.yaml", &steps, point);
+        if i > 0 {
+            restore_base(&mut vm);
+        }
         apply_killed(&mut vm, "/root/new.yaml", point);
         cut_and_boot(&mut vm, &files, &format!("at {point}"));
         dmclass_ok(&mut vm, "activate --all");
@@ -282,42 +281,12 @@ pub fn power_cut_every_step_create_volume() {
             back.as_str(),
             None,
         );
-        // back to the start: `keep` alone
-        dmclass_ok(&mut vm, "apply /root/keep.yaml --yes --allow-destroy");
-        vm.sh(&wait_gone(&new));
         eprintln!(
             "crash_create_volume: {point}: round took {:?}",
             round.elapsed()
         );
     }
     done(&vm, t0, points.len());
-}
-
-/// Copies the scenario's disk files `from` -> `to` (VM powered off), sparse.
-fn copy_disks(vm: &Vm, suffix_from: &str, suffix_to: &str) {
-    for disk in &vm.spec().disks {
-        let file = vm.disk_file(&disk.id);
-        let with = |suffix: &str| {
-            let mut p = file.clone().into_os_string();
-            p.push(suffix);
-            p
-        };
-        let (from, to) = (with(suffix_from), with(suffix_to));
-        let st = std::process::Command::new("cp")
-            .arg("--sparse=always")
-            .arg(&from)
-            .arg(&to)
-            .status();
-        vm.check(
-            st.as_ref().is_ok_and(std::process::ExitStatus::success),
-            &format!(
-                "cp {} {}: {st:?}",
-                Path::new(&from).display(),
-                Path::new(&to).display()
-            ),
-            None,
-        );
-    }
 }
 
 pub fn power_cut_every_step_add_leg() {
@@ -367,14 +336,10 @@ pub fn power_cut_every_step_add_leg() {
     let keep_sum = write_and_verify(&mut vm, &keep, KEEP_MIB, "keep");
     wait_synced(&mut vm, CLASS, SYNC_TIMEOUT);
     let (steps, _) = plan_steps(&mut vm, "/root/three.yaml");
-    // The baseline every round starts from: the synced 2-way mirror, stopped cleanly
-    // (leg removal is refused, so the start state is restored from copies of the disks).
-    dmclass_ok(&mut vm, &format!("deactivate {CLASS}"));
-    vm.sh(&wait_gone(&keep));
-    vm.sh("sync");
-    vm.power_cut()
-        .unwrap_or_else(|e| vm.fail(&format!("power cut: {e}"), None));
-    copy_disks(&vm, "", ".base");
+    // Every round starts from this moment: the synced 2-way mirror running (leg
+    // removal is refused, so it is a checkpoint of the VM and its disks).
+    vm.checkpoint("base")
+        .unwrap_or_else(|e| vm.fail(&format!("checkpoint: {e}"), None));
 
     let points = points_override(failpoints(&steps, &dm_name(CLASS, "keep")));
     eprintln!(
@@ -386,15 +351,11 @@ pub fn power_cut_every_step_add_leg() {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    for point in &points {
+    for (i, point) in points.iter().enumerate() {
         let round = Instant::now();
-        vm.power_cut()
-            .unwrap_or_else(|e| vm.fail(&format!("power cut: {e}"), None));
-        copy_disks(&vm, ".base", "");
-        boot_with(&mut vm, &files, "on the baseline");
-        dmclass_ok(&mut vm, "activate --all");
-        vm.sh(&wait_exists(&keep));
-        check_same_plan(&mut vm, "/root/three.yaml", &steps, point);
+        if i > 0 {
+            restore_base(&mut vm);
+        }
         apply_killed(&mut vm, "/root/three.yaml", point);
         cut_and_boot(&mut vm, &files, &format!("at {point}"));
         dmclass_ok(&mut vm, "activate --all");
@@ -518,13 +479,9 @@ pub fn power_cut_every_step_proxy_part() {
         wait_proxy_synced(vm, CLASS, "p1", &master_dm, 2, SYNC_TIMEOUT);
     };
     synced(&mut vm);
-    // The baseline every round starts from: the proxy joined and in sync, stopped cleanly.
-    dmclass_ok(&mut vm, &format!("deactivate {CLASS}"));
-    vm.sh(&wait_gone(&keep));
-    vm.sh("sync");
-    vm.power_cut()
-        .unwrap_or_else(|e| vm.fail(&format!("power cut: {e}"), None));
-    copy_disks(&vm, "", ".base");
+    // Every round starts from this moment: the proxy joined and in sync.
+    vm.checkpoint("base")
+        .unwrap_or_else(|e| vm.fail(&format!("checkpoint: {e}"), None));
 
     // `proxy part` has no dry run: action:1, 2, ... until one is past the end, then the
     // split metadata writes the same way.
@@ -533,13 +490,9 @@ pub fn power_cut_every_step_proxy_part() {
         for k in 1.. {
             let point = format!("{family}:{k}");
             let round = Instant::now();
-            vm.power_cut()
-                .unwrap_or_else(|e| vm.fail(&format!("power cut: {e}"), None));
-            copy_disks(&vm, ".base", "");
-            boot_with(&mut vm, &files, "on the baseline");
-            dmclass_ok(&mut vm, "activate --all");
-            vm.sh(&wait_exists(&keep));
-            synced(&mut vm);
+            if rounds > 0 || family != "action" {
+                restore_base(&mut vm);
+            }
             if !part_killed(&mut vm, &point) {
                 eprintln!(
                     "crash_proxy_part: {point} is past the end: {} point(s) of {family}",

@@ -113,7 +113,10 @@ struct Slots {
 
 impl Slots {
     fn take(&self) {
-        let mut free = self.free.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut free = self
+            .free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         while *free == 0 {
             free = self
                 .freed
@@ -124,7 +127,10 @@ impl Slots {
     }
 
     fn give(&self) {
-        let mut free = self.free.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut free = self
+            .free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *free += 1;
         self.freed.notify_one();
     }
