@@ -7,7 +7,7 @@
 
 use crate::backend::Backend;
 use crate::error::CliError;
-use dmclass_engine::lease::client::ClassLeases;
+use dmclass_engine::lease::client::{ClassLeases, Held};
 use dmclass_engine::metadata::{ClassMeta, ClassTypeMeta};
 use dmclass_engine::plan::{DiskBinding, Plan};
 use std::collections::BTreeMap;
@@ -63,10 +63,7 @@ pub(super) fn class_leases<'a>(
 
 /// What a lease guards, for messages: `acc/vol1`, `class acc`.
 fn what(meta: &ClassMeta, volume: Option<&str>) -> String {
-    match volume {
-        Some(v) => format!("{}/{v}", meta.name),
-        None => format!("class {}", meta.name),
-    }
+    dmclass_engine::lease::guarded(&meta.name, volume)
 }
 
 /// The holder command for `volume`'s lease (`None`: the class lease, held while this
@@ -145,14 +142,12 @@ pub(super) fn take(
     let mut taken_now = Vec::new();
     let mut refused = Vec::new();
     for w in wanted {
-        if cl.held_here(&*client, w)?.is_some() {
-            continue;
-        }
         let command = holder_command(meta, cl, w)?;
         let mut waiting: Option<Instant> = None;
         loop {
             match cl.take(&mut *client, &*disks, w, &command)? {
-                Ok(_) => {
+                Ok(Held::Already(_)) => break,
+                Ok(Held::Now(_)) => {
                     if let Some(since) = waiting {
                         eprintln!(
                             "{}: taken after waiting {:.1} s",
@@ -232,10 +227,7 @@ pub(super) fn shared_take(
     }
     let paths = disk_paths(bindings);
     let new = class_leases(backend, &p.new_meta, &paths)?;
-    let current = super::context::found_classes(backend)?
-        .into_iter()
-        .find(|c| c.meta.uuid == p.class_uuid)
-        .map(|c| c.meta);
+    let current = p.old_meta.clone();
     let old_area = current.as_ref().and_then(|m| m.leases.as_ref());
     match (&current, old_area) {
         (Some(cur), Some(old)) => {

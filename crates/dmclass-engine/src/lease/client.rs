@@ -71,8 +71,18 @@ pub struct ClassLeases<'a> {
     pub host_id: HostId,
 }
 
+/// A lease this node has: whether [`ClassLeases::take`] took it now or found it held
+/// here already, and the holder process's pid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// Taken by this call.
+    Now(u32),
+    /// Held here before this call (by an earlier command's holder).
+    Already(u32),
+}
+
 /// What a refused node is told, or that it may go on.
-pub type Outcome = std::result::Result<u32, String>;
+pub type Outcome = std::result::Result<Held, String>;
 
 impl<'a> ClassLeases<'a> {
     /// The leases of class `class` (`uuid`, `nodes`, lease area `area`) for node
@@ -227,16 +237,16 @@ impl<'a> ClassLeases<'a> {
         command: &[String],
     ) -> Result<Outcome> {
         if let Some(pid) = self.held_here(client, volume)? {
-            return Ok(Ok(pid));
+            return Ok(Ok(Held::Already(pid)));
         }
         let (arg, name) = self.resource(volume)?;
         match client.hold(&arg, command)? {
-            Taken::Held(pid) => Ok(Ok(pid)),
+            Taken::Held(pid) => Ok(Ok(Held::Now(pid))),
             Taken::Busy(detail) => {
-                let what = match volume {
-                    Some(v) => format!("{}/{v}", self.class),
-                    None => format!("class {} (its metadata lease)", self.class),
-                };
+                let mut what = super::guarded(&self.class, volume);
+                if volume.is_none() {
+                    what.push_str(" (its metadata lease)");
+                }
                 let leader = client.leader(Kind::Resource, &arg, &name, self.area.geometry)?;
                 let Some(owner) = leader.held_by().and_then(HostId::new) else {
                     return Ok(Err(format!(

@@ -175,6 +175,15 @@ pub struct Holder {
 }
 
 /// What the admin reads when `what` (e.g. `acc/vol1`) is held by another node:
+/// What a lease guards, for messages: `acc/vol1` (a volume's), `class acc` (the
+/// class lease, `volume` `None`).
+pub fn guarded(class: &str, volume: Option<&str>) -> String {
+    match volume {
+        Some(v) => format!("{class}/{v}"),
+        None => format!("class {class}"),
+    }
+}
+
 /// `acc/vol1 is active on node1 (host_id 1) since 2026-12-06T16:15:16Z`. The node's name
 /// comes from the class's `nodes` by host id; the note's name only when the class does
 /// not list that host id (then said so).

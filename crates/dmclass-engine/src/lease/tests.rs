@@ -116,8 +116,12 @@ fn holder_message_names_the_node_and_since_when() {
 
 mod area_on_disks {
     #![allow(clippy::unwrap_used, clippy::many_single_char_names)]
+    use crate::lease::area::LeaseArea;
     use crate::plan::tests::world;
     use crate::plan::tests::{apply, class};
+
+    /// A change made to a valid lease area (a crafted label).
+    type Mutation = fn(&mut LeaseArea);
 
     const CLASS: &str = "  - name: acc\n    type: shared\n    nodes: [node1, node2]\n    disks:\n      - {name: d1, device: /dev/disk/by-id/virtio-d1}\n      - {name: d2, device: /dev/disk/by-id/virtio-d2}\n    groups:\n      - {name: m, type: mirror, members: [d1, d2]}\n    volumes:\n";
 
@@ -190,46 +194,38 @@ mod area_on_disks {
             "{CLASS}      - {{name: vol1, on: m, size: 64MiB}}\n"
         ));
         let p = apply(&mut w, &c, false).unwrap();
-        let mut m = p.new_meta.clone();
-        let a = m.leases.as_mut().unwrap();
-        a.volumes.insert("vol2".into(), 0);
+        let good = p.new_meta.leases.clone().unwrap();
         let size = Some(p.new_meta.disks[0].size);
-        assert!(a
-            .clone()
-            .problem(size, crate::metadata::area_sectors())
-            .unwrap()
-            .contains("taken twice"));
-        let mut a = p.new_meta.leases.clone().unwrap();
-        a.extent.offset = dmclass_model::Sectors(0);
-        assert!(a
-            .problem(
-                Some(p.new_meta.disks[0].size),
-                crate::metadata::area_sectors()
-            )
-            .unwrap()
-            .contains("outside"));
-        let mut a = p.new_meta.leases.clone().unwrap();
-        a.slots = 5000;
-        assert!(a
-            .problem(
-                Some(p.new_meta.disks[0].size),
-                crate::metadata::area_sectors()
-            )
-            .unwrap()
-            .contains("does not fit"));
-        let mut a = p.new_meta.leases.clone().unwrap();
-        a.extent.disk = "d9".into();
-        assert!(a
-            .problem(None, crate::metadata::area_sectors())
-            .unwrap()
-            .contains("unknown disk"));
+        // (what is changed, whether the disk's size is known, what the problem says)
+        let cases: [(Mutation, bool, &str); 4] = [
+            (
+                |a| _ = a.volumes.insert("vol2".into(), 0),
+                true,
+                "taken twice",
+            ),
+            (
+                |a| a.extent.offset = dmclass_model::Sectors(0),
+                true,
+                "outside",
+            ),
+            (|a| a.slots = 5000, true, "does not fit"),
+            (|a| a.extent.disk = "d9".into(), false, "unknown disk"),
+        ];
+        for (mutate, sized, says) in cases {
+            let mut a = good.clone();
+            mutate(&mut a);
+            let problem = a
+                .problem(size.filter(|_| sized), crate::metadata::area_sectors())
+                .unwrap();
+            assert!(problem.contains(says), "{problem}");
+        }
     }
 }
 
 mod taking {
     #![allow(clippy::unwrap_used, clippy::many_single_char_names)]
     use crate::io::Disks;
-    use crate::lease::client::{ClassLeases, SimLeaseState, SimLeases};
+    use crate::lease::client::{ClassLeases, Held, SimLeaseState, SimLeases};
     use crate::lease::note;
     use crate::plan::tests::{apply, class, world};
     use std::collections::BTreeMap;
@@ -275,9 +271,14 @@ mod taking {
         assert!(n1.take(&mut c1, &w.d, Some("vol1"), &[]).is_err());
         assert!(n1.join(&mut c1).unwrap());
         assert!(!n1.join(&mut c1).unwrap());
-        let pid = n1.take(&mut c1, &w.d, Some("vol1"), &[]).unwrap().unwrap();
-        // Taken again on the same node: the same holder.
-        assert_eq!(n1.take(&mut c1, &w.d, Some("vol1"), &[]).unwrap(), Ok(pid));
+        let Ok(Held::Now(pid)) = n1.take(&mut c1, &w.d, Some("vol1"), &[]).unwrap() else {
+            panic!("vol1 not taken now");
+        };
+        // Taken again on the same node: the same holder, held already.
+        assert_eq!(
+            n1.take(&mut c1, &w.d, Some("vol1"), &[]).unwrap(),
+            Ok(Held::Already(pid))
+        );
         let (dev, at) = n1.note_at("vol1").unwrap();
         w.d.write(dev, at, &note::encode("node1", 1_796_573_716).unwrap())
             .unwrap();

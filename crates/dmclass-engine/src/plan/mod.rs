@@ -407,6 +407,10 @@ pub struct Plan {
     /// The class description once the plan is executed (first metadata write).
     #[serde(skip)]
     pub new_meta: ClassMeta,
+    /// The class description the plan was made against (`None` for a new class): what
+    /// a change must hold before it runs (a shared class's leases).
+    #[serde(skip)]
+    pub old_meta: Option<ClassMeta>,
     /// Actions in execution order.
     pub actions: Vec<Action>,
     /// Remarks (rounded sizes, ignored attributes).
@@ -436,6 +440,7 @@ impl Plan {
             class: desired.name.as_str().to_owned(),
             class_uuid: meta.uuid,
             based_on_generation: cur.meta.as_ref().map(|m| m.generation),
+            old_meta: cur.meta.clone(),
             new_meta: meta,
             actions: Vec::new(),
             notes: Vec::new(),

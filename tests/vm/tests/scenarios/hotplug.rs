@@ -322,7 +322,7 @@ const READ_ATTEMPTS: usize = 6;
 fn write_random_region(vm: &mut Vm, dev: &str, mib: u64, at: u64) -> (String, String) {
     let out = vm.sh(&format!(
         "set -e; {w}
-         dd if=/dev/urandom of=/tmp/r.pat bs=1M count={mib} 2>/dev/null
+         dmclass-vm-random {mib} >/tmp/r.pat
          dd if=/tmp/r.pat of={dev} bs=1M oflag=direct conv=fsync 2>/dev/null
          sha256sum /tmp/r.pat | cut -d' ' -f1
          dd if=/tmp/r.pat bs=1M skip={at} count=1 2>/dev/null | sha256sum | cut -d' ' -f1

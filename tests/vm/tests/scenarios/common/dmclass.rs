@@ -392,11 +392,12 @@ pub fn disk_by_wwn(vm: &Vm, name: &str, disk: &DiskSpec) -> String {
     }
 }
 
-/// Writes `mib` MiB of random data to `dev` (direct I/O, fsync); returns its sha256.
+/// Writes `mib` MiB of fresh pseudo-random data (`dmclass-vm-random`) to `dev` (direct
+/// I/O, fsync); returns its sha256.
 pub fn write_random(vm: &mut Vm, dev: &str, mib: u64, tag: &str) -> String {
     let out = vm.sh(&format!(
         "set -e; {w}
-         dd if=/dev/urandom of=/tmp/{tag}.pat bs=1M count={mib} 2>/dev/null
+         dmclass-vm-random {mib} >/tmp/{tag}.pat
          dd if=/tmp/{tag}.pat of={dev} bs=1M oflag=direct conv=fsync 2>&1 | grep -v records || true
          sha256sum /tmp/{tag}.pat | cut -d' ' -f1; rm -f /tmp/{tag}.pat",
         w = wait_exists(dev)
