@@ -116,24 +116,20 @@ pub(crate) fn host_seed() -> Result<[u8; 64], VmError> {
 /// every block device (the project's udev rule runs on them as at boot). Prints one
 /// UUID from the reseeded generator.
 pub(crate) fn after_resume_script(seed: &[u8], now: SystemTime) -> String {
-    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let seed = crate::chan::b64_encode(seed);
-    format!(
-        "set -e
-echo '{seed}' | base64 -d | dmclass-vm-reseed
-date -s @{secs} >/dev/null
-sync
+    renewed(
+        seed,
+        now,
+        "sync
 echo 3 >/proc/sys/vm/drop_caches
 for b in /sys/block/*; do
-  n=${{b##*/}}
+  n=${b##*/}
   case $n in loop*|ram*|dm-*|sr*|md*) continue ;; esac
   blockdev --flushbufs /dev/$n 2>/dev/null || true
   blockdev --rereadpt /dev/$n 2>/dev/null || true
 done
 udevadm trigger --type=devices --subsystem-match=block --action=add
 udevadm settle --timeout=60
-cat /proc/sys/kernel/random/uuid
-"
+",
     )
 }
 
@@ -142,13 +138,19 @@ cat /proc/sys/kernel/random/uuid
 /// random generator (every restored copy starts from the same state) and the clock
 /// are renewed. Prints one UUID from the reseeded generator.
 pub(crate) fn after_restore_script(seed: &[u8], now: SystemTime) -> String {
+    renewed(seed, now, "")
+}
+
+/// Reseed the guest's generator from `seed`, set its clock to `now`, run `then`, print
+/// one UUID from the reseeded generator (each resumed copy must draw a new one).
+fn renewed(seed: &[u8], now: SystemTime, then: &str) -> String {
     let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let seed = crate::chan::b64_encode(seed);
     format!(
         "set -e
 echo '{seed}' | base64 -d | dmclass-vm-reseed
 date -s @{secs} >/dev/null
-cat /proc/sys/kernel/random/uuid
+{then}cat /proc/sys/kernel/random/uuid
 "
     )
 }
@@ -167,6 +169,21 @@ mod tests {
         assert!(s.contains("date -s @1765000000"), "{s}");
         assert!(s.contains("--subsystem-match=block --action=add"), "{s}");
         assert!(s.starts_with("set -e\n"), "{s}");
+        assert!(s.contains("n=${b##*/}"), "{s}");
+        assert!(
+            s.ends_with("udevadm settle --timeout=60\ncat /proc/sys/kernel/random/uuid\n"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn a_restored_checkpoint_only_reseeds_and_sets_the_clock() {
+        let s = after_restore_script(&[0u8; 3], UNIX_EPOCH + Duration::from_secs(7));
+        assert_eq!(
+            s,
+            "set -e\necho 'AAAA' | base64 -d | dmclass-vm-reseed\ndate -s @7 >/dev/null\n\
+             cat /proc/sys/kernel/random/uuid\n"
+        );
     }
 
     #[test]
