@@ -271,20 +271,19 @@ impl Vm {
             }
         }
         self.last_boot = t0.elapsed();
+        let how = if resume { "resumed" } else { "booted" };
         if trace() {
             eprintln!(
-                "[{} {:>6.2}s] boot {} ({})",
+                "[{} {:>6.2}s] boot {} ({how})",
                 self.spec.name,
                 self.last_boot.as_secs_f64(),
-                self.boots,
-                if resume { "resumed" } else { "booted" }
+                self.boots
             );
         }
         log::info!(
-            "{}: boot {} ({}) took {:?}",
+            "{}: boot {} ({how}) took {:?}",
             self.spec.name,
             self.boots,
-            if resume { "resumed" } else { "booted" },
             self.last_boot
         );
         Ok(())
@@ -302,9 +301,10 @@ impl Vm {
             .disks
             .iter()
             .map(|d| {
-                let file = self.run_dir.join(format!("{}.raw", d.id));
-                let copy = self.run_dir.join(format!("{}.raw.{name}", d.id));
-                (file, copy)
+                let file = self.disk_file(&d.id);
+                let mut copy = file.clone().into_os_string();
+                copy.push(format!(".{name}"));
+                (file, PathBuf::from(copy))
             })
             .collect();
         (self.run_dir.join(format!("{name}.checkpoint")), disks)

@@ -221,7 +221,7 @@ impl<'a> ClassLeases<'a> {
 
     /// The holder process already holding `volume`'s lease (`None`: the class lease)
     /// on this node.
-    pub fn held_here(&self, client: &dyn LeaseClient, volume: Option<&str>) -> Result<Option<u32>> {
+    fn held_here(&self, client: &dyn LeaseClient, volume: Option<&str>) -> Result<Option<u32>> {
         let (_, name) = self.resource(volume)?;
         Ok(client.status()?.holder(&self.lockspace(), &name))
     }
