@@ -26,6 +26,8 @@
 //! * [`root`]: the root class: converting the running system disk in place (the
 //!   keep-disk layout, the conversion decided per disk, the ESP copy); [`gpt`]: GUID
 //!   partition tables, read totally and written;
+//! * [`bootenv`]: boot environments of a root class (parted proxies of its volumes
+//!   booted through their own UEFI entries: command line, fstab, entries, listing);
 //! * [`plan`] / [`exec`]: desired vs actual → ordered actions, run over the traits;
 //! * [`assemble`]: scan disks, group classes, activate (degraded when legs are missing),
 //!   deactivate; [`assemble::recover`] finishes an interrupted apply,
@@ -40,6 +42,7 @@
 
 pub mod alloc;
 pub mod assemble;
+pub mod bootenv;
 pub mod closing;
 pub mod columns;
 pub mod cow;

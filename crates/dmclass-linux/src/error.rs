@@ -40,4 +40,12 @@ pub enum LinuxError {
         /// The kernel's or the tool's reason.
         reason: String,
     },
+    /// Freezing, mounting or writing a boot environment's files ([`crate::bootenv`]).
+    #[error("{what}: {reason}")]
+    BootEnv {
+        /// What was being done, naming the file system or file.
+        what: String,
+        /// The kernel's reason.
+        reason: String,
+    },
 }

@@ -18,6 +18,7 @@
 // Tests may unwrap (common brief); production code may not (workspace lint).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod bootenv;
 pub mod capture;
 pub mod diskio;
 pub mod disks;

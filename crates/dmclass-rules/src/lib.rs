@@ -14,7 +14,7 @@ pub use detect::{boot_mode, detect_environment};
 pub use dmclass_model::{BootMode, Environment};
 pub use error::RulesError;
 pub use facts::*;
-pub use gate::{disk_matches, gate, gate_with, Allowance, Finding, Report};
+pub use gate::{disk_matches, gate, gate_function, gate_with, Allowance, Finding, Report};
 pub use kind::{classify, DeviceKind};
 pub use matrix::{
     matrix, BootRequirement, DenyHint, DeviceMap, Function, Limit, Matrix, Note, Rule, RuleClass,

@@ -169,6 +169,8 @@ pub(crate) fn blockdev_args(disk: &DiskSpec, file: &Path) -> Vec<String> {
 pub(crate) struct Paths<'a> {
     pub image: &'a ImagePaths,
     pub ovmf: PathBuf,
+    /// OVMF's code and this VM's variable store ([`VmSpec::efi_vars`]).
+    pub efi_vars: Option<(&'a Path, &'a Path)>,
     pub console_log: &'a Path,
     pub agent_sock: &'a Path,
     pub qmp_sock: &'a Path,
@@ -234,8 +236,20 @@ pub(crate) fn args(spec: &VmSpec, p: &Paths<'_>) -> Vec<OsString> {
     let mem = spec.memory_mib.to_string();
     push(&["-m", &mem]);
     if spec.firmware == Firmware::Uefi {
-        let ovmf = p.ovmf.display().to_string();
-        push(&["-bios", &ovmf]);
+        match p.efi_vars {
+            Some((code, vars)) if spec.efi_vars => {
+                let code = format!(
+                    "if=pflash,format=raw,unit=0,readonly=on,file={}",
+                    code.display()
+                );
+                let vars = format!("if=pflash,format=raw,unit=1,file={}", vars.display());
+                push(&["-drive", &code, "-drive", &vars]);
+            }
+            _ => {
+                let ovmf = p.ovmf.display().to_string();
+                push(&["-bios", &ovmf]);
+            }
+        }
     }
     if !spec.boots_from_disk() {
         let kernel = p.image.kernel.display().to_string();

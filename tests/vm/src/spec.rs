@@ -279,6 +279,8 @@ pub struct VmSpec {
     /// Boots after the first resume a VM state saved right after the first boot
     /// ([`VmSpec::quick_reboots`]).
     pub quick_reboots: bool,
+    /// UEFI variables kept across boots ([`VmSpec::efi_vars`]).
+    pub efi_vars: bool,
     /// Under UEFI, QEMU loads the kernel and initramfs (`-kernel`) although a disk has
     /// an ESP and a root file system: for disks on a controller the firmware has no
     /// driver for ([`VmSpec::kernel_from_qemu`]).
@@ -313,6 +315,7 @@ impl VmSpec {
             boot_timeout: Duration::from_secs(240),
             extra_append: String::new(),
             quick_reboots: false,
+            efi_vars: false,
             kernel_from_qemu: false,
             link: None,
         }
@@ -329,6 +332,16 @@ impl VmSpec {
     #[must_use]
     pub fn quick_reboots(mut self) -> Self {
         self.quick_reboots = true;
+        self
+    }
+
+    /// The firmware's variables (boot entries, `BootOrder`, `BootNext`) are kept
+    /// across boots, as a machine's NVRAM: OVMF's code and a variable store of this
+    /// VM's own (a copy of `OVMF_VARS_4M.fd` made at the first boot) as two flash
+    /// devices. Without it (`-bios`), every boot starts from the firmware's defaults.
+    #[must_use]
+    pub fn efi_vars(mut self) -> Self {
+        self.efi_vars = true;
         self
     }
 

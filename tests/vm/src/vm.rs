@@ -56,6 +56,11 @@ fn trace() -> bool {
     std::env::var_os("DMCLASS_VM_TRACE").is_some_and(|v| v == "1")
 }
 
+/// OVMF's code (4 MiB build) and its variable store template, for VMs whose
+/// variables persist ([`VmSpec::efi_vars`]).
+const OVMF_CODE_4M: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+const OVMF_VARS_4M: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+
 fn ovmf_path() -> PathBuf {
     std::env::var_os("DMCLASS_OVMF")
         .map_or_else(|| PathBuf::from("/usr/share/ovmf/OVMF.fd"), PathBuf::from)
@@ -183,6 +188,11 @@ impl Vm {
                 .clone()
                 .unwrap_or_else(|| run_dir.join(format!("{}.raw", d.id)))
         };
+        let vars = self.run_dir.join("efivars.fd");
+        if self.spec.efi_vars && !vars.exists() {
+            fs::copy(OVMF_VARS_4M, &vars)
+                .map_err(|e| VmError::io(format!("copy {OVMF_VARS_4M}"), e))?;
+        }
         let restoring = self.restoring.take();
         let resume = restoring.is_some() || self.can_resume();
         let mut args = qemu::args(
@@ -190,6 +200,7 @@ impl Vm {
             &qemu::Paths {
                 image: &self.image,
                 ovmf: ovmf_path(),
+                efi_vars: Some((Path::new(OVMF_CODE_4M), &vars)),
                 console_log: &self.console_log,
                 agent_sock: &agent_sock,
                 qmp_sock: &qmp_sock,
@@ -316,9 +327,14 @@ impl Vm {
     /// of a plan) prepares it once. Every disk must be attached and the VM's own
     /// (a disk image another VM writes cannot be put back).
     pub fn checkpoint(&mut self, name: &str) -> Result<(), VmError> {
-        if !self.absent.is_empty() || self.spec.disks.iter().any(|d| d.file.is_some()) {
+        // The variable store is a flash device QEMU's saved state does not carry.
+        if !self.absent.is_empty()
+            || self.spec.disks.iter().any(|d| d.file.is_some())
+            || self.spec.efi_vars
+        {
             return Err(VmError::Spec(format!(
-                "VM `{}`: a checkpoint needs every disk attached and none shared with another VM",
+                "VM `{}`: a checkpoint needs every disk attached, none shared with another VM \
+                 and no persistent UEFI variables",
                 self.spec.name
             )));
         }

@@ -415,7 +415,9 @@ fn register(c: &ClassOnDisks, esps: &[Esp], args: &EspSyncArgs) -> Result<BootRe
             partition: e.guid,
         })
         .collect();
-    let missing: Vec<EspOfDisk> = boot_entry::missing(&before, &wanted)
+    // An environment's entry boots another root: it is no disk's entry.
+    let disk_entries = dmclass_engine::bootenv::entries::without_envs(&before);
+    let missing: Vec<EspOfDisk> = boot_entry::missing(&disk_entries, &wanted)
         .into_iter()
         .cloned()
         .collect();
@@ -474,7 +476,7 @@ fn register(c: &ClassOnDisks, esps: &[Esp], args: &EspSyncArgs) -> Result<BootRe
         .iter()
         .map(|w| EntryReport {
             disk: w.disk.clone(),
-            entry: after
+            entry: dmclass_engine::bootenv::entries::without_envs(&after)
                 .entries
                 .iter()
                 .find(|e| e.active && e.partition == Some(w.partition))

@@ -215,7 +215,16 @@ impl Allocator {
             .chain(crate::proxy::leg_extents(class))
             .chain(class.leases.iter().map(|a| &a.extent))
             .collect();
-        Allocator::new(&disks, crate::metadata::area_sectors(), &used)
+        let mut a = Allocator::new(&disks, crate::metadata::area_sectors(), &used)?;
+        // A root class's system disks (private area inside the dmclass partition) are
+        // laid out by the conversion alone: their ESP and partition tables lie outside
+        // every extent, so nothing is ever allocated there.
+        for d in class.disks.iter().filter(|d| d.area_offset.0 != 0) {
+            if let Some(runs) = a.free.get_mut(&d.name) {
+                runs.clear();
+            }
+        }
+        Ok(a)
     }
 
     /// Free sectors on a disk.

@@ -63,6 +63,58 @@ pub struct ClassMeta {
     /// A shared class's lease area ([`crate::lease::area`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leases: Option<crate::lease::area::LeaseArea>,
+    /// A root class's boot environments ([`crate::bootenv`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub boot_envs: Vec<BootEnvMeta>,
+}
+
+/// The name of the boot environment made of a root class's own volumes
+/// ([`crate::bootenv`]); no recorded environment has it.
+pub const PRIMARY_BOOT_ENV: &str = "primary";
+
+/// A boot environment of a root class as recorded ([`crate::bootenv`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BootEnvMeta {
+    /// Its name.
+    pub name: String,
+    /// When it was created (seconds since the epoch).
+    pub created: u64,
+    /// Its proxies, one per volume of the class.
+    pub volumes: Vec<EnvVolume>,
+    /// `creating` until its proxies are parted and its file systems name them.
+    #[serde(default)]
+    pub state: BootEnvState,
+}
+
+/// One volume of an environment.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EnvVolume {
+    /// The class volume (the proxy's master).
+    pub volume: String,
+    /// The proxy holding the environment's copy of it.
+    pub proxy: String,
+}
+
+/// How far an environment got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BootEnvState {
+    /// Its proxies are joined or being parted; it does not boot yet (`bootenv create`
+    /// again finishes it, `bootenv remove` takes it away).
+    Creating,
+    /// Parted, its file systems rewritten: it boots.
+    #[default]
+    Ready,
+}
+
+impl BootEnvState {
+    /// Lowercase name, as recorded and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BootEnvState::Creating => "creating",
+            BootEnvState::Ready => "ready",
+        }
+    }
 }
 
 /// An undo of a root class, requested and not yet carried out.
@@ -143,6 +195,7 @@ impl ClassMeta {
             departed: Vec::new(),
             undo: None,
             leases: None,
+            boot_envs: Vec::new(),
         }
     }
 

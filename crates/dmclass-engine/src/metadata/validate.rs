@@ -109,6 +109,50 @@ fn counts(m: &ClassMeta) -> Option<String> {
                 )
             })
         })
+        .or_else(|| boot_envs(m))
+}
+
+/// Each boot environment names proxies the class has, of the volumes named, and only
+/// once; a root class only.
+fn boot_envs(m: &ClassMeta) -> Option<String> {
+    if m.boot_envs.is_empty() {
+        return None;
+    }
+    if m.class_type != super::ClassTypeMeta::Root {
+        return Some("boot environments recorded in a class that is no root class".into());
+    }
+    too_many("boot environments", m.boot_envs.len(), MAX_OBJECTS).or_else(|| {
+        let mut seen = std::collections::BTreeSet::new();
+        m.boot_envs.iter().find_map(|e| {
+            if !seen.insert(e.name.as_str()) || e.name == super::PRIMARY_BOOT_ENV {
+                return Some(format!(
+                    "boot environment name {:?} twice or reserved",
+                    e.name
+                ));
+            }
+            e.volumes.iter().find_map(|v| {
+                let proxy = m.snapshots.iter().any(|s| {
+                    s.name == v.proxy
+                        && s.origin == v.volume
+                        && matches!(s.kind, super::SnapshotKindMeta::Proxy { .. })
+                });
+                let holders = m
+                    .boot_envs
+                    .iter()
+                    .flat_map(|o| o.volumes.iter())
+                    .filter(|w| w.proxy == v.proxy)
+                    .count();
+                let ok = proxy && holders == 1;
+                (!ok).then(|| {
+                    format!(
+                        "boot environment {} names proxy {} of {}, which the class does not hold \
+                         (or another environment does)",
+                        e.name, v.proxy, v.volume
+                    )
+                })
+            })
+        })
+    })
 }
 
 fn disks(area: &DecodedArea, ctx: &LabelContext<'_>) -> Option<String> {

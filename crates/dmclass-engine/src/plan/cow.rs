@@ -13,7 +13,9 @@ use crate::cow::tables::origin_stack;
 use crate::cow::{find, plain_store, snap_devs, snapshots_of, MergeMode};
 use crate::error::{refuse, Result};
 use crate::io::DmInfo;
-use crate::metadata::{ClassMeta, CowState, ModeMeta, SnapshotKindMeta, SnapshotMeta, VolumeMeta};
+use crate::metadata::{
+    ClassMeta, ClassTypeMeta, CowState, ModeMeta, SnapshotKindMeta, SnapshotMeta, VolumeMeta,
+};
 use crate::names::{dm_name, Layer};
 use crate::region::region_size;
 use crate::tables::{DeviceRole, DeviceSpec};
@@ -103,7 +105,23 @@ pub(crate) fn diff(
         {
             return refuse(class, &format!("volume {origin}"), "it has snapshots; growing it or adding a leg is refused (remove the snapshots first)");
         }
-        let target = Target::resolve(meta, &vol.on, vol.engine, vol.jrm)?;
+        // A root class's system disks have no free space (root/convert.rs): its
+        // stores go to the boot-environment group.
+        let on =
+            match meta.class_type {
+                ClassTypeMeta::Root => match crate::root::env_group(meta) {
+                    Some(g) => g.name.clone(),
+                    None => return refuse(
+                        class,
+                        &obj,
+                        "a root class keeps copy-on-write stores on its boot-environment group \
+                         (a second mirror group of whole disks), and this class has none; the \
+                         system disks hold no free space",
+                    ),
+                },
+                _ => vol.on.clone(),
+            };
+        let target = Target::resolve(meta, &on, vol.engine, vol.jrm)?;
         let chunk_s = chunk.to_sectors_ceil();
         if let Some(have) = find(meta, name) {
             if have.origin != origin || have.chunk != chunk_s || have.size != target.round(size)? {

@@ -480,6 +480,17 @@ pub fn plan(
     if root::is_conversion(desired) {
         return root::plan_root(desired, bindings, actual, opts);
     }
+    plan_diff(desired, bindings, actual, opts)
+}
+
+/// The general planner: the class on the disks compared with `desired` (a converted
+/// root class comes here for its snapshots and proxies).
+fn plan_diff(
+    desired: &Class,
+    bindings: &[DiskBinding],
+    actual: &Actual,
+    opts: &PlanOptions,
+) -> Result<Plan> {
     let mut ids = Ids::new(opts.id_seed);
     intent::check_closed(desired.name.as_str(), actual)?;
     let cur = current::current(desired, bindings, actual)?;

@@ -503,6 +503,21 @@ pub fn plan_proxy(
     let Some(p) = find(&old, proxy) else {
         return refuse(class, &obj, "no proxy of that name");
     };
+    // A boot environment's proxies are `dmclass bootenv`'s: parted by its create,
+    // broken off by its remove (after the environment is forgotten).
+    if let Some(e) = crate::bootenv::env_of_proxy(&old, proxy) {
+        let creating = e.state == crate::bootenv::BootEnvState::Creating;
+        if !(creating && matches!(op, ProxyOp::Part { .. })) {
+            return refuse(
+                class,
+                &obj,
+                format!(
+                    "it holds boot environment {}; `dmclass bootenv remove {}` takes it away",
+                    e.name, e.name
+                ),
+            );
+        }
+    }
     let master = p.master.to_owned();
     let Some(i) = old.snapshots.iter().position(|s| s.name == proxy) else {
         return refuse(class, &obj, "no proxy of that name");

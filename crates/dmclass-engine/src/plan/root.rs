@@ -140,10 +140,13 @@ pub(crate) fn plan_root(
     if let Some(m) = have.filter(|_| conv.work.is_empty()) {
         // Converted: the same file plans nothing; changes to a converted root class
         // are not built yet.
+        // The system volumes (each mirrors a partition); volumes on the
+        // boot-environment group (broken-off proxies) are the general planner's.
         let shape = |m: &ClassMeta| {
             let mut v: Vec<(String, Option<u32>, Vec<String>)> = m
                 .volumes
                 .iter()
+                .filter(|v| v.partition.is_some())
                 .map(|v| {
                     (
                         v.name.clone(),
@@ -167,9 +170,17 @@ pub(crate) fn plan_root(
                 "it is a converted root class and the file describes other volumes or disks; changing a root class after its conversion is not built yet (`dmclass export` shows the class as it is)",
             ));
         }
-        p.new_meta = m.clone();
-        p.notes.clear();
-        return Ok(p);
+        let system = m.volumes.iter().filter(|v| v.partition.is_some()).count();
+        if m.snapshots.is_empty()
+            && desired.snapshots.is_empty()
+            && m.volumes.len() == system
+            && desired.volumes.len() == system
+        {
+            p.new_meta = m.clone();
+            p.notes.clear();
+            return Ok(p);
+        }
+        return super::plan_diff(&with_boot_envs(desired, m), bindings, actual, opts);
     }
     p.actions = actions(&conv, &mut ids)?;
     if have.is_some() && conv.meta.generation > 1 {
@@ -189,6 +200,25 @@ pub(crate) fn plan_root(
         ));
     }
     Ok(p)
+}
+
+/// What the general planner gets for a converted class: `desired` with each system
+/// volume's size as converted (the file may leave it out: the partition's), and the
+/// boot environments' proxies, which `dmclass bootenv` keeps and no file lists.
+fn with_boot_envs(desired: &Class, m: &ClassMeta) -> Class {
+    let mut d = desired.clone();
+    for v in &mut d.volumes {
+        if let Some(vm) = m.volume(v.name.as_str()) {
+            v.size = Bytes(vm.size.0 * 512);
+        }
+    }
+    for s in crate::proxy::exported(m) {
+        let ours = crate::bootenv::env_of_proxy(m, s.name.as_str()).is_some();
+        if ours && !d.snapshots.iter().any(|x| x.name == s.name) {
+            d.snapshots.push(s);
+        }
+    }
+    d
 }
 
 fn actions(conv: &Conversion, ids: &mut Ids) -> Result<Vec<Action>> {
@@ -281,7 +311,12 @@ fn actions(conv: &Conversion, ids: &mut Ids) -> Result<Vec<Action>> {
                 ActionKind::FormatArea,
                 w.disk.clone(),
                 format!(
-                    "private area in the dmclass partition with class {} generation {}{}",
+                    "private area {} with class {} generation {}{}",
+                    if meta.disk(&w.disk).is_some_and(|d| d.area_offset.0 == 0) {
+                        "at the start of the disk (it holds boot environments)"
+                    } else {
+                        "in the dmclass partition"
+                    },
                     meta.name,
                     meta.generation,
                     if keep {

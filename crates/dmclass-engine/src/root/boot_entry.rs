@@ -32,6 +32,8 @@ pub struct BootEntry {
 pub struct BootVariables {
     /// The entry this boot came from.
     pub current: Option<u16>,
+    /// The entry the next boot takes once (`BootNext`), before the boot order.
+    pub next: Option<u16>,
     /// The boot order.
     pub order: Vec<u16>,
     /// Every entry.
@@ -51,6 +53,8 @@ pub fn parse_efibootmgr(text: &str) -> BootVariables {
     for line in text.lines().take(4096) {
         if let Some(rest) = line.strip_prefix("BootCurrent:") {
             v.current = hex4(rest.trim());
+        } else if let Some(rest) = line.strip_prefix("BootNext:") {
+            v.next = hex4(rest.trim());
         } else if let Some(rest) = line.strip_prefix("BootOrder:") {
             v.order = rest
                 .trim()
@@ -140,7 +144,8 @@ pub fn loader_for(v: &BootVariables, esps: &[EspOfDisk]) -> String {
         .unwrap_or_else(|| FALLBACK_LOADER.to_string())
 }
 
-/// The ESPs without an active entry that boots from them.
+/// The ESPs without an active entry that boots from them (give it the variables
+/// without boot environments' entries: `bootenv::entries::without_envs`).
 pub fn missing<'a>(v: &BootVariables, esps: &'a [EspOfDisk]) -> Vec<&'a EspOfDisk> {
     esps.iter()
         .filter(|x| {

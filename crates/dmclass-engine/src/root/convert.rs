@@ -258,32 +258,63 @@ pub fn decide(
              single disks of a root class are not built yet)",
         );
     }
-    let group = match class.groups.as_slice() {
-        [g] if g.kind == GroupKind::Mirror
-            && g.members.iter().any(|m| m.value.as_str() == keep)
-            && g.members.len() >= 2 =>
-        {
-            g
-        }
+    let holds_keep = |g: &&dmclass_model::Group| g.members.iter().any(|m| m.value.as_str() == keep);
+    let group = match class
+        .groups
+        .iter()
+        .filter(holds_keep)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [g] if g.kind == GroupKind::Mirror && g.members.len() >= 2 => *g,
         _ => {
             return refuse(
                 "groups",
                 format!(
                     "a root class with a keep disk needs exactly one mirror group holding keep \
-                     disk {keep} and at least one other disk (a second group, for boot \
-                     environments, is not built yet)"
+                     disk {keep} and at least one other disk"
                 ),
             )
         }
     };
+    // At most one more group: the boot-environment group, disks that hold proxies
+    // of the system volumes (an environment), never the system itself.
+    let env_group = match class
+        .groups
+        .iter()
+        .filter(|g| !holds_keep(g))
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [] => None,
+        [g] if g.kind == GroupKind::Mirror
+            && g.members
+                .iter()
+                .all(|m| class.disks.iter().any(|d| d.name == m.value)) =>
+        {
+            Some(*g)
+        }
+        _ => {
+            return refuse(
+                "groups",
+                "a root class holds its system group and at most one boot-environment group: \
+                 a mirror group of one or more disks of the class, not holding the keep disk",
+            )
+        }
+    };
+    let in_group =
+        |g: &dmclass_model::Group, n: &dmclass_model::Name| g.members.iter().any(|m| m.value == *n);
     if let Some(d) = class
         .disks
         .iter()
-        .find(|d| !group.members.iter().any(|m| m.value == d.name))
+        .find(|d| !in_group(group, &d.name) && !env_group.is_some_and(|e| in_group(e, &d.name)))
     {
         return refuse(
             format!("disk {}", d.name.as_str()),
-            format!("it is in no group; every disk of the root class mirrors keep disk {keep}"),
+            format!(
+                "it is in no group; every disk of the root class mirrors keep disk {keep} or \
+                 holds boot environments (the second group)"
+            ),
         );
     }
     let find = |n: &str| disks.iter().find(|d| d.name == n);
@@ -377,6 +408,36 @@ pub fn decide(
         kind: GroupKindMeta::Mirror,
         members: members.iter().map(|m| (*m).to_owned()).collect(),
     });
+    let env_members: Vec<&str> = env_group
+        .map(|g| g.members.iter().map(|m| m.value.as_str()).collect())
+        .unwrap_or_default();
+    if let Some(g) = env_group {
+        // Whole disks with the private area at sector 0, as a local class's: no
+        // partition table, no ESP (environments boot from the system disks' ESPs).
+        for name in &env_members {
+            let Some(d) = find(name) else {
+                return refuse(format!("disk {name}"), "not found on this machine");
+            };
+            let uuid = existing
+                .and_then(|m| m.disk(name))
+                .map_or_else(&mut *new_id, |d| d.uuid);
+            meta.disks.push(DiskMeta {
+                name: (*name).to_owned(),
+                uuid,
+                identity: d.identity.clone(),
+                size: Sectors(d.bytes / 512),
+                role: DiskRoleMeta::Member,
+                state: DiskState::Enable,
+                area_offset: Sectors(0),
+                node: None,
+            });
+        }
+        meta.groups.push(GroupMeta {
+            name: g.name.as_str().to_owned(),
+            kind: GroupKindMeta::Mirror,
+            members: env_members.iter().map(|m| (*m).to_owned()).collect(),
+        });
+    }
     for (i, p) in &matches {
         let v = &class.volumes[*i];
         let legs = members
@@ -444,9 +505,28 @@ pub fn decide(
     if let Some(m) = existing.filter(|_| keep_done) {
         super::replace::replacement(m, &mut meta, disks)?;
     }
-    let work = work(
+    let mut work = work(
         &layout, &base, keep_gpt, keep, &members, disks, &meta, new_id,
     )?;
+    // Boot-environment disks first: nothing of the system is on them.
+    for (i, name) in env_members.iter().enumerate() {
+        let Some(d) = disks.iter().find(|d| d.name == *name) else {
+            return refuse(format!("disk {name}"), "not found on this machine");
+        };
+        if !d.member {
+            work.insert(
+                i,
+                DiskWork {
+                    disk: (*name).to_owned(),
+                    table: None,
+                    disk_sectors: d.bytes / 512,
+                    esp_copies: Vec::new(),
+                    rmetas: Vec::new(),
+                    format: true,
+                },
+            );
+        }
+    }
     Ok(Conversion {
         layout,
         keep: keep.to_owned(),

@@ -24,6 +24,19 @@
 //! partitions to them. docs/root-class.md tells the whole story, and lists what is not
 //! built yet.
 
+/// The boot-environment group of a root class: the group of whole disks (private
+/// area at sector 0) beside the system group, if the class has one.
+pub fn env_group(meta: &crate::metadata::ClassMeta) -> Option<&crate::metadata::GroupMeta> {
+    if meta.class_type != crate::metadata::ClassTypeMeta::Root {
+        return None;
+    }
+    meta.groups.iter().find(|g| {
+        g.members
+            .iter()
+            .all(|m| meta.disk(m).is_some_and(|d| d.area_offset.0 == 0))
+    })
+}
+
 pub mod boot_entry;
 pub mod convert;
 pub mod cut;
@@ -37,6 +50,8 @@ pub mod undo;
 mod tests;
 #[cfg(test)]
 mod tests_convert;
+#[cfg(test)]
+mod tests_envgroup;
 #[cfg(test)]
 mod tests_replace;
 #[cfg(test)]

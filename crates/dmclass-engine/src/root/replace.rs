@@ -21,9 +21,12 @@ pub(super) fn replacement(
     disks: &[DiskIn<'_>],
 ) -> Result<(), Refusal> {
     let shape = |m: &ClassMeta| {
+        // The system volumes; those on the boot-environment group are no part of
+        // the conversion.
         let mut v: Vec<VolumeShape> = m
             .volumes
             .iter()
+            .filter(|v| v.partition.is_some())
             .map(|v| {
                 let legs = v
                     .layout

@@ -77,7 +77,12 @@ fn write_system_table(w: &mut W, mib: u64, root: (u64, u64)) {
 
 /// Machine with a 128 MiB system disk `sys1` (GPT, ESP, root) and a blank `sys2`.
 pub(super) fn machine() -> W {
-    let mut w = world(&["sys1", "sys2"], 128);
+    machine_with(&["sys1", "sys2"])
+}
+
+/// [`machine`] with other blank disks after `sys1` (the first name is the system disk).
+pub(super) fn machine_with(names: &[&str]) -> W {
+    let mut w = world(names, 128);
     write_system_table(&mut w, 128, ROOT);
     let p = w.b[0].path.clone();
     let boot = fat32_boot();

@@ -368,6 +368,9 @@ impl<'a, 'f, 'c> ClassCheck<'a, 'f, 'c> {
         }
         if kind_known {
             let (min, max) = match g.kind {
+                // A root class's boot-environment group may be one disk (GDS allows
+                // a mirror group of one disk; it holds copies, not the system).
+                GroupKind::Mirror if class.class_type == ClassType::Root => (1, 8),
                 GroupKind::Mirror => (2, 8),
                 GroupKind::Stripe { .. } | GroupKind::Concat => (2, 64),
                 GroupKind::Netmirror => (2, 2),

@@ -85,6 +85,40 @@ pub fn gate_with(m: &Matrix, config: &Config, facts: &Facts) -> Report {
     report
 }
 
+/// Checks one `function` of `class` on this machine (environment and boot mode; no
+/// disk): for operations asked of a machine before any configuration names them, such
+/// as `dmclass bootenv`, which is denied on a KVM guest even when no root class exists
+/// there. The class gives the class type and the name in the message.
+pub fn gate_function(class: &Class, function: Function, facts: &Facts) -> Report {
+    let mut report = Report::default();
+    let m = match matrix() {
+        Ok(m) => m,
+        Err(e) => {
+            report.denials.push(Finding {
+                rule: Vec::new(),
+                class: None,
+                object: None,
+                span: None,
+                message: e.to_string(),
+                hint: Some("this is a defect of the dmclass build; please report it".into()),
+            });
+            return report;
+        }
+    };
+    let ctx = Ctx {
+        env: facts.environment,
+        boot: facts.boot,
+    };
+    let u = Use {
+        function,
+        disks: BTreeSet::new(),
+        objects: vec![class.name.to_string()],
+        span: class.span,
+    };
+    evaluate(m, ctx, class, &u, &BTreeMap::new(), &mut report);
+    report
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Ctx {
     env: Environment,

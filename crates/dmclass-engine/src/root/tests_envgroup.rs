@@ -1,0 +1,244 @@
+//! A root class with a boot-environment group: the conversion formats its disks as
+//! whole-disk members (no partition table, no ESP), the first activation leaves them
+//! alone, and a proxy of a system volume joins there, copies, and parts as a
+//! point-in-time copy of the running root.
+#![allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::many_single_char_names,
+    clippy::format_push_string
+)]
+
+use super::tests_convert::{read, run, MIB, ROOT};
+use crate::assemble::{activate, group_classes, scan};
+use crate::exec::execute;
+use crate::gpt::{read_gpt, GptOnDisk};
+use crate::io::Kernel as _;
+use crate::plan::read_actual;
+use crate::plan::tests::{class, plan_for, W};
+use crate::plan::{plan_proxy, ActionKind, PlanOptions, ProxyOp};
+use dmclass_model::{Bytes, Class};
+
+const TOP: &str = "dmclass-sys-root";
+const PROXY: &str = "dmclass-sys-upgrade";
+
+fn env_yaml(proxy: Option<&str>) -> Class {
+    env_yaml_named("upgrade", proxy)
+}
+
+fn env_yaml_named(name: &str, proxy: Option<&str>) -> Class {
+    let mut s = String::from(
+        "  - name: sys\n    type: root\n    disks:\n      \
+         - {name: sys1, device: /dev/disk/by-id/virtio-sys1, role: keep}\n      \
+         - {name: sys2, device: /dev/disk/by-id/virtio-sys2}\n      \
+         - {name: be1, device: /dev/disk/by-id/virtio-be1}\n    groups:\n      \
+         - {name: m, type: mirror, members: [sys1, sys2]}\n      \
+         - {name: envs, type: mirror, members: [be1]}\n    volumes:\n      \
+         - {name: root, on: m}\n",
+    );
+    if let Some(state) = proxy {
+        s.push_str(&format!(
+            "    snapshots:\n      - {{name: {name}, type: proxy, origin: root, on: envs, state: {state}}}\n"
+        ));
+    }
+    class(&s)
+}
+
+/// Converted and activated: the root runs on the class.
+fn converted() -> W {
+    let mut w = super::tests_convert::machine_with(&["sys1", "sys2", "be1"]);
+    let p = plan_for(&w, &env_yaml(None), false).unwrap();
+    let on_be1: Vec<ActionKind> = p
+        .actions
+        .iter()
+        .filter(|a| a.object == "be1")
+        .map(|a| a.kind)
+        .collect();
+    assert_eq!(on_be1, vec![ActionKind::FormatArea], "{:#?}", p.actions);
+    assert_eq!(
+        p.actions[0].object.to_string(),
+        "be1",
+        "the environment disk first: nothing of the system is on it"
+    );
+    run(&mut w, &p);
+    assert!(matches!(
+        read_gpt(&w.d, &w.b[2].path).unwrap(),
+        GptOnDisk::None
+    ));
+    assert!(plan_for(&w, &env_yaml(None), false).unwrap().is_empty());
+    let found = group_classes(&scan(&w.d.paths(), &w.d).found);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].present.len(), 3, "be1 is a member");
+    activate(&found[0], &mut w.k, &w.d, &mut |_| {}).unwrap();
+    w
+}
+
+#[test]
+fn a_proxy_of_the_root_joins_on_the_environment_disk_and_parts_as_a_copy() {
+    let mut w = converted();
+    let before = read(&w, 0, ROOT.0, ROOT.1);
+    // Join (the declarative path `dmclass proxy join` takes): a full copy.
+    let p = plan_for(&w, &env_yaml(Some("joined")), false).unwrap();
+    assert!(
+        p.actions.iter().all(|a| a.object != "sys1"
+            || !matches!(
+                a.kind,
+                ActionKind::WritePartitionTable | ActionKind::FormatArea
+            )),
+        "the running system disk is not rewritten: {:#?}",
+        p.actions
+    );
+    let b = w.b.clone();
+    execute(&p, &b, &mut w.k, &mut w.d, &mut |_| {}).unwrap();
+    assert!(plan_for(&w, &env_yaml(Some("joined")), false)
+        .unwrap()
+        .is_empty());
+    let len = ((ROOT.1 - ROOT.0) * MIB) as usize;
+    // Part: the proxy is its own device holding the root's data at that point.
+    let a = read_actual(&w.b, &w.d, &w.k).unwrap();
+    let p = plan_proxy(
+        &env_yaml(Some("joined")),
+        &w.b,
+        &a,
+        "upgrade",
+        ProxyOp::Part { readonly: false },
+        &PlanOptions::default(),
+    )
+    .unwrap();
+    let b = w.b.clone();
+    execute(&p, &b, &mut w.k, &mut w.d, &mut |_| {}).unwrap();
+    assert_eq!(w.k.read_dev(PROXY, Bytes(0), len).unwrap(), before);
+    // The root changes; the environment does not, and vice versa.
+    w.k.write_dev(TOP, Bytes(0), &[b'R'; 4096]).unwrap();
+    w.k.write_dev(PROXY, Bytes(8192), &[b'E'; 4096]).unwrap();
+    assert_eq!(w.k.read_dev(PROXY, Bytes(0), 4096).unwrap(), before[..4096]);
+    assert_eq!(
+        w.k.read_dev(TOP, Bytes(8192), 4096).unwrap(),
+        before[8192..12288]
+    );
+    // Neither system disk holds anything of the environment's writes.
+    assert_eq!(read(&w, 1, ROOT.0, ROOT.0 + 1)[..4096], [b'R'; 4096]);
+    assert_eq!(
+        read(&w, 0, ROOT.0, ROOT.0 + 1)[8192..12288],
+        before[8192..12288]
+    );
+}
+
+fn with_cow(mut c: Class) -> Class {
+    let s = class(
+        "  - name: x\n    type: local\n    disks:\n      - {name: d, device: /dev/disk/by-id/virtio-d, role: single}\n    \
+         volumes:\n      - {name: root, on: d, size: 8MiB}\n    snapshots:\n      \
+         - {name: pre, type: cow, origin: root, size: 8MiB}\n",
+    );
+    c.snapshots = s.snapshots;
+    c
+}
+
+#[test]
+fn nothing_is_allocated_on_the_system_disks_outside_the_conversion() {
+    // Without an environment disk: the ESPs and tables are no free space.
+    let mut w = super::tests_convert::machine();
+    let plain = super::tests_convert::root_yaml("      - {name: root, on: m}\n");
+    let p = plan_for(&w, &plain, false).unwrap();
+    run(&mut w, &p);
+    let found = group_classes(&scan(&w.d.paths(), &w.d).found);
+    activate(&found[0], &mut w.k, &w.d, &mut |_| {}).unwrap();
+    let e = plan_for(&w, &with_cow(plain), false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("pre") || e.contains("space"), "{e}");
+    // With one: the store goes there.
+    let mut w = converted();
+    let p = plan_for(&w, &with_cow(env_yaml(None)), false).unwrap();
+    let b = w.b.clone();
+    execute(&p, &b, &mut w.k, &mut w.d, &mut |_| {}).unwrap();
+    let found = group_classes(&scan(&w.d.paths(), &w.d).found);
+    let stores: Vec<String> = crate::cow::store_extents(&found[0].meta)
+        .into_iter()
+        .map(|e| e.disk.clone())
+        .collect();
+    assert_eq!(stores, vec!["be1".to_owned()]);
+}
+
+fn newest(w: &W) -> crate::metadata::ClassMeta {
+    group_classes(&scan(&w.d.paths(), &w.d).found)[0]
+        .meta
+        .clone()
+}
+
+fn write(w: &mut W, m: &crate::metadata::ClassMeta) {
+    let present: crate::root::undo::Present =
+        w.b.iter()
+            .map(|b| (b.name.clone(), b.path.clone()))
+            .collect();
+    crate::metadata::write_present(m, &present, &mut w.d).unwrap();
+}
+
+fn proxy_op(w: &mut W, c: &Class, name: &str, op: ProxyOp) -> crate::Result<()> {
+    let a = read_actual(&w.b, &w.d, &w.k).unwrap();
+    let p = plan_proxy(c, &w.b, &a, name, op, &PlanOptions::default())?;
+    let b = w.b.clone();
+    execute(&p, &b, &mut w.k, &mut w.d, &mut |_| {})?;
+    Ok(())
+}
+
+#[test]
+fn an_environment_is_kept_by_the_file_guarded_from_proxy_commands_then_removed() {
+    use crate::bootenv::{forgotten, recorded, BootEnvMeta, BootEnvState, EnvVolume};
+    let mut w = converted();
+    let before = read(&w, 0, ROOT.0, ROOT.1);
+    // What `bootenv create upgrade` does: join, record, part, record ready.
+    let joined = env_yaml_named("upgrade-root", Some("joined"));
+    let p = plan_for(&w, &joined, false).unwrap();
+    let b = w.b.clone();
+    execute(&p, &b, &mut w.k, &mut w.d, &mut |_| {}).unwrap();
+    let mut env = BootEnvMeta {
+        name: "upgrade".into(),
+        created: 1,
+        volumes: vec![EnvVolume {
+            volume: "root".into(),
+            proxy: "upgrade-root".into(),
+        }],
+        state: BootEnvState::Creating,
+    };
+    let m = recorded(&newest(&w), env.clone());
+    write(&mut w, &m);
+    proxy_op(
+        &mut w,
+        &joined,
+        "upgrade-root",
+        ProxyOp::Part { readonly: false },
+    )
+    .unwrap();
+    env.state = BootEnvState::Ready;
+    let m = recorded(&newest(&w), env);
+    write(&mut w, &m);
+    let len = ((ROOT.1 - ROOT.0) * MIB) as usize;
+    assert_eq!(
+        w.k.read_dev("dmclass-sys-upgrade--root", Bytes(0), len)
+            .unwrap(),
+        before
+    );
+    // The admin's file, which lists no proxy, plans nothing: the environment stays.
+    let file = env_yaml(None);
+    assert!(plan_for(&w, &file, false).unwrap().is_empty());
+    assert_eq!(newest(&w).boot_envs.len(), 1);
+    // The proxy commands leave it alone.
+    let e = proxy_op(&mut w, &joined, "upgrade-root", ProxyOp::Rejoin)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bootenv remove upgrade"), "{e}");
+    // `bootenv remove`: forget, break, remove the broken-off volume.
+    let m = forgotten(&newest(&w), "upgrade");
+    write(&mut w, &m);
+    proxy_op(&mut w, &joined, "upgrade-root", ProxyOp::Break).unwrap();
+    let p = plan_for(&w, &file, true).unwrap();
+    let b = w.b.clone();
+    execute(&p, &b, &mut w.k, &mut w.d, &mut |_| {}).unwrap();
+    let m = newest(&w);
+    assert!(m.boot_envs.is_empty() && m.snapshots.is_empty(), "{m:?}");
+    assert_eq!(m.volumes.len(), 1);
+    assert!(w.k.table("dmclass-sys-upgrade--root").is_err());
+    assert!(plan_for(&w, &file, false).unwrap().is_empty());
+    assert_eq!(read(&w, 0, ROOT.0, ROOT.1), before, "the root is untouched");
+}
