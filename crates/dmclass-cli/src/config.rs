@@ -62,8 +62,12 @@ pub fn print_report(file: &str, report: &Report) {
 
 /// Gate the configuration; refuse (after printing every reason) when denied.
 pub fn gate(path: &Path, config: &Config, facts: &Facts) -> Result<Report, CliError> {
+    gate_report(path, dmclass_rules::gate(config, facts))
+}
+
+/// Print the gate's `report` on what `path` names; its denials refuse.
+pub fn gate_report(path: &Path, report: Report) -> Result<Report, CliError> {
     let file = path.display().to_string();
-    let report = dmclass_rules::gate(config, facts);
     print_report(&file, &report);
     if report.denials.is_empty() {
         Ok(report)

@@ -112,6 +112,8 @@ pub enum Schema {
     Rules,
     /// `dmclass esp sync --json`.
     Esp,
+    /// `dmclass bootenv list --json`.
+    Bootenv,
 }
 
 impl Schema {
@@ -124,6 +126,7 @@ impl Schema {
             Schema::Probe => "dmclass-probe/1",
             Schema::Rules => "dmclass-rules/1",
             Schema::Esp => "dmclass-esp/1",
+            Schema::Bootenv => "dmclass-bootenv/1",
         }
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod activate;
 pub mod apply;
+pub mod bootenv;
 pub mod check;
 pub mod deactivate;
 pub mod esp;
@@ -152,6 +153,11 @@ pub enum Command {
     /// The root class as a whole: `undo` takes it apart at the next boot, back to a
     /// plain boot from one disk's partitions.
     Root(root::RootArgs),
+    /// Boot environments of the root class: bootable copies of the system (proxies of
+    /// its volumes on its boot-environment group) with their own UEFI boot entries.
+    /// Upgrade the copy while the system runs, boot into it (`activate --once`), and
+    /// fall back to the untouched original if it goes wrong.
+    Bootenv(bootenv::BootenvArgs),
     /// A shared class's sanlock leases: `break` frees the leases of a node that is
     /// powered off or fenced (break-glass). `status` shows who holds what.
     Lease(lease::LeaseArgs),

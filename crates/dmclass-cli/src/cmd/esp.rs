@@ -74,13 +74,46 @@ struct EntryReport {
 }
 
 /// One ESP of a class disk on this machine.
-struct Esp {
-    disk: String,
+/// One disk's ESP.
+pub(super) struct Esp {
+    /// The disk's name in the class.
+    pub(super) disk: String,
+    /// The partition's device node.
     node: PathBuf,
     dev: DevNum,
-    guid: Uuid,
+    /// Its unique partition GUID (what a boot entry names).
+    pub(super) guid: Uuid,
     /// Its partition number on the disk.
-    index: u32,
+    pub(super) index: u32,
+}
+
+/// Register a boot entry (not added to BootOrder) for the loader on partition `part`
+/// of `disk`, with `options` as its load options (the loader's command line).
+pub(super) fn create_entry(
+    disk: &str,
+    part: u32,
+    label: &str,
+    loader: &str,
+    options: Option<&str>,
+) -> Result<(), CliError> {
+    let part = part.to_string();
+    let mut args = vec![
+        "--create-only",
+        "--disk",
+        disk,
+        "--part",
+        &part,
+        "--label",
+        label,
+        "--loader",
+        loader,
+    ];
+    if let Some(o) = options {
+        // UCS-2, as a loader reads its LoadOptions
+        args.extend(["--unicode", o]);
+    }
+    lesp::efibootmgr(&args).map_err(CliError::Esp)?;
+    Ok(())
 }
 
 fn refused(why: String) -> CliError {
@@ -142,11 +175,13 @@ fn sync(args: &EspSyncArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The ESP of each present disk of class `c`.
-fn esps_of(c: &ClassOnDisks, disks: &dyn Disks) -> Result<Vec<Esp>, CliError> {
+/// The ESP of each present system disk of class `c` (a boot-environment disk has
+/// none: its private area is at sector 0).
+pub(super) fn esps_of(c: &ClassOnDisks, disks: &dyn Disks) -> Result<Vec<Esp>, CliError> {
     let sys = SysRoot::new("/");
     let mut out = Vec::new();
-    for d in &c.present {
+    let system = |name: &str| c.meta.disk(name).is_some_and(|d| d.area_offset.0 != 0);
+    for d in c.present.iter().filter(|d| system(&d.name)) {
         let table = match read_gpt(disks, &d.path) {
             Ok(GptOnDisk::Table(t)) => t,
             Ok(GptOnDisk::None) => {
@@ -437,19 +472,13 @@ fn register(c: &ClassOnDisks, esps: &[Esp], args: &EspSyncArgs) -> Result<BootRe
                 .find(|d| d.name == e.disk)
                 .map(|d| d.path.display().to_string())
                 .unwrap_or_default();
-            let part = e.index.to_string();
-            lesp::efibootmgr(&[
-                "--create-only",
-                "--disk",
+            create_entry(
                 &disk,
-                "--part",
-                &part,
-                "--label",
+                e.index,
                 &boot_entry::label(class, &e.disk),
-                "--loader",
                 &loader,
-            ])
-            .map_err(CliError::Esp)?;
+                None,
+            )?;
             created.push(m.disk.clone());
         }
     }

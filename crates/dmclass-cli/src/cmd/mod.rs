@@ -10,6 +10,7 @@
 
 mod activate;
 mod apply;
+mod bootenv;
 mod change;
 mod check;
 mod context;
@@ -55,6 +56,7 @@ pub fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Proxy(a) => proxy::run(&a),
         Command::Esp(a) => esp::run(&a),
         Command::Root(a) => root::run(&a),
+        Command::Bootenv(a) => bootenv::run(&a),
         Command::Tune(a) => tune::run(&a),
         Command::LeaseHolder(a) => lease_holder::run(&a),
         Command::Lease(a) => lease_break::run(&a),

@@ -135,6 +135,47 @@ pub fn on_current_disk<'a>(
         .copied()
 }
 
+/// The numbers of `candidates`, the one on the disk this boot came from first
+/// ([`on_current_disk`]), the others in their order.
+pub fn current_disk_first(v: &BootVariables, candidates: &[&BootEntry]) -> Vec<u16> {
+    let mut nums: Vec<u16> = on_current_disk(v, candidates)
+        .map(|e| e.num)
+        .into_iter()
+        .collect();
+    for e in candidates {
+        if !nums.contains(&e.num) {
+            nums.push(e.num);
+        }
+    }
+    nums
+}
+
+/// Environment `from`'s place in the boot order and `BootNext` given to environment
+/// `to`'s entries (matched by disk): `(BootOrder, BootNext)` to set after a rename.
+pub fn carried_over(
+    v: &BootVariables,
+    class: &str,
+    from: &str,
+    to: &str,
+) -> (Vec<u16>, Option<u16>) {
+    let disk = |e: &BootEntry| parse_label(&e.label).map(|l| l.disk);
+    let old = entries_of(v, class, from);
+    let new = entries_of(v, class, to);
+    let map = |n: u16| -> u16 {
+        old.iter()
+            .find(|e| e.num == n)
+            .and_then(|o| new.iter().find(|x| disk(x) == disk(o)))
+            .map_or(n, |x| x.num)
+    };
+    let mut order = Vec::new();
+    for n in v.order.iter().map(|n| map(*n)) {
+        if !order.contains(&n) {
+            order.push(n);
+        }
+    }
+    (order, v.next.map(map))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +251,23 @@ Boot0005* dmclass sys bootenv upgrade (sys1)\tHD(1,GPT,{P1},0x800,0x20000)/\\EFI
             next_boot(&v, "sys", &e).unwrap().env.as_deref(),
             Some("upgrade")
         );
+    }
+
+    #[test]
+    fn a_renamed_environment_keeps_its_place() {
+        let mut v = vars("BootNext: 0005\n", "0004,0005,0002,0003");
+        for (num, disk) in [(6u16, "sys1"), (7, "sys2")] {
+            v.entries.push(BootEntry {
+                num,
+                label: label("sys", "stable", disk),
+                active: true,
+                partition: None,
+                loader: None,
+            });
+        }
+        let (order, next) = carried_over(&v, "sys", "upgrade", "stable");
+        assert_eq!(order, vec![7, 6, 2, 3]);
+        assert_eq!(next, Some(6));
     }
 
     #[test]

@@ -24,8 +24,8 @@ pub struct EnvRow {
     pub state: &'static str,
     /// Its volumes.
     pub volumes: Vec<EnvVolumeRow>,
-    /// When it was created (seconds since the epoch; none for the primary).
-    pub created: Option<u64>,
+    /// When it was created (RFC 3339, UTC; none for the primary).
+    pub created: Option<String>,
     /// The running system is this environment.
     pub active_now: bool,
     /// The next boot starts this environment.
@@ -83,7 +83,7 @@ pub fn rows(meta: &ClassMeta, running: Option<&str>, next: Option<&NextBoot>) ->
                     path: path(&v.proxy),
                 })
                 .collect(),
-            created: Some(e.created),
+            created: Some(crate::time::rfc3339_utc(e.created)),
             active_now: running == Some(e.name.as_str()),
             active_next_boot: next_env == Some(e.name.as_str()),
             next_boot_once: next_env == Some(e.name.as_str()) && once,

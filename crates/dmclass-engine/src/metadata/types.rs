@@ -81,6 +81,9 @@ pub struct BootEnvMeta {
     pub created: u64,
     /// Its proxies, one per volume of the class.
     pub volumes: Vec<EnvVolume>,
+    /// The proxy holding its root file system (its boot entries' `root=`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
     /// `creating` until its proxies are parted and its file systems name them.
     #[serde(default)]
     pub state: BootEnvState,

@@ -199,6 +199,7 @@ fn an_environment_is_kept_by_the_file_guarded_from_proxy_commands_then_removed()
             volume: "root".into(),
             proxy: "upgrade-root".into(),
         }],
+        root: Some("upgrade-root".into()),
         state: BootEnvState::Creating,
     };
     let m = recorded(&newest(&w), env.clone());

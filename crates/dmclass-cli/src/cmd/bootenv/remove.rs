@@ -1,0 +1,187 @@
+//! `bootenv remove` and `bootenv rename`.
+//!
+//! Remove, in an order a power cut cannot hurt: the boot entries go first (nothing
+//! boots the environment any more), then the record (the environment is gone; its
+//! proxies are plain proxies named like it), then each proxy is broken off and its
+//! volume removed. `remove` again finishes a removal cut anywhere: it also takes the
+//! proxies and volumes named like the environment that a cut left.
+
+use super::super::change;
+use super::super::context::{
+    changed_config, class_on_disks, confirmed, plan_and_run, plan_on_disks,
+};
+use super::{entries, root_class, running_env};
+use crate::args::bootenv::{RemoveArgs, RenameArgs};
+use crate::backend::Backend;
+use crate::error::CliError;
+use dmclass_engine::bootenv::{self, cmdline, BootEnvState, PRIMARY};
+use dmclass_engine::export::export;
+use dmclass_engine::plan::{self, PlanOptions, ProxyOp};
+use std::process::ExitCode;
+
+fn refused(why: String) -> CliError {
+    CliError::Refused(why)
+}
+
+/// `bootenv remove NAME`.
+pub(in super::super) fn remove(
+    a: &RemoveArgs,
+    backend: &mut Backend,
+) -> Result<ExitCode, CliError> {
+    let (c, facts) = root_class(backend, a.class.class.as_deref())?;
+    let class = c.meta.name.clone();
+    let name = a.name.as_str();
+    if name == PRIMARY {
+        return Err(refused(format!(
+            "`{PRIMARY}` is the class's own volumes, not a copy; nothing was changed"
+        )));
+    }
+    if running_env(backend, &c).as_deref() == Some(name) {
+        return Err(refused(format!(
+            "the system runs from boot environment {name}: boot another one first \
+             (`dmclass bootenv activate {PRIMARY} --once`, reboot); nothing was changed"
+        )));
+    }
+    let volumes = match bootenv::find(&c.meta, name) {
+        Some(e) => e.volumes.clone(),
+        None => bootenv::leftovers(&c.meta, name),
+    };
+    // Volumes a cut removal already broke off (ordinary volumes named like them).
+    let broken: Vec<String> = c
+        .meta
+        .volumes
+        .iter()
+        .filter(|v| v.partition.is_none())
+        .filter(|v| {
+            c.meta
+                .volumes
+                .iter()
+                .any(|m| m.partition.is_some() && bootenv::proxy_name(name, &m.name) == v.name)
+        })
+        .map(|v| v.name.clone())
+        .collect();
+    if volumes.is_empty() && broken.is_empty() {
+        return Err(refused(format!(
+            "class {class} has no boot environment `{name}` (`dmclass bootenv list`)"
+        )));
+    }
+    let all: Vec<String> = volumes
+        .iter()
+        .map(|v| v.proxy.clone())
+        .chain(broken.iter().cloned())
+        .collect();
+    confirmed(
+        a.yes,
+        &format!(
+            "Remove boot environment {name}? Its volumes {} and everything on them are lost.",
+            all.join(", ")
+        ),
+        "remove",
+    )?;
+    for n in entries::delete(&class, name)? {
+        println!("bootenv {name}: boot entry Boot{n:04X} deleted");
+    }
+    if bootenv::find(&c.meta, name).is_some() {
+        let (_, disks) = backend.parts();
+        let next = bootenv::forgotten(&c.meta, name);
+        dmclass_engine::metadata::write_present(&next, &c.present_paths(), disks)?;
+    }
+    for v in &volumes {
+        break_off(backend, &class, &facts, &v.proxy)?;
+    }
+    let c = class_on_disks(backend, &class)?;
+    let config = changed_config("bootenv", &c, |cl| {
+        cl.volumes
+            .retain(|v| !all.iter().any(|n| *n == v.name.as_str()));
+    })?;
+    plan_and_run(backend, &config, &facts, true)?;
+    println!(
+        "bootenv {name}: removed ({} freed on its group)",
+        all.join(", ")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Break proxy `proxy` off its master (it becomes an ordinary volume), unless it is
+/// no proxy any more.
+fn break_off(
+    backend: &mut Backend,
+    class: &str,
+    facts: &dmclass_rules::Facts,
+    proxy: &str,
+) -> Result<(), CliError> {
+    let c = class_on_disks(backend, class)?;
+    if dmclass_engine::proxy::find(&c.meta, proxy).is_none() {
+        return Ok(());
+    }
+    let config = export(&c.meta)?;
+    let Some(desired) = config.classes.first() else {
+        return Ok(());
+    };
+    let (p, bindings) = plan_on_disks(backend, desired, facts, |b, actual, _| {
+        Ok(plan::plan_proxy(
+            desired,
+            b,
+            actual,
+            proxy,
+            ProxyOp::Break,
+            &PlanOptions::default(),
+        )?)
+    })?;
+    change::execute(&p, &bindings, backend)?;
+    Ok(())
+}
+
+/// `bootenv rename OLD NEW`.
+pub(in super::super) fn rename(
+    a: &RenameArgs,
+    backend: &mut Backend,
+) -> Result<ExitCode, CliError> {
+    let (c, _) = root_class(backend, a.class.class.as_deref())?;
+    let class = c.meta.name.clone();
+    let Some(e) = bootenv::find(&c.meta, &a.old).cloned() else {
+        return Err(refused(format!(
+            "class {class} has no boot environment `{}`",
+            a.old
+        )));
+    };
+    if e.state != BootEnvState::Ready {
+        return Err(refused(format!(
+            "boot environment {} was not finished: run `dmclass bootenv create {}` again first",
+            a.old, a.old
+        )));
+    }
+    if a.new == PRIMARY || bootenv::find(&c.meta, &a.new).is_some() {
+        return Err(refused(format!(
+            "the name {} is taken; nothing was changed",
+            a.new
+        )));
+    }
+    let Some(root) = e
+        .root
+        .clone()
+        .or_else(|| e.volumes.first().map(|v| v.proxy.clone()))
+    else {
+        return Err(refused(format!("boot environment {} has no volume", a.old)));
+    };
+    // Entries first under the new name (the old ones boot the same root until they go).
+    let running = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let line = cmdline::env_cmdline(&running, &class, &root)
+        .ok_or_else(|| refused("the kernel command line is too long".into()))?;
+    {
+        let (_, disks) = backend.parts();
+        let next = bootenv::renamed(&c.meta, &a.old, &a.new);
+        dmclass_engine::metadata::write_present(&next, &c.present_paths(), disks)?;
+    }
+    if dmclass_linux::esp::efi_variables() {
+        let c = class_on_disks(backend, &class)?;
+        entries::register(&c, backend, &a.new, &line)?;
+        entries::carry_over(&class, &a.old, &a.new)?;
+        entries::delete(&class, &a.old)?;
+    }
+    println!(
+        "bootenv {}: renamed {} (its volumes keep their names)",
+        a.old, a.new
+    );
+    Ok(ExitCode::SUCCESS)
+}
