@@ -63,6 +63,18 @@ pub enum Visibility {
     Public,
     /// A hidden layer (`_rimage_N`, `_rmeta_N`, `-real`, `-cow`): no disk/other rules.
     Private,
+    /// A point-in-time copy of another volume (a cow snapshot, a parted proxy):
+    /// public, but its file system carries the original's UUID and label, so its
+    /// `/dev/disk/by-uuid` and by-label links yield to the original's (`root=UUID=`
+    /// must find the system, never a copy of it).
+    Copy,
+}
+
+impl Visibility {
+    /// Whether udev's disk rules see it (public or a copy).
+    pub fn is_public(self) -> bool {
+        self != Visibility::Private
+    }
 }
 
 /// A failed kernel or disk operation, with what was being done to what.

@@ -392,16 +392,17 @@ impl Kernel for LinuxKernel {
 
     fn resume(&mut self, name: &str, visibility: Visibility) -> IoResult<()> {
         dm_name("resume", name)?;
-        if visibility == Visibility::Public {
+        if visibility.is_public() {
             // before the uevent: the rule then imports it instead of running dmclass
             let dir = Path::new(crate::udev_names::IMPORT_DIR);
-            if let Err(e) = crate::udev_names::write_import_file(dir, name) {
+            let copy = visibility == Visibility::Copy;
+            if let Err(e) = crate::udev_names::write_import_file(dir, name, copy) {
                 log::debug!("{name}: no udev import file in {}: {e}", dir.display());
             }
         }
         if !self.per_device_wait {
             let flags = match visibility {
-                Visibility::Public => dmraw::PUBLIC_FLAGS,
+                Visibility::Public | Visibility::Copy => dmraw::PUBLIC_FLAGS,
                 Visibility::Private => dmraw::PRIVATE_FLAGS,
             };
             dmraw::resume(self.dm.file(), name, flags)?;
@@ -409,7 +410,7 @@ impl Kernel for LinuxKernel {
             return Ok(());
         }
         let options = match visibility {
-            Visibility::Public => DmOptions::default(),
+            Visibility::Public | Visibility::Copy => DmOptions::default(),
             Visibility::Private => DmOptions::private(),
         };
         let owned = name.to_owned();

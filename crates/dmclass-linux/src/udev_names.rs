@@ -70,17 +70,23 @@ pub fn udev_import(name: &str) -> Option<String> {
 pub const IMPORT_DIR: &str = "/run/dmclass/udev";
 
 /// Write `<dir>/<name>` for a visible dmclass volume (write to a temporary name, then
-/// rename: udev never reads half a file). `Ok(false)`: not a volume name (layers,
-/// other tools' devices), nothing written; an existing file is kept as it is.
-pub fn write_import_file(dir: &Path, name: &str) -> std::io::Result<bool> {
-    let Some(text) = split_dm_name(name)
+/// rename: udev never reads half a file); `copy`: a copy of another volume
+/// (`DMCLASS_COPY=1`: its links yield to the original's). `Ok(false)`: not a volume
+/// name (layers, other tools' devices), nothing written. An existing file is kept as
+/// it is, unless this marks a copy: once a copy, its links yield until it is removed
+/// (a broken-off proxy still holds the original's file system UUID).
+pub fn write_import_file(dir: &Path, name: &str, copy: bool) -> std::io::Result<bool> {
+    let Some(mut text) = split_dm_name(name)
         .filter(|(_, _, layer)| layer.is_none())
         .and_then(|_| udev_import(name))
     else {
         return Ok(false);
     };
+    if copy {
+        text.push_str("DMCLASS_COPY=1\n");
+    }
     let path = dir.join(name);
-    if path.exists() {
+    if path.exists() && !copy {
         return Ok(true);
     }
     std::fs::create_dir_all(dir)?;
@@ -153,7 +159,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("dmclass-udev-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let top = dm_name("data-x", "v-1", Layer::Top).unwrap();
-        assert!(write_import_file(&dir, &top).unwrap());
+        assert!(write_import_file(&dir, &top, false).unwrap());
         let text = std::fs::read_to_string(dir.join(&top)).unwrap();
         assert_eq!(Some(text.clone()), udev_import(&top));
         assert!(
@@ -162,11 +168,11 @@ mod tests {
         );
         // layers and foreign devices: nothing
         let layer = dm_name("data-x", "v-1", Layer::Rimage(0)).unwrap();
-        assert!(!write_import_file(&dir, &layer).unwrap());
-        assert!(!write_import_file(&dir, "vg0-lv0").unwrap());
+        assert!(!write_import_file(&dir, &layer, false).unwrap());
+        assert!(!write_import_file(&dir, "vg0-lv0", false).unwrap());
         assert!(!dir.join(&layer).exists() && !dir.join("vg0-lv0").exists());
         // idempotent; removal
-        assert!(write_import_file(&dir, &top).unwrap());
+        assert!(write_import_file(&dir, &top, false).unwrap());
         remove_import_file(&dir, &top);
         assert!(!dir.join(&top).exists());
         assert_eq!(

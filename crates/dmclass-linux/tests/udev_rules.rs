@@ -100,7 +100,13 @@ fn syntax_keys_operators_and_labels() {
                 "SYMLINK" | "RUN" => assert_eq!(it.op, "+=", "{it:?}"),
                 "OPTIONS" => {
                     assert_eq!(it.op, "+=", "{it:?}");
-                    assert_eq!(it.value, "link_priority=100", "{it:?}");
+                    assert!(
+                        matches!(
+                            it.value.as_str(),
+                            "link_priority=100" | "link_priority=-100"
+                        ),
+                        "{it:?}"
+                    );
                 }
                 "GOTO" => {
                     assert_eq!(it.op, "=");
@@ -259,6 +265,7 @@ fn run_disk(
                     }
                 }
                 "SYMLINK" => links.push(substitute(&it.value, &env)),
+                "OPTIONS" => PRIORITY.with(|p| *p.borrow_mut() = Some(it.value.clone())),
                 "RUN" => runs.push(
                     substitute(&it.value, &env).replace("$devnode", &format!("/dev/{kernel}")),
                 ),
@@ -437,12 +444,41 @@ fn other_disks_and_dm_layers_run_nothing() {
     }
 }
 
+thread_local! {
+    /// The last `OPTIONS` value the rules set on an event.
+    static PRIORITY: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+#[test]
+fn a_copy_of_a_volume_yields_its_uuid_links_to_the_original() {
+    let dir = std::env::temp_dir().join(format!("dmclass-copy-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for (name, copy, want) in [
+        ("dmclass-sys-root", false, "link_priority=100"),
+        ("dmclass-sys-upgrade--root", true, "link_priority=-100"),
+    ] {
+        assert!(dmclass_linux::udev_names::write_import_file(&dir, name, copy).unwrap());
+        let text = std::fs::read_to_string(dir.join(name)).unwrap();
+        FILES.with(|f| f.borrow_mut().insert(name.into(), text));
+        PRIORITY.with(|p| *p.borrow_mut() = None);
+        let links = run("change", "dm-3", &dm_env(name, TOP_UUID, &[]));
+        assert_eq!(links.len(), 1, "{links:?}");
+        PRIORITY.with(|p| assert_eq!(p.borrow().as_deref(), Some(want), "{name}"));
+    }
+    // Marked once, a copy stays marked when resumed again as an ordinary volume.
+    let name = "dmclass-sys-upgrade--root";
+    assert!(dmclass_linux::udev_names::write_import_file(&dir, name, false).unwrap());
+    let text = std::fs::read_to_string(dir.join(name)).unwrap();
+    assert!(text.contains("DMCLASS_COPY=1"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn the_import_file_dmclass_leaves_spares_the_exec() {
     let name = "dmclass-my--data-v--1";
     let dir = std::env::temp_dir().join(format!("dmclass-rules-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(dmclass_linux::udev_names::write_import_file(&dir, name).unwrap());
+    assert!(dmclass_linux::udev_names::write_import_file(&dir, name, false).unwrap());
     let text = std::fs::read_to_string(dir.join(name)).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     FILES.with(|f| f.borrow_mut().insert(name.into(), text));

@@ -183,6 +183,8 @@ pub(crate) fn resume(kernel: &mut dyn Kernel, spec: &DeviceSpec) -> Result<Outco
         _ => {
             let vis = if spec.hidden {
                 Visibility::Private
+            } else if spec.copy {
+                Visibility::Copy
             } else {
                 Visibility::Public
             };

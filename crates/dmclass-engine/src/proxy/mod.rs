@@ -225,6 +225,7 @@ pub fn proxy_device(class: &str, class_uuid: Uuid, p: &ProxyRef) -> Result<Devic
         uuid: dm_uuid(class_uuid, p.uuid, Layer::Top),
         table: segment_lines(&p.leg.segments),
         hidden: false,
+        copy: true,
         read_only: p.readonly,
         children: Vec::new(),
         role: DeviceRole::Top,
@@ -294,7 +295,9 @@ pub fn tracking_format_devices(meta: &ClassMeta, p: &ProxyRef) -> Result<Vec<Dev
         missing: Vec::new(),
     };
     let zeros = format_names(&meta.name, p)?;
-    let mut specs = crate::tables::volume_devices(&meta.name, meta.uuid, &v, &act)?;
+    let mut specs = copies(crate::tables::volume_devices(
+        &meta.name, meta.uuid, &v, &act,
+    )?);
     for s in specs.iter_mut().filter(|s| zeros.contains(&s.name)) {
         let len = s.len();
         s.table = vec![crate::tables::TableLine {
@@ -319,9 +322,19 @@ pub fn format_names(class: &str, p: &ProxyRef) -> Result<Vec<String>> {
 /// parted read-write with a tracking rmeta, else its image mapped directly.
 pub fn proxy_devices(meta: &ClassMeta, p: &ProxyRef) -> Result<Vec<DeviceSpec>> {
     match tracking_view(meta, p) {
-        Some((v, act)) => crate::tables::volume_devices(&meta.name, meta.uuid, &v, &act),
+        Some((v, act)) => Ok(copies(crate::tables::volume_devices(
+            &meta.name, meta.uuid, &v, &act,
+        )?)),
         None => Ok(vec![proxy_device(&meta.name, meta.uuid, p)?]),
     }
+}
+
+/// A proxy's stack with its top device marked a copy of the master's data.
+fn copies(mut specs: Vec<DeviceSpec>) -> Vec<DeviceSpec> {
+    for s in specs.iter_mut().filter(|s| !s.hidden) {
+        s.copy = true;
+    }
+    specs
 }
 
 /// dm names of a parted proxy's devices, top first (the order of removal).

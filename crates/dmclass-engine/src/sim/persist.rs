@@ -350,6 +350,7 @@ fn to_file(w: &World) -> WorldFile {
                 visibility: d.visibility.map(|v| match v {
                     Visibility::Public => "public".to_string(),
                     Visibility::Private => "private".to_string(),
+                    Visibility::Copy => "copy".to_string(),
                 }),
                 live: d.live.as_ref().map(table_rec),
                 inactive: d.inactive.as_ref().map(table_rec),
@@ -419,6 +420,7 @@ fn dev_from_rec(r: DevRec) -> Result<(String, DmDev), String> {
         None => None,
         Some("public") => Some(Visibility::Public),
         Some("private") => Some(Visibility::Private),
+        Some("copy") => Some(Visibility::Copy),
         Some(o) => return Err(at(format!("unknown visibility {o:?}"))),
     };
     if let Some((done, total)) = r.sync {

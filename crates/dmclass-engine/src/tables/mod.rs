@@ -113,6 +113,8 @@ pub struct DeviceSpec {
     pub table: Vec<TableLine>,
     /// Hidden from udev (private layer).
     pub hidden: bool,
+    /// A copy of another volume's data ([`crate::io::Visibility::Copy`]).
+    pub copy: bool,
     /// Load read-only.
     pub read_only: bool,
     /// dm names of the devices this one's table uses.
@@ -230,6 +232,7 @@ impl Ctx<'_> {
             uuid: dm_uuid(self.class_uuid, self.vol.uuid, layer),
             table,
             hidden: layer.hidden(),
+            copy: false,
             read_only: false,
             children: Vec::new(),
             role,
