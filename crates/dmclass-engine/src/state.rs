@@ -132,6 +132,10 @@ pub struct ClassStatus {
     /// filled by the shell, which talks to the lock manager).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub leases: Option<crate::lease::status::LeaseStatus>,
+    /// A root class: the boot environment `/` runs from (absent when `/` is not on
+    /// the class; filled by the shell, which reads the mounts; [`crate::bootenv`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot_environment: Option<String>,
 }
 
 /// The status of a class whose `present` disks were found.
@@ -180,6 +184,7 @@ pub fn class_status(
         pending_intent: meta.intent.as_ref().map(crate::metadata::Intent::describe),
         undo_pending: meta.undo.as_ref().map(|u| u.keep.clone()),
         leases: None,
+        boot_environment: None,
     })
 }
 
@@ -340,6 +345,18 @@ pub fn render(classes: &[ClassStatus]) -> String {
             let _ = writeln!(
                 o,
                 "class {}: undo recorded: the next boot takes the class apart and boots from disk {k}'s partitions",
+                c.name
+            );
+        }
+        if let Some(e) = c
+            .boot_environment
+            .as_deref()
+            .filter(|e| *e != crate::bootenv::PRIMARY)
+        {
+            let _ = writeln!(
+                o,
+                "class {}: the system runs from boot environment {e}, a copy of the class's \
+                 volumes (`dmclass bootenv list`)",
                 c.name
             );
         }

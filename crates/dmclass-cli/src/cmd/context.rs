@@ -158,7 +158,12 @@ pub(super) fn plan_and_run(
     };
     // Positions in findings refer to the class as read back from its disks.
     let label = format!("class {} (as on disk, changed)", class.name);
-    crate::config::gate(Path::new(&label), config, facts)?;
+    // A root class's disks carry the partition tables its conversion wrote.
+    let gated = {
+        let (_, disks) = backend.parts();
+        crate::config::with_own_tables(config, facts, &*disks)
+    };
+    crate::config::gate(Path::new(&label), config, &gated)?;
     let opts = PlanOptions {
         allow_destroy,
         id_seed: None,

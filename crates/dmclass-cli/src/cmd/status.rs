@@ -43,6 +43,9 @@ fn collect_status(backend: &mut Backend, only: Option<&str>) -> Result<Vec<Class
         if super::lease::is_shared(&c.meta) {
             st.leases = Some(super::lease::status(backend, c));
         }
+        if c.meta.class_type == dmclass_engine::metadata::ClassTypeMeta::Root {
+            st.boot_environment = super::bootenv::running_env(backend, c);
+        }
     }
     Ok(out)
 }

@@ -313,6 +313,7 @@ fn view_from_status_uses_recorded_legs_roles_and_ids() {
         pending_intent: None,
         undo_pending: None,
         leases: None,
+        boot_environment: None,
     };
     let mut sn = Snapshot::default();
     sn.add(&meta, &st);

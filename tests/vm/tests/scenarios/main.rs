@@ -15,6 +15,7 @@
 mod common;
 
 mod boot;
+mod bootenv;
 mod cluster;
 mod cow;
 mod crash;
@@ -52,6 +53,7 @@ fn all() -> Vec<(&'static str, &'static str, fn())> {
         // waiting: takes the extra thread when the failover scenario ends
         shared::shared_lease_loss_fences,
         root::root_conversion_power_cut,
+        bootenv::bootenv_create_boot_switch_back,
         proxy::proxy_join_part_rejoin_restore,
         redundancy::each_leg_alone_after_every_cycle,
         root::root_uefi_kvm_host_boot_either_disk,

@@ -89,14 +89,25 @@ pub(crate) struct Converted {
 /// `/root/sys.yaml`: root class `sys`, disk A kept, blank B, one volume on A's root
 /// partition.
 fn put_sys_yaml(vm: &mut Vm, a_id: &str, b_id: &str) {
+    put_sys_yaml_with(vm, a_id, b_id, None);
+}
+
+/// [`put_sys_yaml`], with blank disk `env` as the boot-environment group `envs`.
+fn put_sys_yaml_with(vm: &mut Vm, a_id: &str, b_id: &str, env: Option<&str>) {
+    let (env_disk, env_group) = env.map_or_else(Default::default, |e| {
+        (
+            format!("      - {{name: be1, device: {e}}}\n"),
+            "      - {name: envs, type: mirror, members: [be1]}\n".to_string(),
+        )
+    });
     put_config(
         vm,
         "/root/sys.yaml",
         &format!(
             "version: 1\nclasses:\n  - name: sys\n    type: root\n    disks:\n      \
              - {{name: sys1, device: {a_id}, role: keep}}\n      \
-             - {{name: sys2, device: {b_id}}}\n    groups:\n      \
-             - {{name: m, type: mirror, members: [sys1, sys2]}}\n    volumes:\n      \
+             - {{name: sys2, device: {b_id}}}\n{env_disk}    groups:\n      \
+             - {{name: m, type: mirror, members: [sys1, sys2]}}\n{env_group}    volumes:\n      \
              - {{name: root, on: m, partition: 2}}\n"
         ),
     );
@@ -105,8 +116,18 @@ fn put_sys_yaml(vm: &mut Vm, a_id: &str, b_id: &str) {
 /// Convert disk A (the running root) with blank disk B into root class `sys`, reboot
 /// into it and wait for the first copy; `/root/d1`'s checksum is the same at every step.
 pub(crate) fn convert(vm: &mut Vm, environment: &str) -> Converted {
+    convert_with(vm, environment, false)
+}
+
+/// [`convert`]; with `env_disk`, the VM's third disk (blank) becomes the class's
+/// boot-environment group `envs` (disk `be1`).
+pub(crate) fn convert_with(vm: &mut Vm, environment: &str, env_disk: bool) -> Converted {
     let (a, b) = (vm.spec().disks[0].clone(), vm.spec().disks[1].clone());
     let (a_id, b_id) = (by_id(vm, &a), by_id(vm, &b));
+    let env_id = env_disk.then(|| {
+        let e = vm.spec().disks[2].clone();
+        by_id(vm, &e)
+    });
     vm.sh_contains("dmclass probe", environment);
     vm.sh_contains("cat /etc/dmclass-vm-realroot", "root file system");
     // Data on the running root file system, checksummed before the conversion.
@@ -117,7 +138,7 @@ pub(crate) fn convert(vm: &mut Vm, environment: &str) -> Converted {
     let pttype = format!("blkid -p -s PTTYPE -o value {b_id} || true");
     let b_before = vm.sh(&pttype).stdout;
     vm.check_eq("partition table on blank disk B", "", b_before.trim(), None);
-    put_sys_yaml(vm, &a_id, &b_id);
+    put_sys_yaml_with(vm, &a_id, &b_id, env_id.as_deref());
     let plan = dmclass_ok(vm, "plan /root/sys.yaml");
     vm.check(
         plan.stdout.contains("write_partition_table") && plan.stdout.contains("copy_esp"),

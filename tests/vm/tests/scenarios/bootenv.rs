@@ -1,0 +1,198 @@
+//! Boot environments of a root class (docs/boot-environments.md): a KVM host booting
+//! by UEFI (OVMF, its variables kept across boots) from a converted root class with a
+//! third disk as the boot-environment group. The environment is created from the
+//! running system, booted once, changed, left for the untouched original, made the
+//! default, and removed from the original again.
+
+use crate::common::dmclass::{dmclass, dmclass_ok, wait_synced};
+use crate::root::{convert_with, root_device, sums};
+use dmclass_model::Bytes;
+use dmclass_vmtest::{boot_or_skip, DiskSpec, Firmware, Personality, Vm, VmSpec};
+use serde_json::Value;
+use std::time::Duration;
+
+const MIB: u64 = 1 << 20;
+
+/// The files checked at every boot: data from before the conversion, a package-like
+/// file the "upgrade" changes, and fstab.
+const FILES: [&str; 3] = ["d1", "pkg/version", "fstab"];
+
+fn list(vm: &mut Vm) -> (Value, String) {
+    let out = dmclass_ok(vm, "bootenv list --json");
+    let v: Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| vm.fail(&format!("bootenv list --json: {e}"), Some(&out)));
+    (v, out.stdout)
+}
+
+fn env<'a>(doc: &'a Value, name: &str) -> Option<&'a Value> {
+    doc["environments"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == name)
+}
+
+/// Which environment runs: `/`'s device and the list's `running`, which must agree.
+fn running(vm: &mut Vm) -> String {
+    let dev = root_device(vm);
+    let (doc, text) = list(vm);
+    let name = doc["running"].as_str().unwrap_or("").to_string();
+    let want = match name.as_str() {
+        "primary" => "/dev/dmclass/sys/root",
+        "upgrade" => "/dev/dmclass/sys/upgrade-root",
+        _ => "?",
+    };
+    let path = vm
+        .sh(&format!("readlink -f {want}"))
+        .stdout
+        .trim()
+        .to_string();
+    vm.check(
+        dev == path,
+        &format!("/ is mounted from {want} ({dev} vs {path}) when running {name}"),
+        None,
+    );
+    eprintln!("running {name}: {}", text.lines().count());
+    name
+}
+
+/// `/root/pkg/version` and a copy of fstab in `/root`, checksummed with `d1`.
+fn state(vm: &mut Vm) -> String {
+    vm.sh("cp /etc/fstab /root/fstab");
+    sums(vm, &FILES)
+}
+
+pub fn bootenv_create_boot_switch_back() {
+    let spec = VmSpec::new("bootenv_switch_back", Personality::KvmHost, Firmware::Uefi)
+        .disk(DiskSpec::nvme("sysa", "sysa", Bytes(256 * MIB)).with_root())
+        .disk(DiskSpec::nvme("sysb", "sysb", Bytes(256 * MIB)))
+        .disk(DiskSpec::nvme("envs", "envs", Bytes(256 * MIB)))
+        .efi_vars();
+    let Some(mut vm) = boot_or_skip(spec) else {
+        return;
+    };
+    convert_with(&mut vm, "kvm-host", true);
+    // An fstab naming the root by UUID, as a Debian installer writes it, and a
+    // package-like file.
+    vm.sh("u=$(blkid -s UUID -o value /dev/dmclass/sys/root) && \
+         printf 'UUID=%s / ext4 errors=remount-ro 0 1\\n' \"$u\" >/etc/fstab && \
+         mkdir -p /root/pkg && echo 1.0 >/root/pkg/version && sync");
+    let original = state(&mut vm);
+    let fstab = vm.sh("cat /etc/fstab").stdout;
+
+    // Create from the running system.
+    let created = dmclass_ok(&mut vm, "bootenv create upgrade");
+    vm.check(
+        created.stdout.contains("created")
+            && created.stdout.contains("line(s) now name its own volumes"),
+        "bootenv create copies, parts, rewrites the copy's fstab",
+        Some(&created),
+    );
+    let now = state(&mut vm);
+    vm.check_eq("the running system is untouched", &original, &now, None);
+    let (doc, text) = list(&mut vm);
+    let up = env(&doc, "upgrade").cloned().unwrap_or_default();
+    vm.check(
+        up["state"] == "ready"
+            && up["active_now"] == false
+            && env(&doc, "primary").is_some_and(|p| p["active_now"] == true)
+            && up["space_bytes"].as_u64().is_some_and(|b| b >= 128 * MIB),
+        "list: upgrade ready, primary running",
+        None,
+    );
+    eprintln!("{text}");
+    let refused = dmclass(&mut vm, "proxy rejoin sys/upgrade-root");
+    vm.check(
+        refused.status == 1 && refused.stderr.contains("bootenv remove upgrade"),
+        "the environment's proxy is not rejoined by `proxy rejoin`",
+        Some(&refused),
+    );
+
+    // Once into the copy.
+    dmclass_ok(&mut vm, "bootenv activate upgrade --once");
+    let (doc, _) = list(&mut vm);
+    vm.check(
+        doc["next_boot"]["environment"] == "upgrade" && doc["next_boot"]["once"] == true,
+        "next boot: upgrade, once",
+        None,
+    );
+    vm.reboot()
+        .unwrap_or_else(|e| panic!("reboot into upgrade: {e}"));
+    let now = running(&mut vm);
+    vm.check_eq(
+        "boot 1: the environment runs",
+        "upgrade",
+        now.as_str(),
+        None,
+    );
+    vm.sh_contains("cat /proc/cmdline", "dmclass.root=sys/upgrade-root");
+    let env_fstab = vm.sh("cat /etc/fstab").stdout;
+    vm.check(
+        env_fstab.starts_with("/dev/dmclass/sys/upgrade-root / ext4"),
+        &format!("the copy's fstab names its own root: {env_fstab:?}"),
+        None,
+    );
+    vm.sh("echo upgraded >/root/marker && echo 2.0 >/root/pkg/version && sync");
+
+    // BootNext is spent: the original, untouched.
+    vm.reboot().unwrap_or_else(|e| panic!("reboot back: {e}"));
+    let now = running(&mut vm);
+    vm.check_eq(
+        "boot 2: the primary runs again",
+        "primary",
+        now.as_str(),
+        None,
+    );
+    let now = state(&mut vm);
+    vm.check_eq("the original's files", &original, &now, None);
+    let now = vm.sh("cat /etc/fstab").stdout;
+    vm.check_eq("the original's fstab", &fstab, &now, None);
+    let marker = vm
+        .sh("test -e /root/marker && echo present || echo absent")
+        .stdout;
+    vm.check_eq("no marker on the original", "absent", marker.trim(), None);
+
+    // For good.
+    dmclass_ok(&mut vm, "bootenv activate upgrade");
+    for boot in 3..=4 {
+        vm.reboot().unwrap_or_else(|e| panic!("boot {boot}: {e}"));
+        let now = running(&mut vm);
+        vm.check_eq(
+            &format!("boot {boot}: upgrade stays"),
+            "upgrade",
+            now.as_str(),
+            None,
+        );
+        vm.sh_contains("cat /root/marker /root/pkg/version", "2.0");
+    }
+    let refused = dmclass(&mut vm, "bootenv remove upgrade --yes");
+    vm.check(
+        refused.status == 1
+            && refused
+                .stderr
+                .contains("runs from boot environment upgrade"),
+        "the running environment is not removed",
+        Some(&refused),
+    );
+
+    // Back to the primary, and the environment removed.
+    dmclass_ok(&mut vm, "bootenv activate primary");
+    vm.reboot().unwrap_or_else(|e| panic!("boot 5: {e}"));
+    let now = running(&mut vm);
+    vm.check_eq("boot 5: the primary", "primary", now.as_str(), None);
+    let now = state(&mut vm);
+    vm.check_eq("the original's files after all", &original, &now, None);
+    dmclass_ok(&mut vm, "bootenv remove upgrade --yes");
+    let (doc, _) = list(&mut vm);
+    vm.check(
+        doc["environments"].as_array().is_some_and(|a| a.len() == 1),
+        "only the primary is left",
+        None,
+    );
+    let entries = vm.sh("efibootmgr").stdout;
+    vm.check(
+        !entries.contains("bootenv upgrade"),
+        &format!("no boot entry of upgrade is left: {entries}"),
+        None,
+    );
+    wait_synced(&mut vm, "sys", Duration::from_secs(120));
+}
