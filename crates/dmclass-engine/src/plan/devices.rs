@@ -29,6 +29,10 @@ pub(crate) fn specs(meta: &ClassMeta, vol: &VolumeMeta) -> Result<Vec<DeviceSpec
     // A proxy master carries its proxy's leg (slot N, `- -` while parted).
     let (v, missing) = crate::proxy::master_view(meta, vol);
     let mut act = activation(&v);
+    // A slot left out (`- -`) is never rebuilt: dm-raid refuses `rebuild N` for it
+    // ("Drive designated for rebuild not specified"). Seen parting a proxy whose
+    // join was cut before its leg was recorded `ACTIVE`.
+    act.rebuild.retain(|i| !missing.contains(i));
     act.missing = missing;
     volume_devices(&meta.name, meta.uuid, &v, &act)
 }

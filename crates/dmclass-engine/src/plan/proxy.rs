@@ -45,11 +45,16 @@ fn kind_mut(s: &mut SnapshotMeta) -> Option<(&mut ProxyStateMeta, &mut bool, &mu
 }
 
 /// Part: parted, read-write unless `readonly` (then the rejoin stays incremental).
+/// The leg is a complete copy: the executor parts only after the kernel reports the
+/// copy finished, also when a join cut short left the leg recorded `COPY`.
 fn set_parted(s: &mut SnapshotMeta, readonly: bool) {
     if let Some((state, written, ro)) = kind_mut(s) {
         *state = ProxyStateMeta::Parted;
         *written = !readonly;
         *ro = readonly;
+    }
+    if let Some(l) = leg_mut(s) {
+        l.state = SliceState::Active;
     }
 }
 

@@ -310,3 +310,37 @@ fn planner_refusals() {
     );
     assert!(w.k.info(PROXY).unwrap().is_none(), "no proxy device");
 }
+
+/// A join cut before its last metadata write leaves the proxy's leg recorded `COPY`
+/// although the kernel finished the copy (the next activation rebuilt it): the part
+/// leaves the slot out without `rebuild` for it (dm-raid refuses that), and records
+/// the leg complete.
+#[test]
+fn a_part_after_a_join_cut_before_its_last_write() {
+    let mut w = world(&DISKS, 256);
+    apply(&mut w, &class_with(None), false).unwrap();
+    w.k.write_dev(TOP, Bytes(0), &vec![b'J'; (64 * MIB) as usize])
+        .unwrap();
+    apply(&mut w, &class_with(Some("joined")), false).unwrap();
+    let classes = crate::assemble::group_classes(&crate::assemble::scan(&w.d.paths(), &w.d).found);
+    let mut meta = classes[0].meta.clone();
+    for s in &mut meta.snapshots {
+        if let Some(l) = crate::plan::proxy_track::leg_mut(s) {
+            l.state = crate::layout::SliceState::Copy;
+        }
+    }
+    meta.generation += 1;
+    let present: std::collections::BTreeMap<String, std::path::PathBuf> =
+        w.b.iter()
+            .map(|b| (b.name.clone(), b.path.clone()))
+            .collect();
+    crate::metadata::write_present(&meta, &present, &mut w.d).unwrap();
+    op(&mut w, ProxyOp::Part { readonly: false }).unwrap();
+    let t = named(&w, TOP);
+    assert!(!t.contains("rebuild"), "{t}");
+    assert!(t.contains("- -"), "{t}");
+    assert_eq!(read(&w, PROXY, 0, 4096), vec![b'J'; 4096]);
+    let classes = crate::assemble::group_classes(&crate::assemble::scan(&w.d.paths(), &w.d).found);
+    let p = crate::proxy::find(&classes[0].meta, "p1").unwrap();
+    assert_eq!(p.leg.state, crate::layout::SliceState::Active);
+}

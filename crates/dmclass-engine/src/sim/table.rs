@@ -365,6 +365,10 @@ impl Ctx<'_> {
         if r.rebuild.iter().chain(&write_mostly).any(|&i| i >= ndevs) {
             return Err(inval("raid: invalid device index"));
         }
+        // dm-raid 1.15.1 (analyse_superblocks): a slot given as `- -` cannot be rebuilt.
+        if r.rebuild.iter().any(|&i| r.legs[i].data.is_none()) {
+            return Err(inval("raid: Drive designated for rebuild not specified"));
+        }
         if !write_mostly.is_empty() && write_mostly.len() >= ndevs {
             return Err(inval("raid: Can't set all raid1 devices to write_mostly"));
         }

@@ -78,8 +78,41 @@ pub fn bootenv_create_boot_switch_back() {
          mkdir -p /root/pkg && echo 1.0 >/root/pkg/version && sync");
     let original = state(&mut vm);
     let fstab = vm.sh("cat /etc/fstab").stdout;
+    vm.sh("sync"); // the files were saved long before the power cut
 
-    // Create from the running system.
+    // A create cut by a power loss (`DMCLASS_BOOTENV_CUT=action:N`, default: the
+    // second action of the join, after the proxy is recorded): the primary boots with
+    // every file, and the same command finishes the environment.
+    let cut = std::env::var("DMCLASS_BOOTENV_CUT").unwrap_or_else(|_| "action:2".into());
+    let cut_run = vm
+        .run(&format!(
+            "DMCLASS_FAILPOINT={cut} dmclass bootenv create upgrade"
+        ))
+        .unwrap_or_else(|e| panic!("create with a failpoint: {e}"));
+    vm.check(
+        cut_run.status == 137,
+        &format!("bootenv create stops at failpoint {cut} (exit 137)"),
+        Some(&cut_run),
+    );
+    vm.power_cut().unwrap_or_else(|e| panic!("power cut: {e}"));
+    vm.start()
+        .unwrap_or_else(|e| panic!("boot after the cut: {e}"));
+    let now = running(&mut vm);
+    vm.check_eq(
+        &format!("after a create cut at {cut}: the primary boots"),
+        "primary",
+        now.as_str(),
+        None,
+    );
+    let now = state(&mut vm);
+    vm.check_eq(
+        &format!("after a create cut at {cut}: every file"),
+        &original,
+        &now,
+        None,
+    );
+
+    // Create from the running system (finishing the cut one).
     let created = dmclass_ok(&mut vm, "bootenv create upgrade");
     vm.check(
         created.stdout.contains("created")
