@@ -153,6 +153,28 @@ pub fn print_json<T: Serialize>(schema: Schema, value: &T) -> Result<(), CliErro
     Ok(())
 }
 
+/// Test helper: `value` as the `--json` document of `schema`, checked against its
+/// schema file in `docs/schemas/` (asserted valid); the document and the validator,
+/// to show that a changed document is caught.
+#[cfg(test)]
+pub fn checked_json<T: Serialize>(
+    schema: Schema,
+    value: &T,
+) -> (serde_json::Value, jsonschema::Validator) {
+    let text = json_text(schema, value).expect("serializable");
+    assert!(text.starts_with(&format!("{{\n  \"schema\": \"{}\"", schema.id())));
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/schemas")
+        .join(format!("{}.json", schema.id().replace('/', "-")));
+    let text = std::fs::read_to_string(&file).expect("schema file");
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("schema JSON");
+    let v = jsonschema::validator_for(&schema).expect("a valid schema");
+    let errors: Vec<String> = v.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
+    (doc, v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -178,6 +178,9 @@ pub(crate) struct Paths<'a> {
     /// Disks whose guest device is left out at boot (the block node stays, so
     /// `device_add` can attach them later with the same properties).
     pub absent: &'a [String],
+    /// The command line for this boot instead of the spec's (a `-kernel` boot:
+    /// [`crate::Vm::start_with_cmdline`]).
+    pub append: Option<&'a str>,
 }
 
 /// The generation mark on a UKI's command line, followed by `1` ([`crate::Vm::uki_generation_offset`]).
@@ -254,7 +257,7 @@ pub(crate) fn args(spec: &VmSpec, p: &Paths<'_>) -> Vec<OsString> {
     if !spec.boots_from_disk() {
         let kernel = p.image.kernel.display().to_string();
         let initrd = p.image.initrd.display().to_string();
-        let append = kernel_cmdline(spec);
+        let append = p.append.map_or_else(|| kernel_cmdline(spec), str::to_owned);
         push(&["-kernel", &kernel, "-initrd", &initrd, "-append", &append]);
     }
     let con = format!(

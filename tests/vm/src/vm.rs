@@ -40,6 +40,8 @@ pub struct Vm {
     keep_logs: bool,
     /// Disks left out of the next boot (their files stay; [`Vm::plug`] adds them).
     absent: Vec<String>,
+    /// The command line of the next `-kernel` boot, when not the spec's.
+    append: Option<String>,
     /// The unified kernel image on the disks' ESPs, when the VM boots from them.
     uki: Option<PathBuf>,
     /// The checkpoint the next [`Vm::start`] resumes ([`Vm::restore`]).
@@ -132,6 +134,7 @@ impl Vm {
             last_boot: Duration::ZERO,
             keep_logs: false,
             absent: Vec::new(),
+            append: None,
             uki,
             restoring: None,
         };
@@ -206,6 +209,7 @@ impl Vm {
                 qmp_sock: &qmp_sock,
                 disk_file: &disk_file,
                 absent: &self.absent,
+                append: self.append.as_deref(),
             },
         );
         if resume {
@@ -506,6 +510,24 @@ impl Vm {
                 .map_err(|e| VmError::io("wait for killed QEMU", e))?;
         }
         Ok(())
+    }
+
+    /// Boots (after [`Vm::power_cut`] or [`Vm::shutdown`]) a VM whose kernel QEMU hands
+    /// over ([`VmSpec::kernel_from_qemu`]) with `cmdline` instead of the spec's, as
+    /// the firmware passes a boot entry's load options to the loader: the boot of a
+    /// UEFI boot entry where the firmware cannot read the disks (Debian's OVMF and
+    /// pvscsi). [`Vm::start`] afterwards boots with the spec's line again.
+    pub fn start_with_cmdline(&mut self, cmdline: &str) -> Result<(), VmError> {
+        if self.spec.boots_from_disk() {
+            return Err(VmError::Spec(format!(
+                "VM `{}` boots from its disks: its command line is the boot entry's",
+                self.spec.name
+            )));
+        }
+        self.append = Some(cmdline.to_owned());
+        let r = self.start();
+        self.append = None;
+        r
     }
 
     /// Boots (after [`Vm::power_cut`] or [`Vm::reboot`]-less stop) with only the

@@ -77,19 +77,20 @@ fn join(a: &ProxyJoinArgs, backend: &mut Backend) -> Result<ExitCode, CliError> 
     Ok(ExitCode::SUCCESS)
 }
 
-fn op(proxy: &ObjRef, o: ProxyOp, backend: &mut Backend) -> Result<ExitCode, CliError> {
-    let (cname, name) = (proxy.class.as_str(), proxy.name.as_str());
-    let facts = backend.facts(None)?;
-    let c = &class_on_disks(backend, cname)?;
-    if dmclass_engine::proxy::find(&c.meta, name).is_none() {
-        return Err(no_such(cname, "proxy", name));
-    }
+/// Plan proxy operation `o` on proxy `name` of class `c` (as on its disks) and run it.
+pub(super) fn run_op(
+    backend: &mut Backend,
+    c: &dmclass_engine::assemble::ClassOnDisks,
+    facts: &dmclass_rules::Facts,
+    name: &str,
+    o: ProxyOp,
+) -> Result<dmclass_engine::exec::ExecReport, CliError> {
     let config = dmclass_engine::export::export(&c.meta)?;
     let Some(class) = config.classes.first() else {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(dmclass_engine::exec::ExecReport::default());
     };
     // a part of an unfinished copy is refused by the executor before any action
-    let (p, bindings) = plan_on_disks(backend, class, &facts, |b, actual, _| {
+    let (p, bindings) = plan_on_disks(backend, class, facts, |b, actual, _| {
         Ok(plan::plan_proxy(
             class,
             b,
@@ -99,7 +100,17 @@ fn op(proxy: &ObjRef, o: ProxyOp, backend: &mut Backend) -> Result<ExitCode, Cli
             &PlanOptions::default(),
         )?)
     })?;
-    let report = change::execute(&p, &bindings, backend)?;
+    change::execute(&p, &bindings, backend)
+}
+
+fn op(proxy: &ObjRef, o: ProxyOp, backend: &mut Backend) -> Result<ExitCode, CliError> {
+    let (cname, name) = (proxy.class.as_str(), proxy.name.as_str());
+    let facts = backend.facts(None)?;
+    let c = &class_on_disks(backend, cname)?;
+    if dmclass_engine::proxy::find(&c.meta, name).is_none() {
+        return Err(no_such(cname, "proxy", name));
+    }
+    let report = run_op(backend, c, &facts, name, o)?;
     for n in &report.notes {
         println!("class {cname}: proxy {name}: {n}");
     }

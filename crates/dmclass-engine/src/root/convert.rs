@@ -385,23 +385,13 @@ pub fn decide(
                 )
             }
         }
-        let uuid = existing
-            .and_then(|m| m.disk(name))
-            .map_or_else(&mut *new_id, |d| d.uuid);
-        meta.disks.push(DiskMeta {
-            name: (*name).to_owned(),
-            uuid,
-            identity: d.identity.clone(),
-            size: Sectors(d.bytes / 512),
-            role: if *name == keep_name {
-                DiskRoleMeta::Keep
-            } else {
-                DiskRoleMeta::Member
-            },
-            state: DiskState::Enable,
-            area_offset,
-            node: None,
-        });
+        let role = if *name == keep_name {
+            DiskRoleMeta::Keep
+        } else {
+            DiskRoleMeta::Member
+        };
+        meta.disks
+            .push(disk_meta(existing, name, d, role, area_offset, new_id));
     }
     meta.groups.push(GroupMeta {
         name: group.name.as_str().to_owned(),
@@ -418,19 +408,9 @@ pub fn decide(
             let Some(d) = find(name) else {
                 return refuse(format!("disk {name}"), "not found on this machine");
             };
-            let uuid = existing
-                .and_then(|m| m.disk(name))
-                .map_or_else(&mut *new_id, |d| d.uuid);
-            meta.disks.push(DiskMeta {
-                name: (*name).to_owned(),
-                uuid,
-                identity: d.identity.clone(),
-                size: Sectors(d.bytes / 512),
-                role: DiskRoleMeta::Member,
-                state: DiskState::Enable,
-                area_offset: Sectors(0),
-                node: None,
-            });
+            let role = DiskRoleMeta::Member;
+            meta.disks
+                .push(disk_meta(existing, name, d, role, Sectors(0), new_id));
         }
         meta.groups.push(GroupMeta {
             name: g.name.as_str().to_owned(),
@@ -534,6 +514,29 @@ pub fn decide(
         work,
         matched,
     })
+}
+
+/// A disk of the class as recorded: its UUID kept from an existing description.
+fn disk_meta(
+    existing: Option<&ClassMeta>,
+    name: &str,
+    d: &DiskIn<'_>,
+    role: DiskRoleMeta,
+    area_offset: Sectors,
+    new_id: &mut dyn FnMut() -> Uuid,
+) -> DiskMeta {
+    DiskMeta {
+        name: name.to_owned(),
+        uuid: existing
+            .and_then(|m| m.disk(name))
+            .map_or_else(new_id, |x| x.uuid),
+        identity: d.identity.clone(),
+        size: Sectors(d.bytes / 512),
+        role,
+        state: DiskState::Enable,
+        area_offset,
+        node: None,
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

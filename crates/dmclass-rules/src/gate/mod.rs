@@ -21,16 +21,21 @@ pub fn gate(config: &Config, facts: &Facts) -> Report {
     match matrix() {
         Ok(m) => gate_with(m, config, facts),
         Err(e) => Report {
-            denials: vec![Finding {
-                rule: Vec::new(),
-                class: None,
-                object: None,
-                span: None,
-                message: e.to_string(),
-                hint: Some("this is a defect of the dmclass build; please report it".into()),
-            }],
+            denials: vec![defect(&e)],
             ..Report::default()
         },
+    }
+}
+
+/// The denial when the embedded matrix does not load.
+fn defect(e: &crate::RulesError) -> Finding {
+    Finding {
+        rule: Vec::new(),
+        class: None,
+        object: None,
+        span: None,
+        message: e.to_string(),
+        hint: Some("this is a defect of the dmclass build; please report it".into()),
     }
 }
 
@@ -94,14 +99,7 @@ pub fn gate_function(class: &Class, function: Function, facts: &Facts) -> Report
     let m = match matrix() {
         Ok(m) => m,
         Err(e) => {
-            report.denials.push(Finding {
-                rule: Vec::new(),
-                class: None,
-                object: None,
-                span: None,
-                message: e.to_string(),
-                hint: Some("this is a defect of the dmclass build; please report it".into()),
-            });
+            report.denials.push(defect(&e));
             return report;
         }
     };

@@ -61,6 +61,17 @@ fn state(vm: &mut Vm) -> String {
     sums(vm, &FILES)
 }
 
+/// The root class converted with the third disk as its boot-environment group; an
+/// fstab naming the root by UUID (as a Debian installer writes it) and a package-like
+/// file; their checksums.
+fn converted(vm: &mut Vm, environment: &str) -> String {
+    convert_with(vm, environment, true);
+    vm.sh("u=$(blkid -s UUID -o value /dev/dmclass/sys/root) && \
+         printf 'UUID=%s / ext4 errors=remount-ro 0 1\\n' \"$u\" >/etc/fstab && \
+         mkdir -p /root/pkg && echo 1.0 >/root/pkg/version && sync");
+    state(vm)
+}
+
 pub fn bootenv_create_boot_switch_back() {
     let spec = VmSpec::new("bootenv_switch_back", Personality::KvmHost, Firmware::Uefi)
         .disk(DiskSpec::nvme("sysa", "sysa", Bytes(256 * MIB)).with_root())
@@ -70,13 +81,7 @@ pub fn bootenv_create_boot_switch_back() {
     let Some(mut vm) = boot_or_skip(spec) else {
         return;
     };
-    convert_with(&mut vm, "kvm-host", true);
-    // An fstab naming the root by UUID, as a Debian installer writes it, and a
-    // package-like file.
-    vm.sh("u=$(blkid -s UUID -o value /dev/dmclass/sys/root) && \
-         printf 'UUID=%s / ext4 errors=remount-ro 0 1\\n' \"$u\" >/etc/fstab && \
-         mkdir -p /root/pkg && echo 1.0 >/root/pkg/version && sync");
-    let original = state(&mut vm);
+    let original = converted(&mut vm, "kvm-host");
     let fstab = vm.sh("cat /etc/fstab").stdout;
     vm.sh("sync"); // the files were saved long before the power cut
 
@@ -228,4 +233,74 @@ pub fn bootenv_create_boot_switch_back() {
         None,
     );
     wait_synced(&mut vm, "sys", Duration::from_secs(120));
+}
+
+/// An environment entry's load options as `efibootmgr -v` (version 17) prints them:
+/// UCS-2 after the loader path, each character followed by a `.` for its zero byte.
+fn load_options(efibootmgr_v: &str, label: &str) -> Option<String> {
+    let line = efibootmgr_v.lines().find(|l| l.contains(label))?;
+    let after = line.split_once("File(")?.1.split_once(')')?.1;
+    let text: String = after.chars().step_by(2).collect();
+    Some(text.trim_end_matches(['\0', '.']).trim().to_string())
+}
+
+/// The same under the VMware-guest personality: system disks on pvscsi (VMDK-like
+/// and RDM-like), the boot-environment disk RDM-like, VMware SMBIOS (row S4). Debian's
+/// OVMF cannot read pvscsi disks (no `PvScsiDxe`), so QEMU hands over the kernel
+/// (as in `root_uefi_vmware_guest_boot_either_disk`); booting the environment is done
+/// the way the firmware would: with the command line its boot entry carries, read
+/// back from the UEFI variables. Then the primary again, untouched, and the removal.
+pub fn bootenv_vmware_guest() {
+    let spec = VmSpec::new("bootenv_vmware", Personality::VmwareGuest, Firmware::Uefi)
+        .disk(DiskSpec::vmdk("sysa", "sysa", Bytes(256 * MIB)).with_root())
+        .disk(DiskSpec::rdm(
+            "sysb",
+            "sysb",
+            0x6000_00e0_0d28_0a5b,
+            Bytes(256 * MIB),
+        ))
+        .disk(DiskSpec::rdm(
+            "envs",
+            "envs",
+            0x6000_00e0_0d28_0a5c,
+            Bytes(256 * MIB),
+        ))
+        .kernel_from_qemu()
+        .efi_vars();
+    let Some(mut vm) = boot_or_skip(spec) else {
+        return;
+    };
+    let original = converted(&mut vm, "vmware-guest");
+    dmclass_ok(&mut vm, "bootenv create upgrade");
+    let (doc, _) = list(&mut vm);
+    let ready = env(&doc, "upgrade").is_some_and(|e| e["state"] == "ready");
+    vm.check(ready, "upgrade is ready", None);
+    let entries = vm.sh("efibootmgr -v").stdout;
+    let line = load_options(&entries, "dmclass sys bootenv upgrade (sys1)");
+    let Some(line) = line.filter(|l| l.contains("root=/dev/dmclass/sys/upgrade-root")) else {
+        vm.fail(
+            &format!("an entry of upgrade on sys1's ESP names its root: {entries}"),
+            None,
+        );
+    };
+    vm.shutdown().unwrap_or_else(|e| panic!("shutdown: {e}"));
+    vm.start_with_cmdline(&line)
+        .unwrap_or_else(|e| panic!("boot with upgrade's entry: {e}"));
+    let now = running(&mut vm);
+    vm.check_eq("the environment runs", "upgrade", now.as_str(), None);
+    vm.sh("echo upgraded >/root/marker && echo 2.0 >/root/pkg/version && sync");
+    vm.shutdown().unwrap_or_else(|e| panic!("shutdown: {e}"));
+    vm.start()
+        .unwrap_or_else(|e| panic!("boot the primary: {e}"));
+    let now = running(&mut vm);
+    vm.check_eq("the primary again", "primary", now.as_str(), None);
+    let now = state(&mut vm);
+    vm.check_eq("the original's files", &original, &now, None);
+    dmclass_ok(&mut vm, "bootenv remove upgrade --yes");
+    let (doc, _) = list(&mut vm);
+    vm.check(
+        doc["environments"].as_array().is_some_and(|a| a.len() == 1),
+        "only the primary is left",
+        None,
+    );
 }

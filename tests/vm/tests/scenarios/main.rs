@@ -54,6 +54,7 @@ fn all() -> Vec<(&'static str, &'static str, fn())> {
         shared::shared_lease_loss_fences,
         root::root_conversion_power_cut,
         bootenv::bootenv_create_boot_switch_back,
+        bootenv::bootenv_vmware_guest,
         proxy::proxy_join_part_rejoin_restore,
         redundancy::each_leg_alone_after_every_cycle,
         root::root_uefi_kvm_host_boot_either_disk,

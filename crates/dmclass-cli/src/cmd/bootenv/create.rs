@@ -6,9 +6,9 @@
 //! see it is done", so running the same command again finishes a create cut anywhere
 //! (the proxies of a create cut before the record are taken as they are).
 
-use super::super::context::{changed_config, class_on_disks, plan_and_run, plan_on_disks};
-use super::super::{change, wait};
-use super::{entries, root_class, running_env};
+use super::super::context::{changed_config, class_on_disks, plan_and_run};
+use super::super::wait;
+use super::{entries, proxy_op, refused, root_class, running_env};
 use crate::args::bootenv::CreateArgs;
 use crate::backend::Backend;
 use crate::error::CliError;
@@ -16,9 +16,8 @@ use dmclass_engine::assemble::ClassOnDisks;
 use dmclass_engine::bootenv::{
     self, cmdline, fstab, BootEnvMeta, BootEnvState, EnvVolume, PRIMARY,
 };
-use dmclass_engine::export::export;
 use dmclass_engine::names::{dm_name, user_path, Layer};
-use dmclass_engine::plan::{self, PlanOptions, ProxyOp};
+use dmclass_engine::plan::ProxyOp;
 use dmclass_model::{CopyMode, Located, Name, ProxyState, Snapshot, SnapshotKind, Span};
 use dmclass_rules::Facts;
 use std::io::Read;
@@ -28,10 +27,6 @@ use std::time::{Duration, Instant};
 
 /// Longest `/etc/fstab` or `/proc/cmdline` read.
 const MAX_TEXT: u64 = 1 << 20;
-
-fn refused(why: String) -> CliError {
-    CliError::Refused(why)
-}
 
 /// `bootenv create`.
 pub(in super::super) fn create(
@@ -277,28 +272,19 @@ fn wait_copied(backend: &mut Backend, class: &str, volumes: &[EnvVolume]) -> Res
 /// by device-mapper while the master is suspended for the part (its lockfs), so the
 /// copy is consistent.
 fn part(backend: &mut Backend, class: &str, facts: &Facts, proxy: &str) -> Result<(), CliError> {
-    let c = class_on_disks(backend, class)?;
-    if dmclass_engine::proxy::find(&c.meta, proxy)
-        .is_some_and(|p| p.state == dmclass_engine::metadata::ProxyStateMeta::Parted)
-    {
-        return Ok(());
-    }
-    let config = export(&c.meta)?;
-    let Some(desired) = config.classes.first() else {
-        return Ok(());
+    let parted = |p: Option<dmclass_engine::proxy::ProxyRef<'_>>| {
+        p.is_some_and(|p| p.state == dmclass_engine::metadata::ProxyStateMeta::Parted)
     };
-    let (p, bindings) = plan_on_disks(backend, desired, facts, |b, actual, _| {
-        Ok(plan::plan_proxy(
-            desired,
-            b,
-            actual,
-            proxy,
-            ProxyOp::Part { readonly: false },
-            &PlanOptions::default(),
-        )?)
-    })?;
-    change::execute(&p, &bindings, backend)?;
-    println!("bootenv: parted {}", user_path(class, proxy).display());
+    if proxy_op(
+        backend,
+        class,
+        facts,
+        proxy,
+        ProxyOp::Part { readonly: false },
+        parted,
+    )? {
+        println!("bootenv: parted {}", user_path(class, proxy).display());
+    }
     Ok(())
 }
 

@@ -115,6 +115,29 @@ pub(super) fn mounted_root(backend: &mut Backend, c: &ClassOnDisks) -> Option<St
     (class == c.meta.name && layer.is_none()).then_some(volume)
 }
 
+/// The refusal `why`.
+pub(super) fn refused(why: String) -> CliError {
+    CliError::Refused(why)
+}
+
+/// Run proxy operation `op` on `proxy` of class `class` (as on its disks now),
+/// unless `done` says the class is there already; whether it ran.
+pub(super) fn proxy_op(
+    backend: &mut Backend,
+    class: &str,
+    facts: &Facts,
+    proxy: &str,
+    op: dmclass_engine::plan::ProxyOp,
+    done: impl Fn(Option<dmclass_engine::proxy::ProxyRef<'_>>) -> bool,
+) -> Result<bool, CliError> {
+    let c = super::context::class_on_disks(backend, class)?;
+    if done(dmclass_engine::proxy::find(&c.meta, proxy)) {
+        return Ok(false);
+    }
+    super::proxy::run_op(backend, &c, facts, proxy, op)?;
+    Ok(true)
+}
+
 /// The environment `/` is mounted from, if it is one of class `c`'s.
 pub(super) fn running_env(backend: &mut Backend, c: &ClassOnDisks) -> Option<String> {
     let volume = mounted_root(backend, c)?;
@@ -221,15 +244,7 @@ mod tests {
             }),
             environments: &rows,
         };
-        let text = output::json_text(Schema::Bootenv, &doc).unwrap();
-        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let file =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/schemas/dmclass-bootenv-1.json");
-        let schema: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
-        let v = jsonschema::validator_for(&schema).unwrap();
-        let errors: Vec<String> = v.iter_errors(&doc).map(|e| e.to_string()).collect();
-        assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
+        let (doc, v) = output::checked_json(Schema::Bootenv, &doc);
         let mut bad = doc.clone();
         bad["environments"][1]["state"] = "weird".into();
         assert!(!v.is_valid(&bad));

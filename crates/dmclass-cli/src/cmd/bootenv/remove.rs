@@ -6,22 +6,14 @@
 //! volume removed. `remove` again finishes a removal cut anywhere: it also takes the
 //! proxies and volumes named like the environment that a cut left.
 
-use super::super::change;
-use super::super::context::{
-    changed_config, class_on_disks, confirmed, plan_and_run, plan_on_disks,
-};
-use super::{entries, root_class, running_env};
+use super::super::context::{changed_config, class_on_disks, confirmed, plan_and_run};
+use super::{entries, proxy_op, refused, root_class, running_env};
 use crate::args::bootenv::{RemoveArgs, RenameArgs};
 use crate::backend::Backend;
 use crate::error::CliError;
 use dmclass_engine::bootenv::{self, cmdline, BootEnvState, PRIMARY};
-use dmclass_engine::export::export;
-use dmclass_engine::plan::{self, PlanOptions, ProxyOp};
+use dmclass_engine::plan::ProxyOp;
 use std::process::ExitCode;
-
-fn refused(why: String) -> CliError {
-    CliError::Refused(why)
-}
 
 /// `bootenv remove NAME`.
 pub(in super::super) fn remove(
@@ -86,8 +78,12 @@ pub(in super::super) fn remove(
         let next = bootenv::forgotten(&c.meta, name);
         dmclass_engine::metadata::write_present(&next, &c.present_paths(), disks)?;
     }
+    // Each proxy broken off its master becomes an ordinary volume (unless it is no
+    // proxy any more: a removal cut short).
     for v in &volumes {
-        break_off(backend, &class, &facts, &v.proxy)?;
+        proxy_op(backend, &class, &facts, &v.proxy, ProxyOp::Break, |p| {
+            p.is_none()
+        })?;
     }
     let c = class_on_disks(backend, &class)?;
     let config = changed_config("bootenv", &c, |cl| {
@@ -100,36 +96,6 @@ pub(in super::super) fn remove(
         all.join(", ")
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// Break proxy `proxy` off its master (it becomes an ordinary volume), unless it is
-/// no proxy any more.
-fn break_off(
-    backend: &mut Backend,
-    class: &str,
-    facts: &dmclass_rules::Facts,
-    proxy: &str,
-) -> Result<(), CliError> {
-    let c = class_on_disks(backend, class)?;
-    if dmclass_engine::proxy::find(&c.meta, proxy).is_none() {
-        return Ok(());
-    }
-    let config = export(&c.meta)?;
-    let Some(desired) = config.classes.first() else {
-        return Ok(());
-    };
-    let (p, bindings) = plan_on_disks(backend, desired, facts, |b, actual, _| {
-        Ok(plan::plan_proxy(
-            desired,
-            b,
-            actual,
-            proxy,
-            ProxyOp::Break,
-            &PlanOptions::default(),
-        )?)
-    })?;
-    change::execute(&p, &bindings, backend)?;
-    Ok(())
 }
 
 /// `bootenv rename OLD NEW`.
