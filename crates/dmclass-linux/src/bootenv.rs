@@ -1,74 +1,17 @@
-//! What `dmclass bootenv` does to the running system: freeze the file systems of the
-//! volumes for a consistent copy, mount an environment's copy to rewrite its
-//! `/etc/fstab`, read a volume's file system identity.
+//! What `dmclass bootenv` does to the running system: mount an environment's copy to
+//! rewrite its `/etc/fstab`, read a volume's file system identity. (No freeze here:
+//! device-mapper freezes a volume's file system while the master is suspended for
+//! the part.)
 
 use crate::error::LinuxError;
+use crate::esp::TempMount;
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 fn err(what: impl Into<String>, reason: &(impl ToString + ?Sized)) -> LinuxError {
     LinuxError::BootEnv {
         what: what.into(),
         reason: reason.to_string(),
-    }
-}
-
-mod ioctl {
-    nix::ioctl_readwrite!(
-        /// `FIFREEZE` = `_IOWR('X', 119, int)`: freeze the file system (writes block,
-        /// the journal is flushed and the file system left consistent on disk).
-        fifreeze,
-        b'X',
-        119,
-        libc_int
-    );
-    nix::ioctl_readwrite!(
-        /// `FITHAW` = `_IOWR('X', 120, int)`: let writes go again.
-        fithaw,
-        b'X',
-        120,
-        libc_int
-    );
-    #[allow(non_camel_case_types)]
-    pub type libc_int = i32;
-}
-
-/// File systems frozen for a consistent copy; thawed when dropped (also on an error
-/// path: a root file system left frozen stops the machine).
-pub struct Frozen {
-    dirs: Vec<(PathBuf, File)>,
-}
-
-impl Frozen {
-    /// Freeze the file systems mounted at `dirs`, in order (thawed in reverse).
-    pub fn new(dirs: &[PathBuf]) -> Result<Frozen, LinuxError> {
-        let mut f = Frozen { dirs: Vec::new() };
-        for d in dirs {
-            let file = File::open(d).map_err(|e| err(format!("open {}", d.display()), &e))?;
-            let mut arg = 0;
-            // SAFETY: FIFREEZE takes an int it does not read; the descriptor stays open.
-            unsafe { ioctl::fifreeze(file.as_raw_fd(), &raw mut arg) }
-                .map_err(|e| err(format!("freeze the file system at {}", d.display()), &e))?;
-            f.dirs.push((d.clone(), file));
-        }
-        Ok(f)
-    }
-}
-
-impl Drop for Frozen {
-    fn drop(&mut self) {
-        while let Some((d, file)) = self.dirs.pop() {
-            let mut arg = 0;
-            // SAFETY: as for FIFREEZE.
-            if let Err(e) = unsafe { ioctl::fithaw(file.as_raw_fd(), &raw mut arg) } {
-                log::error!(
-                    "cannot thaw the file system at {} ({e}): run `fsfreeze -u {}`",
-                    d.display(),
-                    d.display()
-                );
-            }
-        }
     }
 }
 
@@ -96,45 +39,13 @@ pub fn fs_identity(dev: &Path) -> FsIdentity {
         .unwrap_or_default()
 }
 
-/// An environment's root copy mounted under `/run/dmclass/bootenv/`, unmounted when
-/// dropped.
-pub struct EnvMount {
-    dir: PathBuf,
-}
-
-impl EnvMount {
-    /// Mount `dev` (file system `fs_type`) at `/run/dmclass/bootenv/NAME`, without
-    /// running anything from it. XFS refuses a second file system with a mounted one's
-    /// UUID unless told (`nouuid`); the copy has the master's.
-    pub fn new(dev: &Path, name: &str, fs_type: &str) -> Result<EnvMount, LinuxError> {
-        use nix::mount::{mount, MsFlags};
-        let dir = PathBuf::from("/run/dmclass/bootenv").join(name);
-        std::fs::create_dir_all(&dir).map_err(|e| err(format!("create {}", dir.display()), &e))?;
-        let flags = MsFlags::MS_NOEXEC | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-        let data = (fs_type == "xfs").then_some("nouuid");
-        mount(Some(dev), &dir, Some(fs_type), flags, data).map_err(|e| {
-            err(
-                format!("mount {} ({fs_type}) at {}", dev.display(), dir.display()),
-                &e,
-            )
-        })?;
-        Ok(EnvMount { dir })
-    }
-
-    /// Where it is mounted.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-}
-
-impl Drop for EnvMount {
-    fn drop(&mut self) {
-        if let Err(e) = nix::mount::umount(&self.dir) {
-            log::warn!("cannot unmount {}: {e}", self.dir.display());
-        } else {
-            let _ = std::fs::remove_dir(&self.dir);
-        }
-    }
+/// Mount an environment's root copy `dev` (file system `fs_type`) at
+/// `/run/dmclass/bootenv/NAME`, unmounted when dropped. XFS refuses a second file
+/// system with a mounted one's UUID unless told (`nouuid`); the copy has the master's.
+pub fn mount_copy(dev: &Path, name: &str, fs_type: &str) -> Result<TempMount, LinuxError> {
+    let dir = PathBuf::from("/run/dmclass/bootenv").join(name);
+    let data = (fs_type == "xfs").then_some("nouuid");
+    TempMount::mount(dev, dir, fs_type, false, data)
 }
 
 /// Replace `path` with `contents` atomically (temporary file, flush, rename, flush the

@@ -77,25 +77,37 @@ pub fn device_at(mounts: &[MountEntry], dir: &Path) -> Option<DevNum> {
         .map(|m| m.dev)
 }
 
-/// An ESP mounted by us under `/run/dmclass/esp/`, unmounted when dropped.
+/// A file system mounted by dmclass under `/run/dmclass/`, unmounted when dropped: an
+/// ESP (`esp/`), a boot environment's root copy (`bootenv/`).
 pub struct TempMount {
     dir: PathBuf,
 }
 
 impl TempMount {
-    /// Mount vfat partition `dev` at `/run/dmclass/esp/NAME` (no exec, suid or device
-    /// files: nothing on an ESP is run by Linux), read-only when asked.
+    /// Mount vfat partition `dev` at `/run/dmclass/esp/NAME`, read-only when asked.
     pub fn new(dev: &Path, name: &str, read_only: bool) -> Result<TempMount, LinuxError> {
-        use nix::mount::{mount, MsFlags};
         let dir = PathBuf::from("/run/dmclass/esp").join(name);
+        TempMount::mount(dev, dir, "vfat", read_only, Some("umask=0077"))
+    }
+
+    /// Mount `dev` (file system `fs_type`, options `data`) at `dir`, made if missing;
+    /// no exec, suid or device files: nothing dmclass mounts is run from.
+    pub fn mount(
+        dev: &Path,
+        dir: PathBuf,
+        fs_type: &str,
+        read_only: bool,
+        data: Option<&str>,
+    ) -> Result<TempMount, LinuxError> {
+        use nix::mount::{mount, MsFlags};
         fs::create_dir_all(&dir).map_err(|e| err(format!("create {}", dir.display()), &e))?;
         let mut flags = MsFlags::MS_NOEXEC | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
         if read_only {
             flags |= MsFlags::MS_RDONLY;
         }
-        mount(Some(dev), &dir, Some("vfat"), flags, Some("umask=0077")).map_err(|e| {
+        mount(Some(dev), &dir, Some(fs_type), flags, data).map_err(|e| {
             err(
-                format!("mount {} (vfat) at {}", dev.display(), dir.display()),
+                format!("mount {} ({fs_type}) at {}", dev.display(), dir.display()),
                 &e,
             )
         })?;

@@ -4,7 +4,7 @@
 //! running system, booted once, changed, left for the untouched original, made the
 //! default, and removed from the original again.
 
-use crate::common::dmclass::{dmclass, dmclass_ok, wait_synced};
+use crate::common::dmclass::{dmclass, dmclass_ok, dmclass_stopped_at, wait_synced};
 use crate::root::{convert_with, root_device, sums};
 use dmclass_model::Bytes;
 use dmclass_vmtest::{boot_or_skip, DiskSpec, Firmware, Personality, Vm, VmSpec};
@@ -55,6 +55,17 @@ fn running(vm: &mut Vm) -> String {
     name
 }
 
+/// `bootenv remove upgrade`: only the primary is left.
+fn remove_upgrade(vm: &mut Vm) {
+    dmclass_ok(vm, "bootenv remove upgrade --yes");
+    let (doc, _) = list(vm);
+    vm.check(
+        doc["environments"].as_array().is_some_and(|a| a.len() == 1),
+        "only the primary is left",
+        None,
+    );
+}
+
 /// `/root/pkg/version` and a copy of fstab in `/root`, checksummed with `d1`.
 fn state(vm: &mut Vm) -> String {
     vm.sh("cp /etc/fstab /root/fstab");
@@ -89,16 +100,7 @@ pub fn bootenv_create_boot_switch_back() {
     // second action of the join, after the proxy is recorded): the primary boots with
     // every file, and the same command finishes the environment.
     let cut = std::env::var("DMCLASS_BOOTENV_CUT").unwrap_or_else(|_| "action:2".into());
-    let cut_run = vm
-        .run(&format!(
-            "DMCLASS_FAILPOINT={cut} dmclass bootenv create upgrade"
-        ))
-        .unwrap_or_else(|e| panic!("create with a failpoint: {e}"));
-    vm.check(
-        cut_run.status == 137,
-        &format!("bootenv create stops at failpoint {cut} (exit 137)"),
-        Some(&cut_run),
-    );
+    dmclass_stopped_at(&mut vm, &cut, "bootenv create upgrade");
     vm.power_cut().unwrap_or_else(|e| panic!("power cut: {e}"));
     vm.start()
         .unwrap_or_else(|e| panic!("boot after the cut: {e}"));
@@ -219,13 +221,7 @@ pub fn bootenv_create_boot_switch_back() {
     vm.check_eq("boot 5: the primary", "primary", now.as_str(), None);
     let now = state(&mut vm);
     vm.check_eq("the original's files after all", &original, &now, None);
-    dmclass_ok(&mut vm, "bootenv remove upgrade --yes");
-    let (doc, _) = list(&mut vm);
-    vm.check(
-        doc["environments"].as_array().is_some_and(|a| a.len() == 1),
-        "only the primary is left",
-        None,
-    );
+    remove_upgrade(&mut vm);
     let entries = vm.sh("efibootmgr").stdout;
     vm.check(
         !entries.contains("bootenv upgrade"),
@@ -296,11 +292,5 @@ pub fn bootenv_vmware_guest() {
     vm.check_eq("the primary again", "primary", now.as_str(), None);
     let now = state(&mut vm);
     vm.check_eq("the original's files", &original, &now, None);
-    dmclass_ok(&mut vm, "bootenv remove upgrade --yes");
-    let (doc, _) = list(&mut vm);
-    vm.check(
-        doc["environments"].as_array().is_some_and(|a| a.len() == 1),
-        "only the primary is left",
-        None,
-    );
+    remove_upgrade(&mut vm);
 }

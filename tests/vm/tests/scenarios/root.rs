@@ -4,7 +4,7 @@
 
 use crate::common::by_id;
 use crate::common::dmclass::{
-    dmclass_ok, put_config, volume_status, wait_bitmaps_clean, wait_synced,
+    dmclass_ok, dmclass_stopped_at, put_config, volume_status, wait_bitmaps_clean, wait_synced,
 };
 use dmclass_model::Bytes;
 use dmclass_vmtest::{boot_or_skip, DiskSpec, Firmware, Personality, Vm, VmSpec};
@@ -296,15 +296,10 @@ pub fn root_conversion_power_cut() {
         let before = sums(&mut vm, &["d1"]);
         put_sys_yaml(&mut vm, &a_id, &b_id);
         vm.sh("sync"); // the admin's file was saved long before the power cut
-        let out = vm
-            .run(&format!(
-                "DMCLASS_FAILPOINT=action:{cut} dmclass apply --yes /root/sys.yaml"
-            ))
-            .unwrap_or_else(|e| panic!("apply with failpoint: {e}"));
-        vm.check(
-            out.status == 137,
-            &format!("apply stops at failpoint action:{cut} (exit 137)"),
-            Some(&out),
+        dmclass_stopped_at(
+            &mut vm,
+            &format!("action:{cut}"),
+            "apply --yes /root/sys.yaml",
         );
         vm.power_cut().unwrap_or_else(|e| panic!("power cut: {e}"));
         vm.start()

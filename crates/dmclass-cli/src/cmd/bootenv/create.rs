@@ -8,7 +8,7 @@
 
 use super::super::context::{changed_config, class_on_disks, plan_and_run};
 use super::super::wait;
-use super::{entries, proxy_op, refused, root_class, running_env};
+use super::{entries, proxy_op, read_bounded, refused, root_class, running_env};
 use crate::args::bootenv::CreateArgs;
 use crate::backend::Backend;
 use crate::error::CliError;
@@ -20,13 +20,9 @@ use dmclass_engine::names::{dm_name, user_path, Layer};
 use dmclass_engine::plan::ProxyOp;
 use dmclass_model::{CopyMode, Located, Name, ProxyState, Snapshot, SnapshotKind, Span};
 use dmclass_rules::Facts;
-use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-
-/// Longest `/etc/fstab` or `/proc/cmdline` read.
-const MAX_TEXT: u64 = 1 << 20;
 
 /// `bootenv create`.
 pub(in super::super) fn create(
@@ -157,14 +153,6 @@ fn root_volume(
             c.meta.name
         ))
     })
-}
-
-fn read_bounded(path: &Path) -> Result<String, CliError> {
-    let mut s = String::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_TEXT).read_to_string(&mut s))
-        .map_err(|e| refused(format!("cannot read {}: {e}", path.display())))?;
-    Ok(s)
 }
 
 fn now() -> u64 {
@@ -316,7 +304,7 @@ fn rewrite_fstab(
             user_path(class, &v.proxy).display().to_string(),
         ));
     }
-    let m = dmclass_linux::bootenv::EnvMount::new(&dev, env, &fs_type).map_err(CliError::Esp)?;
+    let m = dmclass_linux::bootenv::mount_copy(&dev, env, &fs_type).map_err(CliError::Esp)?;
     let path = m.dir().join("etc/fstab");
     if !path.exists() {
         println!("bootenv {env}: the copy has no /etc/fstab: nothing to rewrite");

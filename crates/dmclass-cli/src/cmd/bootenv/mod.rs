@@ -22,6 +22,7 @@ use dmclass_engine::metadata::ClassTypeMeta;
 use dmclass_model::{Class, ClassType, Name, Span};
 use dmclass_rules::{Facts, Function};
 use serde::Serialize;
+use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -113,6 +114,18 @@ pub(super) fn mounted_root(backend: &mut Backend, c: &ClassOnDisks) -> Option<St
         .find(|i| i.devnum.major == dev.major && i.devnum.minor == dev.minor)?;
     let (class, volume, layer) = dmclass_linux::udev_names::split_dm_name(&info.name)?;
     (class == c.meta.name && layer.is_none()).then_some(volume)
+}
+
+/// Longest `/etc/fstab` or `/proc/cmdline` read.
+const MAX_TEXT: u64 = 1 << 20;
+
+/// A text file read whole, at most [`MAX_TEXT`] bytes of it.
+pub(super) fn read_bounded(path: &Path) -> Result<String, CliError> {
+    let mut s = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_TEXT).read_to_string(&mut s))
+        .map_err(|e| refused(format!("cannot read {}: {e}", path.display())))?;
+    Ok(s)
 }
 
 /// The refusal `why`.

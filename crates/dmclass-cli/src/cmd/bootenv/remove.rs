@@ -7,7 +7,7 @@
 //! proxies and volumes named like the environment that a cut left.
 
 use super::super::context::{changed_config, class_on_disks, confirmed, plan_and_run};
-use super::{entries, proxy_op, refused, root_class, running_env};
+use super::{entries, proxy_op, read_bounded, refused, root_class, running_env};
 use crate::args::bootenv::{RemoveArgs, RenameArgs};
 use crate::backend::Backend;
 use crate::error::CliError;
@@ -131,7 +131,7 @@ pub(in super::super) fn rename(
         return Err(refused(format!("boot environment {} has no volume", a.old)));
     };
     // Entries first under the new name (the old ones boot the same root until they go).
-    let running = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let running = read_bounded(std::path::Path::new("/proc/cmdline"))?;
     let line = cmdline::env_cmdline(&running, &class, &root)
         .ok_or_else(|| refused("the kernel command line is too long".into()))?;
     {

@@ -142,6 +142,22 @@ pub fn dmclass_ok(vm: &mut Vm, args: &str) -> Output {
     out
 }
 
+/// Runs `dmclass <args>` with `DMCLASS_FAILPOINT=<point>` and fails unless it stopped
+/// there (exit 137, the point named), as a killed process would.
+pub fn dmclass_stopped_at(vm: &mut Vm, point: &str, args: &str) -> Output {
+    let cmd = format!("DMCLASS_FAILPOINT={point} dmclass {args}");
+    let out = match vm.run(&cmd) {
+        Ok(out) => out,
+        Err(e) => vm.fail(&format!("`{cmd}` could not run: {e}"), None),
+    };
+    vm.check(
+        out.status == 137 && out.stderr.contains(&format!("failpoint {point} reached")),
+        &format!("`dmclass {args}` stops at failpoint {point} (exit 137, named)"),
+        Some(&out),
+    );
+    out
+}
+
 /// Writes a configuration file into the guest.
 pub fn put_config(vm: &mut Vm, path: &str, yaml: &str) {
     if let Err(e) = vm.put_file(path, yaml.as_bytes()) {
