@@ -37,6 +37,17 @@ pub fn plan_merge(
     let Some(c) = find(&old, snapshot) else {
         return refuse(class, &obj, "no copy-on-write snapshot of that name");
     };
+    if old.class_type == crate::metadata::ClassTypeMeta::Root {
+        // The origin is the running system: the merge would have to start in the
+        // initramfs before the root is mounted (as LVM merges a root snapshot).
+        return refuse(
+            class,
+            &obj,
+            "rolling a root class volume back to a snapshot (a merge started in the \
+             initramfs at the next boot) is not built yet; nothing was changed (the \
+             snapshot stays; `dmclass snapshot remove` drops it)",
+        );
+    }
     match c.state {
         CowState::Invalid => {
             return refuse(

@@ -158,6 +158,13 @@ fn nothing_is_allocated_on_the_system_disks_outside_the_conversion() {
         .map(|e| e.disk.clone())
         .collect();
     assert_eq!(stores, vec!["be1".to_owned()]);
+    // A rollback of the root (a merge) is not built: refused, nothing planned.
+    let a = read_actual(&w.b, &w.d, &w.k).unwrap();
+    let c = with_cow(env_yaml(None));
+    let e = crate::plan::plan_merge(&c, &w.b, &a, "pre", &PlanOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not built yet"), "{e}");
 }
 
 fn newest(w: &W) -> crate::metadata::ClassMeta {
