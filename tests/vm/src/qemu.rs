@@ -161,8 +161,20 @@ pub(crate) fn blockdev_args(disk: &DiskSpec, file: &Path) -> Vec<String> {
         out.push(b);
         top = format!("b-{id}");
     }
+    if disk.read_bps.is_some() {
+        out.push(format!(
+            "driver=throttle,throttle-group={},file={top},node-name=t-{id}",
+            throttle_group(disk)
+        ));
+        top = format!("t-{id}");
+    }
     out.push(format!("driver=raw,file={top},node-name={id}"));
     out
+}
+
+/// The throttle group of a disk with [`DiskSpec::read_limit`].
+pub(crate) fn throttle_group(disk: &DiskSpec) -> String {
+    format!("tg-{}", disk.id)
 }
 
 /// Paths of one VM instance.
@@ -320,6 +332,13 @@ pub(crate) fn args(spec: &VmSpec, p: &Paths<'_>) -> Vec<OsString> {
         push(&["-device", &dev]);
     }
     for (disk, dev) in spec.disks.iter().zip(all_device_props(spec)) {
+        if let Some(bps) = disk.read_bps {
+            let tg = format!(
+                "throttle-group,id={},x-bps-read={bps}",
+                throttle_group(disk)
+            );
+            push(&["-object", &tg]);
+        }
         for b in blockdev_args(disk, &(p.disk_file)(disk)) {
             push(&["-blockdev", &b]);
         }

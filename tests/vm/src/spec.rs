@@ -117,6 +117,9 @@ pub struct DiskSpec {
     /// The image file of another VM's disk to attach instead of a new image
     /// ([`DiskSpec::on_file`]); implies [`DiskSpec::shared`].
     pub file: Option<std::path::PathBuf>,
+    /// Reads limited to this many bytes per second (a QEMU throttle group
+    /// `tg-<id>`, [`DiskSpec::read_limit`]).
+    pub read_bps: Option<u64>,
 }
 
 impl DiskSpec {
@@ -134,6 +137,7 @@ impl DiskSpec {
             root: false,
             shared: false,
             file: None,
+            read_bps: None,
         }
     }
 
@@ -203,6 +207,16 @@ impl DiskSpec {
     pub fn with_root(mut self) -> Self {
         self.esp = true;
         self.root = true;
+        self
+    }
+
+    /// A slow disk: reads limited to `bps` bytes per second (QEMU's throttle filter),
+    /// at every boot, so that work the kernel does reading it (a snapshot merge reading
+    /// its store) is still running when a scenario looks. [`crate::Vm::lift_read_limit`]
+    /// removes the limit for the rest of one boot.
+    #[must_use]
+    pub fn read_limit(mut self, bps: u64) -> Self {
+        self.read_bps = Some(bps);
         self
     }
 

@@ -559,6 +559,22 @@ impl Vm {
         self.power_cut()
     }
 
+    /// Lifts [`DiskSpec::read_limit`] of disk `id` until the next boot (QMP `qom-set`
+    /// of its throttle group).
+    pub fn lift_read_limit(&mut self, id: &str) -> Result<(), VmError> {
+        let disk = self
+            .spec
+            .find_disk(id)
+            .filter(|d| d.read_bps.is_some())
+            .ok_or_else(|| VmError::Spec(format!("disk `{id}` has no read limit")))?;
+        let group = qemu::throttle_group(disk);
+        self.qmp_execute(
+            "qom-set",
+            &json!({"path": format!("/objects/{group}"), "property": "x-bps-read", "value": 0}),
+        )?;
+        Ok(())
+    }
+
     /// [`Vm::shutdown`], then boot again on the same disks.
     pub fn reboot(&mut self) -> Result<(), VmError> {
         self.shutdown()?;

@@ -24,15 +24,32 @@ pub enum SnapshotAction {
     /// Restore: merge snapshot CLASS/NAME back into its origin (`snapshot-merge`).
     ///
     /// Returns once the merge is started; the snapshot device goes away. If the origin
-    /// is open, the merge starts at its next activation (`status` says so). When the
-    /// kernel has finished, `activate` or running this command again removes the
+    /// is open, the merge starts at its next activation (`status` says so). A volume
+    /// of the root class is the running system: it is rolled back at the next boot,
+    /// the initramfs starting the merge before the root is mounted. When the kernel
+    /// has finished, `activate`, `monitor` or running this command again removes the
     /// snapshot and returns the origin to its own table.
     ///
+    /// `--cancel` withdraws a merge that has not started yet (the snapshot still has
+    /// its device); a merge the kernel runs cannot be stopped.
+    ///
     /// Asks first (the origin's changes since the snapshot are lost) unless `--yes`.
-    Merge(SnapshotConfirmArgs),
+    Merge(SnapshotMergeArgs),
     /// Remove snapshot CLASS/NAME and free its COW store (refused while it is open or
     /// merging). Asks first unless `--yes`.
     Remove(SnapshotConfirmArgs),
+}
+
+/// Arguments of `snapshot merge`.
+#[derive(Debug, Args)]
+pub struct SnapshotMergeArgs {
+    /// The snapshot and the confirmation.
+    #[command(flatten)]
+    pub target: SnapshotConfirmArgs,
+    /// Withdraw a requested merge that has not started (nothing of the origin has
+    /// changed yet); asks nothing.
+    #[arg(long)]
+    pub cancel: bool,
 }
 
 /// Arguments of `snapshot create`.

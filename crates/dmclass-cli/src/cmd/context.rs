@@ -178,6 +178,23 @@ pub(super) fn plan_and_run(
     Ok(())
 }
 
+/// Finish the completed merges of every class (the monitor's poll: the kernel raises
+/// no dm event when a `snapshot-merge` completes); the classes that finished one.
+/// Damaged labels are not reported here (`status` and `activate` do).
+pub(super) fn finish_all_merges(backend: &mut Backend) -> Result<Vec<String>, CliError> {
+    let facts = backend.facts(None)?;
+    let paths: Vec<_> = facts.disks.iter().map(|d| d.devnode.clone()).collect();
+    let (_, disks) = backend.parts();
+    let classes = assemble::classes_of(&assemble::scan(&paths, &*disks));
+    let mut done = Vec::new();
+    for c in &classes {
+        if finish_merges(backend, c)? {
+            done.push(c.meta.name.clone());
+        }
+    }
+    Ok(done)
+}
+
 /// Finish merges of class `c` the kernel completed; true when one finished. Run by
 /// `activate` and `snapshot merge`.
 ///

@@ -26,12 +26,13 @@ use std::process::ExitCode;
 pub fn run(args: &SnapshotArgs) -> Result<ExitCode, CliError> {
     change::locked_crash_tested(|backend| match &args.action {
         SnapshotAction::Create(a) => create(a, backend),
-        SnapshotAction::Merge(a) => ask(
-            a,
+        SnapshotAction::Merge(m) if m.cancel => cancel(&m.target, backend),
+        SnapshotAction::Merge(m) => ask(
+            &m.target,
             "merge",
             "Merge snapshot {} into its origin? The origin's changes since the snapshot are lost.",
         )
-        .and_then(|()| merge(a, backend)),
+        .and_then(|()| merge(&m.target, backend)),
         SnapshotAction::Remove(a) => ask(a, "remove", "Remove snapshot {}? Its data is lost.")
             .and_then(|()| remove(a, backend)),
     })
@@ -83,7 +84,11 @@ fn create(a: &SnapshotCreateArgs, backend: &mut Backend) -> Result<ExitCode, Cli
     if c.meta.volume(vol).is_none() {
         return Err(no_such(cname, "volume", vol));
     }
-    if facts.environment == Environment::KvmHost && !a.force {
+    // S3a is about guests' volumes. A root class volume is the host's own system (the
+    // "host system disk snapshot" row): its file system is frozen by dm's lockfs at
+    // the suspend that stacks the snapshot, so being open is expected.
+    let system = c.meta.class_type == dmclass_engine::metadata::ClassTypeMeta::Root;
+    if facts.environment == Environment::KvmHost && !a.force && !system {
         let (kernel, _) = backend.parts();
         s3a_guard(&*kernel, cname, vol)?;
     }
@@ -122,6 +127,38 @@ fn remove(a: &SnapshotConfirmArgs, backend: &mut Backend) -> Result<ExitCode, Cl
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether a merging snapshot still has its device: the merge waits (its origin was
+/// open) and has not started.
+fn pending(backend: &mut Backend, cname: &str, snap: &str) -> Result<bool, CliError> {
+    let dev = dm_name(cname, snap, Layer::Top)?;
+    let (kernel, _) = backend.parts();
+    kernel
+        .info(&dev)
+        .map(|i| i.is_some())
+        .map_err(|e| CliError::Refused(format!("cannot read device {dev}: {e}")))
+}
+
+/// `snapshot merge --cancel`: the snapshot is `active` again when its merge has not
+/// started.
+fn cancel(a: &SnapshotConfirmArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
+    let (cname, snap) = (a.snapshot.class.as_str(), a.snapshot.name.as_str());
+    let facts = backend.facts(None)?;
+    let c = &class_on_disks(backend, cname)?;
+    if dmclass_engine::cow::find(&c.meta, snap).is_none() {
+        return Err(no_such(cname, "snapshot", snap));
+    }
+    let config = config_of(c, |_| {})?;
+    let Some(class) = config.classes.first() else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let (p, bindings) = plan_on_disks(backend, class, &facts, |b, actual, _| {
+        Ok(plan::plan_merge_cancel(class, b, actual, snap)?)
+    })?;
+    change::execute(&p, &bindings, backend)?;
+    println!("class {cname}: merge of snapshot {snap} withdrawn; the snapshot is kept");
+    Ok(ExitCode::SUCCESS)
+}
+
 fn merge(a: &SnapshotConfirmArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
     let (cname, snap) = (a.snapshot.class.as_str(), a.snapshot.name.as_str());
     let facts = backend.facts(None)?;
@@ -133,6 +170,12 @@ fn merge(a: &SnapshotConfirmArgs, backend: &mut Backend) -> Result<ExitCode, Cli
         if finish_merges(backend, c)? {
             println!(
                 "class {cname}: snapshot {snap} merged into {} and removed",
+                view.origin
+            );
+        } else if pending(backend, cname, snap)? {
+            println!(
+                "class {cname}: the merge of snapshot {snap} waits for the next activation of {} \
+                 (the next boot for the running system); `--cancel` withdraws it",
                 view.origin
             );
         } else {
@@ -156,6 +199,13 @@ fn merge(a: &SnapshotConfirmArgs, backend: &mut Backend) -> Result<ExitCode, Cli
     change::execute(&p, &bindings, backend)?;
     for n in &p.notes {
         println!("note: {n}");
+    }
+    if pending(backend, cname, snap)? {
+        println!(
+            "class {cname}: merge of snapshot {snap} into {} requested",
+            view.origin
+        );
+        return Ok(ExitCode::SUCCESS);
     }
     println!(
         "class {cname}: merge of snapshot {snap} into {} started",

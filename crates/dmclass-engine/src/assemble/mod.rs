@@ -325,6 +325,16 @@ pub(crate) fn activate_open(
             rep.skipped.push((vol.name.clone(), why));
             continue;
         }
+        if let Some(why) =
+            crate::cow::activate::lost_store_refusal(meta, &vol.name, &|d| numbers.contains_key(d))
+        {
+            rep.warnings.push(format!(
+                "class {}: volume {} not started: {why}",
+                meta.name, vol.name
+            ));
+            rep.skipped.push((vol.name.clone(), why));
+            continue;
+        }
         let mut v = vol.clone();
         let rebuild = if crate::proxy::restoring_from_proxy(meta, vol, &|d| numbers.contains_key(d))
         {

@@ -177,6 +177,7 @@ pub(super) fn prepare_open(
         }
     }
     rec.class.stale.retain(|s| !rec.rewritten.contains(&s.name));
+    invalidate_lost_stores(&mut rec, disks)?;
     let Some(intent) = rec.intent.clone() else {
         return Ok(rec);
     };
@@ -192,6 +193,44 @@ pub(super) fn prepare_open(
         ));
     }
     Ok(rec)
+}
+
+/// Active snapshots whose store has no disk present are recorded INVALID (a new
+/// generation on every present disk) so that their origins start without them: the
+/// origin changes from now on without copy-on-write, so the snapshot could never be
+/// trusted again, even when its disk returns. A system that boots beats a snapshot
+/// kept; the warning says what was lost. Merging snapshots are left as they are
+/// (their origins are not started: [`crate::cow::activate::lost_store_refusal`]).
+fn invalidate_lost_stores(rec: &mut Recovery, disks: &mut dyn Disks) -> Result<()> {
+    let meta = &rec.class.meta;
+    let present = |d: &str| rec.class.present.iter().any(|p| p.name == d);
+    let lost: Vec<String> = crate::cow::cow_snapshots(meta)
+        .into_iter()
+        .filter(|c| c.state == crate::metadata::CowState::Active)
+        .filter(|c| crate::cow::store_lost(c, &present))
+        .map(|c| c.name.to_owned())
+        .collect();
+    if lost.is_empty() {
+        return Ok(());
+    }
+    let mut meta = meta.clone();
+    for s in &lost {
+        crate::cow::set_state(&mut meta, s, crate::metadata::CowState::Invalid);
+        rec.warnings.push(format!(
+            "snapshot {s}: every disk of its store is missing; recorded INVALID so that its origin \
+             starts without it (its data cannot be trusted again; `dmclass snapshot remove` frees it)"
+        ));
+    }
+    meta.generation += 1;
+    let names: Vec<String> = rec.class.present.iter().map(|p| p.name.clone()).collect();
+    for n in &names {
+        write_to(&rec.class, n, &meta, disks)?;
+    }
+    for p in &mut rec.class.present {
+        p.generation = meta.generation;
+    }
+    rec.class.meta = meta;
+    Ok(())
 }
 
 /// After activation: record the legs the kernel was handed with `rebuild N` (`COPY`)

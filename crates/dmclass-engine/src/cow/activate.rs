@@ -36,6 +36,8 @@ fn store_start(store: &VolumeMeta, numbers: &BTreeMap<String, DevNum>) -> (Volum
 /// The devices to ensure for volume `v` (already adjusted for missing legs, started
 /// with `act`): its plain stack, or the origin stack when it has snapshots. A merge
 /// that starts now first removes the merging snapshot's device.
+/// A snapshot whose store lost every disk is left out ([`lost_store_refusal`] has
+/// said whether the origin may start without it).
 pub(crate) fn volume_specs(
     meta: &ClassMeta,
     v: &VolumeMeta,
@@ -48,12 +50,24 @@ pub(crate) fn volume_specs(
         .info(&top)
         .map_err(|e| io_err(format!("device {top}"), e))?
         .is_some_and(|i| i.live_table && i.open_count > 0);
-    let mode = if open {
+    // An open origin defers a merge, unless the kernel already runs it (the root,
+    // mounted after the initramfs started the merge): loading the snapshot's stack
+    // again would stop a merge half-way.
+    let merging_now = open
+        && kernel
+            .table(&top)
+            .map_err(|e| io_err(format!("table of {top}"), e))?
+            .first()
+            .is_some_and(|l| l.target == "snapshot-merge");
+    let mode = if open && !merging_now {
         MergeMode::Defer
     } else {
         MergeMode::Start
     };
-    let snaps = snap_devs(meta, &v.name, mode, &|s| store_start(s, numbers));
+    // A snapshot whose store has no disk present is left out: activation refuses
+    // its origin unless it is recorded INVALID (`recover::prepare` does that).
+    let mut snaps = snap_devs(meta, &v.name, mode, &|s| store_start(s, numbers));
+    snaps.retain(|s| s.store_act.missing.len() < s.store.layout.legs.len());
     if mode == MergeMode::Start {
         for c in crate::cow::snapshots_of(meta, &v.name) {
             if c.state != CowState::Merging {
@@ -77,6 +91,46 @@ pub(crate) fn volume_specs(
         }
     }
     origin_stack(&meta.name, meta.uuid, v, act, &snaps)
+}
+
+/// Why origin `volume` must not start: a snapshot of it whose store has no disk
+/// present and that is not recorded INVALID. A merging one may already have copied
+/// part of its data onto the origin (a merge cut by a power loss), so the origin
+/// alone could be half-merged; an active one would miss copy-on-write and be wrong
+/// when its disk returns (`recover::prepare` records those INVALID first).
+pub(crate) fn lost_store_refusal(
+    meta: &ClassMeta,
+    volume: &str,
+    is_present: &dyn Fn(&str) -> bool,
+) -> Option<String> {
+    let c = crate::cow::snapshots_of(meta, volume)
+        .into_iter()
+        .find(|c| c.state != CowState::Invalid && crate::cow::store_lost(c, is_present))?;
+    let disks: Vec<&str> = c
+        .store
+        .map(|s| {
+            s.layout
+                .extents()
+                .into_iter()
+                .map(|e| e.disk.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(if c.state == CowState::Merging {
+        format!(
+            "snapshot {} is merging into it and its store's disk(s) {} are missing: started \
+             alone, {volume} could show a half-merged file system; bring the disk(s) back",
+            c.name,
+            disks.join(", ")
+        )
+    } else {
+        format!(
+            "the store of snapshot {} is on missing disk(s) {}; `dmclass activate` records \
+             the snapshot INVALID and starts {volume} without it",
+            c.name,
+            disks.join(", ")
+        )
+    })
 }
 
 /// Removal order of hidden layers: snapshot `-real` and `-cow` devices hold other

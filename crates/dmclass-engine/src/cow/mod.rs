@@ -97,6 +97,13 @@ pub fn set_state(meta: &mut ClassMeta, name: &str, new: CowState) {
     }
 }
 
+/// Whether no leg of the snapshot's store has all its disks present: the snapshot
+/// cannot be stacked (its store is on a disk that is missing).
+pub fn store_lost(c: &CowView<'_>, is_present: &dyn Fn(&str) -> bool) -> bool {
+    c.store
+        .is_some_and(|s| s.layout.legs_missing(is_present).len() == s.layout.legs.len())
+}
+
 /// How the stack of an origin is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MergeMode {

@@ -122,7 +122,7 @@ pub(crate) fn snapshots(meta: &ClassMeta, kernel: &dyn Kernel) -> Result<Vec<Sna
             e.usage = usage(&s);
             if s.merge_finished() {
                 e.note = Some(format!(
-                    "merged into {}; `dmclass activate {}` or `dmclass snapshot merge {}/{}` removes it",
+                    "merged into {}; `dmclass monitor`, `dmclass activate {}` or `dmclass snapshot merge {}/{}` removes it",
                     c.origin, meta.name, meta.name, c.name
                 ));
             }
@@ -136,10 +136,18 @@ pub(crate) fn snapshots(meta: &ClassMeta, kernel: &dyn Kernel) -> Result<Vec<Sna
             .into();
             if c.state == CowState::Merging {
                 e.state = "MERGING".into();
-                e.note = Some(format!(
-                    "merge waits: {} is open; it starts at the next activation",
-                    c.origin
-                ));
+                e.note = Some(if meta.class_type == crate::metadata::ClassTypeMeta::Root {
+                    format!(
+                        "rollback of {} requested: it starts at the next boot; \
+                         `dmclass snapshot merge --cancel {}/{}` withdraws it",
+                        c.origin, meta.name, c.name
+                    )
+                } else {
+                    format!(
+                        "merge waits: {} is open; it starts at the next activation",
+                        c.origin
+                    )
+                });
             }
         } else if c.state == CowState::Merging {
             e.state = "MERGING".into();

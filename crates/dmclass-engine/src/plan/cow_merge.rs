@@ -9,7 +9,7 @@ use crate::cow::{find, snapshots_of, MergeMode};
 use crate::error::refuse;
 use crate::error::Result;
 use crate::io::Kernel;
-use crate::metadata::CowState;
+use crate::metadata::{ClassTypeMeta, CowState};
 use crate::names::{dm_name, Layer};
 use dmclass_model::Class;
 
@@ -37,17 +37,6 @@ pub fn plan_merge(
     let Some(c) = find(&old, snapshot) else {
         return refuse(class, &obj, "no copy-on-write snapshot of that name");
     };
-    if old.class_type == crate::metadata::ClassTypeMeta::Root {
-        // The origin is the running system: the merge would have to start in the
-        // initramfs before the root is mounted (as LVM merges a root snapshot).
-        return refuse(
-            class,
-            &obj,
-            "rolling a root class volume back to a snapshot (a merge started in the \
-             initramfs at the next boot) is not built yet; nothing was changed (the \
-             snapshot stays; `dmclass snapshot remove` drops it)",
-        );
-    }
     match c.state {
         CowState::Invalid => {
             return refuse(
@@ -90,6 +79,17 @@ pub fn plan_merge(
         None => p.notes.push(format!(
             "volume {origin} is not active: the merge starts when it is activated"
         )),
+        // A root class volume in use is the running system: its next activation is
+        // the initramfs of the next boot, before the root is mounted (as LVM merges
+        // a root snapshot); the file system sees the snapshot's data from then on.
+        Some(i) if i.open_count > 0 && old.class_type == ClassTypeMeta::Root => {
+            p.notes.push(format!(
+                "volume {origin} is part of the running system: it is rolled back to \
+                 snapshot {snapshot} at the next boot (the initramfs starts the merge \
+                 before the root is mounted); until then both keep their data, and \
+                 `dmclass snapshot merge --cancel` withdraws the request"
+            ));
+        }
         Some(i) if i.open_count > 0 => p.notes.push(format!(
             "volume {origin} {}: the merge starts at its next activation",
             crate::error::is_open(i.open_count)
@@ -100,6 +100,60 @@ pub fn plan_merge(
             transition(class, &from, &to, &live, &mut p.actions)?;
         }
     }
+    Ok(p)
+}
+
+/// `dmclass snapshot merge --cancel`: withdraw a merge that has not started (its
+/// origin was open, so the snapshot still has its own device): the snapshot is
+/// `active` again and nothing else changes. A merge the kernel started cannot be
+/// stopped (its origin already holds part of the snapshot's data) and is refused,
+/// as is one whose start cannot be told (origin and snapshot inactive).
+pub fn plan_merge_cancel(
+    desired: &Class,
+    bindings: &[DiskBinding],
+    actual: &Actual,
+    snapshot: &str,
+) -> Result<Plan> {
+    let class = desired.name.as_str();
+    let cur = current(desired, bindings, actual)?;
+    let obj = format!("snapshot {snapshot}");
+    let Some(old) = cur.meta.clone() else {
+        return refuse(class, &obj, "the class does not exist on these disks");
+    };
+    let Some(c) = find(&old, snapshot) else {
+        return refuse(class, &obj, "no copy-on-write snapshot of that name");
+    };
+    if c.state != CowState::Merging {
+        return refuse(class, &obj, "no merge of it was requested");
+    }
+    let live = |n: &str| actual.live.iter().any(|i| i.name == n);
+    let snap_dev = dm_name(class, snapshot, Layer::Top)?;
+    let top = dm_name(class, c.origin, Layer::Top)?;
+    // Its own device is the proof that the merge never started: once the kernel
+    // merges, the snapshot device is gone and never built again.
+    if !live(&snap_dev) {
+        let why = if live(&top) {
+            format!(
+                "the kernel is merging it into {} (part of its data is already there); \
+                 a running merge cannot be withdrawn — `dmclass status` shows its progress",
+                c.origin
+            )
+        } else {
+            format!(
+                "{} is not active, so whether the merge already started cannot be told \
+                 (a started merge cannot be withdrawn); `dmclass activate {class}` \
+                 starts or resumes it",
+                c.origin
+            )
+        };
+        return refuse(class, &obj, why);
+    }
+    let mut meta = old.clone();
+    crate::cow::set_state(&mut meta, snapshot, CowState::Active);
+    meta.generation += 1;
+    let mut p = Plan::empty(&cur, desired, bindings, actual, meta.clone());
+    p.actions
+        .push(Action::write_meta_all(&meta, "snapshot merge withdrawn"));
     Ok(p)
 }
 

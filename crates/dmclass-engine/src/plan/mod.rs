@@ -52,7 +52,7 @@ mod tests_rate;
 
 pub use crate::metadata::AreaState;
 pub use bind::{bind_disks, read_actual};
-pub use cow_merge::{merge_done, plan_finish, plan_merge};
+pub use cow_merge::{merge_done, plan_finish, plan_merge, plan_merge_cancel};
 pub use proxy::{plan_proxy, ProxyOp};
 pub(crate) use spec_ref::SpecRef;
 pub use text::Text;

@@ -158,13 +158,93 @@ fn nothing_is_allocated_on_the_system_disks_outside_the_conversion() {
         .map(|e| e.disk.clone())
         .collect();
     assert_eq!(stores, vec!["be1".to_owned()]);
-    // A rollback of the root (a merge) is not built: refused, nothing planned.
-    let a = read_actual(&w.b, &w.d, &w.k).unwrap();
+}
+
+fn table_of(w: &W, name: &str) -> String {
+    w.k.table(name)
+        .unwrap()
+        .first()
+        .map(|l| l.target.clone())
+        .unwrap_or_default()
+}
+
+fn activate_now(w: &mut W) {
+    let found = group_classes(&scan(&w.d.paths(), &w.d).found);
+    activate(&found[0], &mut w.k, &w.d, &mut |_| {}).unwrap();
+}
+
+#[test]
+fn a_root_snapshot_is_merged_back_at_the_next_boot_and_a_running_merge_is_left_alone() {
+    use crate::plan::{plan_finish, plan_merge, plan_merge_cancel};
+    let mut w = converted();
     let c = with_cow(env_yaml(None));
-    let e = crate::plan::plan_merge(&c, &w.b, &a, "pre", &PlanOptions::default())
+    let p = plan_for(&w, &c, false).unwrap();
+    let b = w.b.clone();
+    execute(&p, &b, &mut w.k, &mut w.d, &mut |_| {}).unwrap();
+    let snap = "dmclass-sys-pre";
+    let len = 16384;
+    let before = w.k.read_dev(TOP, Bytes(0), len).unwrap();
+    // The root is mounted and changes after the snapshot.
+    w.k.set_open_count(TOP, 1).unwrap();
+    w.k.write_dev(TOP, Bytes(0), &[b'X'; 16384]).unwrap();
+    let request = |w: &mut W| {
+        let a = read_actual(&w.b, &w.d, &w.k).unwrap();
+        let p = plan_merge(&c, &w.b, &a, "pre", &PlanOptions::default()).unwrap();
+        assert!(
+            p.notes.iter().any(|n| n.contains("at the next boot")),
+            "{:?}",
+            p.notes
+        );
+        let b = w.b.clone();
+        execute(&p, &b, &mut w.k, &mut w.d, &mut |_| {}).unwrap();
+    };
+    request(&mut w);
+    // Nothing changes while the system runs, also when activation runs again.
+    activate_now(&mut w);
+    assert_eq!(table_of(&w, TOP), "snapshot-origin");
+    assert_eq!(w.k.read_dev(TOP, Bytes(0), len).unwrap(), [b'X'; 16384]);
+    assert_eq!(w.k.read_dev(snap, Bytes(0), len).unwrap(), before);
+    // Withdrawn, and requested again.
+    let a = read_actual(&w.b, &w.d, &w.k).unwrap();
+    let p = plan_merge_cancel(&c, &w.b, &a, "pre").unwrap();
+    let b = w.b.clone();
+    execute(&p, &b, &mut w.k, &mut w.d, &mut |_| {}).unwrap();
+    assert_eq!(
+        crate::cow::find(&newest(&w), "pre").unwrap().state,
+        crate::metadata::CowState::Active
+    );
+    request(&mut w);
+    // The next boot: the initramfs activates the closed root; the merge starts.
+    w.k.reboot();
+    w.k.hold_merges(true);
+    activate_now(&mut w);
+    assert_eq!(table_of(&w, TOP), "snapshot-merge");
+    assert!(w.k.info(snap).unwrap().is_none());
+    // The root is mounted; activating again (the boot's own activation) keeps the
+    // merge running, and it cannot be withdrawn.
+    w.k.set_open_count(TOP, 1).unwrap();
+    activate_now(&mut w);
+    assert_eq!(table_of(&w, TOP), "snapshot-merge");
+    let a = read_actual(&w.b, &w.d, &w.k).unwrap();
+    let e = plan_merge_cancel(&c, &w.b, &a, "pre")
         .unwrap_err()
         .to_string();
-    assert!(e.contains("not built yet"), "{e}");
+    assert!(e.contains("cannot be withdrawn"), "{e}");
+    let a = read_actual(&w.b, &w.d, &w.k).unwrap();
+    assert!(plan_finish(&c, &w.b, &a, &w.k).unwrap().is_none());
+    // The kernel finishes; the snapshot leaves, the root reads the snapshot's data.
+    w.k.hold_merges(false);
+    w.k.run_merges().unwrap();
+    let a = read_actual(&w.b, &w.d, &w.k).unwrap();
+    let p = plan_finish(&c, &w.b, &a, &w.k).unwrap().unwrap();
+    let b = w.b.clone();
+    execute(&p, &b, &mut w.k, &mut w.d, &mut |_| {}).unwrap();
+    assert!(crate::cow::find(&newest(&w), "pre").is_none());
+    assert_ne!(table_of(&w, TOP), "snapshot-merge");
+    assert_eq!(w.k.read_dev(TOP, Bytes(0), len).unwrap(), before);
+    w.k.reboot();
+    activate_now(&mut w);
+    assert_eq!(w.k.read_dev(TOP, Bytes(0), len).unwrap(), before);
 }
 
 fn newest(w: &W) -> crate::metadata::ClassMeta {
@@ -249,4 +329,80 @@ fn an_environment_is_kept_by_the_file_guarded_from_proxy_commands_then_removed()
     assert!(w.k.table("dmclass-sys-upgrade--root").is_err());
     assert!(plan_for(&w, &file, false).unwrap().is_empty());
     assert_eq!(read(&w, 0, ROOT.0, ROOT.1), before, "the root is untouched");
+}
+
+#[test]
+fn a_missing_store_disk_costs_the_snapshot_not_the_boot_but_a_merge_waits_for_it() {
+    use crate::assemble::recover::activate_recovering;
+    use crate::metadata::CowState;
+    let mut w = converted();
+    let c = with_cow(env_yaml(None));
+    let p = plan_for(&w, &c, false).unwrap();
+    let b = w.b.clone();
+    execute(&p, &b, &mut w.k, &mut w.d, &mut |_| {}).unwrap();
+    w.k.write_dev(TOP, Bytes(0), &[b'N'; 4096]).unwrap();
+    let now = w.k.read_dev(TOP, Bytes(0), 65536).unwrap();
+    // A requested rollback and the store's only disk gone at boot: the root is not
+    // started (it may be half-merged), with the reason.
+    w.k.set_open_count(TOP, 1).unwrap();
+    let a = read_actual(&w.b, &w.d, &w.k).unwrap();
+    let p = crate::plan::plan_merge(&c, &w.b, &a, "pre", &PlanOptions::default()).unwrap();
+    let b = w.b.clone();
+    execute(&p, &b, &mut w.k, &mut w.d, &mut |_| {}).unwrap();
+    w.k.reboot();
+    let be1 = w.b[2].path.clone();
+    w.d.remove_disk(&be1).unwrap();
+    let found = group_classes(&scan(&w.d.paths(), &w.d).found);
+    let r = activate_recovering(&found[0], &mut w.k, &mut w.d, &mut |_| {}).unwrap();
+    assert!(r.started.is_empty(), "{r:?}");
+    assert!(
+        r.skipped
+            .iter()
+            .any(|(v, why)| v == "root" && why.contains("half-merged")),
+        "{r:?}"
+    );
+    assert!(w.k.info(TOP).unwrap().is_none());
+    assert_eq!(
+        crate::cow::find(&newest(&w), "pre").unwrap().state,
+        CowState::Merging,
+        "nothing recorded"
+    );
+    // Withdrawn (as if before the reboot): an active snapshot with its store missing.
+    let mut m = newest(&w);
+    crate::cow::set_state(&mut m, "pre", CowState::Active);
+    m.generation += 1;
+    write(&mut w, &m);
+    let found = group_classes(&scan(&w.d.paths(), &w.d).found);
+    // Activation alone does not start the origin without it...
+    let r = activate(&found[0], &mut w.k, &w.d, &mut |_| {}).unwrap();
+    assert!(
+        r.skipped
+            .iter()
+            .any(|(v, why)| v == "root" && why.contains("records the snapshot INVALID")),
+        "{r:?}"
+    );
+    // ...`dmclass activate` records it INVALID and starts the root without it.
+    let r = activate_recovering(&found[0], &mut w.k, &mut w.d, &mut |_| {}).unwrap();
+    assert_eq!(r.started, vec!["root".to_owned()], "{r:?}");
+    assert!(
+        r.warnings.iter().any(|x| x.contains("recorded INVALID")),
+        "{r:?}"
+    );
+    assert!(w.k.read_dev(TOP, Bytes(0), 65536).unwrap() == now);
+    assert_eq!(
+        crate::cow::find(&newest(&w), "pre").unwrap().state,
+        CowState::Invalid
+    );
+    // The disk returns: the snapshot stays INVALID (it missed the root's writes) and
+    // cannot be merged.
+    w.d.reattach(&be1).unwrap();
+    w.k.set_open_count(TOP, 0).unwrap();
+    w.k.reboot();
+    activate_now(&mut w);
+    assert!(w.k.read_dev(TOP, Bytes(0), 65536).unwrap() == now);
+    let a = read_actual(&w.b, &w.d, &w.k).unwrap();
+    let e = crate::plan::plan_merge(&c, &w.b, &a, "pre", &PlanOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("INVALID"), "{e}");
 }

@@ -28,6 +28,7 @@ mod proxy;
 mod redundancy;
 mod root;
 mod root_life;
+mod root_snapshot;
 mod shared;
 
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -55,6 +56,7 @@ fn all() -> Vec<(&'static str, &'static str, fn())> {
         root::root_conversion_power_cut,
         bootenv::bootenv_create_boot_switch_back,
         bootenv::bootenv_vmware_guest,
+        root_snapshot::root_cow_snapshot_rollback_on_reboot,
         proxy::proxy_join_part_rejoin_restore,
         redundancy::each_leg_alone_after_every_cycle,
         root::root_uefi_kvm_host_boot_either_disk,

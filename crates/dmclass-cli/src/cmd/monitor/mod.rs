@@ -105,6 +105,21 @@ fn tick(watchdog: Option<Duration>) -> Duration {
     })
 }
 
+/// Finish the snapshot merges the kernel completed (a root rolled back at boot);
+/// a failure is logged and tried again at the next wake-up.
+fn finish_merges(backend: &mut Backend) {
+    match super::context::finish_all_merges(backend) {
+        Ok(done) => {
+            for c in done {
+                log::info!(
+                    "class {c}: finished snapshot merge(s); the merged snapshots are removed"
+                );
+            }
+        }
+        Err(e) => log::warn!("finishing snapshot merges: {e}"),
+    }
+}
+
 /// Report the events between two looks; the last one.
 fn emit(rep: &Reporter, before: &Snapshot, after: &Snapshot) -> Option<Event> {
     let events = derive(before, after, &now());
@@ -133,6 +148,7 @@ pub fn run(args: &MonitorArgs) -> Result<ExitCode, CliError> {
     let lock = crate::lock::exclusive()?;
     let before = look(&mut backend).map(|s| s.as_recorded());
     let first = reconcile(&mut backend, false);
+    finish_merges(&mut backend);
     let mut prev = look(&mut backend);
     drop(lock);
     backend.finish()?;
@@ -179,6 +195,7 @@ pub fn run(args: &MonitorArgs) -> Result<ExitCode, CliError> {
             ]);
         };
         reconcile(&mut backend, false)?;
+        finish_merges(&mut backend);
         if let Some(now) = look(&mut backend) {
             if let Some(e) = emit(&rep, &prev_snap, &now) {
                 last = Some(e);
