@@ -126,6 +126,60 @@ fn current_signature(probe: &BlkidProbe) -> Option<Signature> {
     })
 }
 
+/// Erase every file system (and other superblock) signature libblkid finds on `dev`,
+/// as `wipefs --all` does: only the magic bytes, so the data stays but nothing
+/// recognises it. The types erased, in order. For a device whose content is being
+/// discarded and must never be taken for the original it was copied from (a boot
+/// environment's copy holds the system's file system UUID).
+pub fn wipe_signatures(dev: &Path) -> Result<Vec<String>, String> {
+    use std::fs::OpenOptions;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dev)
+        .map_err(|e| format!("cannot open {} for writing: {e}", dev.display()))?;
+    let fail = |what: &str, e: libblkid_rs::BlkidErr| {
+        format!("blkid cannot {what} {}: {e}", dev.display())
+    };
+    let mut wiped = Vec::new();
+    {
+        let mut probe = BlkidProbe::new().map_err(|e| fail("allocate a probe for", e))?;
+        probe
+            .set_device(file.as_raw_fd(), 0, 0)
+            .map_err(|e| fail("attach", e))?;
+        probe
+            .enable_superblocks(true)
+            .map_err(|e| fail("enable superblocks on", e))?;
+        // The magic's offset and length are what `blkid_do_wipe` erases.
+        probe
+            .set_superblock_flags(BlkidSublksFlags::new(vec![
+                BlkidSublks::Type,
+                BlkidSublks::Magic,
+            ]))
+            .map_err(|e| fail("set superblock flags on", e))?;
+        for _ in 0..MAX_SIGNATURES {
+            match probe.do_probe().map_err(|e| fail("probe", e))? {
+                BlkidProbeRet::Done => break,
+                BlkidProbeRet::Success => {
+                    let t = probe.lookup_value("TYPE").map_or_else(
+                        |_| "unknown".into(),
+                        |v| v.trim_end_matches('\0').to_string(),
+                    );
+                    probe
+                        .do_wipe(false)
+                        .map_err(|e| fail("erase a signature on", e))?;
+                    // Look at the same place again: another signature may sit there.
+                    probe.step_back().map_err(|e| fail("step back on", e))?;
+                    wiped.push(t);
+                }
+            }
+        }
+    }
+    file.sync_all()
+        .map_err(|e| format!("cannot flush {}: {e}", dev.display()))?;
+    Ok(wiped)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +206,30 @@ mod tests {
         img[1052..1056].copy_from_slice(b"swp1");
         img[4086..4096].copy_from_slice(b"SWAPSPACE2");
         img
+    }
+
+    #[test]
+    fn wiping_erases_the_magic_only() {
+        let t = TempTree::new("wipe");
+        let path = t.path().join("disk.img");
+        let before = image_with_dos_and_swap();
+        fs::write(&path, &before).unwrap();
+        assert_eq!(wipe_signatures(&path).unwrap(), vec!["swap".to_string()]);
+        let sigs = probe_signatures(&path);
+        assert!(sigs.iter().all(|s| s.sig_type != "swap"), "{sigs:?}");
+        // The partition table is no superblock: left alone, as is everything but
+        // the 10 magic bytes.
+        assert!(sigs.iter().any(|s| s.sig_type == "dos"), "{sigs:?}");
+        let after = fs::read(&path).unwrap();
+        let changed: Vec<usize> = (0..after.len())
+            .filter(|&i| after[i] != before[i])
+            .collect();
+        assert!(
+            changed.iter().all(|i| (4086..4096).contains(i)),
+            "{changed:?}"
+        );
+        assert!(!changed.is_empty());
+        assert_eq!(wipe_signatures(&path).unwrap(), Vec::<String>::new());
     }
 
     #[test]

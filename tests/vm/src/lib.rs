@@ -37,5 +37,5 @@ pub use image::{
 };
 pub use qmp::{BlockStats, Qmp};
 pub use report::{boot_or_skip, failure_report};
-pub use spec::{Bus, DiskSpec, Firmware, InjectedError, IoOp, Link, Personality, VmSpec};
+pub use spec::{Bus, DiskSpec, Firmware, InjectedError, IoLimit, IoOp, Link, Personality, VmSpec};
 pub use vm::{Vm, DEFAULT_COMMAND_TIMEOUT};

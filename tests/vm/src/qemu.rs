@@ -161,7 +161,7 @@ pub(crate) fn blockdev_args(disk: &DiskSpec, file: &Path) -> Vec<String> {
         out.push(b);
         top = format!("b-{id}");
     }
-    if disk.read_bps.is_some() {
+    if disk.limit.is_some() {
         out.push(format!(
             "driver=throttle,throttle-group={},file={top},node-name=t-{id}",
             throttle_group(disk)
@@ -172,7 +172,7 @@ pub(crate) fn blockdev_args(disk: &DiskSpec, file: &Path) -> Vec<String> {
     out
 }
 
-/// The throttle group of a disk with [`DiskSpec::read_limit`].
+/// The throttle group of a disk with [`DiskSpec::io_limit`].
 pub(crate) fn throttle_group(disk: &DiskSpec) -> String {
     format!("tg-{}", disk.id)
 }
@@ -332,10 +332,12 @@ pub(crate) fn args(spec: &VmSpec, p: &Paths<'_>) -> Vec<OsString> {
         push(&["-device", &dev]);
     }
     for (disk, dev) in spec.disks.iter().zip(all_device_props(spec)) {
-        if let Some(bps) = disk.read_bps {
+        if let Some(l) = disk.limit {
             let tg = format!(
-                "throttle-group,id={},x-bps-read={bps}",
-                throttle_group(disk)
+                "throttle-group,id={},x-bps-read={},x-bps-write={}",
+                throttle_group(disk),
+                l.read_bps,
+                l.write_bps
             );
             push(&["-object", &tg]);
         }

@@ -117,9 +117,20 @@ pub struct DiskSpec {
     /// The image file of another VM's disk to attach instead of a new image
     /// ([`DiskSpec::on_file`]); implies [`DiskSpec::shared`].
     pub file: Option<std::path::PathBuf>,
-    /// Reads limited to this many bytes per second (a QEMU throttle group
-    /// `tg-<id>`, [`DiskSpec::read_limit`]).
-    pub read_bps: Option<u64>,
+    /// Bytes per second the guest may read and write (QEMU's throttle filter),
+    /// [`DiskSpec::io_limit`].
+    pub limit: Option<IoLimit>,
+}
+
+/// A disk's speed limit in bytes per second (0: unlimited), so that work the kernel
+/// does on it (a snapshot merge writing back to its origin) is still running when a
+/// scenario looks. A QEMU throttle group `tg-<disk id>` over the disk's file node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IoLimit {
+    /// Reads per second.
+    pub read_bps: u64,
+    /// Writes per second.
+    pub write_bps: u64,
 }
 
 impl DiskSpec {
@@ -137,7 +148,7 @@ impl DiskSpec {
             root: false,
             shared: false,
             file: None,
-            read_bps: None,
+            limit: None,
         }
     }
 
@@ -210,13 +221,11 @@ impl DiskSpec {
         self
     }
 
-    /// A slow disk: reads limited to `bps` bytes per second (QEMU's throttle filter),
-    /// at every boot, so that work the kernel does reading it (a snapshot merge reading
-    /// its store) is still running when a scenario looks. [`crate::Vm::lift_read_limit`]
-    /// removes the limit for the rest of one boot.
+    /// A slow disk from the first boot on ([`IoLimit`]); [`crate::Vm::set_io_limit`]
+    /// changes it later.
     #[must_use]
-    pub fn read_limit(mut self, bps: u64) -> Self {
-        self.read_bps = Some(bps);
+    pub fn io_limit(mut self, limit: IoLimit) -> Self {
+        self.limit = Some(limit);
         self
     }
 

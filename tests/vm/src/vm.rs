@@ -559,19 +559,32 @@ impl Vm {
         self.power_cut()
     }
 
-    /// Lifts [`DiskSpec::read_limit`] of disk `id` until the next boot (QMP `qom-set`
-    /// of its throttle group).
-    pub fn lift_read_limit(&mut self, id: &str) -> Result<(), VmError> {
+    /// Sets the speed limit of disk `id` ([`crate::spec::IoLimit`], `None`: none) from
+    /// the next start on; a running VM whose disk already has a limit changes it at
+    /// once (QMP `qom-set` on its throttle group).
+    pub fn set_io_limit(
+        &mut self,
+        id: &str,
+        limit: Option<crate::spec::IoLimit>,
+    ) -> Result<(), VmError> {
         let disk = self
             .spec
-            .find_disk(id)
-            .filter(|d| d.read_bps.is_some())
-            .ok_or_else(|| VmError::Spec(format!("disk `{id}` has no read limit")))?;
-        let group = qemu::throttle_group(disk);
-        self.qmp_execute(
-            "qom-set",
-            &json!({"path": format!("/objects/{group}"), "property": "x-bps-read", "value": 0}),
-        )?;
+            .disks
+            .iter_mut()
+            .find(|d| d.id == id)
+            .ok_or_else(|| VmError::Spec(format!("no disk `{id}`")))?;
+        let had = disk.limit.is_some();
+        disk.limit = limit;
+        let group = format!("/objects/{}", qemu::throttle_group(disk));
+        if had && self.child.is_some() {
+            // `limits` (not the init-only `x-` properties) changes a running group.
+            let l = limit.unwrap_or_default();
+            self.qmp_execute(
+                "qom-set",
+                &json!({"path": group, "property": "limits",
+                        "value": {"bps-read": l.read_bps, "bps-write": l.write_bps}}),
+            )?;
+        }
         Ok(())
     }
 

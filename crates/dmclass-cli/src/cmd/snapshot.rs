@@ -20,6 +20,7 @@ use dmclass_engine::io::Kernel;
 use dmclass_engine::names::{dm_name, Layer};
 use dmclass_engine::plan::{self, PlanOptions};
 use dmclass_model::{Class, Config, Environment, Located, Name, Snapshot, SnapshotKind, Span};
+use dmclass_rules::Facts;
 use std::process::ExitCode;
 
 /// Run a `snapshot` subcommand.
@@ -114,17 +115,28 @@ fn create(a: &SnapshotCreateArgs, backend: &mut Backend) -> Result<ExitCode, Cli
 
 fn remove(a: &SnapshotConfirmArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
     let (cname, snap) = (a.snapshot.class.as_str(), a.snapshot.name.as_str());
-    let facts = backend.facts(None)?;
-    let c = &class_on_disks(backend, cname)?;
-    if dmclass_engine::cow::find(&c.meta, snap).is_none() {
-        return Err(no_such(cname, "snapshot", snap));
-    }
+    let (facts, c) = &with_snapshot(backend, a)?;
     let config = config_of(c, |class| {
         class.snapshots.retain(|s| s.name.as_str() != snap);
     })?;
-    plan_and_run(backend, &config, &facts, true)?;
+    plan_and_run(backend, &config, facts, true)?;
     println!("class {cname}: snapshot {snap} removed");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The machine's facts and the class on its disks, which must have the snapshot `a`
+/// names.
+fn with_snapshot(
+    backend: &mut Backend,
+    a: &SnapshotConfirmArgs,
+) -> Result<(Facts, ClassOnDisks), CliError> {
+    let (cname, snap) = (a.snapshot.class.as_str(), a.snapshot.name.as_str());
+    let facts = backend.facts(None)?;
+    let c = class_on_disks(backend, cname)?;
+    if dmclass_engine::cow::find(&c.meta, snap).is_none() {
+        return Err(no_such(cname, "snapshot", snap));
+    }
+    Ok((facts, c))
 }
 
 /// Whether a merging snapshot still has its device: the merge waits (its origin was
@@ -142,16 +154,12 @@ fn pending(backend: &mut Backend, cname: &str, snap: &str) -> Result<bool, CliEr
 /// started.
 fn cancel(a: &SnapshotConfirmArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
     let (cname, snap) = (a.snapshot.class.as_str(), a.snapshot.name.as_str());
-    let facts = backend.facts(None)?;
-    let c = &class_on_disks(backend, cname)?;
-    if dmclass_engine::cow::find(&c.meta, snap).is_none() {
-        return Err(no_such(cname, "snapshot", snap));
-    }
+    let (facts, c) = &with_snapshot(backend, a)?;
     let config = config_of(c, |_| {})?;
     let Some(class) = config.classes.first() else {
         return Ok(ExitCode::SUCCESS);
     };
-    let (p, bindings) = plan_on_disks(backend, class, &facts, |b, actual, _| {
+    let (p, bindings) = plan_on_disks(backend, class, facts, |b, actual, _| {
         Ok(plan::plan_merge_cancel(class, b, actual, snap)?)
     })?;
     change::execute(&p, &bindings, backend)?;

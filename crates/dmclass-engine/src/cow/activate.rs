@@ -90,7 +90,9 @@ pub(crate) fn volume_specs(
             }
         }
     }
-    origin_stack(&meta.name, meta.uuid, v, act, &snaps)
+    let mut specs = origin_stack(&meta.name, meta.uuid, v, act, &snaps)?;
+    crate::root::mark_copies(meta, v, &mut specs);
+    Ok(specs)
 }
 
 /// Why origin `volume` must not start: a snapshot of it whose store has no disk

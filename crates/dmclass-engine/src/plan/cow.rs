@@ -150,7 +150,7 @@ pub(crate) fn diff(
         let store = VolumeMeta {
             name: name.to_owned(),
             uuid,
-            on: vol.on.clone(),
+            on: on.clone(),
             size: len,
             engine: vol.engine,
             jrm: vol.jrm,
@@ -161,10 +161,14 @@ pub(crate) fn diff(
             copy_rate: None,
             partition: None,
         };
-        if vol.layout.legs.len() > 1 {
+        let legs = store.layout.legs.len();
+        if on != vol.on {
             notes.push(format!(
-                "snapshot {name}: COW store mirrored like {origin} ({} legs)",
-                vol.layout.legs.len()
+                "snapshot {name}: COW store on group {on} ({legs} leg(s)), not on {origin}'s group"
+            ));
+        } else if legs > 1 {
+            notes.push(format!(
+                "snapshot {name}: COW store mirrored like {origin} ({legs} legs)"
             ));
         }
         meta.snapshots.push(SnapshotMeta {

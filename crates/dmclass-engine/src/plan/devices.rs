@@ -22,6 +22,12 @@ pub(crate) fn activation(vol: &VolumeMeta) -> Activation {
 }
 
 pub(crate) fn specs(meta: &ClassMeta, vol: &VolumeMeta) -> Result<Vec<DeviceSpec>> {
+    let mut specs = own_specs(meta, vol)?;
+    crate::root::mark_copies(meta, vol, &mut specs);
+    Ok(specs)
+}
+
+fn own_specs(meta: &ClassMeta, vol: &VolumeMeta) -> Result<Vec<DeviceSpec>> {
     if crate::proxy::proxy_of(meta, &vol.name).is_none() {
         // no proxy leg to add: the volume as recorded (no copy of it)
         return volume_devices(&meta.name, meta.uuid, vol, &activation(vol));

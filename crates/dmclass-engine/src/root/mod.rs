@@ -37,6 +37,24 @@ pub fn env_group(meta: &crate::metadata::ClassMeta) -> Option<&crate::metadata::
     })
 }
 
+/// Mark `specs` (the devices of `vol`) as a copy when `vol` is a volume of a root
+/// class that is not a system volume (no kept partition under it): a broken-off
+/// proxy of the root holds the system's file system UUID, and its by-uuid and
+/// by-label links must yield to the system volume's (`root=UUID=...` would otherwise
+/// find either). Other volumes of a root class lose nothing by it: their UUIDs are
+/// their own.
+pub(crate) fn mark_copies(
+    meta: &crate::metadata::ClassMeta,
+    vol: &crate::metadata::VolumeMeta,
+    specs: &mut [crate::tables::DeviceSpec],
+) {
+    if meta.class_type == crate::metadata::ClassTypeMeta::Root && vol.partition.is_none() {
+        for s in specs.iter_mut().filter(|s| !s.hidden) {
+            s.copy = true;
+        }
+    }
+}
+
 pub mod boot_entry;
 pub mod convert;
 pub mod cut;

@@ -406,3 +406,29 @@ fn a_missing_store_disk_costs_the_snapshot_not_the_boot_but_a_merge_waits_for_it
         .to_string();
     assert!(e.contains("INVALID"), "{e}");
 }
+
+#[test]
+fn a_broken_off_copy_of_the_root_yields_its_links_to_the_root_after_a_reboot() {
+    use crate::io::Visibility;
+    let mut w = converted();
+    let joined = env_yaml(Some("joined"));
+    let p = plan_for(&w, &joined, false).unwrap();
+    let b = w.b.clone();
+    execute(&p, &b, &mut w.k, &mut w.d, &mut |_| {}).unwrap();
+    proxy_op(
+        &mut w,
+        &joined,
+        "upgrade",
+        ProxyOp::Part { readonly: false },
+    )
+    .unwrap();
+    proxy_op(&mut w, &joined, "upgrade", ProxyOp::Break).unwrap();
+    assert!(
+        newest(&w).volume("upgrade").is_some(),
+        "an ordinary volume now"
+    );
+    w.k.reboot();
+    activate_now(&mut w);
+    assert_eq!(w.k.visibility(PROXY), Some(Visibility::Copy));
+    assert_eq!(w.k.visibility(TOP), Some(Visibility::Public));
+}

@@ -221,7 +221,29 @@ pub fn bootenv_create_boot_switch_back() {
     vm.check_eq("boot 5: the primary", "primary", now.as_str(), None);
     let now = state(&mut vm);
     vm.check_eq("the original's files after all", &original, &now, None);
+    // A removal cut by a power loss once the entries and the record are gone (the
+    // first action of breaking the first proxy): the primary boots with every file,
+    // and the same command finishes the removal from what the cut left.
+    dmclass_stopped_at(&mut vm, "action:1", "bootenv remove upgrade --yes");
+    vm.power_cut().unwrap_or_else(|e| panic!("power cut: {e}"));
+    vm.start()
+        .unwrap_or_else(|e| panic!("boot after the removal cut: {e}"));
+    let now = running(&mut vm);
+    vm.check_eq(
+        "after a removal cut: the primary",
+        "primary",
+        now.as_str(),
+        None,
+    );
+    let now = state(&mut vm);
+    vm.check_eq("after a removal cut: every file", &original, &now, None);
     remove_upgrade(&mut vm);
+    let st = dmclass_ok(&mut vm, "status sys --json");
+    vm.check(
+        !st.stdout.contains("upgrade-root"),
+        "nothing of upgrade is left in the class",
+        Some(&st),
+    );
     let entries = vm.sh("efibootmgr").stdout;
     vm.check(
         !entries.contains("bootenv upgrade"),

@@ -4,21 +4,25 @@
 //! snapshot back before the root is mounted. A power cut while the kernel merges;
 //! the boot after it resumes the merge; the monitor removes the merged snapshot.
 //!
-//! The store's disk is slow to read (QEMU's throttle, [`DiskSpec::read_limit`]) so
-//! that the power cut falls inside the merge rather than after it; the limit is
-//! lifted once the merge may finish.
+//! From the boot that merges on, the system disks are slow to write (QEMU's throttle,
+//! [`Vm::set_io_limit`]) so that the power cut falls inside the merge rather than
+//! after it; the limit is lifted once the merge may finish.
 
 use crate::common::cow::{snapshot_status, snapshots};
 use crate::common::dmclass::{dmclass, dmclass_ok};
 use crate::root::{convert_with, root_device, sums};
 use dmclass_model::Bytes;
-use dmclass_vmtest::{boot_or_skip, DiskSpec, Firmware, Personality, Vm, VmSpec};
+use dmclass_vmtest::{boot_or_skip, DiskSpec, Firmware, IoLimit, Personality, Vm, VmSpec};
 use std::time::{Duration, Instant};
 
 const MIB: u64 = 1 << 20;
 const FILES: [&str; 4] = ["d1", "pkg/version", "big", "etc-hostname"];
-/// Reads of the store's disk per second: the merge of about 26 MiB takes a minute.
-const STORE_READ_BPS: u64 = 384 * 1024;
+/// Writes per second to each system disk while the merge must still run: the merge
+/// writes about 26 MiB back to both, well over a minute.
+const SLOW_WRITES: IoLimit = IoLimit {
+    read_bps: 0,
+    write_bps: 256 * 1024,
+};
 const MERGE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// `dmsetup status` of the root's top device: `(allocated, metadata)` sectors of the
@@ -33,6 +37,14 @@ fn merge_progress(vm: &mut Vm) -> Option<(u64, u64)> {
     Some((a.parse().ok()?, f.get(4)?.parse().ok()?))
 }
 
+/// Both system disks' speed limit (the merge writes to both legs).
+fn set_limit(vm: &mut Vm, limit: Option<IoLimit>) {
+    for d in ["sysa", "sysb"] {
+        vm.set_io_limit(d, limit)
+            .unwrap_or_else(|e| panic!("io limit of {d}: {e}"));
+    }
+}
+
 fn no_marker(vm: &mut Vm, what: &str) {
     let m = vm
         .sh("test -e /root/marker && echo present || echo absent")
@@ -44,7 +56,7 @@ pub fn root_cow_snapshot_rollback_on_reboot() {
     let spec = VmSpec::new("root_cow_rollback", Personality::KvmHost, Firmware::Uefi)
         .disk(DiskSpec::nvme("sysa", "sysa", Bytes(256 * MIB)).with_root())
         .disk(DiskSpec::nvme("sysb", "sysb", Bytes(256 * MIB)))
-        .disk(DiskSpec::nvme("envs", "envs", Bytes(256 * MIB)).read_limit(STORE_READ_BPS));
+        .disk(DiskSpec::nvme("envs", "envs", Bytes(256 * MIB)));
     let Some(mut vm) = boot_or_skip(spec) else {
         return;
     };
@@ -101,7 +113,11 @@ pub fn root_cow_snapshot_rollback_on_reboot() {
     vm.check(s.state == "ACTIVE", "pre is ACTIVE again", Some(&out));
     dmclass_ok(&mut vm, "snapshot merge sys/pre --yes");
 
+    let (st, _) = snapshot_status(&mut vm, "sys", "pre");
+    eprintln!("store in use before the reboot: {:?}", st.usage);
+
     // The next boot merges (the initramfs starts it); a power cut while it runs.
+    set_limit(&mut vm, Some(SLOW_WRITES));
     vm.reboot().unwrap_or_else(|e| panic!("reboot: {e}"));
     let during = merge_progress(&mut vm);
     match during {
@@ -141,8 +157,7 @@ pub fn root_cow_snapshot_rollback_on_reboot() {
     no_marker(&mut vm, "after the cut: no marker");
 
     // Full speed; the kernel finishes, the monitor removes the snapshot.
-    vm.lift_read_limit("envs")
-        .unwrap_or_else(|e| panic!("lifting the read limit: {e}"));
+    set_limit(&mut vm, None);
     let now = sums(&mut vm, &FILES);
     vm.check_eq(
         "after a power cut during the merge: the snapshot's files",

@@ -1,10 +1,13 @@
 //! `bootenv remove` and `bootenv rename`.
 //!
 //! Remove, in an order a power cut cannot hurt: the boot entries go first (nothing
-//! boots the environment any more), then the record (the environment is gone; its
-//! proxies are plain proxies named like it), then each proxy is broken off and its
-//! volume removed. `remove` again finishes a removal cut anywhere: it also takes the
-//! proxies and volumes named like the environment that a cut left.
+//! boots the environment any more), then the copies' file system signatures are
+//! erased (a broken-off copy is an ordinary volume holding the system's file system
+//! UUID: after a cut, the next boot could mount it as the root), then the record (the
+//! environment is gone; its proxies are plain proxies named like it), then each proxy
+//! is broken off and its volume removed. `remove` again finishes a removal cut
+//! anywhere: it also takes the proxies and volumes named like the environment that a
+//! cut left.
 
 use super::super::context::{changed_config, class_on_disks, confirmed, plan_and_run};
 use super::{entries, proxy_op, read_bounded, refused, root_class, running_env};
@@ -12,6 +15,7 @@ use crate::args::bootenv::{RemoveArgs, RenameArgs};
 use crate::backend::Backend;
 use crate::error::CliError;
 use dmclass_engine::bootenv::{self, cmdline, BootEnvState, PRIMARY};
+use dmclass_engine::names::{dm_name, Layer};
 use dmclass_engine::plan::ProxyOp;
 use std::process::ExitCode;
 
@@ -70,8 +74,19 @@ pub(in super::super) fn remove(
         ),
         "remove",
     )?;
+    let copies = closed_copies(backend, &class, &all)?;
     for n in entries::delete(&class, name)? {
         println!("bootenv {name}: boot entry Boot{n:04X} deleted");
+    }
+    for (p, dev) in &copies {
+        let wiped = dmclass_linux::signatures::wipe_signatures(dev)
+            .map_err(|e| refused(format!("erasing the copy on {p}: {e}")))?;
+        if !wiped.is_empty() {
+            println!(
+                "bootenv {name}: {} signature(s) erased on {p} (never taken for the original)",
+                wiped.join(", ")
+            );
+        }
     }
     if bootenv::find(&c.meta, name).is_some() {
         let (_, disks) = backend.parts();
@@ -96,6 +111,39 @@ pub(in super::super) fn remove(
         all.join(", ")
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The device of each of `volumes` that has one (a parted proxy, a broken-off
+/// volume), refused when one is open. None in the simulation (it holds no file
+/// systems to erase).
+fn closed_copies(
+    backend: &mut Backend,
+    class: &str,
+    volumes: &[String],
+) -> Result<Vec<(String, std::path::PathBuf)>, CliError> {
+    if !matches!(backend, Backend::Real { .. }) {
+        return Ok(Vec::new());
+    }
+    let (kernel, _) = backend.parts();
+    let mut out = Vec::new();
+    for v in volumes {
+        let dev = dm_name(class, v, Layer::Top)?;
+        let info = kernel
+            .info(&dev)
+            .map_err(|e| refused(format!("cannot read device {dev}: {e}")))?;
+        match info {
+            // Joined (a leg of its master) or not active: nothing visible to erase.
+            None => {}
+            Some(i) if i.open_count > 0 => {
+                return Err(refused(format!(
+                    "{v} is open ({} opener(s); mounted?): close it first; nothing was changed",
+                    i.open_count
+                )))
+            }
+            Some(_) => out.push((v.clone(), std::path::Path::new("/dev/mapper").join(&dev))),
+        }
+    }
+    Ok(out)
 }
 
 /// `bootenv rename OLD NEW`.
