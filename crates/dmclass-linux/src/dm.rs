@@ -325,6 +325,25 @@ fn lines(v: Vec<(u64, u64, String, String)>) -> Vec<TargetLine> {
         .collect()
 }
 
+/// Keep every page of this process in memory from the first suspend on (LVM's
+/// `memlock`): a suspended device may hold the root file system and this binary, and
+/// a page fault that reads from it would wait for a resume only this process can
+/// give. `mlockall(MCL_CURRENT | MCL_FUTURE)` once per process; a failure (no
+/// `CAP_IPC_LOCK` and a small `RLIMIT_MEMLOCK`) is logged, not fatal: the suspend of a
+/// device that holds none of our files is safe without it.
+fn lock_memory() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use nix::sys::mman::{mlockall, MlockAllFlags};
+        if let Err(e) = mlockall(MlockAllFlags::MCL_CURRENT | MlockAllFlags::MCL_FUTURE) {
+            log::warn!(
+                "cannot lock dmclass in memory ({e}): suspending a device that holds the root \
+                 file system could stall this process"
+            );
+        }
+    });
+}
+
 impl Kernel for LinuxKernel {
     fn list(&self) -> IoResult<Vec<DmInfo>> {
         let devs = self
@@ -379,6 +398,7 @@ impl Kernel for LinuxKernel {
 
     fn suspend(&mut self, name: &str, noflush: bool) -> IoResult<()> {
         let id = DevId::Name(dm_name("suspend", name)?);
+        lock_memory();
         let mut flags = DmFlags::DM_SUSPEND;
         if noflush {
             flags |= DmFlags::DM_NOFLUSH;

@@ -397,6 +397,20 @@ mod tests {
     }
 
     #[test]
+    fn an_io_limit_puts_a_throttle_node_under_the_raw_node() {
+        let d = DiskSpec::virtio_blk("d1", "s1", Bytes(1 << 20)).io_limit(crate::IoLimit {
+            read_bps: 0,
+            write_bps: 4096,
+        });
+        let b = blockdev_args(&d, Path::new("/r/d1.raw"));
+        assert_eq!(
+            b[1],
+            "driver=throttle,throttle-group=tg-d1,file=f-d1,node-name=t-d1"
+        );
+        assert_eq!(b[2], "driver=raw,file=t-d1,node-name=d1");
+    }
+
+    #[test]
     fn kernel_from_qemu_under_uefi_runs_from_the_root_disk_without_boot_indexes() {
         let spec = VmSpec::new("t", Personality::VmwareGuest, Firmware::Uefi)
             .disk(DiskSpec::vmdk("a", "a", Bytes(512)).with_root())

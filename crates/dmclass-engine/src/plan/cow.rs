@@ -280,6 +280,39 @@ pub(crate) fn transition(
         // The Resume/Verify of -real wait until the origin is suspended.
         out.truncate(out.len() - 2);
     }
+    // The origin's next table, built before anything is suspended when the origin
+    // returns to its own table (LVM's preload): a raid table's constructor runs
+    // md_run, which always asks modprobe for its personality, and modprobe lives on
+    // the root file system — if the origin holds the root, suspended, modprobe (and
+    // this table load) would wait for ever. The new raid set starts read-only and
+    // suspended, so it runs beside the old one only once that is quiesced.
+    let top_load = match (new.last(), old.last()) {
+        (Some(n), o) if o.map(|o| &o.table) != Some(&n.table) => Some(Action::new(
+            ActionKind::Load,
+            &n.name,
+            n.table
+                .iter()
+                .map(|l| l.target.name())
+                .collect::<Vec<_>>()
+                .join("+"),
+            Step::Load {
+                spec: std::rc::Rc::new(n.clone()).into(),
+            },
+        )),
+        _ => None,
+    };
+    let returning = new
+        .iter()
+        .all(|s| !matches!(s.role, DeviceRole::Snapshot | DeviceRole::OriginReal));
+    let mut top_load = top_load;
+    if returning {
+        if let Some(l) = top_load.take() {
+            out.push(l);
+            if let Some(n) = new.last() {
+                verify.push(n.clone());
+            }
+        }
+    }
     out.push(Action::new(
         ActionKind::Suspend,
         &top.name,
@@ -328,20 +361,9 @@ pub(crate) fn transition(
     {
         create_steps(s, out);
     }
-    if let (Some(n), o) = (new.last(), old.last()) {
-        if o.map(|o| &o.table) != Some(&n.table) {
-            out.push(Action::new(
-                ActionKind::Load,
-                &n.name,
-                n.table
-                    .iter()
-                    .map(|l| l.target.name())
-                    .collect::<Vec<_>>()
-                    .join("+"),
-                Step::Load {
-                    spec: std::rc::Rc::new(n.clone()).into(),
-                },
-            ));
+    if let Some(n) = new.last() {
+        if let Some(l) = top_load {
+            out.push(l);
             verify.push(n.clone());
         }
         out.push(Action::new(
