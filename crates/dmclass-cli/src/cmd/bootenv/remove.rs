@@ -79,13 +79,19 @@ pub(in super::super) fn remove(
         println!("bootenv {name}: boot entry Boot{n:04X} deleted");
     }
     for (p, dev) in &copies {
-        let wiped = dmclass_linux::signatures::wipe_signatures(dev)
-            .map_err(|e| refused(format!("erasing the copy on {p}: {e}")))?;
-        if !wiped.is_empty() {
-            println!(
+        // A second guard, not the only one (the copy's udev links yield to the
+        // system's whatever happens): a copy that cannot be erased (a read-only
+        // device) must not leave the removal stuck half-way.
+        match dmclass_linux::signatures::wipe_signatures(dev) {
+            Ok(wiped) if wiped.is_empty() => {}
+            Ok(wiped) => println!(
                 "bootenv {name}: {} signature(s) erased on {p} (never taken for the original)",
                 wiped.join(", ")
-            );
+            ),
+            Err(e) => eprintln!(
+                "warning: bootenv {name}: the copy on {p} was not erased ({e}); its udev \
+                 links still yield to the system volume's"
+            ),
         }
     }
     if bootenv::find(&c.meta, name).is_some() {
