@@ -55,12 +55,13 @@ pub fn unreadable(reason: String) -> Signature {
     }
 }
 
-fn try_probe(dev: &Path) -> Result<Vec<Signature>, String> {
-    // Opened here rather than by libblkid so that the errno (EACCES, ENOMEDIUM, ENXIO...)
-    // reaches the message: libblkid-rs reports a failed open as a bare code 0. Read-only,
-    // no O_EXCL: probing must not disturb other users. `file` outlives `probe` (declared
-    // first, dropped last), so the descriptor stays valid while libblkid uses it.
-    let file = File::open(dev).map_err(|e| format!("cannot open {}: {e}", dev.display()))?;
+/// A libblkid probe of the superblock chain on `file` (the device at `dev`),
+/// reporting the values `flags` ask for. `file` must outlive the probe.
+fn superblock_probe(
+    file: &File,
+    dev: &Path,
+    flags: Vec<BlkidSublks>,
+) -> Result<BlkidProbe, String> {
     let fail = |what: &str, e: libblkid_rs::BlkidErr| {
         format!("blkid cannot {what} {}: {e}", dev.display())
     };
@@ -72,13 +73,30 @@ fn try_probe(dev: &Path) -> Result<Vec<Signature>, String> {
         .enable_superblocks(true)
         .map_err(|e| fail("enable superblocks on", e))?;
     probe
-        .set_superblock_flags(BlkidSublksFlags::new(vec![
+        .set_superblock_flags(BlkidSublksFlags::new(flags))
+        .map_err(|e| fail("set superblock flags on", e))?;
+    Ok(probe)
+}
+
+fn try_probe(dev: &Path) -> Result<Vec<Signature>, String> {
+    // Opened here rather than by libblkid so that the errno (EACCES, ENOMEDIUM, ENXIO...)
+    // reaches the message: libblkid-rs reports a failed open as a bare code 0. Read-only,
+    // no O_EXCL: probing must not disturb other users. `file` outlives `probe` (declared
+    // first, dropped last), so the descriptor stays valid while libblkid uses it.
+    let file = File::open(dev).map_err(|e| format!("cannot open {}: {e}", dev.display()))?;
+    let fail = |what: &str, e: libblkid_rs::BlkidErr| {
+        format!("blkid cannot {what} {}: {e}", dev.display())
+    };
+    let mut probe = superblock_probe(
+        &file,
+        dev,
+        vec![
             BlkidSublks::Type,
             BlkidSublks::Usage,
             BlkidSublks::Label,
             BlkidSublks::Uuid,
-        ]))
-        .map_err(|e| fail("set superblock flags on", e))?;
+        ],
+    )?;
     probe
         .enable_partitions(true)
         .map_err(|e| fail("enable partitions on", e))?;
@@ -143,20 +161,8 @@ pub fn wipe_signatures(dev: &Path) -> Result<Vec<String>, String> {
     };
     let mut wiped = Vec::new();
     {
-        let mut probe = BlkidProbe::new().map_err(|e| fail("allocate a probe for", e))?;
-        probe
-            .set_device(file.as_raw_fd(), 0, 0)
-            .map_err(|e| fail("attach", e))?;
-        probe
-            .enable_superblocks(true)
-            .map_err(|e| fail("enable superblocks on", e))?;
         // The magic's offset and length are what `blkid_do_wipe` erases.
-        probe
-            .set_superblock_flags(BlkidSublksFlags::new(vec![
-                BlkidSublks::Type,
-                BlkidSublks::Magic,
-            ]))
-            .map_err(|e| fail("set superblock flags on", e))?;
+        let mut probe = superblock_probe(&file, dev, vec![BlkidSublks::Type, BlkidSublks::Magic])?;
         for _ in 0..MAX_SIGNATURES {
             match probe.do_probe().map_err(|e| fail("probe", e))? {
                 BlkidProbeRet::Done => break,
