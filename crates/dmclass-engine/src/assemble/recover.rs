@@ -222,14 +222,19 @@ fn invalidate_lost_stores(rec: &mut Recovery, disks: &mut dyn Disks) -> Result<(
         ));
     }
     meta.generation += 1;
-    let names: Vec<String> = rec.class.present.iter().map(|p| p.name.clone()).collect();
-    for n in &names {
-        write_to(&rec.class, n, &meta, disks)?;
-    }
+    write_present(&rec.class, &meta, disks)?;
     for p in &mut rec.class.present {
         p.generation = meta.generation;
     }
     rec.class.meta = meta;
+    Ok(())
+}
+
+/// Write `meta` to every present disk of `class`.
+fn write_present(class: &ClassOnDisks, meta: &ClassMeta, disks: &mut dyn Disks) -> Result<()> {
+    for p in &class.present {
+        write_to(class, &p.name, meta, disks)?;
+    }
     Ok(())
 }
 
@@ -268,10 +273,7 @@ pub fn finish(
         return Ok(None);
     }
     meta.generation += 1;
-    let names: Vec<String> = rec.class.present.iter().map(|p| p.name.clone()).collect();
-    for n in &names {
-        write_to(&rec.class, n, &meta, disks)?;
-    }
+    write_present(&rec.class, &meta, disks)?;
     Ok(Some(meta.generation))
 }
 

@@ -304,14 +304,14 @@ pub(crate) fn transition(
     let returning = new
         .iter()
         .all(|s| !matches!(s.role, DeviceRole::Snapshot | DeviceRole::OriginReal));
-    let mut top_load = top_load;
-    if returning {
-        if let Some(l) = top_load.take() {
-            out.push(l);
-            if let Some(n) = new.last() {
-                verify.push(n.clone());
-            }
-        }
+    let (early_load, late_load) = if returning {
+        (top_load, None)
+    } else {
+        (None, top_load)
+    };
+    if let (Some(l), Some(n)) = (early_load, new.last()) {
+        out.push(l);
+        verify.push(n.clone());
     }
     out.push(Action::new(
         ActionKind::Suspend,
@@ -362,7 +362,7 @@ pub(crate) fn transition(
         create_steps(s, out);
     }
     if let Some(n) = new.last() {
-        if let Some(l) = top_load {
+        if let Some(l) = late_load {
             out.push(l);
             verify.push(n.clone());
         }
