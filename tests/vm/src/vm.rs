@@ -155,7 +155,31 @@ impl Vm {
 
     /// Starts QEMU on the existing disk files (after [`Vm::power_cut`]) and waits for
     /// the agent.
+    ///
+    /// A quick reboot resumes the state saved after the first boot; if anything in
+    /// that shortcut fails (the guest's udevd once dropped the settle's control
+    /// connection right after a resume), the boot is done again from the disks as
+    /// a real power-on would: the scenario's disks are what a reboot sees either way.
     pub fn start(&mut self) -> Result<(), VmError> {
+        let quick = self.restoring.is_none() && self.can_resume();
+        match self.start_once(quick) {
+            Err(e) if quick => {
+                let note = format!(
+                    "{}: resuming the saved state failed ({e}); booting from the disks instead",
+                    self.spec.name
+                );
+                eprintln!("dmclass-vmtest: {note}");
+                log::warn!("{note}");
+                self.power_cut()?;
+                // The same boot, done the long way.
+                self.boots -= 1;
+                self.start_once(false)
+            }
+            r => r,
+        }
+    }
+
+    fn start_once(&mut self, quick: bool) -> Result<(), VmError> {
         if self.child.is_some() {
             return Err(VmError::Spec(format!(
                 "VM `{}` is already running",
@@ -197,7 +221,7 @@ impl Vm {
                 .map_err(|e| VmError::io(format!("copy {OVMF_VARS_4M}"), e))?;
         }
         let restoring = self.restoring.take();
-        let resume = restoring.is_some() || self.can_resume();
+        let resume = restoring.is_some() || (quick && self.can_resume());
         let mut args = qemu::args(
             &self.spec,
             &qemu::Paths {
@@ -253,7 +277,6 @@ impl Vm {
         }
         self.agent = Some(agent);
         if resume {
-            self.resumes += 1;
             let seed = crate::resume::host_seed()?;
             let script = if restoring.is_some() {
                 crate::resume::after_restore_script(&seed, SystemTime::now())
@@ -276,6 +299,7 @@ impl Vm {
                 )));
             }
             self.resume_uuids.push(uuid);
+            self.resumes += 1;
         } else if self.boots == 1 && self.saves_state() {
             // Only a state without any dm device is worth resuming (a boot on disks
             // of an autostart class may already have activated it).
