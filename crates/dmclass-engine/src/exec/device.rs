@@ -13,7 +13,7 @@
 
 use crate::dm::{Table, Target};
 use crate::error::{EngineError, Result};
-use crate::io::{DevNum, Kernel, TargetLine, Visibility};
+use crate::io::{DevNum, Kernel, TargetLine};
 use crate::plan::DiskBinding;
 use crate::tables::{DevRef, DeviceSpec, Resolver};
 use std::collections::BTreeMap;
@@ -181,15 +181,8 @@ pub(crate) fn resume(kernel: &mut dyn Kernel, spec: &DeviceSpec) -> Result<Outco
     {
         Some(i) if !i.suspended && !i.inactive_table => Ok(Outcome::Skipped),
         _ => {
-            let vis = if spec.hidden {
-                Visibility::Private
-            } else if spec.copy {
-                Visibility::Copy
-            } else {
-                Visibility::Public
-            };
             kernel
-                .resume(name, vis)
+                .resume(name, spec.visibility())
                 .map_err(|e| io_err(format!("resuming {name}"), e))?;
             Ok(Outcome::Done)
         }

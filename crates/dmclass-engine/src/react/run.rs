@@ -362,7 +362,8 @@ fn reattach(
         missing,
         ..Activation::default()
     };
-    let specs = volume_devices(&meta.name, meta.uuid, v, &act)?;
+    let mut specs = volume_devices(&meta.name, meta.uuid, v, &act)?;
+    crate::root::mark_copies(meta, v, &mut specs);
     for layer in [Layer::Rmeta(leg), Layer::Rimage(leg)] {
         let name = dm_name(&meta.name, volume, layer)?;
         if let Some(s) = spec(&specs, &name) {
@@ -386,10 +387,12 @@ fn reattach(
     kernel
         .suspend(&raid, false)
         .map_err(|e| io_err(format!("suspending {raid}"), e))?;
+    // The raid under a snapshot origin is private; else it is the volume's own
+    // visible device (a copy of the root yields its links: root::mark_copies).
     let vis = if raid.ends_with("-real") {
         Visibility::Private
     } else {
-        Visibility::Public
+        top.visibility()
     };
     kernel
         .resume(&raid, vis)

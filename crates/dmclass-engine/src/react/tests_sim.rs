@@ -466,3 +466,37 @@ fn half_built_leg_recorded_failed_is_rebuilt_in_full() {
     );
     assert_eq!(volume_bytes(&mut w, model.len()), model);
 }
+
+/// A mirrored volume of a root class that is no system volume (a copy of the root
+/// may be one: root::mark_copies) keeps yielding its udev links when the udev
+/// handler takes a returning leg back: the reload resumes it as a copy, not public.
+#[test]
+fn a_readded_leg_keeps_a_root_class_copy_yielding_its_links() {
+    use crate::io::Visibility;
+    let mut w = setup(false);
+    let mut m = meta(&w);
+    m.class_type = crate::metadata::ClassTypeMeta::Root;
+    m.generation += 1;
+    let present: crate::root::undo::Present =
+        w.b.iter()
+            .map(|b| (b.name.clone(), b.path.clone()))
+            .collect();
+    crate::metadata::write_present(&m, &present, &mut w.d).unwrap();
+    let mut model = pattern(2, 4 * MIB as usize);
+    w.k.write_dev(TOP, Bytes(0), &model).unwrap();
+    let p = returned();
+    w.d.remove_disk(path(&w, "d2")).unwrap();
+    scattered_writes(&mut w, 200, &mut model);
+    dm_event(&paths(&w), &mut w.k, &mut w.d, &p).unwrap();
+    w.d.reattach(path(&w, "d2")).unwrap();
+    let h = disk_added(&path(&w, "d2"), &paths(&w), &mut w.k, &mut w.d, &p)
+        .unwrap()
+        .unwrap();
+    assert!(
+        h.carried.done.iter().any(|d| d.contains("re-added")),
+        "{:?}",
+        h.carried
+    );
+    assert_eq!(w.k.visibility(TOP), Some(Visibility::Copy));
+    assert_eq!(volume_bytes(&mut w, model.len()), model);
+}

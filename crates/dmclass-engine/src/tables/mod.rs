@@ -158,6 +158,19 @@ impl DeviceSpec {
         Ok(())
     }
 
+    /// How udev sees the device when it is resumed: hidden layers private, a copy of
+    /// another volume's data yielding its links, the rest public.
+    pub fn visibility(&self) -> crate::io::Visibility {
+        use crate::io::Visibility;
+        if self.hidden {
+            Visibility::Private
+        } else if self.copy {
+            Visibility::Copy
+        } else {
+            Visibility::Public
+        }
+    }
+
     /// Total length mapped.
     pub fn len(&self) -> Sectors {
         Sectors(self.table.iter().map(|l| l.len.0).sum())
