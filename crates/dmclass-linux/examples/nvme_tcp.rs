@@ -33,6 +33,8 @@ fn run(args: &[String]) -> Result<String, String> {
                 device: PathBuf::from(&args[2]),
                 listen: endpoint(&args[3], &args[4])?,
                 partner: nqn(&args[5])?,
+                // fixed per subsystem: derived from its name
+                namespace_uuid: uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, args[1].as_bytes()),
             };
             t.export(&x).map_err(|e| e.to_string())?;
             Ok(format!("exported {}", x.nqn))

@@ -246,6 +246,14 @@ impl<T: ConfigTree> Transport for NvmeTcp<T> {
             self.tree
                 .write(&ns.join("device_path"), &device)
                 .map_err(|e| err(&what, e))?;
+            // Settable only while disabled; the same after every export (a partner
+            // that sees another UUID after a reconnect drops the namespace).
+            self.tree
+                .write(
+                    &ns.join("device_uuid"),
+                    &x.namespace_uuid.hyphenated().to_string(),
+                )
+                .map_err(|e| err(&what, e))?;
         }
         let host = Path::new("hosts").join(x.partner.as_str());
         if !self.tree.exists(&host) {

@@ -27,6 +27,12 @@ pub fn disk_nqn(class: &str, disk: &str) -> Nqn {
     ))
 }
 
+/// The UUID of the namespace that exports disk `disk` of class `class`
+/// ([`crate::netmirror::transport::Export::namespace_uuid`]).
+pub fn disk_namespace_uuid(class: &str, disk: &str) -> Uuid {
+    Uuid::new_v5(&NAMESPACE, format!("namespace/{class}/{disk}").as_bytes())
+}
+
 /// The host name node `node` connects as, for class `class`.
 pub fn host_nqn(class: &str, node: &str) -> Nqn {
     Nqn::of_uuid(Uuid::new_v5(
@@ -156,6 +162,7 @@ pub fn links(class: &str, nodes: &[ClusterNode], disks: &[LinkDisk], me: &str) -
             device,
             listen: endpoint(class, mine)?,
             partner: host_nqn(class, &partner.name),
+            namespace_uuid: disk_namespace_uuid(class, &local.name),
         },
         local_disk: local.name.clone(),
         remote_disk: remote.name.clone(),
@@ -227,6 +234,15 @@ mod tests {
         assert_ne!(disk_nqn("nm", "d1"), disk_nqn("nm2", "d1"));
         assert_ne!(disk_nqn("nm", "d1"), disk_nqn("nm", "d2"));
         assert_ne!(disk_nqn("nm", "node1"), host_nqn("nm", "node1"));
+        // The namespace's UUID: fixed as well (a partner's reconnect after a reboot
+        // must find the same namespace), one per disk, not the subsystem's.
+        let ns = disk_namespace_uuid("nm", "d1");
+        assert_eq!(ns, disk_namespace_uuid("nm", "d1"));
+        assert_ne!(ns, disk_namespace_uuid("nm", "d2"));
+        assert_ne!(ns, disk_namespace_uuid("nm2", "d1"));
+        assert!(!disk_nqn("nm", "d1").as_str().ends_with(&ns.to_string()));
+        let one = links("nm", &nodes(), &disks(), "node1").expect("node1");
+        assert_eq!(one.export.namespace_uuid, ns);
     }
 
     #[test]

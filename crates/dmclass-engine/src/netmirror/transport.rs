@@ -123,6 +123,11 @@ pub struct Export {
     pub listen: Endpoint,
     /// The one host admitted (the partner's host NQN).
     pub partner: Nqn,
+    /// The namespace's UUID, derived like the name and set before the namespace is
+    /// enabled: after this node exports again (a reboot) the partner's host driver
+    /// finds the same namespace identifiers, so it keeps the block device the running
+    /// mirror uses and the leg can come back (a drawn UUID makes it a new device).
+    pub namespace_uuid: Uuid,
 }
 
 /// How long the host side keeps trying when the connection breaks. The remote leg's

@@ -131,6 +131,15 @@ impl ConfigTree for FakeConfigfs {
         if !self.attrs.contains_key(path) {
             return Err(errno(2)); // attributes exist with their item
         }
+        // A namespace's identifiers are fixed while it is enabled (EBUSY).
+        if path.ends_with("device_uuid")
+            && path
+                .parent()
+                .and_then(|ns| self.attrs.get(&ns.join("enable")))
+                .is_some_and(|e| e == "1")
+        {
+            return Err(errno(16));
+        }
         // A port's address is fixed while it serves a subsystem.
         if let Some(port) = path.parent().filter(|d| d.starts_with("ports")) {
             if !self.children(&port.join("subsystems")).is_empty() {
@@ -188,6 +197,7 @@ fn export(n: u128, device: &str) -> Export {
         device: p(device),
         listen: listen(),
         partner: nqn(0xb),
+        namespace_uuid: uuid::Uuid::from_u128(0x5000 + n),
     }
 }
 
@@ -208,6 +218,11 @@ fn export_makes_a_subsystem_only_the_partner_reaches_on_one_port() {
         "/dev/disk/by-id/virtio-l1"
     );
     assert_eq!(f.attrs[&sub.join("namespaces/1/enable")], "1");
+    assert_eq!(
+        f.attrs[&sub.join("namespaces/1/device_uuid")],
+        "00000000-0000-0000-0000-000000005001",
+        "the namespace's UUID is the one derived for the disk, not one drawn by the kernel"
+    );
     assert_eq!(
         f.links[&sub.join("allowed_hosts").join(x.partner.as_str())],
         p("hosts").join(x.partner.as_str())

@@ -225,7 +225,9 @@ fn raid_status(n1: &mut Vm) -> String {
 /// drops out; 1% of the volume is written meanwhile; the link back, the partner's
 /// controller reconnects by itself and udev's `dmclass event reconnected` takes the leg
 /// back: only what changed is copied (QMP block statistics of node2's disk), and both
-/// nodes' disks hold the volume's data (checksums).
+/// nodes' disks hold the volume's data (checksums). Then the partner reboots (power
+/// cut) under the same writer: once its `activate` exports its disk again, the leg
+/// comes back by itself the same way.
 pub fn netmirror_link_cut_incremental_resync() {
     let Some(mut b) = bed("nm_cut") else {
         return;
@@ -268,21 +270,13 @@ pub fn netmirror_link_cut_incremental_resync() {
         .flatten()
         .map_or(0, |s| s.wr_bytes);
     set_link(n1, true);
-    let t = Instant::now();
-    let mut status = raid_status(n1);
-    while !(status.contains(" AA ") && status.contains(" idle "))
-        && t.elapsed() < Duration::from_secs(120)
-    {
-        std::thread::sleep(Duration::from_secs(1));
-        status = raid_status(n1);
-    }
-    let back = t.elapsed();
-    let after = n2
+    let back = back_in_sync(n1);
+    let written = n2
         .blockstats("nm2")
         .ok()
         .flatten()
-        .map_or(0, |s| s.wr_bytes);
-    let written = after.saturating_sub(before);
+        .map_or(0, |s| s.wr_bytes)
+        .saturating_sub(before);
     println!(
         "bench-netmirror: link back: leg in sync again {:.1} s later, with no command; \
          node2's disk got {written} bytes for 1% of the volume written ({} bytes), ratio {:.2}",
@@ -292,17 +286,79 @@ pub fn netmirror_link_cut_incremental_resync() {
             / Duration::from_nanos(VOL_MIB * MIB / 100).as_secs_f64()
     );
     n1.check(
-        status.contains(" AA ") && status.contains(" idle "),
-        "the leg comes back by itself (udev: NVME_EVENT=connected)",
-        None,
-    );
-    n1.check(
         written <= VOL_MIB * MIB * 2 / 100,
         &format!("the resync copies at most 2% of the volume to node2's disk ({written} bytes)"),
         None,
     );
-    let log = n1.sh("dmesg | grep -c 'md/raid1' || true");
-    eprintln!("md messages: {}", log.stdout.trim());
+    both_legs_hold_the_volume(n1, n2);
+
+    // The partner reboots (power cut): node1 writes on, the leg drops; node2 boots and
+    // its `activate` exports d2 again (refused: node1 runs vol1). node1's controller
+    // reconnects to the same namespace (its identifiers are derived, not drawn at
+    // export) and the leg resyncs by itself, only what changed.
+    n2.power_cut()
+        .unwrap_or_else(|e| n2.fail(&format!("power cut: {e}"), None));
+    let w = n1.sh(&format!(
+        "for i in 17 121 250 401 499; do dd if=/dev/urandom of={vol} bs=64K count=1 seek=$i \
+         oflag=direct conv=fsync 2>/dev/null || echo FAILED $i; done; echo wrote"
+    ));
+    n1.check(
+        w.stdout.trim() == "wrote",
+        "no write fails while the partner is down",
+        Some(&w),
+    );
+    let status = raid_status(n1);
+    n1.check(status.contains(" AD "), "the remote leg is dropped", None);
+    n2.start()
+        .unwrap_or_else(|e| n2.fail(&format!("boot after the power cut: {e}"), None));
+    start_node(n2, "node2");
+    let refused = dmclass(n2, "activate nm");
+    n2.check(
+        refused.status == 1 && refused.stderr.contains("node1"),
+        "node2's activate exports d2 and is refused naming node1 (it runs vol1)",
+        Some(&refused),
+    );
+    let back = back_in_sync(n1);
+    // Since node2's QEMU started: its boot, the refused activate and the resync.
+    let written = n2
+        .blockstats("nm2")
+        .ok()
+        .flatten()
+        .map_or(0, |s| s.wr_bytes);
+    println!(
+        "bench-netmirror: partner rebooted: leg in sync again {:.1} s after its activate, \
+         node2's disk got {written} bytes since its boot",
+        back.as_secs_f64()
+    );
+    n1.check(
+        written <= VOL_MIB * MIB * 4 / 100,
+        &format!("after the partner's reboot only what changed is copied ({written} bytes)"),
+        None,
+    );
+    both_legs_hold_the_volume(n1, n2);
+}
+
+/// Waits (at most 120 s) until vol1 on node1 has both legs in sync and idle; how long.
+fn back_in_sync(n1: &mut Vm) -> Duration {
+    let t = Instant::now();
+    let mut status = raid_status(n1);
+    while !(status.contains(" AA ") && status.contains(" idle "))
+        && t.elapsed() < Duration::from_secs(120)
+    {
+        std::thread::sleep(Duration::from_secs(1));
+        status = raid_status(n1);
+    }
+    n1.check(
+        status.contains(" AA ") && status.contains(" idle "),
+        &format!("the leg comes back by itself (udev: NVME_EVENT=connected): {status}"),
+        None,
+    );
+    t.elapsed()
+}
+
+/// vol1's checksum on node1 equals each leg's, each read on its own node's disk.
+fn both_legs_hold_the_volume(n1: &mut Vm, n2: &mut Vm) {
+    let vol = vol_path("nm", "vol1");
     let sum = n1
         .sh(&format!(
             "dd if={vol} bs=1M iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1"
