@@ -47,6 +47,10 @@ fn the_class_records_nodes_addresses_and_disk_nodes_and_runs_on_one_node() {
     );
     assert!(exported.contains("type: netmirror"), "{exported}");
 
+    // Reads stay on the running node's own disk: the partner's leg (d2, leg 1) is
+    // `write_mostly` in node1's table.
+    assert_eq!(write_mostly(&sim), vec!["1"]);
+
     // node2 sees the class and is refused: node1 runs vol1.
     sim.be("node2");
     let e = sim.fails(&["activate", "nm"]);
@@ -57,4 +61,37 @@ fn the_class_records_nodes_addresses_and_disk_nodes_and_runs_on_one_node() {
         again.contains("nothing to do") || again.contains("no change"),
         "{again}"
     );
+
+    // node1 stops; node2 runs vol1, reading from its own disk (d1, leg 0, is the
+    // partner's now).
+    sim.be("node1");
+    sim.ok(&["deactivate", "nm"]);
+    sim.be("node2");
+    sim.ok(&["activate", "nm"]);
+    assert_eq!(write_mostly(&sim), vec!["0"]);
+}
+
+/// The legs vol1's raid1 table marks `write_mostly`, in the simulated kernel.
+fn write_mostly(sim: &Sim) -> Vec<String> {
+    use dmclass_engine::io::Kernel as _;
+    let world = tempfile_world(sim);
+    let (k, _) = dmclass_engine::sim::load(&world).unwrap();
+    let table = k.table("dmclass-nm-vol1").unwrap();
+    let raid = table
+        .iter()
+        .find(|l| l.target == "raid")
+        .expect("a raid table");
+    let words: Vec<&str> = raid.params.split_whitespace().collect();
+    words
+        .windows(2)
+        .filter(|w| w[0] == "write_mostly")
+        .map(|w| w[1].to_owned())
+        .collect()
+}
+
+/// The saved world, copied aside (loading it must not touch the simulation's own).
+fn tempfile_world(sim: &Sim) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("dmclass-nm-world-{}.json", std::process::id()));
+    std::fs::write(&p, sim.world()).unwrap();
+    p
 }

@@ -114,6 +114,7 @@ fn child(yaml_path: &Path, facts_path: &Path) -> Result<(), String> {
                 .collect(),
             live: Vec::new(),
             tables: std::collections::BTreeMap::new(),
+            node: None,
         };
         let t1 = Instant::now();
         let p = plan::plan(

@@ -33,7 +33,13 @@ pub(super) fn found_classes(backend: &mut Backend) -> Result<Vec<ClassOnDisks>, 
             h.reason
         );
     }
-    Ok(assemble::classes_of(&scan))
+    // The node a netmirror volume started here reads from (its own leg).
+    let node = super::lease::node_name(backend).ok();
+    let mut classes = assemble::classes_of(&scan);
+    for c in &mut classes {
+        c.node.clone_from(&node);
+    }
+    Ok(classes)
 }
 
 fn not_found(name: &str, classes: &[ClassOnDisks]) -> CliError {
@@ -139,10 +145,23 @@ pub(super) fn plan_on_disks<P>(
     make: impl FnOnce(&[DiskBinding], &Actual, &dyn Kernel) -> Result<P, CliError>,
 ) -> Result<(P, Vec<DiskBinding>), CliError> {
     let bindings = plan::bind_disks(class, facts)?;
-    let (kernel, disks) = backend.parts();
-    let actual = plan::read_actual(&bindings, &*disks, &*kernel)?;
+    let actual = actual_here(backend, &bindings)?;
+    let (kernel, _) = backend.parts();
     let p = make(&bindings, &actual, &*kernel)?;
     Ok((p, bindings))
+}
+
+/// What the bound disks and the kernel hold now, and this machine's node name (a
+/// netmirror volume's tables are built for the node they run on).
+pub(super) fn actual_here(
+    backend: &mut Backend,
+    bindings: &[DiskBinding],
+) -> Result<Actual, CliError> {
+    let node = super::lease::node_name(backend).ok();
+    let (kernel, disks) = backend.parts();
+    let mut actual = plan::read_actual(bindings, &*disks, &*kernel)?;
+    actual.node = node;
+    Ok(actual)
 }
 
 /// Gate, plan and run the first class of `config` (a class on disk after

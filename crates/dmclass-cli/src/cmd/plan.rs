@@ -34,10 +34,7 @@ pub(super) fn plan_class(
     let refusal = |e| crate::config::plan_refusal(file, class, &e);
     let bindings = plan::bind_disks(class, facts).map_err(refusal)?;
     let actual = match backend {
-        Some(b) => {
-            let (kernel, disks) = b.parts();
-            plan::read_actual(&bindings, &*disks, &*kernel)?
-        }
+        Some(b) => super::context::actual_here(b, &bindings)?,
         // `--facts`: no disk is read; plan as for blank disks (a new class).
         None => Actual {
             areas: bindings
@@ -47,6 +44,7 @@ pub(super) fn plan_class(
             live: Vec::new(),
             // No table either: a root class conversion says it needs the machine.
             tables: std::collections::BTreeMap::new(),
+            node: None,
         },
     };
     plan::plan(class, &bindings, &actual, opts).map_err(refusal)

@@ -162,6 +162,10 @@ pub struct ClassOnDisks {
     /// Members on the machine whose label is not trusted ([`classes_of`]): `DISABLE`,
     /// not used, never written (they also count in `missing`).
     pub disabled: Vec<DisabledDisk>,
+    /// This machine's node name, when the caller knows it ([`classes_of`] leaves it
+    /// `None`): a netmirror volume started here reads from this node's own leg
+    /// ([`crate::netmirror::remote_legs`]).
+    pub node: Option<String>,
 }
 
 impl ClassOnDisks {
@@ -231,6 +235,7 @@ pub fn group_classes(found: &[FoundArea]) -> Vec<ClassOnDisks> {
             missing,
             stale,
             disabled: Vec::new(),
+            node: None,
         });
     }
     out.sort_by(|a, b| (&a.meta.name, a.meta.uuid).cmp(&(&b.meta.name, b.meta.uuid)));
@@ -368,6 +373,7 @@ pub(crate) fn activate_open(
                 .collect()
         };
         let mut act = Activation {
+            write_mostly: crate::netmirror::remote_legs(meta, vol, class.node.as_deref()),
             rebuild,
             missing: missing.clone(),
             ..Activation::default()

@@ -92,8 +92,8 @@ pub fn restore_legs(meta: &ClassMeta, kernel: &mut dyn Kernel) -> Result<Vec<Res
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::assemble::{group_classes, scan};
     use crate::plan::tests::{apply, class, world};

@@ -35,6 +35,7 @@ pub fn read_actual(
         areas,
         live,
         tables,
+        node: None,
     })
 }
 

@@ -223,12 +223,17 @@ fn zero_store(meta: &ClassMeta, name: &str, out: &mut Vec<Action>) {
     }
 }
 
-/// The devices of `origin` under the snapshots of `meta`.
-pub(super) fn stack(meta: &ClassMeta, origin: &str, mode: MergeMode) -> Result<Vec<DeviceSpec>> {
+/// The devices of `origin` under the snapshots of `meta`, on node `node`.
+pub(super) fn stack(
+    meta: &ClassMeta,
+    origin: &str,
+    mode: MergeMode,
+    node: Option<&str>,
+) -> Result<Vec<DeviceSpec>> {
     let Some(v) = meta.volume(origin) else {
         return Ok(Vec::new());
     };
-    let act = super::devices::activation(v);
+    let act = super::devices::activation(meta, v, node);
     let snaps = snap_devs(meta, origin, mode, &plain_store);
     origin_stack(&meta.name, meta.uuid, v, &act, &snaps)
 }
@@ -441,6 +446,7 @@ pub(crate) fn pre_meta(
     out: &mut Vec<Action>,
 ) -> Result<()> {
     let live = |n: &str| actual.live.iter().find(|i| i.name == n).cloned();
+    let node = actual.node.as_deref();
     for c in changes {
         if let Change::NewCow(n) = c {
             zero_store(meta, n, out);
@@ -454,8 +460,8 @@ pub(crate) fn pre_meta(
         if new || live(&top).is_none() {
             continue;
         }
-        let from = stack(old, &origin, old_mode(old, &origin, &live))?;
-        let to = stack(meta, &origin, MergeMode::Defer)?;
+        let from = stack(old, &origin, old_mode(old, &origin, &live), node)?;
+        let to = stack(meta, &origin, MergeMode::Defer, node)?;
         transition(&meta.name, &from, &to, &live, out)?;
     }
     Ok(())
@@ -471,6 +477,7 @@ pub(crate) fn post_meta(
 ) -> Result<()> {
     let empty = ClassMeta::new(&meta.name, meta.uuid, meta.class_type);
     let old = cur.meta.as_ref().unwrap_or(&empty);
+    let node = actual.node.as_deref();
     for (origin, new) in touched(changes, meta) {
         if !new {
             continue;
@@ -479,12 +486,12 @@ pub(crate) fn post_meta(
         let from = if created {
             // The volume was just created without snapshots (step 4).
             match meta.volume(&origin) {
-                Some(v) => super::devices::specs(meta, v)?,
+                Some(v) => super::devices::specs(meta, v, node)?,
                 None => Vec::new(),
             }
         } else {
             let live = |n: &str| actual.live.iter().find(|i| i.name == n).cloned();
-            stack(old, &origin, old_mode(old, &origin, &live))?
+            stack(old, &origin, old_mode(old, &origin, &live), node)?
         };
         let names: Vec<String> = if created {
             from.iter().map(|s| s.name.clone()).collect()
@@ -514,7 +521,7 @@ pub(crate) fn post_meta(
         if live(&top).is_none() {
             continue; // inactive origin: the next activation stacks it
         }
-        let to = stack(meta, &origin, MergeMode::Defer)?;
+        let to = stack(meta, &origin, MergeMode::Defer, node)?;
         transition(&meta.name, &from, &to, &live, out)?;
     }
     Ok(())

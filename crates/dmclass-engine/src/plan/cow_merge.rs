@@ -95,8 +95,8 @@ pub fn plan_merge(
             crate::error::is_open(i.open_count)
         )),
         Some(_) => {
-            let from = stack(&old, &origin, MergeMode::Start)?;
-            let to = stack(&meta, &origin, MergeMode::Start)?;
+            let from = stack(&old, &origin, MergeMode::Start, actual.node.as_deref())?;
+            let to = stack(&meta, &origin, MergeMode::Start, actual.node.as_deref())?;
             transition(class, &from, &to, &live, &mut p.actions)?;
         }
     }
@@ -192,9 +192,9 @@ pub fn plan_finish(
         if c.state != CowState::Merging || !merge_done(kernel, class, c.origin)? {
             continue;
         }
-        let from = stack(&meta, c.origin, MergeMode::Start)?;
+        let from = stack(&meta, c.origin, MergeMode::Start, actual.node.as_deref())?;
         meta.snapshots.retain(|s| s.name != c.name);
-        let to = stack(&meta, c.origin, MergeMode::Start)?;
+        let to = stack(&meta, c.origin, MergeMode::Start, actual.node.as_deref())?;
         transition(class, &from, &to, &live, &mut actions)?;
     }
     if actions.is_empty() {

@@ -100,6 +100,9 @@ pub struct Actual {
     /// Partition table of every bound disk, by disk name (`Err`: damaged or
     /// unreadable), for root classes.
     pub tables: BTreeMap<String, std::result::Result<crate::gpt::GptOnDisk, String>>,
+    /// This machine's node name (its host name up to the first dot), when known: a
+    /// netmirror volume reads from this node's own leg ([`crate::netmirror::remote_legs`]).
+    pub node: Option<String>,
 }
 
 /// Planner options.

@@ -22,17 +22,20 @@ use std::rc::Rc;
 /// The devices of new volume number `at` of `meta`, created children first. A plain
 /// volume's specs are built when needed from `shared`, one copy of `meta` for the
 /// whole plan (plan/spec_ref.rs), made on first use; checked here as
-/// [`volume_devices`] checks them.
+/// [`volume_devices`] checks them. A volume with a leg on another node's disk is
+/// built here, for this node (`node`).
 fn new_volume(
     meta: &ClassMeta,
     shared: &mut Option<Rc<ClassMeta>>,
     at: usize,
+    node: Option<&str>,
     out: &mut Vec<Action>,
 ) -> Result<()> {
     let Some(vol) = meta.volumes.get(at) else {
         return Ok(());
     };
-    if crate::proxy::proxy_of(meta, &vol.name).is_none() {
+    let here = crate::netmirror::remote_legs(meta, vol, node).is_empty();
+    if here && crate::proxy::proxy_of(meta, &vol.name).is_none() {
         crate::tables::check_layout(vol)?;
         let layers = layers(vol);
         crate::names::check_dm_names(&meta.name, &vol.name, &layers)?;
@@ -44,7 +47,7 @@ fn new_volume(
             return Ok(());
         }
     }
-    for s in specs(meta, vol)? {
+    for s in specs(meta, vol, node)? {
         create_shared(SpecRef::Built(Rc::new(s)), out);
     }
     Ok(())
@@ -293,7 +296,7 @@ pub(crate) fn actions(
         match c {
             Change::NewVolume(n) => {
                 if let Some(at) = vols.index(n.as_str()) {
-                    new_volume(meta, &mut shared, at, &mut out)?;
+                    new_volume(meta, &mut shared, at, actual.node.as_deref(), &mut out)?;
                 }
             }
             Change::Grow(n) | Change::AddLeg(n) | Change::CopyRate(n) => {
@@ -316,7 +319,7 @@ pub(crate) fn actions(
                     return Err(EngineError::refused(&meta.name, format!("volume {n}"), "it has copy-on-write snapshots; changing copy_rate of a live origin is refused (remove the snapshots or deactivate the class first)"));
                 }
                 rebuilt |= matches!(c, Change::AddLeg(_));
-                reload(meta, om, v, ov, &live, &mut out)?;
+                reload(meta, om, v, ov, &live, actual.node.as_deref(), &mut out)?;
             }
             _ => {}
         }

@@ -376,7 +376,7 @@ fn master_actions(
     // from the master now (its device is gone); the kernel's bitmap recovery brings
     // the master's when the master is loaded below.
     out.extend(staged);
-    reload(meta, old, nv, ov, &live, out)?;
+    reload(meta, old, nv, ov, &live, actual.node.as_deref(), out)?;
     if let Some(n) = now_parted {
         let same =
             was_parted.is_some_and(|p| p.readonly == n.readonly && p.tracked() == n.tracked());
@@ -394,7 +394,7 @@ fn master_actions(
         if let Some(v) = meta.volume(p.name) {
             let kept = was_parted.is_some_and(|w| !w.readonly && !w.tracked());
             if !kept {
-                for s in specs(meta, v)? {
+                for s in specs(meta, v, actual.node.as_deref())? {
                     create_steps(&s, out);
                 }
             }

@@ -20,9 +20,10 @@ use std::borrow::Cow;
 use std::rc::Rc;
 
 /// Every device of volume `vol` of `meta`, as [`super::devices::specs`] builds them
-/// for a volume that is no proxy master.
+/// for a volume that is no proxy master and has no leg on another node's disk (those
+/// are built for their node at once: plan/order.rs).
 pub(crate) fn devices(meta: &ClassMeta, vol: &VolumeMeta) -> Result<Vec<DeviceSpec>> {
-    volume_devices(&meta.name, meta.uuid, vol, &activation(vol))
+    volume_devices(&meta.name, meta.uuid, vol, &activation(meta, vol, None))
 }
 
 /// The layers of [`devices`], in the same order (children first).

@@ -58,10 +58,11 @@ pub(crate) fn reload<'a>(
     v: &VolumeMeta,
     ov: &VolumeMeta,
     live: &dyn Fn(&str) -> Option<&'a crate::io::DmInfo>,
+    node: Option<&str>,
     out: &mut Vec<Action>,
 ) -> Result<()> {
-    let new = specs(meta, v)?;
-    let old = specs(om, ov)?;
+    let new = specs(meta, v, node)?;
+    let old = specs(om, ov, node)?;
     // As LVM's preload: new children are created and resumed, grown children are
     // loaded and resumed before their parent (the parent only uses their old part),
     // then the top is loaded, suspended and resumed, and everything verified.

@@ -271,6 +271,7 @@ pub fn tracking_view(meta: &ClassMeta, p: &ProxyRef) -> Option<(VolumeMeta, Acti
         nosync: false,
         rebuild: Vec::new(),
         missing: vec![1],
+        write_mostly: Vec::new(),
     };
     Some((v, act))
 }
@@ -293,6 +294,7 @@ pub fn tracking_format_devices(meta: &ClassMeta, p: &ProxyRef) -> Result<Vec<Dev
         nosync: true,
         rebuild: Vec::new(),
         missing: Vec::new(),
+        write_mostly: Vec::new(),
     };
     let zeros = format_names(&meta.name, p)?;
     let mut specs = copies(crate::tables::volume_devices(

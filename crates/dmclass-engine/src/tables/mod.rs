@@ -12,9 +12,10 @@
 //!   (`linear` / `striped` lines, one per segment);
 //! * raid1: per leg `_rmeta_N` (linear, zeroed by the executor before first use) and
 //!   `_rimage_N` (the leg's segments), then
-//!   `raid raid1 <#params> 0 [nosync] [rebuild N]... [max_recovery_rate K] region_size R
-//!   <#legs> <meta> <data>...` with `- -` for a missing leg and `K` the volume's
-//!   `copy_rate` in KiB/s per disk;
+//!   `raid raid1 <#params> 0 [nosync] [rebuild N]... [max_recovery_rate K]
+//!   [write_mostly N]... region_size R <#legs> <meta> <data>...` with `- -` for a
+//!   missing leg, `K` the volume's `copy_rate` in KiB/s per disk and `write_mostly` on
+//!   a netmirror leg that is the partner's disk;
 //! * dm-mirror: `mirror disk 2 <_mlog> R` (JRM) or `mirror core 1 R`, then the legs as
 //!   `<dev> <offset>` (a single-extent leg directly on its disk, otherwise through a
 //!   `_mimage_N` device) and `1 handle_errors` so failures reach the monitor.
@@ -191,6 +192,11 @@ pub struct Activation {
     pub rebuild: Vec<usize>,
     /// Legs to leave out (disk missing or disabled).
     pub missing: Vec<usize>,
+    /// raid1 legs the kernel reads from only when no other leg can serve
+    /// (`write_mostly`): a netmirror leg on the partner's disk, reached over the
+    /// network ([`crate::netmirror::remote_legs`]). Legs left out are skipped, and
+    /// never every present leg (the kernel refuses that).
+    pub write_mostly: Vec<usize>,
 }
 
 /// `linear <disk> <offset>` of one extent.
@@ -342,6 +348,20 @@ fn raid1(cx: &mut Ctx, len: Sectors, act: &Activation) -> Result<(Vec<TableLine>
     // accepts the order of dm-raid 1.9.0-1.10.x.
     if let Some(rate) = cx.vol.copy_rate {
         opts.push(RaidOpt::MaxRecoveryRate(recovery_rate_kib(rate)));
+    }
+    let mut slow: Vec<usize> = act
+        .write_mostly
+        .iter()
+        .copied()
+        .filter(|i| *i < legs.len() && !act.missing.contains(i))
+        .collect();
+    slow.sort_unstable();
+    slow.dedup();
+    let present = (0..legs.len()).filter(|i| !act.missing.contains(i)).count();
+    if slow.len() < present {
+        for i in slow {
+            opts.push(RaidOpt::WriteMostly(leg_index(i)?));
+        }
     }
     opts.push(RaidOpt::RegionSize(cx.vol.region));
     let raid = Raid {

@@ -59,6 +59,7 @@ fn raid1_copy_rate_golden() {
         nosync: true,
         rebuild: vec![1],
         missing: vec![],
+        write_mostly: vec![],
     };
     let specs = volume_devices("data", uuid(0xc1), &v, &act).unwrap();
     let top = specs.last().unwrap().render(&resolver(&specs)).unwrap();
@@ -80,6 +81,7 @@ fn raid1_missing_leg_nosync_and_rebuild() {
         nosync: false,
         rebuild: vec![1],
         missing: vec![],
+        write_mostly: vec![],
     };
     let specs = volume_devices("data", uuid(0xc1), &vol(), &act).unwrap();
     let top = specs.last().unwrap().render(&resolver(&specs)).unwrap();
@@ -91,6 +93,7 @@ fn raid1_missing_leg_nosync_and_rebuild() {
         nosync: true,
         rebuild: vec![],
         missing: vec![0],
+        write_mostly: vec![],
     };
     let specs = volume_devices("data", uuid(0xc1), &vol(), &act).unwrap();
     assert_eq!(specs.len(), 3, "no sub-devices for the missing leg");
@@ -99,6 +102,49 @@ fn raid1_missing_leg_nosync_and_rebuild() {
         top,
         "0 2097152 raid raid1 4 0 nosync region_size 128 2 - - 253:0 253:1\n"
     );
+}
+
+/// A netmirror leg on the partner's disk is read only when the local one cannot serve:
+/// `write_mostly N` in the kernel's order (after `max_recovery_rate`, before
+/// `region_size`), never for a leg left out, and never for every present leg (the
+/// kernel refuses "all raid1 devices write_mostly").
+#[test]
+fn raid1_write_mostly_in_the_kernels_order_and_never_for_every_present_leg() {
+    let mut v = vol();
+    v.copy_rate = Some(dmclass_model::Bytes(50 << 20));
+    let top = |v: &VolumeMeta, act: &Activation| {
+        let specs = volume_devices("data", uuid(0xc1), v, act).unwrap();
+        specs.last().unwrap().render(&resolver(&specs)).unwrap()
+    };
+    let act = Activation {
+        write_mostly: vec![1],
+        ..Activation::default()
+    };
+    assert_eq!(
+        top(&v, &act),
+        "0 2097152 raid raid1 7 0 max_recovery_rate 51200 write_mostly 1 region_size 128 \
+         2 253:0 253:1 253:2 253:3\n"
+    );
+    // The remote leg missing: nothing to mark, the local leg alone is read.
+    let act = Activation {
+        write_mostly: vec![1],
+        missing: vec![1],
+        ..Activation::default()
+    };
+    assert!(!top(&v, &act).contains("write_mostly"), "{}", top(&v, &act));
+    // The local leg missing: the remote one is the only leg left to read from.
+    let act = Activation {
+        write_mostly: vec![1],
+        missing: vec![0],
+        ..Activation::default()
+    };
+    assert!(!top(&v, &act).contains("write_mostly"), "{}", top(&v, &act));
+    // Both legs named: none is marked.
+    let act = Activation {
+        write_mostly: vec![0, 1, 1],
+        ..Activation::default()
+    };
+    assert!(!top(&v, &act).contains("write_mostly"), "{}", top(&v, &act));
 }
 
 #[test]
@@ -234,6 +280,7 @@ fn built_lines_parse_back_to_themselves() {
         nosync: true,
         rebuild: vec![1],
         missing: vec![],
+        write_mostly: vec![0],
     };
     let mut m = vol();
     m.engine = EngineMeta::Mirror;

@@ -162,6 +162,7 @@ pub fn netmirror_two_nodes_data_on_both() {
     let on2 = sum_at(n2, "/dev/disk/by-id/virtio-nm2", off2, VOL_MIB / 2);
     n2.check_eq("node2's own disk holds the data", &sum, &on2, None);
 
+    reads_stay_local(n1, n2);
     write_throughput(n1);
 
     // node2 sees the class through node1's disk and is refused: node1 runs vol1.
@@ -171,6 +172,92 @@ pub fn netmirror_two_nodes_data_on_both() {
         "node2's activate reaches d1 and is refused naming node1",
         Some(&refused),
     );
+}
+
+/// Reads stay on node1's own disk: node1's table marks node2's leg `write_mostly`,
+/// and four parallel readers over the whole volume read nothing from node2's disk
+/// (QMP block statistics on node2's QEMU). The control: the same table without
+/// `write_mostly`, loaded by hand, and the same reads do reach node2's disk.
+fn reads_stay_local(n1: &mut Vm, n2: &mut Vm) {
+    let table = n1
+        .sh("dmsetup table dmclass-nm-vol1")
+        .stdout
+        .trim()
+        .to_string();
+    n1.check(
+        table.contains(" write_mostly 1 "),
+        &format!("node1's table marks node2's leg write_mostly: {table}"),
+        None,
+    );
+    let remote = remote_reads(n1, n2);
+    println!("reads on node1 with write_mostly: {remote} bytes from node2's disk");
+    n1.check(
+        remote == 0,
+        &format!("reads stay on node1's disk ({remote} bytes read from node2's)"),
+        None,
+    );
+    // The control, then the table dmclass made back.
+    let plain = without_write_mostly(&table);
+    let load = |vm: &mut Vm, t: &str| {
+        let out = vm.sh(&format!(
+            "dmsetup suspend dmclass-nm-vol1 && dmsetup reload dmclass-nm-vol1 --table '{t}' \
+             && dmsetup resume dmclass-nm-vol1"
+        ));
+        vm.check(out.success(), &format!("load the table {t}"), Some(&out));
+    };
+    load(n1, &plain);
+    let control = remote_reads(n1, n2);
+    println!("the same reads without write_mostly: {control} bytes from node2's disk");
+    load(n1, &table);
+    n1.check(
+        control > 0,
+        "without write_mostly the same reads reach node2's disk (the check can see them)",
+        None,
+    );
+}
+
+/// Bytes node2's disk serves while node1 reads vol1 with four parallel readers.
+fn remote_reads(n1: &mut Vm, n2: &mut Vm) -> u64 {
+    let rd = |vm: &mut Vm| {
+        vm.blockstats("nm2")
+            .ok()
+            .flatten()
+            .map_or(0, |s| s.rd_bytes)
+    };
+    let vol = vol_path("nm", "vol1");
+    let before = rd(n2);
+    let per = VOL_MIB / 4;
+    let out = n1.sh(&format!(
+        "for s in 0 1 2 3; do dd if={vol} of=/dev/null bs=64K count={} skip=$((s * {})) \
+         iflag=direct 2>/dev/null & done; wait",
+        per * 16,
+        per * 16
+    ));
+    n1.check(out.success(), "parallel reads of vol1", Some(&out));
+    rd(n2).saturating_sub(before)
+}
+
+/// `table` (one dm-raid line) without its `write_mostly N` pairs, its count of
+/// parameters adjusted.
+fn without_write_mostly(table: &str) -> String {
+    let words: Vec<&str> = table.split_whitespace().collect();
+    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    let mut i = 0;
+    let mut dropped = 0;
+    while i < words.len() {
+        if words[i] == "write_mostly" {
+            i += 2;
+            dropped += 2;
+            continue;
+        }
+        out.push(words[i].to_owned());
+        i += 1;
+    }
+    // `start len raid raid1 <#params> ...`
+    if let Some(n) = out.get(4).and_then(|w| w.parse::<usize>().ok()) {
+        out[4] = n.saturating_sub(dropped).to_string();
+    }
+    out.join(" ")
 }
 
 /// MiB/s of a 16 MiB sequential write (1 MiB blocks, O_DIRECT, then fsync) to `dev`
