@@ -5,7 +5,7 @@
 //! wake-up (a dm event, a timeout) and its reactions ([`crate::react`]), it takes a
 //! [`Snapshot`] — for each class, the GDS states `status` shows (slice, disk, closed)
 //! together with the disks' roles and stable ids from the metadata — and
-//! [`derive`] compares it with the previous one. So a failure that `dmclass event
+//! [`derive()`] compares it with the previous one. So a failure that `dmclass event
 //! remove` (udev) recorded before the monitor woke up is reported all the same, and
 //! nothing is reported that did not happen.
 //!
