@@ -423,6 +423,85 @@ pub fn netmirror_link_cut_incremental_resync() {
         None,
     );
     both_legs_hold_the_volume(n1, n2);
+    interrupted_resync(n1, n2);
+}
+
+/// A resync cut half-way (gds.md §6: "interrupted resync"): the whole volume rewritten
+/// while the link is down, so the resync copies all of it (slowed to 1 MiB/s per disk
+/// by hand: `max_recovery_rate` in the table); the link cut again at about a third;
+/// blocks written before and after the point the copy had reached; the link back:
+/// the copy runs again by itself and ends with both legs equal to the volume.
+fn interrupted_resync(n1: &mut Vm, n2: &mut Vm) {
+    let vol = vol_path("nm", "vol1");
+    let table = n1
+        .sh("dmsetup table dmclass-nm-vol1")
+        .stdout
+        .trim()
+        .to_string();
+    let slow = with_recovery_rate(&table, 1024);
+    let out = n1.sh(&format!(
+        "dmsetup suspend dmclass-nm-vol1 && dmsetup reload dmclass-nm-vol1 --table '{slow}' \
+         && dmsetup resume dmclass-nm-vol1"
+    ));
+    n1.check(out.success(), &format!("load {slow}"), Some(&out));
+    set_link(n1, false);
+    write_random(n1, &vol, VOL_MIB, "whole");
+    let dropped = raid_status(n1).contains(" AD ");
+    n1.check(dropped, "the leg dropped", None);
+    set_link(n1, true);
+    // The copy starts by itself (the reconnect); cut it at about a third.
+    let t = Instant::now();
+    let third = |st: &str| {
+        st.split_whitespace()
+            .find_map(|w| w.split_once('/'))
+            .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
+            .is_some_and(|(a, b)| b > 0 && a * 3 >= b && a < b)
+    };
+    let mut st = raid_status(n1);
+    while !(st.contains(" recover ") && third(&st)) && t.elapsed() < Duration::from_secs(90) {
+        std::thread::sleep(Duration::from_millis(500));
+        st = raid_status(n1);
+    }
+    n1.check(
+        st.contains(" recover ") && third(&st),
+        &format!("the full copy runs and passes a third: {st}"),
+        None,
+    );
+    set_link(n1, false);
+    eprintln!("interrupted resync: cut at {st}");
+    // Blocks on both sides of where the copy was: 1 MiB in, and 30 MiB in.
+    let w = n1.sh(&format!(
+        "for i in 16 480; do dd if=/dev/urandom of={vol} bs=64K count=1 seek=$i \
+         oflag=direct conv=fsync 2>/dev/null || echo FAILED $i; done; echo wrote"
+    ));
+    n1.check(w.stdout.trim() == "wrote", "no write fails", Some(&w));
+    let st = raid_status(n1);
+    n1.check(
+        st.contains(" AD "),
+        &format!("the copy stopped: {st}"),
+        None,
+    );
+    set_link(n1, true);
+    let back = back_in_sync(n1);
+    eprintln!(
+        "interrupted resync: in sync again {:.1} s after the link returned",
+        back.as_secs_f64()
+    );
+    both_legs_hold_the_volume(n1, n2);
+}
+
+/// `table` (one dm-raid line) with `max_recovery_rate KIB` before its `region_size`,
+/// its count of parameters adjusted.
+fn with_recovery_rate(table: &str, kib: u32) -> String {
+    let mut words: Vec<String> = table.split_whitespace().map(str::to_owned).collect();
+    if let Some(at) = words.iter().position(|w| w == "region_size") {
+        words.insert(at, kib.to_string());
+        words.insert(at, "max_recovery_rate".into());
+        if let Some(n) = words.get(4).and_then(|w| w.parse::<usize>().ok()) {
+            words[4] = (n + 2).to_string();
+        }
+    }
+    words.join(" ")
 }
 
 /// Waits (at most 120 s) until vol1 on node1 has both legs in sync and idle; how long.
