@@ -197,22 +197,28 @@ fn reads_stay_local(n1: &mut Vm, n2: &mut Vm) {
         None,
     );
     // The control, then the table dmclass made back.
-    let plain = without_write_mostly(&table);
-    let load = |vm: &mut Vm, t: &str| {
-        let out = vm.sh(&format!(
-            "dmsetup suspend dmclass-nm-vol1 && dmsetup reload dmclass-nm-vol1 --table '{t}' \
-             && dmsetup resume dmclass-nm-vol1"
-        ));
-        vm.check(out.success(), &format!("load the table {t}"), Some(&out));
-    };
-    load(n1, &plain);
+    load_vol1_table(n1, &without_write_mostly(&table));
     let control = remote_reads(n1, n2);
     println!("the same reads without write_mostly: {control} bytes from node2's disk");
-    load(n1, &table);
+    load_vol1_table(n1, &table);
     n1.check(
         control > 0,
         "without write_mostly the same reads reach node2's disk (the check can see them)",
         None,
+    );
+}
+
+/// Loads `table` into vol1 by hand (suspend, reload, resume): the tests' own variants
+/// of the table dmclass made.
+fn load_vol1_table(vm: &mut Vm, table: &str) {
+    let out = vm.sh(&format!(
+        "dmsetup suspend dmclass-nm-vol1 && dmsetup reload dmclass-nm-vol1 --table '{table}' \
+         && dmsetup resume dmclass-nm-vol1"
+    ));
+    vm.check(
+        out.success(),
+        &format!("load the table {table}"),
+        Some(&out),
     );
 }
 
@@ -438,12 +444,7 @@ fn interrupted_resync(n1: &mut Vm, n2: &mut Vm) {
         .stdout
         .trim()
         .to_string();
-    let slow = with_recovery_rate(&table, 1024);
-    let out = n1.sh(&format!(
-        "dmsetup suspend dmclass-nm-vol1 && dmsetup reload dmclass-nm-vol1 --table '{slow}' \
-         && dmsetup resume dmclass-nm-vol1"
-    ));
-    n1.check(out.success(), &format!("load {slow}"), Some(&out));
+    load_vol1_table(n1, &with_recovery_rate(&table, 1024));
     set_link(n1, false);
     write_random(n1, &vol, VOL_MIB, "whole");
     let dropped = raid_status(n1).contains(" AD ");
