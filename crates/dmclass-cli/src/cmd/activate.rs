@@ -163,14 +163,29 @@ fn activate_with(args: &ActivateArgs, backend: &mut Backend) -> Result<ExitCode,
                 );
                 continue;
             }
-            let cl = lease::class_leases(backend, &c.meta, &paths)?;
+            // A netmirror volume without the partner's disk may have to wait for it
+            // (the start lock): said before any lease is taken.
+            let locked = if args.force {
+                Vec::new()
+            } else {
+                let (kernel, disks) = backend.parts();
+                assemble::start_locked(c, &*kernel, &*disks)
+            };
             let volumes: Vec<String> = c
                 .meta
                 .volumes
                 .iter()
-                .filter(|v| v.autostart)
+                .filter(|v| v.autostart && locked.iter().all(|(l, _)| l != &v.name))
                 .map(|v| v.name.clone())
                 .collect();
+            if volumes.is_empty() && !locked.is_empty() {
+                for (v, why) in &locked {
+                    eprintln!("class {}: volume {v} not started: {why}", c.meta.name);
+                }
+                failed += locked.len();
+                continue;
+            }
+            let cl = lease::class_leases(backend, &c.meta, &paths)?;
             if let Err(e) = lease::take(backend, &c.meta, &cl, &volumes, wait_lease) {
                 eprintln!("dmclass: {e}");
                 failed += volumes.len().max(1);

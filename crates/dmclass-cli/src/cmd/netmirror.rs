@@ -231,7 +231,8 @@ pub(super) fn with_partner_disks(
 }
 
 /// Connect this node to the partner disks `classes` miss (their own disk found here);
-/// true when a disk was connected, so the caller scans again.
+/// true when a disk was connected, so the caller scans again. A partner that cannot
+/// be reached is a warning: the class goes on without its disk.
 pub(super) fn reach_partners(
     backend: &Backend,
     classes: &[&ClassOnDisks],
@@ -248,7 +249,12 @@ pub(super) fn reach_partners(
     for c in wanted {
         for l in meta_links(&c.meta, &c.present_paths(), &me)? {
             if c.missing.contains(&l.remote_disk) {
-                any |= reach(&l, &c.meta.name, true)?.is_some();
+                // An unreachable partner is not fatal here: the start lock decides
+                // whether this node may start without its disk.
+                match reach(&l, &c.meta.name, true) {
+                    Ok(p) => any |= p.is_some(),
+                    Err(e) => eprintln!("dmclass: warning: {e}"),
+                }
             }
         }
     }

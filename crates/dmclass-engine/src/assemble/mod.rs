@@ -351,6 +351,10 @@ pub(crate) fn activate_open(
                 .collect()
         } else if vol.engine == crate::metadata::EngineMeta::Raid1 && vol.layout.legs.len() > 1 {
             let views = leg_views(meta, vol, &missing, &class.present, disks);
+            if let Some(why) = start_lock(meta, vol, &views, kernel) {
+                rep.skipped.push((vol.name.clone(), why));
+                continue;
+            }
             match crate::raid_sb::judge(&format!("{}/{}", meta.name, vol.name), &views) {
                 crate::raid_sb::Verdict::Start { rebuild, .. } => rebuild,
                 crate::raid_sb::Verdict::Refuse(why) => {
@@ -467,6 +471,44 @@ pub(crate) fn activate_open(
         ));
     }
     Ok(rep)
+}
+
+/// Why netmirror volume `vol` must wait for the partner's disk
+/// ([`crate::netmirror::start_lock`]); a volume running already is never stopped by it.
+fn start_lock(
+    meta: &ClassMeta,
+    vol: &crate::metadata::VolumeMeta,
+    views: &[crate::raid_sb::LegView],
+    kernel: &dyn Kernel,
+) -> Option<String> {
+    let why = crate::netmirror::start_lock::locked(meta, vol, views)?;
+    let top = crate::names::dm_name(&meta.name, &vol.name, crate::names::Layer::Top).ok()?;
+    match kernel.info(&top) {
+        Ok(Some(_)) => None,
+        _ => Some(why),
+    }
+}
+
+/// The netmirror volumes of `class` (autostart ones) that the start lock keeps down
+/// on this node, each with the reason: checked before a shared class's leases are
+/// taken, so the refusal names the partner rather than a lease.
+pub fn start_locked(
+    class: &ClassOnDisks,
+    kernel: &dyn Kernel,
+    disks: &dyn Disks,
+) -> Vec<(String, String)> {
+    let meta = &class.meta;
+    meta.volumes
+        .iter()
+        .filter(|v| v.autostart && v.engine == crate::metadata::EngineMeta::Raid1)
+        .filter_map(|vol| {
+            let missing = vol
+                .layout
+                .legs_missing(|d| class.present.iter().any(|p| p.name == d));
+            let views = leg_views(meta, vol, &missing, &class.present, disks);
+            start_lock(meta, vol, &views, kernel).map(|why| (vol.name.clone(), why))
+        })
+        .collect()
 }
 
 /// Whether the rmeta extent `e` holds no dm-raid superblock (zeroed, never loaded).

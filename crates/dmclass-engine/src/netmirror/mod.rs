@@ -6,11 +6,13 @@
 //! use, and the [`transport::Transport`] trait the Linux side implements with NVMe over
 //! TCP (`dmclass_linux::nvme_tcp`). [`links`]: what one node exports and connects to,
 //! from the class and the node's name. [`restore`]: the legs on the partner's disk
-//! taken back when its connection returns. [`remote_legs`]: the legs a node's raid1
-//! reads only when its own leg cannot serve.
+//! taken back when its connection returns. [`start_lock`]: whether a node may start a
+//! volume without the partner's disk. [`remote_legs`]: the legs a node's raid1 reads
+//! only when its own leg cannot serve.
 
 pub mod links;
 pub mod restore;
+pub mod start_lock;
 pub mod transport;
 
 use crate::metadata::{ClassMeta, VolumeMeta};

@@ -56,6 +56,7 @@ fn all() -> Vec<(&'static str, &'static str, fn())> {
         root::root_conversion_power_cut,
         bootenv::bootenv_create_boot_switch_back,
         netmirror::netmirror_link_cut_incremental_resync,
+        netmirror::netmirror_both_down_latest_wins,
         bootenv::bootenv_vmware_guest,
         root_snapshot::root_cow_snapshot_rollback_on_reboot,
         proxy::proxy_join_part_rejoin_restore,

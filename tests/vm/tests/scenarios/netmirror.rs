@@ -6,7 +6,7 @@
 //!
 //! Run: `make vm-test-one SCENARIO=netmirror_`.
 
-use crate::common::dmclass::{dmclass, dmclass_ok, put_config, vol_path, write_random};
+use crate::common::dmclass::{dmclass, dmclass_ok, put_config, read_sum, vol_path, write_random};
 use crate::common::MIB;
 use crate::shared::start_node;
 use dmclass_model::Bytes;
@@ -33,9 +33,11 @@ classes:
       - {name: vol1, on: g, size: 32MiB}
 ";
 
-/// Node `n` of bed `bed`: its local disk `nm<n>` and its end of the link (node 1
-/// listens), address `10.99.0.<n>/24`.
-fn node(bed: &str, n: u8, socket: &std::path::Path) -> VmSpec {
+/// Node `n` of bed `bed`: its local disk `nm<n>` and its end of the link (node
+/// `listener` listens on the socket), address `10.99.0.<n>/24`. A QEMU 7.2 `stream`
+/// netdev never reconnects: the node that listens must not be restarted while the
+/// other one runs.
+fn node(bed: &str, n: u8, socket: &std::path::Path, listener: u8) -> VmSpec {
     let disk = format!("nm{n}");
     VmSpec::new(
         &format!("{bed}_n{n}"),
@@ -45,7 +47,7 @@ fn node(bed: &str, n: u8, socket: &std::path::Path) -> VmSpec {
     .disk(DiskSpec::virtio_blk(&disk, &disk, Bytes(DISK_MIB * MIB)))
     .link(Link {
         socket: socket.to_path_buf(),
-        listen: n == 1,
+        listen: n == listener,
         address: format!("10.99.0.{n}/24"),
     })
 }
@@ -96,10 +98,20 @@ impl Drop for Bed {
 }
 
 fn bed(name: &str) -> Option<Bed> {
+    bed_listening(name, 1)
+}
+
+/// [`bed`] with node `listener`'s QEMU listening on the link's socket.
+fn bed_listening(name: &str, listener: u8) -> Option<Bed> {
     let sock = std::env::temp_dir().join(format!("dmclass-{name}-{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&sock);
-    let mut n1 = boot_or_skip(node(name, 1, &sock))?;
-    let mut n2 = boot_or_skip(node(name, 2, &sock))?;
+    let (mut n1, mut n2) = if listener == 1 {
+        let n1 = boot_or_skip(node(name, 1, &sock, listener))?;
+        (n1, boot_or_skip(node(name, 2, &sock, listener))?)
+    } else {
+        let n2 = boot_or_skip(node(name, 2, &sock, listener))?;
+        (boot_or_skip(node(name, 1, &sock, listener))?, n2)
+    };
     start_node(&mut n1, "node1");
     start_node(&mut n2, "node2");
     put_config(&mut n1, "/tmp/nm.yaml", CONFIG);
@@ -543,4 +555,88 @@ fn both_legs_hold_the_volume(n1: &mut Vm, n2: &mut Vm) {
         &on2,
         None,
     );
+}
+
+/// The start lock (gds.md §6.3): node2 stops first (power cut), node1 writes on alone
+/// (its leg's dm-raid superblock records node2's leg failed), node1 stops. node2 boots
+/// alone: vol1 does not start — node2's copy was in sync when last written, node1 may
+/// have newer data — and the refusal names node1; nothing is written to node2's disk.
+/// node1 boots: its copy is the newer, vol1 starts from it and node2's disk is
+/// resynced from it (checksums on both nodes' disks).
+pub fn netmirror_both_down_latest_wins() {
+    // node2 listens: node1 is the one restarted while the other runs.
+    let Some(mut b) = bed_listening("nm_down", 2) else {
+        return;
+    };
+    let (n1, n2) = (&mut b.n1, &mut b.n2);
+    let vol = vol_path("nm", "vol1");
+    let old = write_random(n1, &vol, VOL_MIB, "old");
+    let (_, off2) = leg_offsets(n1);
+
+    n2.power_cut()
+        .unwrap_or_else(|e| n2.fail(&format!("power cut: {e}"), None));
+    let t = Instant::now();
+    let new = write_random(n1, &vol, VOL_MIB, "new");
+    let status = raid_status(n1);
+    eprintln!(
+        "node2 down: node1 wrote the volume in {:.1} s; {status}",
+        t.elapsed().as_secs_f64()
+    );
+    n1.check(
+        status.contains(" AD "),
+        "node2's leg dropped on node1",
+        None,
+    );
+    let stopped = dmclass_ok(n1, "deactivate nm");
+    eprintln!("node1: {}", stopped.stdout.trim());
+    n1.power_cut()
+        .unwrap_or_else(|e| n1.fail(&format!("power cut: {e}"), None));
+
+    // node2 alone: the start lock holds, naming node1; nothing starts or is written.
+    n2.start()
+        .unwrap_or_else(|e| n2.fail(&format!("boot alone: {e}"), None));
+    start_node(n2, "node2");
+    let t = Instant::now();
+    let refused = dmclass(n2, "activate nm");
+    eprintln!(
+        "node2 alone: activate answered in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    n2.check(
+        refused.status == 1
+            && refused.stderr.contains("start lock")
+            && refused.stderr.contains("disk d1 (node1) is not reachable")
+            && refused.stderr.contains("node1 may have run vol1 alone"),
+        "node2 booted alone does not start vol1 and names node1",
+        Some(&refused),
+    );
+    let tables = n2.sh("dmsetup ls | grep -c '^dmclass-nm' || true");
+    n2.check_eq(
+        "no device of the class on node2",
+        "0",
+        tables.stdout.trim(),
+        Some(&tables),
+    );
+    let on2 = sum_at(n2, "/dev/disk/by-id/virtio-nm2", off2, VOL_MIB);
+    n2.check_eq("node2's disk still holds the older data", &old, &on2, None);
+
+    // node1 boots: its copy is the newer one; node2's disk is resynced from it.
+    n1.start()
+        .unwrap_or_else(|e| n1.fail(&format!("boot: {e}"), None));
+    start_node(n1, "node1");
+    let t = Instant::now();
+    let up = dmclass_ok(n1, "activate nm");
+    eprintln!(
+        "node1: activate in {:.1} s: {}",
+        t.elapsed().as_secs_f64(),
+        up.stdout.trim()
+    );
+    let synced = back_in_sync(n1);
+    eprintln!(
+        "node1: both legs in sync {:.1} s later",
+        synced.as_secs_f64()
+    );
+    let sum = read_sum(n1, &vol, VOL_MIB);
+    n1.check_eq("vol1 holds node1's newer data", &new, &sum, None);
+    both_legs_hold_the_volume(n1, n2);
 }
