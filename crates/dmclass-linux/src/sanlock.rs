@@ -119,10 +119,6 @@ impl LeaseClient for Sanlock {
         run(&["client", "add_lockspace", "-s", arg]).map(|_| ())
     }
 
-    fn leave(&mut self, arg: &str) -> Result<()> {
-        run(&["client", "rem_lockspace", "-s", arg]).map(|_| ())
-    }
-
     fn hold(&mut self, arg: &str, command: &[String]) -> Result<Taken> {
         let (exe, rest) = command
             .split_first()

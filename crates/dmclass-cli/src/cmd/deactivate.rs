@@ -37,23 +37,6 @@ fn deactivate_with(args: &DeactivateArgs, backend: &mut Backend) -> Result<ExitC
             if n > 0 {
                 println!("class {}: gave back {n} lease(s)", c.meta.name);
             }
-            // A clean stop leaves the lockspace: the host lease is released on disk,
-            // so this node's next join (after a reboot) need not wait for it to expire.
-            let (_, mut client) = backend.lease_parts(cl.host_id.get());
-            match cl.leave(&mut *client) {
-                Ok(true) => println!(
-                    "class {}: left lockspace {} (host_id {})",
-                    c.meta.name,
-                    cl.lockspace(),
-                    cl.host_id
-                ),
-                Ok(false) => {}
-                Err(e) => eprintln!(
-                    "dmclass: warning: class {}: leaving lockspace {}: {e}",
-                    c.meta.name,
-                    cl.lockspace()
-                ),
-            }
         }
         // A netmirror: this node's links go too (the partner's mirror loses this leg).
         super::netmirror::withdraw(backend, c)?;

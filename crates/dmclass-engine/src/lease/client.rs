@@ -49,10 +49,6 @@ pub trait LeaseClient {
     fn release(&mut self, pid: u32, lockspace: &str, resource: &str) -> Result<()>;
     /// The host ids this node sees holding a host lease in joined `lockspace`.
     fn hosts(&self, lockspace: &str) -> Result<Vec<u64>>;
-    /// Leave a lockspace (`arg` as for [`LeaseClient::join`]): this node's host lease
-    /// is released on disk, so its next join after a reboot need not wait for it to
-    /// expire.
-    fn leave(&mut self, arg: &str) -> Result<()>;
 }
 
 /// A shared class's leases as one node sees them: where the area is, which node this
@@ -361,18 +357,6 @@ impl<'a> ClassLeases<'a> {
             .map(|(_, at)| (self.path.as_path(), at))
     }
 
-    /// Leave the class's lockspace when this node joined it and holds none of its
-    /// leases any more (`deactivate`: a clean stop); returns whether it left.
-    pub fn leave(&self, client: &mut dyn LeaseClient) -> Result<bool> {
-        let st = client.status()?;
-        let ls = self.lockspace();
-        if !st.lockspaces.contains(&ls) || st.held.iter().any(|h| h.lockspace == ls) {
-            return Ok(false);
-        }
-        client.leave(&self.lockspace_arg(self.host_id.get())?)?;
-        Ok(true)
-    }
-
     /// Give `volume`'s lease (`None`: the class lease) back if a process here holds it.
     pub fn give_back(&self, client: &mut dyn LeaseClient, volume: Option<&str>) -> Result<bool> {
         let Some(pid) = self.held_here(client, volume)? else {
@@ -512,14 +496,6 @@ impl LeaseClient for SimLeases<'_> {
             .filter(|(_, ls)| ls.iter().any(|l| l == lockspace))
             .map(|(id, _)| *id)
             .collect())
-    }
-
-    fn leave(&mut self, arg: &str) -> Result<()> {
-        let (ls, _) = split_arg(arg);
-        if let Some(j) = self.state.joined.get_mut(&self.host_id) {
-            j.retain(|l| *l != ls);
-        }
-        Ok(())
     }
 
     fn release(&mut self, pid: u32, lockspace: &str, resource: &str) -> Result<()> {

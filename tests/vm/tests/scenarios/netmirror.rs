@@ -625,7 +625,20 @@ pub fn netmirror_both_down_latest_wins() {
         .unwrap_or_else(|e| n1.fail(&format!("boot: {e}"), None));
     start_node(n1, "node1");
     let t = Instant::now();
-    let up = dmclass_ok(n1, "activate nm");
+    // node1's host lease was not released (power off): its lockspace join waits for
+    // it to expire, a few minutes at sanlock's io_timeout.
+    let up = match n1.run_timeout(
+        "dmclass activate nm --wait-lease 400",
+        Duration::from_secs(460),
+    ) {
+        Ok(out) => out,
+        Err(e) => n1.fail(&format!("activate --wait-lease: {e}"), None),
+    };
+    n1.check(
+        up.success() && up.stdout.contains("1 started"),
+        "node1 starts vol1 from its newer copy",
+        Some(&up),
+    );
     eprintln!(
         "node1: activate in {:.1} s: {}",
         t.elapsed().as_secs_f64(),
