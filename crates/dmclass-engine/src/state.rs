@@ -91,6 +91,11 @@ pub struct VolumeStatus {
     pub copy_rate: Option<u64>,
     /// Slices.
     pub slices: Vec<SliceStatus>,
+    /// Why a netmirror volume that is not running waits for the partner's disk
+    /// ([`crate::netmirror::start_lock`]); absent otherwise. Filled by the shell,
+    /// which reads the legs' superblocks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_lock: Option<String>,
     /// The top device has a live table (not in JSON: `state` says it for people;
     /// the monitor needs it to tell a failed leg from a stopped volume).
     #[serde(skip)]
@@ -311,6 +316,7 @@ fn volume(
         sync_percent: if v.layout.legs.len() > 1 { sync } else { None },
         copy_rate: v.copy_rate.map(|r| r.0),
         slices,
+        start_lock: None,
         live,
     })
 }
@@ -407,6 +413,9 @@ pub fn render(classes: &[ClassStatus]) -> String {
             ]);
             if let Some(r) = v.copy_rate {
                 t.note(format!("copy rate {}/s per disk", dmclass_model::Bytes(r)));
+            }
+            if let Some(why) = &v.start_lock {
+                t.note(why.clone());
             }
         }
     }

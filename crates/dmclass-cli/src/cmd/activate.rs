@@ -9,6 +9,7 @@ use crate::backend::Backend;
 use crate::error::CliError;
 use dmclass_engine::assemble::{self, ClassOnDisks};
 use dmclass_engine::metadata::ClassTypeMeta;
+use dmclass_engine::names::Layer;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -115,6 +116,40 @@ fn undo_at_boot(
     Ok(())
 }
 
+/// A netmirror class running here whose partner disk was recorded stale (a forced
+/// start without it) and is reachable again: take it back, under the class lease this
+/// activation holds — its leg is rebuilt from this node's disk, never used as a source.
+fn readd_partner(backend: &mut Backend, c: &ClassOnDisks) -> Result<(), CliError> {
+    if !super::netmirror::is_netmirror(&c.meta) {
+        return Ok(());
+    }
+    let running = {
+        let (kernel, _) = backend.parts();
+        c.meta.volumes.iter().any(|v| {
+            dmclass_engine::names::dm_name(&c.meta.name, &v.name, Layer::Top)
+                .ok()
+                .and_then(|n| kernel.info(&n).ok().flatten())
+                .is_some()
+        })
+    };
+    if !running {
+        return Ok(());
+    }
+    for s in c
+        .stale
+        .iter()
+        .filter(|s| c.meta.departed.iter().any(|d| d.disk == s.name))
+    {
+        if super::event::readd_under_lease(&s.path, backend)? {
+            println!(
+                "class {}: disk {} is back: taken in again, resynced from this node's disk",
+                c.meta.name, s.name
+            );
+        }
+    }
+    Ok(())
+}
+
 fn activate_with(args: &ActivateArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
     let classes = scan_waiting(args, backend)?;
     let chosen = choose(args, &classes)?;
@@ -152,6 +187,28 @@ fn activate_with(args: &ActivateArgs, backend: &mut Backend) -> Result<ExitCode,
                 c.meta.stable_id(m)
             );
         }
+        // --force says what it will do and asks, before any lease is taken.
+        let forced = if args.force {
+            let (_, disks) = backend.parts();
+            let plan = assemble::force::plan(c, &*disks)?;
+            eprintln!("class {}: activate --force will:", c.meta.name);
+            for l in &plan.lines {
+                eprintln!("  {l}");
+            }
+            if !args.yes && !confirm("Start the class this way?", "activate --force")? {
+                return Err(CliError::Refused(format!(
+                    "class {}: not confirmed; nothing was changed",
+                    c.meta.name
+                )));
+            }
+            Some(plan)
+        } else {
+            None
+        };
+        // A forced start that moves the lease area (its disk is absent) takes the
+        // leases where the new description puts them.
+        let moved = forced.as_ref().filter(|p| p.moves_leases(&c.meta));
+        let lease_meta = moved.and_then(|p| p.meta.as_ref()).unwrap_or(&c.meta);
         // A shared class runs where its leases are: named, never by --all or at boot.
         let wait_lease = Duration::from_secs(u64::from(args.wait_lease.unwrap_or(0)));
         let paths = c.present_paths();
@@ -185,8 +242,17 @@ fn activate_with(args: &ActivateArgs, backend: &mut Backend) -> Result<ExitCode,
                 failed += locked.len();
                 continue;
             }
-            let cl = lease::class_leases(backend, &c.meta, &paths)?;
-            if let Err(e) = lease::take(backend, &c.meta, &cl, &volumes, wait_lease) {
+            let cl = lease::class_leases(backend, lease_meta, &paths)?;
+            if moved.is_some() {
+                let (disks, mut client) = backend.lease_parts(cl.host_id.get());
+                cl.init_all(&mut *client, disks)?;
+                eprintln!(
+                    "class {}: new lease area written (lockspace {})",
+                    c.meta.name,
+                    cl.lockspace()
+                );
+            }
+            if let Err(e) = lease::take(backend, lease_meta, &cl, &volumes, wait_lease) {
                 eprintln!("dmclass: {e}");
                 failed += volumes.len().max(1);
                 continue;
@@ -195,23 +261,15 @@ fn activate_with(args: &ActivateArgs, backend: &mut Backend) -> Result<ExitCode,
         } else {
             None
         };
+        if shared.is_some() && forced.is_none() {
+            readd_partner(backend, c)?;
+        }
         let (kernel, disks) = backend.parts();
         let mut progress = |p: dmclass_engine::progress::Progress<'_>| log::info!("{p}");
         // Finishes an interrupted apply and repairs lagging metadata first; refuses a
         // closed class (unless --force, which says what it will do and asks).
-        let r = if args.force {
-            let plan = assemble::force::plan(c, &*disks)?;
-            eprintln!("class {}: activate --force will:", c.meta.name);
-            for l in &plan.lines {
-                eprintln!("  {l}");
-            }
-            if !args.yes && !confirm("Start the class this way?", "activate --force")? {
-                return Err(CliError::Refused(format!(
-                    "class {}: not confirmed; nothing was changed",
-                    c.meta.name
-                )));
-            }
-            assemble::force::activate_forced(c, &plan, kernel, disks, &mut progress)?
+        let r = if let Some(plan) = &forced {
+            assemble::force::activate_forced(c, plan, kernel, disks, &mut progress)?
         } else {
             assemble::recover::activate_recovering(c, kernel, disks, &mut progress)?
         };

@@ -112,6 +112,22 @@ pub(super) fn readd(devnode: &Path, backend: &mut Backend) -> Result<ExitCode, C
     event_with(&args, backend)
 }
 
+/// What udev's `add` of `devnode` does, for a shared class whose class lease the
+/// caller holds (`activate` of a netmirror class whose partner disk returned after a
+/// forced start: it is taken back and resynced from this node's disk). Whether the
+/// disk was taken in.
+pub(super) fn readd_under_lease(devnode: &Path, backend: &mut Backend) -> Result<bool, CliError> {
+    let all = all_disks(backend)?;
+    let mut p = policy(backend, false)?;
+    p.reappeared = true;
+    p.class_lease_held = true;
+    let (kernel, disks) = backend.parts();
+    Ok(match react::disk_added(devnode, &all, kernel, disks, &p)? {
+        Some(h) => !report(&h, true),
+        None => false,
+    })
+}
+
 fn event_with(args: &EventArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
     match args.action {
         EventAction::Probe => {

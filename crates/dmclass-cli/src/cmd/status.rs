@@ -43,6 +43,14 @@ fn collect_status(backend: &mut Backend, only: Option<&str>) -> Result<Vec<Class
         if super::lease::is_shared(&c.meta) {
             st.leases = Some(super::lease::status(backend, c));
         }
+        if super::netmirror::is_netmirror(&c.meta) {
+            let (kernel, disks) = backend.parts();
+            for (vol, why) in dmclass_engine::assemble::start_locked(c, &*kernel, &*disks) {
+                if let Some(v) = st.volumes.iter_mut().find(|v| v.name == vol) {
+                    v.start_lock = Some(why);
+                }
+            }
+        }
         if c.meta.class_type == dmclass_engine::metadata::ClassTypeMeta::Root {
             st.boot_environment = super::bootenv::running_env(backend, c);
         }

@@ -36,6 +36,16 @@ pub struct ForcePlan {
     pub lines: Vec<String>,
 }
 
+impl ForcePlan {
+    /// Whether the forced description puts the lease area elsewhere than `before`
+    /// (its disk was absent): the new area is written before any lease is taken.
+    pub fn moves_leases(&self, before: &ClassMeta) -> bool {
+        self.meta.as_ref().is_some_and(|m| {
+            m.leases.as_ref().map(|a| &a.extent) != before.leases.as_ref().map(|a| &a.extent)
+        })
+    }
+}
+
 /// Decide a forced start of `class` (reads the legs' superblocks through `disks`).
 pub fn plan(class: &ClassOnDisks, disks: &dyn Disks) -> Result<ForcePlan> {
     let meta = &class.meta;
@@ -109,6 +119,17 @@ pub fn plan(class: &ClassOnDisks, disks: &dyn Disks) -> Result<ForcePlan> {
                 l.state = SliceState::Invalid;
             }
         }
+    }
+    // The leases' disk is among the absent ones: a new lease area on a disk here,
+    // written before the class's leases are taken (`ForcePlan::moves_leases`).
+    let here: Vec<String> = class
+        .present
+        .iter()
+        .filter(|p| !stale.contains(&p.name))
+        .map(|p| p.name.clone())
+        .collect();
+    if let Some(line) = crate::plan::lease_area::relocate(&mut m, &here)? {
+        lines.push(line);
     }
     m.generation = meta.generation.saturating_add(1);
     lines.push(format!(

@@ -291,6 +291,7 @@ fn view_from_status_uses_recorded_legs_roles_and_ids() {
                 group: v.on.clone(),
                 sync_percent: Some(100.0),
                 copy_rate: None,
+                start_lock: None,
                 slices: v
                     .layout
                     .legs

@@ -57,6 +57,7 @@ fn all() -> Vec<(&'static str, &'static str, fn())> {
         bootenv::bootenv_create_boot_switch_back,
         netmirror::netmirror_link_cut_incremental_resync,
         netmirror::netmirror_both_down_latest_wins,
+        netmirror::netmirror_failover,
         bootenv::bootenv_vmware_guest,
         root_snapshot::root_cow_snapshot_rollback_on_reboot,
         proxy::proxy_join_part_rejoin_restore,

@@ -610,6 +610,27 @@ pub fn netmirror_both_down_latest_wins() {
         "node2 booted alone does not start vol1 and names node1",
         Some(&refused),
     );
+    // status says why, naming node1 (text and JSON).
+    let st = dmclass_ok(n2, "status nm --json");
+    let lock = serde_json::from_str::<serde_json::Value>(&st.stdout)
+        .ok()
+        .and_then(|j| {
+            j["classes"][0]["volumes"][0]["start_lock"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    n2.check(
+        lock.contains("disk d1 (node1) is not reachable"),
+        "status --json: vol1's start_lock names node1",
+        Some(&st),
+    );
+    let st = dmclass_ok(n2, "status nm");
+    n2.check(
+        st.stdout.contains("start lock: disk d1 (node1)"),
+        "status: vol1's start lock under its row",
+        Some(&st),
+    );
     let tables = n2.sh("dmsetup ls | grep -c '^dmclass-nm' || true");
     n2.check_eq(
         "no device of the class on node2",
@@ -652,4 +673,105 @@ pub fn netmirror_both_down_latest_wins() {
     let sum = read_sum(n1, &vol, VOL_MIB);
     n1.check_eq("vol1 holds node1's newer data", &new, &sum, None);
     both_legs_hold_the_volume(n1, n2);
+}
+
+/// vol1's leg offsets in `vm`'s tables: the leg on its own disk `local` (a by-id
+/// path) and the leg on the partner's disk (the NVMe/TCP namespace).
+fn leg_offsets_on(vm: &mut Vm, local: &str) -> (u64, u64) {
+    let here = devno(vm, local);
+    let remote = vm.sh(
+        "for d in /sys/class/nvme/nvme*/nvme*n1; do [ -e \"$d\" ] && \
+         cat /sys/class/block/$(basename $d | sed 's/c[0-9]*n/n/')/dev; done | head -n1",
+    );
+    let remote = remote.stdout.trim().to_string();
+    (
+        leg_offset(vm, "vol1", &here),
+        leg_offset(vm, "vol1", &remote),
+    )
+}
+
+/// Failover (gds.md §6): node1 runs vol1 under a writer and loses power. node2's
+/// plain `activate` is held by the start lock (node1 may have written alone); the
+/// forced start — what the cluster runs once node1 is fenced — moves the lease area to
+/// node2's disk, records node1's disk stale and runs vol1 from node2's leg with every
+/// write node1 synced. node1 boots and is refused, naming node2; node2's next
+/// `activate` takes node1's disk back and resyncs it from node2's (checksums of both
+/// legs, each read on its own node).
+pub fn netmirror_failover() {
+    // node2 listens: node1 is the one killed and restarted.
+    let Some(mut b) = bed_listening("nm_fail", 2) else {
+        return;
+    };
+    let (n1, n2) = (&mut b.n1, &mut b.n2);
+    let vol = vol_path("nm", "vol1");
+    let synced = write_random(n1, &vol, VOL_MIB / 2, "synced");
+    // A writer past the synced data, killed with the node.
+    n1.sh(&format!(
+        "(while :; do dd if=/dev/urandom of={vol} bs=1M seek=16 count=8 oflag=direct \
+         2>/dev/null; done </dev/null >/dev/null 2>&1 &)"
+    ));
+    std::thread::sleep(Duration::from_secs(2));
+    n1.power_cut()
+        .unwrap_or_else(|e| n1.fail(&format!("power cut: {e}"), None));
+
+    let held = dmclass(n2, "activate nm");
+    n2.check(
+        held.status == 1
+            && held.stderr.contains("start lock")
+            && held.stderr.contains("node1 may have run vol1 alone"),
+        "node2's plain activate is held by the start lock, naming node1",
+        Some(&held),
+    );
+    let t = Instant::now();
+    let up = dmclass(n2, "activate --force --yes nm");
+    eprintln!(
+        "node2: forced start in {:.1} s:\n{}{}",
+        t.elapsed().as_secs_f64(),
+        up.stdout,
+        up.stderr
+    );
+    n2.check(
+        up.status == 0
+            && up.stdout.contains("1 started")
+            && up.stderr.contains("lease area: moved from disk d1"),
+        "node2 runs vol1 from its own leg, the lease area moved to its disk",
+        Some(&up),
+    );
+    let read = read_sum(n2, &vol, VOL_MIB / 2);
+    n2.check_eq("node2 reads every write node1 synced", &synced, &read, None);
+    let after = write_random(n2, &vol, VOL_MIB, "after");
+
+    // node1 returns: the class's newest description (node2's disk) puts the leases
+    // there, and node2 holds vol1's.
+    n1.start()
+        .unwrap_or_else(|e| n1.fail(&format!("boot: {e}"), None));
+    start_node(n1, "node1");
+    let refused = dmclass(n1, "activate nm");
+    n1.check(
+        refused.status == 1 && refused.stderr.contains("nm/vol1 is active on node2"),
+        "node1 is refused, naming node2",
+        Some(&refused),
+    );
+    eprintln!("node1: {}", refused.stderr.trim());
+    // node2 takes node1's disk back (exported again by node1's refused activate).
+    let t = Instant::now();
+    let back = dmclass_ok(n2, "activate nm");
+    n2.check(
+        back.stdout.contains("disk d1 is back"),
+        "node2's activate takes node1's disk back",
+        Some(&back),
+    );
+    back_in_sync(n2);
+    eprintln!(
+        "node2: node1's disk taken back and resynced in {:.1} s: {}",
+        t.elapsed().as_secs_f64(),
+        back.stdout.trim()
+    );
+    let sum = read_sum(n2, &vol, VOL_MIB);
+    n2.check_eq("vol1 holds node2's writes", &after, &sum, None);
+    let (own, partner) = leg_offsets_on(n2, "/dev/disk/by-id/virtio-nm2");
+    let on2 = sum_at(n2, "/dev/disk/by-id/virtio-nm2", own, VOL_MIB);
+    n2.check_eq("node2's disk holds the volume", &sum, &on2, None);
+    let on1 = sum_at(n1, "/dev/disk/by-id/virtio-nm1", partner, VOL_MIB);
+    n1.check_eq("node1's disk was resynced from node2's", &sum, &on1, None);
 }
