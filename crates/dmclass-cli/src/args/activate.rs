@@ -14,7 +14,10 @@ pub struct ActivateArgs {
     /// Start a class the closing rule keeps down (too few metadata copies readable),
     /// from the complete copies present. The absent disks are recorded stale: when
     /// they return they are resynced from the others, never used as a source. Asks
-    /// first; names the classes explicitly.
+    /// first; names the classes explicitly. For a netmirror class it is also the
+    /// failover and the override of the start lock: the volume starts from this
+    /// node's disk without the partner's (only once the partner is fenced or its
+    /// disk lost), and a lease area on the partner's disk moves to this node's.
     #[arg(long, requires = "classes")]
     pub force: bool,
     /// With --force: do not ask.
