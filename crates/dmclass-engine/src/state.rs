@@ -230,7 +230,9 @@ fn volume(
         .map(|(i, l)| SliceStatus {
             leg: i,
             disk: l.disks().join("+"),
-            state: if whole[i] {
+            // A stopped volume's slice is STOP, unless its disk is missing or it is
+            // recorded INVALID (it left the mirror; another node may have recorded it).
+            state: if whole[i] && l.state != SliceState::Invalid {
                 SliceState::Stop
             } else {
                 SliceState::Invalid

@@ -140,7 +140,7 @@ fn readd_partner(backend: &mut Backend, c: &ClassOnDisks) -> Result<(), CliError
         .iter()
         .filter(|s| c.meta.departed.iter().any(|d| d.disk == s.name))
     {
-        if super::event::readd_under_lease(&s.path, backend)? {
+        if super::event::readd_under_lease(&s.path, c.meta.uuid, backend)? {
             println!(
                 "class {}: disk {} is back: taken in again, resynced from this node's disk",
                 c.meta.name, s.name

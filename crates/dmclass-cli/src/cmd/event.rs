@@ -116,11 +116,15 @@ pub(super) fn readd(devnode: &Path, backend: &mut Backend) -> Result<ExitCode, C
 /// caller holds (`activate` of a netmirror class whose partner disk returned after a
 /// forced start: it is taken back and resynced from this node's disk). Whether the
 /// disk was taken in.
-pub(super) fn readd_under_lease(devnode: &Path, backend: &mut Backend) -> Result<bool, CliError> {
+pub(super) fn readd_under_lease(
+    devnode: &Path,
+    class: uuid::Uuid,
+    backend: &mut Backend,
+) -> Result<bool, CliError> {
     let all = all_disks(backend)?;
     let mut p = policy(backend, false)?;
     p.reappeared = true;
-    p.class_lease_held = true;
+    p.leased_class = Some(class);
     let (kernel, disks) = backend.parts();
     Ok(match react::disk_added(devnode, &all, kernel, disks, &p)? {
         Some(h) => !report(&h, true),
@@ -139,8 +143,14 @@ fn event_with(args: &EventArgs, backend: &mut Backend) -> Result<ExitCode, CliEr
             let mut p = policy(backend, args.degraded)?;
             p.reappeared = matches!(args.action, EventAction::Add);
             let (kernel, disks) = backend.parts();
-            let Some(h) = react::disk_added(&args.devnode, &all, kernel, disks, &p)? else {
-                return Ok(ExitCode::SUCCESS); // not a dmclass disk
+            let h = match react::disk_added(&args.devnode, &all, kernel, disks, &p)? {
+                Some(h) => h,
+                // A shared class's disk: handled under its class lease, on the node
+                // that runs its volumes; elsewhere nothing (not ours, or not here).
+                None => match shared_disk_added(&args.devnode, &all, &p, backend)? {
+                    Some(h) => h,
+                    None => return Ok(ExitCode::SUCCESS),
+                },
             };
             let refused = report(&h, true);
             if let Some(degraded) = h.carried.activate {
@@ -211,14 +221,97 @@ fn start_class(c: &ClassOnDisks, degraded: bool, backend: &mut Backend) -> Resul
 }
 
 /// React to the live state of every class (a dm event, a removed disk); whether
-/// anything was done. `to_stdout`: as [`report`].
+/// anything was done. `to_stdout`: as [`report`]. Shared classes whose volumes run
+/// here are handled under their class lease, one at a time.
 pub(super) fn reconcile(backend: &mut Backend, to_stdout: bool) -> Result<bool, CliError> {
     let all = all_disks(backend)?;
     let p = policy(backend, false)?;
     let (kernel, disks) = backend.parts();
-    let handled = react::dm_event(&all, kernel, disks, &p)?;
+    let mut handled = react::dm_event(&all, kernel, disks, &p)?;
+    for c in found_classes(backend)? {
+        let more = under_class_lease(backend, &c, |b| {
+            let mut p = p.clone();
+            p.leased_class = Some(c.meta.uuid);
+            let (kernel, disks) = b.parts();
+            Ok(react::dm_event(&all, kernel, disks, &p)?)
+        })?;
+        handled.extend(more.into_iter().flatten());
+    }
     for h in &handled {
         report(h, to_stdout);
     }
     Ok(!handled.is_empty())
+}
+
+/// Run `f` under shared class `c`'s class lease when this node runs its volumes
+/// (holds a volume lease); `None` otherwise — another node's class is that node's
+/// to handle — and when the class lease is busy (another node changes the class:
+/// logged; the next event, or the monitor's next look, tries again). Netmirror classes
+/// are left to their own paths (a returning link refreshes the leg; `activate` takes
+/// a returning partner disk back).
+fn under_class_lease<T>(
+    backend: &mut Backend,
+    c: &ClassOnDisks,
+    f: impl FnOnce(&mut Backend) -> Result<T, CliError>,
+) -> Result<Option<T>, CliError> {
+    if !super::lease::is_shared(&c.meta) || super::netmirror::is_netmirror(&c.meta) {
+        return Ok(None);
+    }
+    let paths = c.present_paths();
+    let Ok(cl) = super::lease::class_leases(backend, &c.meta, &paths) else {
+        return Ok(None);
+    };
+    if !super::lease::runs_here(backend, &cl) {
+        return Ok(None);
+    }
+    if let Err(e) = super::lease::take(backend, &c.meta, &cl, &[], CLASS_LEASE_WAIT) {
+        log::warn!("class {}: not handled now: {e}", c.meta.name);
+        return Ok(None);
+    }
+    let out = f(backend);
+    super::lease::give_back(backend, &cl, &[None])?;
+    out.map(Some)
+}
+
+/// How long an event waits for a shared class's class lease (a change on another
+/// node holds it for the change's length).
+const CLASS_LEASE_WAIT: Duration = Duration::from_secs(10);
+
+/// udev's `add`/`change` of a disk of a shared class whose volumes run here: the same
+/// reaction as for a local class, under the class lease.
+fn shared_disk_added(
+    dev: &Path,
+    all: &[PathBuf],
+    p: &Policy,
+    backend: &mut Backend,
+) -> Result<Option<Handled>, CliError> {
+    // The class its label names (the scan may know the disk by another name).
+    let uuid = {
+        let (_, disks) = backend.parts();
+        let Ok(bytes) = disks.read(dev, dmclass_model::Bytes(4096), 8192) else {
+            return Ok(None);
+        };
+        let Some(uuid) = react::udev_probe(&bytes).and_then(|props| {
+            props
+                .lines()
+                .find_map(|l| l.strip_prefix("DMCLASS_CLASS_UUID="))
+                .and_then(|u| uuid::Uuid::parse_str(u.trim()).ok())
+        }) else {
+            return Ok(None);
+        };
+        uuid
+    };
+    let Some(c) = found_classes(backend)?
+        .into_iter()
+        .find(|c| c.meta.uuid == uuid)
+    else {
+        return Ok(None);
+    };
+    let done = under_class_lease(backend, &c, |b| {
+        let mut p = p.clone();
+        p.leased_class = Some(uuid);
+        let (kernel, disks) = b.parts();
+        Ok(react::disk_added(dev, all, kernel, disks, &p)?)
+    })?;
+    Ok(done.flatten())
 }

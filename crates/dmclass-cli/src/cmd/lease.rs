@@ -192,6 +192,18 @@ pub(super) fn take(
     )))
 }
 
+/// Whether this node runs volumes of the class: a process here holds one of its
+/// volume leases.
+pub(super) fn runs_here(backend: &mut Backend, cl: &ClassLeases<'_>) -> bool {
+    let (_, client) = backend.lease_parts(cl.host_id.get());
+    let ls = cl.lockspace();
+    client.status().is_ok_and(|st| {
+        st.held
+            .iter()
+            .any(|h| h.lockspace == ls && h.resource != dmclass_engine::lease::CLASS_RESOURCE)
+    })
+}
+
 /// Give back `volume`'s lease (`None`: the class lease) if this node holds it.
 pub(super) fn give_back(
     backend: &mut Backend,

@@ -124,7 +124,9 @@ pub fn disk_added(
     let Some(class) = classes_of(&found).into_iter().find(|c| c.meta.uuid == uuid) else {
         return Ok(None);
     };
-    if class.meta.class_type == crate::metadata::ClassTypeMeta::Shared && !policy.class_lease_held {
+    if class.meta.class_type == crate::metadata::ClassTypeMeta::Shared
+        && policy.leased_class != Some(class.meta.uuid)
+    {
         // Its metadata changes under the class lease, and it starts where an admin or
         // the cluster says: nothing is done from udev (docs/shared-class.md).
         return Ok(None);
@@ -175,7 +177,7 @@ pub fn dm_event(
     let mut out = Vec::new();
     for class in classes_of(&scan(all, &*disks)) {
         if class.meta.class_type == crate::metadata::ClassTypeMeta::Shared
-            && !policy.class_lease_held
+            && policy.leased_class != Some(class.meta.uuid)
         {
             continue; // as in disk_added: not without the class lease
         }

@@ -82,11 +82,12 @@ pub struct Policy {
     /// a `change` event (udev's watch after any write) must not revive a failing disk
     /// over and over; it waits for a replug or a hot spare.
     pub reappeared: bool,
-    /// The caller holds the class lease of the shared class concerned (`activate`
-    /// of a netmirror class taking its returning partner disk back): a shared class
-    /// is then handled like a local one. Without it, udev leaves shared classes
-    /// alone (their metadata changes only under the class lease).
-    pub class_lease_held: bool,
+    /// The shared class whose class lease the caller holds (`activate` of a netmirror
+    /// class taking its returning partner disk back; udev and the monitor on the node
+    /// that runs a shared class's volumes): that class is handled like a local one.
+    /// Every other shared class is left alone (its metadata changes only under its
+    /// class lease).
+    pub leased_class: Option<uuid::Uuid>,
 }
 
 /// What a disk's label says (from its private area).

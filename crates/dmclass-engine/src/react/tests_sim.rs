@@ -500,3 +500,54 @@ fn a_readded_leg_keeps_a_root_class_copy_yielding_its_links() {
     assert_eq!(w.k.visibility(TOP), Some(Visibility::Copy));
     assert_eq!(volume_bytes(&mut w, model.len()), model);
 }
+
+#[test]
+fn a_shared_class_reacts_only_under_its_class_lease() {
+    let mut w = world(&["d1", "d2"], 256);
+    let c = class(
+        "  - name: data\n    type: shared\n    nodes: [node1, node2]\n    disks:\n      - {name: d1, device: /dev/disk/by-id/virtio-d1}\n      - {name: d2, device: /dev/disk/by-id/virtio-d2}\n    groups:\n      - {name: m, type: mirror, members: [d1, d2]}\n    volumes:\n      - {name: v1, on: m, size: 64MiB}\n",
+    );
+    apply(&mut w, &c, false).unwrap();
+    let uuid = meta(&w).uuid;
+    w.d.remove_disk(path(&w, "d2")).unwrap();
+    scattered_writes(&mut w, 7, &mut []);
+    // Without the class lease (udev on any node), nothing is recorded.
+    let p = returned();
+    assert!(dm_event(&paths(&w), &mut w.k, &mut w.d, &p)
+        .unwrap()
+        .is_empty());
+    // Another class's lease is not this one's.
+    let other = Policy {
+        leased_class: Some(uuid::Uuid::nil()),
+        ..returned()
+    };
+    assert!(dm_event(&paths(&w), &mut w.k, &mut w.d, &other)
+        .unwrap()
+        .is_empty());
+    assert_eq!(meta(&w).volumes[0].layout.legs[1].state, SliceState::Active);
+    // Under its class lease: the failed leg is recorded, and its return re-adds it.
+    let leased = Policy {
+        leased_class: Some(uuid),
+        ..returned()
+    };
+    let h = dm_event(&paths(&w), &mut w.k, &mut w.d, &leased).unwrap();
+    assert_eq!(h.len(), 1);
+    assert_eq!(
+        meta(&w).volumes[0].layout.legs[1].state,
+        SliceState::Invalid
+    );
+    w.d.reattach(path(&w, "d2")).unwrap();
+    assert!(
+        disk_added(&path(&w, "d2"), &paths(&w), &mut w.k, &mut w.d, &p)
+            .unwrap()
+            .is_none()
+    );
+    let h = disk_added(&path(&w, "d2"), &paths(&w), &mut w.k, &mut w.d, &leased)
+        .unwrap()
+        .unwrap();
+    assert!(
+        h.carried.done.iter().any(|d| d.contains("re-added")),
+        "{:?}",
+        h.carried
+    );
+}

@@ -38,7 +38,7 @@ fn monitor_log(vm: &mut Vm) -> Output {
 
 /// Polls `status CLASS --json` every 2 s until `done` holds for volume `volume`;
 /// fails after `timeout` with the last status and the monitor log.
-fn poll_volume(
+pub(crate) fn poll_volume(
     vm: &mut Vm,
     class: &str,
     volume: &str,
@@ -67,7 +67,7 @@ fn poll_volume(
     }
 }
 
-fn slice_state(v: &VolumeStatus, disk: &str) -> String {
+pub(crate) fn slice_state(v: &VolumeStatus, disk: &str) -> String {
     v.slice(disk).map(|s| s.state.clone()).unwrap_or_default()
 }
 

@@ -74,6 +74,7 @@ fn all() -> Vec<(&'static str, &'static str, fn())> {
         redundancy::force_starts_a_closed_class_from_one_disk,
         cow::cow_snapshot_merge_survives_reboot,
         shared::shared_snapshot_on_owner_only,
+        shared::shared_leg_failure_recorded_under_lease,
         shared::shared_concurrent_changes,
         hotplug::stale_leg_reported_disable_never_written,
         cow::cow_merge_of_open_origin_waits_for_next_boot,

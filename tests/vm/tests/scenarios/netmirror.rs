@@ -146,16 +146,7 @@ fn bed_listening(name: &str, listener: u8) -> Option<Bed> {
 /// The sector offsets of vol1's legs on node1's disk and on node2's disk, read from
 /// node1's tables.
 fn leg_offsets(n1: &mut Vm) -> (u64, u64) {
-    let local = devno(n1, "/dev/disk/by-id/virtio-nm1");
-    let remote = n1.sh(
-        "for d in /sys/class/nvme/nvme*/nvme*n1; do [ -e \"$d\" ] && \
-         cat /sys/class/block/$(basename $d | sed 's/c[0-9]*n/n/')/dev; done | head -n1",
-    );
-    let remote = remote.stdout.trim().to_string();
-    (
-        leg_offset(n1, "vol1", &local),
-        leg_offset(n1, "vol1", &remote),
-    )
+    leg_offsets_on(n1, "/dev/disk/by-id/virtio-nm1")
 }
 
 pub fn netmirror_two_nodes_data_on_both() {

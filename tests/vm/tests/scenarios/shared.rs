@@ -6,6 +6,7 @@
 
 use crate::common::dmclass::{dmclass, dmclass_ok, put_config, read_sum, vol_path, write_random};
 use crate::common::MIB;
+use crate::hotplug::{poll_volume, slice_state};
 use dmclass_model::Bytes;
 use dmclass_vmtest::{boot_or_skip, DiskSpec, Firmware, Output, Personality, Vm, VmSpec};
 use std::time::{Duration, Instant};
@@ -565,4 +566,78 @@ pub fn shared_snapshot_on_owner_only() {
     dmclass_ok(&mut n1, "snapshot remove acc/s1 --yes");
     drop(n2);
     drop(n1);
+}
+
+/// A leg of a shared class fails on the node that runs the volume (node1 loses its
+/// path to shared2: QMP `device_del` on node1 only). node1's monitor records it
+/// INVALID under the class lease — node2 reads the record from the disks —
+/// and when the disk is back on node1, `dmclass event add` (udev's handler, run by
+/// hand here) takes it back the same way and resyncs it; the data written meanwhile is on both legs (checksums).
+pub fn shared_leg_failure_recorded_under_lease() {
+    let Some((mut n1, mut n2)) = bed("shared_leg") else {
+        return;
+    };
+    let vol = vol_path("acc", "vol1");
+    write_random(&mut n1, &vol, 8, "acc");
+    // The monitor reacts to dm events (a leg that failed under I/O), as
+    // dmclass-monitor.service does; udev to disks coming and going.
+    n1.sh(
+        "setsid dmclass -v monitor </dev/null >/tmp/mon.log 2>&1 & echo $! >/tmp/mon.pid; \
+         sleep 2; kill -0 $(cat /tmp/mon.pid) || { cat /tmp/mon.log; exit 1; }",
+    );
+    n1.unplug("shared2")
+        .unwrap_or_else(|e| n1.fail(&format!("unplug shared2: {e}"), None));
+    // A write reaches the leg's absence at once (the udev event may come first).
+    let sum = write_random(&mut n1, &vol, 8, "acc2");
+    let v = poll_volume(
+        &mut n1,
+        "acc",
+        "vol1",
+        "d2's slice INVALID on node1",
+        Duration::from_secs(120),
+        |v| slice_state(v, "d2") == "INVALID",
+    );
+    eprintln!("node1: after the unplug: {v:?}");
+    // node2 reads the record from the disks once node1's handler wrote it.
+    poll_volume(
+        &mut n2,
+        "acc",
+        "vol1",
+        "node2 reads d2's failure from the class's metadata",
+        Duration::from_secs(90),
+        |v| slice_state(v, "d2") == "INVALID",
+    );
+    n1.plug("shared2")
+        .unwrap_or_else(|e| n1.fail(&format!("plug shared2: {e}"), None));
+    // What udev's rule runs for the returning disk, run again by hand once udev has
+    // settled (a no-op when udev's run took the disk back): in this VM the udev-run
+    // handler did not always take it back (not diagnosed yet: it logs nowhere here;
+    // docs/shared-class.md lists it as open).
+    n1.sh("udevadm settle --timeout=30; for i in $(seq 50); do [ -e /dev/disk/by-id/virtio-shared2 ] && break; sleep 0.2; done");
+    let added = dmclass_ok(
+        &mut n1,
+        "event add $(readlink -f /dev/disk/by-id/virtio-shared2)",
+    );
+    eprintln!("node1: event add: {}", added.stdout.trim());
+    let v = poll_volume(
+        &mut n1,
+        "acc",
+        "vol1",
+        "d2 taken back and in sync on node1",
+        Duration::from_secs(180),
+        |v| slice_state(v, "d2") == "ACTIVE" && v.synced(),
+    );
+    eprintln!("node1: after the replug: {v:?}");
+    let mon = n1.sh("cat /tmp/mon.log");
+    eprintln!("node1's monitor:\n{}", mon.stdout.trim());
+    let read = read_sum(&mut n1, &vol, 8);
+    n1.check_eq("vol1 holds what node1 wrote", &sum, &read, None);
+    poll_volume(
+        &mut n2,
+        "acc",
+        "vol1",
+        "node2 reads d2 back in the class's metadata",
+        Duration::from_secs(90),
+        |v| slice_state(v, "d2") != "INVALID",
+    );
 }
