@@ -9,7 +9,6 @@ use crate::backend::Backend;
 use crate::error::CliError;
 use dmclass_engine::assemble::{self, ClassOnDisks};
 use dmclass_engine::metadata::ClassTypeMeta;
-use dmclass_engine::names::Layer;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -125,12 +124,10 @@ fn readd_partner(backend: &mut Backend, c: &ClassOnDisks) -> Result<(), CliError
     }
     let running = {
         let (kernel, _) = backend.parts();
-        c.meta.volumes.iter().any(|v| {
-            dmclass_engine::names::dm_name(&c.meta.name, &v.name, Layer::Top)
-                .ok()
-                .and_then(|n| kernel.info(&n).ok().flatten())
-                .is_some()
-        })
+        c.meta
+            .volumes
+            .iter()
+            .any(|v| assemble::volume_running(&c.meta.name, &v.name, &*kernel))
     };
     if !running {
         return Ok(());

@@ -173,6 +173,12 @@ fn event_with(args: &EventArgs, backend: &mut Backend) -> Result<ExitCode, CliEr
     }
 }
 
+/// The label read from `dev`'s two header copies only (8 KiB from byte 4096).
+fn header_label(dev: &Path, disks: &dyn dmclass_engine::io::Disks) -> Option<react::DiskLabel> {
+    let bytes = disks.read(dev, dmclass_model::Bytes(4096), 8192).ok()?;
+    react::probe_label(&bytes)
+}
+
 /// `IMPORT{program}`: both header copies only (8 KiB from byte 4096).
 fn probe(dev: &Path, disks: &dyn dmclass_engine::io::Disks) -> ExitCode {
     let Ok(bytes) = disks.read(dev, dmclass_model::Bytes(4096), 8192) else {
@@ -286,20 +292,11 @@ fn shared_disk_added(
     backend: &mut Backend,
 ) -> Result<Option<Handled>, CliError> {
     // The class its label names (the scan may know the disk by another name).
-    let uuid = {
+    let Some(uuid) = ({
         let (_, disks) = backend.parts();
-        let Ok(bytes) = disks.read(dev, dmclass_model::Bytes(4096), 8192) else {
-            return Ok(None);
-        };
-        let Some(uuid) = react::udev_probe(&bytes).and_then(|props| {
-            props
-                .lines()
-                .find_map(|l| l.strip_prefix("DMCLASS_CLASS_UUID="))
-                .and_then(|u| uuid::Uuid::parse_str(u.trim()).ok())
-        }) else {
-            return Ok(None);
-        };
-        uuid
+        header_label(dev, &*disks).map(|l| l.class_uuid)
+    }) else {
+        return Ok(None);
     };
     let Some(c) = found_classes(backend)?
         .into_iter()

@@ -482,11 +482,15 @@ fn start_lock(
     kernel: &dyn Kernel,
 ) -> Option<String> {
     let why = crate::netmirror::start_lock::locked(meta, vol, views)?;
-    let top = crate::names::dm_name(&meta.name, &vol.name, crate::names::Layer::Top).ok()?;
-    match kernel.info(&top) {
-        Ok(Some(_)) => None,
-        _ => Some(why),
-    }
+    (!volume_running(&meta.name, &vol.name, kernel)).then_some(why)
+}
+
+/// Whether volume `volume` of class `class` has its top device in the kernel.
+pub fn volume_running(class: &str, volume: &str, kernel: &dyn Kernel) -> bool {
+    crate::names::dm_name(class, volume, crate::names::Layer::Top)
+        .ok()
+        .and_then(|top| kernel.info(&top).ok().flatten())
+        .is_some()
 }
 
 /// The netmirror volumes of `class` (autostart ones) that the start lock keeps down

@@ -64,7 +64,7 @@ use uuid::Uuid;
 
 pub use decide::{on_disk_added, on_dm_event, record};
 pub use handle::{disk_added, dm_event, Handled};
-pub use run::{carry_out, live_state, udev_probe, Carried};
+pub use run::{carry_out, live_state, probe_label, udev_probe, Carried};
 pub use spare::pick_spare;
 
 pub use crate::metadata::{Departure, Takeover};

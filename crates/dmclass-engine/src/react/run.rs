@@ -21,13 +21,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-/// The udev properties of a device whose first 12 KiB (or the 8 KiB from byte 4096:
-/// both header copies) are `bytes`: `DMCLASS_CLASS`, `DMCLASS_CLASS_UUID`,
-/// `DMCLASS_DISK_UUID`, one `KEY=value` per line. `None` when neither header copy is
-/// valid. The class name is printed only when it is a safe udev value (no spaces,
-/// quotes or control characters); the disk's name needs the slot body and is not
-/// read here (the probe stays two 4 KiB blocks).
-pub fn udev_probe(bytes: &[u8]) -> Option<String> {
+/// The label in `bytes` (as [`udev_probe`] takes them): from either header copy, `None`
+/// when neither is valid.
+pub fn probe_label(bytes: &[u8]) -> Option<DiskLabel> {
     let heads = if bytes.len() >= 3 * BLOCK {
         bytes.get(BLOCK..)?
     } else {
@@ -36,7 +32,17 @@ pub fn udev_probe(bytes: &[u8]) -> Option<String> {
     let h = decode_header(heads.get(..BLOCK).unwrap_or(heads))
         .or_else(|_| decode_header(heads.get(BLOCK..).unwrap_or_default()))
         .ok()?;
-    let l = DiskLabel::from_header(&h);
+    Some(DiskLabel::from_header(&h))
+}
+
+/// The udev properties of a device whose first 12 KiB (or the 8 KiB from byte 4096:
+/// both header copies) are `bytes`: `DMCLASS_CLASS`, `DMCLASS_CLASS_UUID`,
+/// `DMCLASS_DISK_UUID`, one `KEY=value` per line. `None` when neither header copy is
+/// valid. The class name is printed only when it is a safe udev value (no spaces,
+/// quotes or control characters); the disk's name needs the slot body and is not
+/// read here (the probe stays two 4 KiB blocks).
+pub fn udev_probe(bytes: &[u8]) -> Option<String> {
+    let l = probe_label(bytes)?;
     let mut out = String::new();
     let safe = !l.class_name.is_empty()
         && l.class_name
