@@ -95,3 +95,69 @@ fn tempfile_world(sim: &Sim) -> std::path::PathBuf {
     std::fs::write(&p, sim.world()).unwrap();
     p
 }
+
+#[test]
+fn a_secrets_file_must_be_roots_alone_and_name_both_nodes() {
+    use std::os::unix::fs::PermissionsExt;
+    let sim = Sim::new(
+        "netmirror-secrets",
+        "examples/kvm-guest-netmirror.facts.json",
+    );
+    let secrets = sim.dir.join("nm.secrets");
+    let yaml = std::fs::read_to_string(root().join("examples/kvm-guest-netmirror.yaml"))
+        .unwrap()
+        .replace(
+            "    disks:\n",
+            &format!("    secret_file: {}\n    disks:\n", secrets.display()),
+        );
+    let file = sim.dir.join("nm.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let file = file.to_str().unwrap();
+    // 32-byte keys of 0x11 and 0x22 with their CRC-32, as `nvme gen-dhchap-key` prints.
+    let k1 = "DHHC-1:00:ERERERERERERERERERERERERERERERERERERERERERHYIEm8:";
+    let k2 = "DHHC-1:00:IiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIGuf2I:";
+    let write = |text: &str, mode: u32| {
+        std::fs::write(&secrets, text).unwrap();
+        std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    sim.be("node1");
+
+    let e = sim.fails(&["apply", file, "--yes"]);
+    assert!(
+        e.contains("nm.secrets") && e.contains("cannot be read"),
+        "{e}"
+    );
+    write(&format!("node1 {k1}\nnode2 {k2}\n"), 0o644);
+    let e = sim.fails(&["apply", file, "--yes"]);
+    assert!(e.contains("mode 0644") && e.contains("chmod 600"), "{e}");
+    write(&format!("node1 {k1}\n"), 0o600);
+    let e = sim.fails(&["apply", file, "--yes"]);
+    assert!(e.contains("no secret for node node2"), "{e}");
+    write(&format!("node1 {k1}\nnode2 {k1}\n"), 0o600);
+    let e = sim.fails(&["apply", file, "--yes"]);
+    assert!(e.contains("same secret"), "{e}");
+    assert!(!e.contains(&k1[10..]), "a message quoted a secret: {e}");
+    let e = sim.fails(&["export", "nm"]);
+    assert!(
+        e.contains("no class `nm`"),
+        "a refused apply made the class: {e}"
+    );
+
+    write(&format!("# nm\nnode1 {k1}\nnode2 {k2}\n"), 0o600);
+    let out = sim.ok(&["apply", file, "--yes"]);
+    assert!(
+        !out.contains(&k1[10..]) && !out.contains(&k2[10..]),
+        "{out}"
+    );
+    // The class records where the secrets are, never what they are.
+    let exported = sim.ok(&["export", "nm"]);
+    assert!(
+        exported.contains(&format!("secret_file: {}", secrets.display())),
+        "{exported}"
+    );
+    let again = sim.ok(&["plan", file]);
+    assert!(
+        again.contains("nothing to do") || again.contains("no change"),
+        "{again}"
+    );
+}

@@ -117,6 +117,7 @@ pub fn export(meta: &ClassMeta) -> Result<Config> {
             nodes: meta
                 .cluster_nodes()
                 .unwrap_or_else(|| dmclass_model::ClusterNode::in_order(&meta.nodes)),
+            secret_file: meta.secret_file.as_ref().map(std::path::PathBuf::from),
             hot_spare: meta.hot_spare,
             disks,
             groups,

@@ -35,6 +35,7 @@ fn run(args: &[String]) -> Result<String, String> {
                 partner: nqn(&args[5])?,
                 // fixed per subsystem: derived from its name
                 namespace_uuid: uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, args[1].as_bytes()),
+                auth: None,
             };
             t.export(&x).map_err(|e| e.to_string())?;
             Ok(format!("exported {}", x.nqn))
@@ -50,6 +51,7 @@ fn run(args: &[String]) -> Result<String, String> {
                     &nqn(&args[3])?,
                     &nqn(&args[4])?,
                     &ConnectOptions::default(),
+                    None,
                 )
                 .map_err(|e| e.to_string())?;
             Ok(format!("nvme{}", c.instance))

@@ -9,6 +9,7 @@
 
 use crate::sysroot::SysRoot;
 use dmclass_engine::error::{EngineError, Result};
+use dmclass_engine::netmirror::secret::Auth;
 use dmclass_engine::netmirror::transport::{
     connect_line, parse_connect_reply, ConnectOptions, Connection, Endpoint, Export, Nqn, Transport,
 };
@@ -132,6 +133,46 @@ impl<T: ConfigTree> NvmeTcp<T> {
         NvmeTcp { tree, sys }
     }
 
+    /// Makes (or keeps) the host entry of `partner`, holding the secrets of `auth`:
+    /// the one `partner` must prove and the one this node answers with. Refused, and
+    /// an entry made here taken back, when the kernel's target has no in-band
+    /// authentication. Without `auth` an entry's secrets are left as they are
+    /// (stricter than asked, never weaker).
+    fn admit(&mut self, what: &str, partner: &Nqn, auth: Option<&Auth>) -> Result<()> {
+        let host = Path::new("hosts").join(partner.as_str());
+        let made = !self.tree.exists(&host);
+        if made {
+            self.tree.mkdir(&host).map_err(|e| err(what, e))?;
+        }
+        let Some(auth) = auth else {
+            return Ok(());
+        };
+        let key = host.join("dhchap_key");
+        if !self.tree.exists(&key) {
+            if made {
+                let _ = self.tree.rmdir(&host);
+            }
+            return Err(err(
+                what,
+                "the class has a secrets file, but this kernel's NVMe target cannot \
+                 authenticate (no in-band authentication: CONFIG_NVME_TARGET_AUTH is not set; \
+                 Debian 12's kernels lack it); nothing exported. Run a kernel with it on \
+                 both nodes, or take `secret_file` out of the class and keep the mirror \
+                 network private",
+            ));
+        }
+        for (attr, secret) in [("dhchap_key", &auth.host), ("dhchap_ctrl_key", &auth.ctrl)] {
+            let path = host.join(attr);
+            // Compared, never quoted: a message must not carry a secret.
+            if self.tree.read(&path).unwrap_or_default().trim() != secret.expose() {
+                self.tree
+                    .write(&path, secret.expose())
+                    .map_err(|e| err(what, format!("{attr}: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+
     /// The configfs tree (tests look at it).
     pub fn tree(&self) -> &T {
         &self.tree
@@ -222,6 +263,9 @@ impl<T: ConfigTree> Transport for NvmeTcp<T> {
                  the module (`modprobe nvmet-tcp`) and mount configfs",
             ));
         }
+        // The partner's host entry (with its secrets) before anything is offered: a
+        // kernel that cannot authenticate exports nothing.
+        self.admit(&what, &x.partner, x.auth.as_ref())?;
         let sub = Path::new("subsystems").join(x.nqn.as_str());
         let ns = sub.join("namespaces").join(NSID);
         let device = x.device.display().to_string();
@@ -256,9 +300,6 @@ impl<T: ConfigTree> Transport for NvmeTcp<T> {
                 .map_err(|e| err(&what, e))?;
         }
         let host = Path::new("hosts").join(x.partner.as_str());
-        if !self.tree.exists(&host) {
-            self.tree.mkdir(&host).map_err(|e| err(&what, e))?;
-        }
         let allowed = sub.join("allowed_hosts").join(x.partner.as_str());
         if !self.tree.exists(&allowed) {
             self.tree.link(&host, &allowed).map_err(|e| err(&what, e))?;
@@ -326,12 +367,13 @@ impl<T: ConfigTree> Transport for NvmeTcp<T> {
         export: &Nqn,
         host: &Nqn,
         opts: &ConnectOptions,
+        auth: Option<&Auth>,
     ) -> Result<Connection> {
         if let Some(c) = self.controllers(export).into_iter().next() {
             return Ok(c);
         }
         let what = format!("connect to {export} at {}:{}", target.addr, target.port);
-        let line = connect_line(target, export, host, opts);
+        let line = connect_line(target, export, host, opts, auth);
         let path = self.sys.path(FABRICS);
         let mut f = std::fs::OpenOptions::new()
             .read(true)
@@ -346,7 +388,16 @@ impl<T: ConfigTree> Transport for NvmeTcp<T> {
                     ),
                 )
             })?;
-        f.write_all(line.as_bytes()).map_err(|e| err(&what, e))?;
+        f.write_all(line.as_bytes()).map_err(|e| {
+            // The line carries the secrets: the message names only what went wrong.
+            let hint = if auth.is_some() {
+                " (authentication failed, or this kernel's NVMe host cannot authenticate: \
+                 CONFIG_NVME_AUTH; both nodes' secrets files must be the same)"
+            } else {
+                ""
+            };
+            err(&what, format!("{e}{hint}"))
+        })?;
         let mut reply = String::new();
         f.take(MAX_VALUE)
             .read_to_string(&mut reply)

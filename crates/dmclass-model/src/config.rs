@@ -170,6 +170,9 @@ pub struct Class {
     pub class_type: ClassType,
     /// Cluster nodes (shared classes only), each with its lease host id.
     pub nodes: Vec<ClusterNode>,
+    /// A netmirror class's authentication secrets: the path of a root-only file on
+    /// every node (the secrets never appear in the YAML); `None`: no authentication.
+    pub secret_file: Option<PathBuf>,
     /// Whether spares replace failed legs automatically.
     pub hot_spare: bool,
     /// Registered disks.

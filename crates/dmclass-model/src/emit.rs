@@ -58,6 +58,9 @@ fn class(out: &mut String, c: &Class) {
         };
         let _ = writeln!(out, "    nodes: [{}]", nodes.join(", "));
     }
+    if let Some(p) = &c.secret_file {
+        let _ = writeln!(out, "    secret_file: {}", scalar(&p.display().to_string()));
+    }
     let _ = writeln!(out, "    hot_spare: {}", c.hot_spare);
     list(out, "disks", &c.disks, disk);
     list(out, "groups", &c.groups, group);

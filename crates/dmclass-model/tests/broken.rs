@@ -90,7 +90,7 @@ fn unknown_keys_say_what_is_accepted() {
     assert_eq!(
         d.0[0].to_string(),
         "f.yaml:3:28: unknown key `colour` in a class (accepted: name, type, nodes, \
-         hot_spare, disks, groups, volumes, snapshots)"
+         secret_file, hot_spare, disks, groups, volumes, snapshots)"
     );
 }
 

@@ -147,6 +147,7 @@ fn awkward_text_is_quoted_on_output() {
         name: Name("true".into()),
         class_type: ClassType::Local,
         nodes: Vec::new(),
+        secret_file: None,
         hot_spare: false,
         disks: vec![Disk {
             name: Name("+".into()),

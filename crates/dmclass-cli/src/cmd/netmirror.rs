@@ -13,9 +13,10 @@ use dmclass_engine::assemble::ClassOnDisks;
 use dmclass_engine::metadata::{ClassMeta, GroupKindMeta};
 use dmclass_engine::netmirror::links::{links, LinkDisk, Links};
 use dmclass_engine::netmirror::restore::restore_legs;
+use dmclass_engine::netmirror::secret::{self, Secrets};
 use dmclass_engine::netmirror::transport::{ConnectOptions, Transport};
 use dmclass_linux::nvme_tcp::NvmeTcp;
-use dmclass_model::{ClassType, Config, DiskSelector, GroupKind};
+use dmclass_model::{ClassType, ClusterNode, Config, DiskSelector, GroupKind};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -48,18 +49,37 @@ fn config_links(config: &Config, me: &str) -> Result<Vec<(usize, Links)>, CliErr
                     },
                 })
                 .collect();
-            out.push((i, links(c.name.as_str(), &c.nodes, &disks, me)?));
+            let secrets = secrets(c.name.as_str(), c.secret_file.as_deref(), &c.nodes)?;
+            out.push((
+                i,
+                links(c.name.as_str(), &c.nodes, &disks, me, secrets.as_ref())?,
+            ));
         }
     }
     Ok(out)
 }
 
+/// The class's secrets, read from its secrets file when it names one.
+fn secrets(
+    class: &str,
+    file: Option<&Path>,
+    nodes: &[ClusterNode],
+) -> Result<Option<Secrets>, CliError> {
+    let Some(file) = file else {
+        return Ok(None);
+    };
+    let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+    Ok(Some(secret::load(class, file, &names)?))
+}
+
 /// The links of every netmirror group of a class found on the disks, for this node:
-/// its own disk is one of `present`.
+/// its own disk is one of `present`. `with_secrets`: read the class's secrets file
+/// (not needed to disconnect and withdraw).
 fn meta_links(
     meta: &ClassMeta,
     present: &std::collections::BTreeMap<String, PathBuf>,
     me: &str,
+    with_secrets: bool,
 ) -> Result<Vec<Links>, CliError> {
     let nodes = meta.cluster_nodes().ok_or_else(|| {
         refused(
@@ -67,6 +87,10 @@ fn meta_links(
             "its recorded nodes, host ids or addresses do not fit together; not connected",
         )
     })?;
+    let secrets = match (&meta.secret_file, with_secrets) {
+        (Some(f), true) => secrets(&meta.name, Some(Path::new(f)), &nodes)?,
+        _ => None,
+    };
     let mut out = Vec::new();
     for g in meta
         .groups
@@ -83,7 +107,7 @@ fn meta_links(
                 path: present.get(&d.name).cloned(),
             })
             .collect();
-        out.push(links(&meta.name, &nodes, &disks, me)?);
+        out.push(links(&meta.name, &nodes, &disks, me, secrets.as_ref())?);
     }
     Ok(out)
 }
@@ -132,6 +156,7 @@ fn reach(l: &Links, class: &str, connect: bool) -> Result<Option<PathBuf>, CliEr
             &l.remote_nqn,
             &l.host,
             &ConnectOptions::default(),
+            l.auth.as_ref(),
         )
         .map_err(|e| {
             refused(
@@ -247,7 +272,7 @@ pub(super) fn reach_partners(
     let me = node_name(backend)?;
     let mut any = false;
     for c in wanted {
-        for l in meta_links(&c.meta, &c.present_paths(), &me)? {
+        for l in meta_links(&c.meta, &c.present_paths(), &me, true)? {
             if c.missing.contains(&l.remote_disk) {
                 // An unreachable partner is not fatal here: the start lock decides
                 // whether this node may start without its disk.
@@ -272,7 +297,7 @@ pub(super) fn withdraw(backend: &Backend, c: &ClassOnDisks) -> Result<(), CliErr
     }
     let me = node_name(backend)?;
     let mut t = NvmeTcp::system();
-    for l in meta_links(&c.meta, &c.present_paths(), &me)? {
+    for l in meta_links(&c.meta, &c.present_paths(), &me, false)? {
         t.disconnect(&l.remote_nqn)?;
         t.unexport(&l.export.nqn)?;
         println!(

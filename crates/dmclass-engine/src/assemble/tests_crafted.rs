@@ -106,6 +106,10 @@ fn label_problem_names_each_kind_of_crafted_label() {
             Box::new(|m| m.generation = MAX_GENERATION + 1),
         ),
         (
+            "is not an absolute path",
+            Box::new(|m| m.secret_file = Some("etc/nm.secrets".into())),
+        ),
+        (
             "does not list the disk carrying it",
             Box::new(|m| {
                 m.disks.retain(|d| d.name != "d2");

@@ -34,6 +34,10 @@ pub struct ClassMeta {
     /// classes; empty otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<String>,
+    /// A netmirror class's secrets file (its path on every node: the secrets are
+    /// never recorded; [`crate::netmirror::secret`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_file: Option<String>,
     /// Automatic hot spare.
     #[serde(default)]
     pub hot_spare: bool,
@@ -188,6 +192,7 @@ impl ClassMeta {
             nodes: Vec::new(),
             host_ids: Vec::new(),
             addresses: Vec::new(),
+            secret_file: None,
             hot_spare: false,
             generation: 0,
             disks: Vec::new(),

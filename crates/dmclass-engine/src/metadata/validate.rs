@@ -110,6 +110,19 @@ fn counts(m: &ClassMeta) -> Option<String> {
             })
         })
         .or_else(|| boot_envs(m))
+        .or_else(|| secret_file(m))
+}
+
+/// The secrets file is an absolute path of sane length (it is opened by root).
+fn secret_file(m: &ClassMeta) -> Option<String> {
+    let p = m.secret_file.as_deref()?;
+    let bad = !p.starts_with('/') || p.len() > 4096 || p.contains('\0');
+    bad.then(|| {
+        format!(
+            "the secrets file {:?} is not an absolute path",
+            p.chars().take(80).collect::<String>()
+        )
+    })
 }
 
 /// Each boot environment names proxies the class has, of the volumes named, and only

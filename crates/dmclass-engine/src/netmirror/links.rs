@@ -8,6 +8,7 @@
 //! `…:uuid:<v5(class/node)>`. So a node can export its disk for a class the partner
 //! has not created yet, and the partner finds it by name.
 
+use super::secret::{Auth, Secrets};
 use super::transport::{Endpoint, Export, Nqn, NVME_TCP_PORT};
 use crate::error::{EngineError, Result};
 use dmclass_model::ClusterNode;
@@ -72,6 +73,8 @@ pub struct Links {
     pub remote_at: Endpoint,
     /// The name this node connects as (the partner's export admits it alone).
     pub host: Nqn,
+    /// The secrets of the connection to the partner's export (`None`: no secrets file).
+    pub auth: Option<Auth>,
 }
 
 fn refuse(class: &str, object: &str, reason: String) -> EngineError {
@@ -96,7 +99,13 @@ fn endpoint(class: &str, n: &ClusterNode) -> Result<Endpoint> {
 /// The links of node `me` for the netmirror group over `disks` (its two members) of
 /// class `class` with cluster `nodes`. Refused when `me` is not one of the two nodes,
 /// when the disks are not one per node, or when an address is missing.
-pub fn links(class: &str, nodes: &[ClusterNode], disks: &[LinkDisk], me: &str) -> Result<Links> {
+pub fn links(
+    class: &str,
+    nodes: &[ClusterNode],
+    disks: &[LinkDisk],
+    me: &str,
+    secrets: Option<&Secrets>,
+) -> Result<Links> {
     let names = || {
         nodes
             .iter()
@@ -154,6 +163,21 @@ pub fn links(class: &str, nodes: &[ClusterNode], disks: &[LinkDisk], me: &str) -
             "this node's own disk has no path".into(),
         ));
     };
+    let auth = |a: Option<Auth>| match secrets {
+        None => Ok(None),
+        Some(_) => a.map(Some).ok_or_else(|| {
+            refuse(
+                class,
+                "netmirror",
+                format!(
+                    "the secrets file has no secret for {me} or {}",
+                    partner.name
+                ),
+            )
+        }),
+    };
+    let export_auth = auth(secrets.and_then(|s| s.exporting(me, &partner.name)))?;
+    let connect_auth = auth(secrets.and_then(|s| s.connecting(me, &partner.name)))?;
     Ok(Links {
         node: me.to_owned(),
         partner: partner.name.clone(),
@@ -163,12 +187,14 @@ pub fn links(class: &str, nodes: &[ClusterNode], disks: &[LinkDisk], me: &str) -
             listen: endpoint(class, mine)?,
             partner: host_nqn(class, &partner.name),
             namespace_uuid: disk_namespace_uuid(class, &local.name),
+            auth: export_auth,
         },
         local_disk: local.name.clone(),
         remote_disk: remote.name.clone(),
         remote_nqn: disk_nqn(class, &remote.name),
         remote_at: endpoint(class, partner)?,
         host: host_nqn(class, me),
+        auth: connect_auth,
     })
 }
 
@@ -205,8 +231,8 @@ mod tests {
 
     #[test]
     fn each_node_exports_its_disk_to_the_other_and_connects_to_the_others() {
-        let one = links("nm", &nodes(), &disks(), "node1").expect("node1");
-        let two = links("nm", &nodes(), &disks(), "node2").expect("node2");
+        let one = links("nm", &nodes(), &disks(), "node1", None).expect("node1");
+        let two = links("nm", &nodes(), &disks(), "node2", None).expect("node2");
         assert_eq!(one.local_disk, "d1");
         assert_eq!(
             one.export.device,
@@ -222,6 +248,27 @@ mod tests {
         assert_eq!(one.export.partner, two.host);
         assert_ne!(one.host, two.host);
         assert_ne!(one.export.nqn, two.export.nqn);
+    }
+
+    #[test]
+    fn with_secrets_each_side_proves_its_own_and_expects_the_partners() {
+        let key = |fill| crate::netmirror::secret::test_key("00", fill, 32);
+        let (k1, k2) = (key(1), key(2));
+        let s = Secrets::parse(&format!("node1 {k1}\nnode2 {k2}\n"), &["node1", "node2"])
+            .expect("secrets");
+        let one = links("nm", &nodes(), &disks(), "node1", Some(&s)).expect("node1");
+        let two = links("nm", &nodes(), &disks(), "node2", Some(&s)).expect("node2");
+        let shown = |a: &Option<Auth>| {
+            a.as_ref()
+                .map(|a| (a.host.expose().to_owned(), a.ctrl.expose().to_owned()))
+        };
+        // node1 connects proving k1 and expecting k2; node2's export checks the same.
+        assert_eq!(shown(&one.auth), Some((k1.clone(), k2.clone())));
+        assert_eq!(one.auth, two.export.auth);
+        assert_eq!(two.auth, one.export.auth);
+        assert_eq!(shown(&two.auth), Some((k2, k1)));
+        let plain = links("nm", &nodes(), &disks(), "node1", None).expect("node1");
+        assert_eq!((plain.auth, plain.export.auth), (None, None));
     }
 
     #[test]
@@ -241,23 +288,23 @@ mod tests {
         assert_ne!(ns, disk_namespace_uuid("nm", "d2"));
         assert_ne!(ns, disk_namespace_uuid("nm2", "d1"));
         assert!(!disk_nqn("nm", "d1").as_str().ends_with(&ns.to_string()));
-        let one = links("nm", &nodes(), &disks(), "node1").expect("node1");
+        let one = links("nm", &nodes(), &disks(), "node1", None).expect("node1");
         assert_eq!(one.export.namespace_uuid, ns);
     }
 
     #[test]
     fn refusals_name_what_is_wrong() {
         let err = |r: Result<Links>| r.err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err(links("nm", &nodes(), &disks(), "node3")).contains("node3"));
+        assert!(err(links("nm", &nodes(), &disks(), "node3", None)).contains("node3"));
         let mut same = disks();
         same[1].node = "node1".into();
-        assert!(err(links("nm", &nodes(), &same, "node1")).contains("one must be local"));
+        assert!(err(links("nm", &nodes(), &same, "node1", None)).contains("one must be local"));
         let mut stranger = disks();
         stranger[1].node = "node9".into();
-        assert!(err(links("nm", &nodes(), &stranger, "node1")).contains("node9"));
+        assert!(err(links("nm", &nodes(), &stranger, "node1", None)).contains("node9"));
         let mut no_addr = nodes();
         no_addr[1].address = None;
-        assert!(err(links("nm", &no_addr, &disks(), "node1")).contains("no address"));
-        assert!(err(links("nm", &nodes(), &disks()[..1], "node1")).contains("two disks"));
+        assert!(err(links("nm", &no_addr, &disks(), "node1", None)).contains("no address"));
+        assert!(err(links("nm", &nodes(), &disks()[..1], "node1", None)).contains("two disks"));
     }
 }

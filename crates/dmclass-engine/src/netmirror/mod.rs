@@ -12,6 +12,7 @@
 
 pub mod links;
 pub mod restore;
+pub mod secret;
 pub mod start_lock;
 pub mod transport;
 

@@ -14,6 +14,7 @@
 //! connects as `nqn.2014-08.org.nvmexpress:uuid:<node uuid>`; the export admits that
 //! host only.
 
+use super::secret::Auth;
 use crate::error::{EngineError, Result};
 use std::fmt;
 use std::net::IpAddr;
@@ -128,6 +129,9 @@ pub struct Export {
     /// finds the same namespace identifiers, so it keeps the block device the running
     /// mirror uses and the leg can come back (a drawn UUID makes it a new device).
     pub namespace_uuid: Uuid,
+    /// The secrets the partner must prove and this node answers with (in-band
+    /// authentication); `None`: the class has no secrets file.
+    pub auth: Option<Auth>,
 }
 
 /// How long the host side keeps trying when the connection breaks. The remote leg's
@@ -159,11 +163,26 @@ impl Default for ConnectOptions {
 }
 
 /// The line written to `/dev/nvme-fabrics` to connect to `export` at `target`, as
-/// `host`.
-pub fn connect_line(target: Endpoint, export: &Nqn, host: &Nqn, opts: &ConnectOptions) -> String {
+/// `host`, with `auth`'s secrets when given (never log this line).
+pub fn connect_line(
+    target: Endpoint,
+    export: &Nqn,
+    host: &Nqn,
+    opts: &ConnectOptions,
+    auth: Option<&Auth>,
+) -> String {
+    let secrets = auth
+        .map(|a| {
+            format!(
+                ",dhchap_secret={},dhchap_ctrl_secret={}",
+                a.host.expose(),
+                a.ctrl.expose()
+            )
+        })
+        .unwrap_or_default();
     format!(
         "transport=tcp,traddr={},trsvcid={},nqn={},hostnqn={},fast_io_fail_tmo={},\
-         reconnect_delay={},ctrl_loss_tmo={},keep_alive_tmo={}",
+         reconnect_delay={},ctrl_loss_tmo={},keep_alive_tmo={}{secrets}",
         target.addr,
         target.port,
         export,
@@ -211,14 +230,15 @@ pub trait Transport {
     fn export(&mut self, export: &Export) -> Result<()>;
     /// Withdraw the export named `nqn` (nothing to do when there is none).
     fn unexport(&mut self, nqn: &Nqn) -> Result<()>;
-    /// Connect to the partner's `export` at `target` as `host` (or return the existing
-    /// connection to it).
+    /// Connect to the partner's `export` at `target` as `host`, authenticated with
+    /// `auth` when given (or return the existing connection to it).
     fn connect(
         &mut self,
         target: Endpoint,
         export: &Nqn,
         host: &Nqn,
         opts: &ConnectOptions,
+        auth: Option<&Auth>,
     ) -> Result<Connection>;
     /// Drop the connection to `export` (nothing to do when there is none).
     fn disconnect(&mut self, export: &Nqn) -> Result<()>;
@@ -293,6 +313,7 @@ mod tests {
             &Nqn::of_uuid(Uuid::from_u128(1)),
             &Nqn::of_uuid(Uuid::from_u128(2)),
             &ConnectOptions::default(),
+            None,
         );
         assert_eq!(
             line,
@@ -300,6 +321,33 @@ mod tests {
              nqn=nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-000000000001,\
              hostnqn=nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-000000000002,\
              fast_io_fail_tmo=15,reconnect_delay=2,ctrl_loss_tmo=3600,keep_alive_tmo=5"
+        );
+    }
+
+    #[test]
+    fn connect_line_carries_both_secrets_when_authenticated() {
+        let key = |fill| {
+            let text = crate::netmirror::secret::test_key("00", fill, 32);
+            crate::netmirror::secret::DhchapKey::parse(&text).map(|k| (k, text))
+        };
+        let (Ok((host, h)), Ok((ctrl, c))) = (key(1), key(2)) else {
+            panic!("valid secrets");
+        };
+        let Ok(t) = Endpoint::new(IpAddr::V4(Ipv4Addr::new(10, 99, 0, 1)), 4420) else {
+            panic!("a valid endpoint");
+        };
+        let line = connect_line(
+            t,
+            &Nqn::of_uuid(Uuid::from_u128(1)),
+            &Nqn::of_uuid(Uuid::from_u128(2)),
+            &ConnectOptions::default(),
+            Some(&Auth { host, ctrl }),
+        );
+        assert!(
+            line.ends_with(&format!(
+                "keep_alive_tmo=5,dhchap_secret={h},dhchap_ctrl_secret={c}"
+            )),
+            "{line}"
         );
     }
 

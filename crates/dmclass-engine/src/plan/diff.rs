@@ -97,11 +97,18 @@ pub(crate) fn diff(
                     "changing nodes or hot_spare of an existing class is not supported yet",
                 );
             }
+            if m.secret_file != secret_file(desired) {
+                return cx.refuse(
+                    class_obj(),
+                    "changing secret_file of an existing class is not supported yet",
+                );
+            }
             m.clone()
         }
     } else {
         let mut m = ClassMeta::new(desired.name.as_str(), ids.next(), ctype);
         m.set_cluster_nodes(&desired.nodes);
+        m.secret_file = secret_file(desired);
         m.hot_spare = desired.hot_spare;
         m
     };
@@ -470,4 +477,12 @@ pub(crate) fn settled(meta: &ClassMeta) -> Option<ClassMeta> {
         m.generation += 1;
         m
     })
+}
+
+/// The secrets file as the class description records it.
+fn secret_file(desired: &dmclass_model::Class) -> Option<String> {
+    desired
+        .secret_file
+        .as_ref()
+        .map(|p| p.display().to_string())
 }

@@ -2,6 +2,7 @@
 //! sysfs.
 
 use super::*;
+use dmclass_engine::netmirror::secret::DhchapKey;
 use dmclass_engine::netmirror::transport::NVME_TCP_PORT;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
@@ -12,6 +13,9 @@ use std::net::{IpAddr, Ipv4Addr};
 /// it serves a subsystem.
 #[derive(Default)]
 struct FakeConfigfs {
+    /// The kernel has the target's in-band authentication (host entries carry
+    /// `dhchap_*` attributes).
+    auth: bool,
     dirs: BTreeSet<PathBuf>,
     attrs: BTreeMap<PathBuf, String>,
     links: BTreeMap<PathBuf, PathBuf>,
@@ -33,7 +37,7 @@ impl FakeConfigfs {
     }
 
     /// (default groups, attributes) of an item made at `path`.
-    fn kind(path: &Path) -> Option<(Vec<&'static str>, Vec<&'static str>)> {
+    fn kind(&self, path: &Path) -> Option<(Vec<&'static str>, Vec<&'static str>)> {
         let parts: Vec<String> = path
             .iter()
             .map(|c| c.to_string_lossy().into_owned())
@@ -50,6 +54,15 @@ impl FakeConfigfs {
             ["ports", _] => Some((
                 vec!["subsystems", "referrals"],
                 vec!["addr_trtype", "addr_adrfam", "addr_traddr", "addr_trsvcid"],
+            )),
+            ["hosts", _] if self.auth => Some((
+                vec![],
+                vec![
+                    "dhchap_key",
+                    "dhchap_ctrl_key",
+                    "dhchap_hash",
+                    "dhchap_dhgroup",
+                ],
             )),
             ["hosts", _] => Some((vec![], vec![])),
             _ => None,
@@ -82,7 +95,7 @@ impl ConfigTree for FakeConfigfs {
         if !self.dirs.contains(parent) {
             return Err(errno(2));
         }
-        let Some((groups, attrs)) = Self::kind(path) else {
+        let Some((groups, attrs)) = self.kind(path) else {
             return Err(errno(1)); // EPERM: not a place items are made
         };
         self.ops += 1;
@@ -96,7 +109,7 @@ impl ConfigTree for FakeConfigfs {
         Ok(())
     }
     fn rmdir(&mut self, path: &Path) -> io::Result<()> {
-        let Some((groups, _)) = Self::kind(path) else {
+        let Some((groups, _)) = self.kind(path) else {
             return Err(errno(1));
         };
         if !self.dirs.contains(path) {
@@ -198,7 +211,65 @@ fn export(n: u128, device: &str) -> Export {
         listen: listen(),
         partner: nqn(0xb),
         namespace_uuid: uuid::Uuid::from_u128(0x5000 + n),
+        auth: None,
     }
+}
+
+/// Valid secrets (32-byte keys of 0x11, 0x22, 0x33 with their CRC-32).
+const SECRETS: [&str; 3] = [
+    "DHHC-1:00:ERERERERERERERERERERERERERERERERERERERERERHYIEm8:",
+    "DHHC-1:00:IiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIGuf2I:",
+    "DHHC-1:00:MzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzNzzL4t:",
+];
+
+fn auth(host: usize, ctrl: usize) -> Auth {
+    let key = |i: usize| match DhchapKey::parse(SECRETS[i]) {
+        Ok(k) => k,
+        Err(e) => panic!("{e}"),
+    };
+    Auth {
+        host: key(host),
+        ctrl: key(ctrl),
+    }
+}
+
+#[test]
+fn an_export_with_secrets_admits_the_partner_by_its_secret_both_ways() {
+    let mut t = transport(FakeConfigfs {
+        auth: true,
+        ..FakeConfigfs::loaded()
+    });
+    let mut x = export(1, "/dev/a");
+    x.auth = Some(auth(0, 1));
+    t.export(&x).unwrap_or_else(|e| panic!("{e}"));
+    let host = p("hosts").join(x.partner.as_str());
+    assert_eq!(t.tree().attrs[&host.join("dhchap_key")], SECRETS[0]);
+    assert_eq!(t.tree().attrs[&host.join("dhchap_ctrl_key")], SECRETS[1]);
+    let ops = t.tree().ops;
+    t.export(&x).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(t.tree().ops, ops, "the same secrets were written again");
+    // A changed secret (both files replaced) is taken on the next export.
+    x.auth = Some(auth(2, 1));
+    t.export(&x).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(t.tree().attrs[&host.join("dhchap_key")], SECRETS[2]);
+    assert_eq!(t.tree().ops, ops + 1);
+}
+
+#[test]
+fn a_kernel_without_target_authentication_exports_nothing() {
+    let mut t = transport(FakeConfigfs::loaded());
+    let mut x = export(1, "/dev/a");
+    x.auth = Some(auth(0, 1));
+    let Err(e) = t.export(&x) else {
+        panic!("exported with secrets the kernel cannot check");
+    };
+    let e = e.to_string();
+    assert!(e.contains("CONFIG_NVME_TARGET_AUTH"), "{e}");
+    assert!(SECRETS.iter().all(|s| !e.contains(&s[10..])), "{e}");
+    let f = t.tree();
+    assert_eq!(f.list(Path::new("subsystems")).ok(), Some(vec![]));
+    assert_eq!(f.list(Path::new("hosts")).ok(), Some(vec![]));
+    assert_eq!(f.list(Path::new("ports")).ok(), Some(vec![]));
 }
 
 fn transport(tree: FakeConfigfs) -> NvmeTcp<FakeConfigfs> {

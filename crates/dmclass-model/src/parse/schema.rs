@@ -22,6 +22,7 @@ const CLASS_KEYS: &[&str] = &[
     "name",
     "type",
     "nodes",
+    "secret_file",
     "hot_spare",
     "disks",
     "groups",
@@ -150,7 +151,16 @@ pub(crate) fn config(ctx: &mut Ctx, root: Option<&Node>) -> Config {
 
 /// An absolute path (to a device).
 fn device_path(ctx: &mut Ctx, node: &Node, key: &str) -> Option<PathBuf> {
-    let hint = "an absolute device path, e.g. /dev/disk/by-id/virtio-data1";
+    absolute_path(
+        ctx,
+        node,
+        key,
+        "an absolute device path, e.g. /dev/disk/by-id/virtio-data1",
+    )
+}
+
+/// An absolute path; `hint` says what is accepted.
+fn absolute_path(ctx: &mut Ctx, node: &Node, key: &str, hint: &str) -> Option<PathBuf> {
     let text = ctx.text(node, key, hint)?;
     if text.starts_with('/') && !text.contains('\0') && text.len() > 1 {
         Some(PathBuf::from(text))
@@ -208,6 +218,28 @@ fn class(ctx: &mut Ctx, node: &Node) -> Option<Class> {
         ),
         _ => {}
     }
+    // The path only: the secrets themselves never appear in the YAML.
+    let secret_file = f.get("secret_file").and_then(|n| {
+        absolute_path(
+            ctx,
+            n,
+            "secret_file",
+            "the absolute path of a root-only file, e.g. /etc/dmclass/nm.secrets",
+        )
+    });
+    if let (Some(t @ (ClassType::Root | ClassType::Local)), Some(span)) =
+        (class_type, f.key_span("secret_file"))
+    {
+        ctx.err_accepting(
+            span,
+            format!(
+                "`secret_file` is only for shared classes with a netmirror group; {} is {}",
+                f.what,
+                t.as_str()
+            ),
+            "type: shared with a netmirror group, or no `secret_file`",
+        );
+    }
     let hot_spare = ctx.boolean(f.get("hot_spare"), "hot_spare", false);
     let disks = ctx
         .list(f.get("disks"), "disks", "a list of disks")
@@ -233,6 +265,7 @@ fn class(ctx: &mut Ctx, node: &Node) -> Option<Class> {
         name: name?.value,
         class_type: class_type.unwrap_or(ClassType::Local),
         nodes,
+        secret_file,
         hot_spare,
         disks,
         groups,

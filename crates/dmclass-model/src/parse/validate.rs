@@ -118,6 +118,18 @@ impl<'a, 'f, 'c> ClassCheck<'a, 'f, 'c> {
         for g in &class.groups {
             self.group_rules(g);
         }
+        let netmirror = class.groups.iter().any(|g| g.kind == GroupKind::Netmirror);
+        if class.secret_file.is_some() && class.class_type == ClassType::Shared && !netmirror {
+            self.ctx.err_accepting(
+                class.span,
+                format!(
+                    "class `{}` has `secret_file` but no netmirror group: the secrets \
+                     authenticate the mirror's network links",
+                    class.name
+                ),
+                "a netmirror group, or no `secret_file`",
+            );
+        }
         let mut devices: HashMap<&Name, Span> = HashMap::new();
         let items = class
             .volumes

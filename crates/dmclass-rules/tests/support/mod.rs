@@ -97,6 +97,7 @@ pub fn class(n: &str, class_type: ClassType, disks: Vec<Disk>) -> Class {
         } else {
             Vec::new()
         },
+        secret_file: None,
         hot_spare: false,
         disks,
         groups: Vec::new(),

@@ -175,6 +175,43 @@ pub fn netmirror_two_nodes_data_on_both() {
         "node2's activate reaches d1 and is refused naming node1",
         Some(&refused),
     );
+    secrets_refused_without_kernel_auth(n2);
+}
+
+/// A class with a secrets file on a kernel whose NVMe target cannot authenticate
+/// (Debian 12's: `CONFIG_NVME_TARGET_AUTH` unset): refused before anything is
+/// exported, the secrets never printed, the NVMe target's configfs unchanged.
+fn secrets_refused_without_kernel_auth(n2: &mut Vm) {
+    // 32-byte keys of 0x11 and 0x22 with their CRC-32 (`nvme gen-dhchap-key`'s form).
+    let k1 = "DHHC-1:00:ERERERERERERERERERERERERERERERERERERERERERHYIEm8:";
+    let k2 = "DHHC-1:00:IiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIGuf2I:";
+    n2.sh(&format!(
+        "umask 077 && printf 'node1 %s\\nnode2 %s\\n' '{k1}' '{k2}' > /etc/sec.secrets"
+    ));
+    let yaml = CONFIG.replace("name: nm", "name: sec").replace(
+        "    disks:\n",
+        "    secret_file: /etc/sec.secrets\n    disks:\n",
+    );
+    put_config(n2, "/tmp/sec.yaml", &yaml);
+    let tree = "cd /sys/kernel/config/nvmet && ls subsystems hosts ports";
+    let before = n2.sh(tree).stdout;
+    let out = dmclass(n2, "apply /tmp/sec.yaml --yes");
+    n2.check(
+        out.status != 0
+            && out.stderr.contains("CONFIG_NVME_TARGET_AUTH")
+            && out.stderr.contains("nothing exported")
+            && !out.stderr.contains(&k1[10..])
+            && !out.stderr.contains(&k2[10..]),
+        "a secrets file on a kernel without NVMe in-band authentication is refused",
+        Some(&out),
+    );
+    let after = n2.sh(tree).stdout;
+    n2.check_eq(
+        "the refused apply left the NVMe target as it was",
+        &before,
+        &after,
+        None,
+    );
 }
 
 /// Reads stay on node1's own disk: node1's table marks node2's leg `write_mostly`,

@@ -57,6 +57,7 @@ pub(super) fn root_class(
         name: Name(name.clone()),
         class_type: ClassType::Root,
         nodes: Vec::new(),
+        secret_file: None,
         hot_spare: false,
         disks: Vec::new(),
         groups: Vec::new(),
