@@ -19,6 +19,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     dmclass_linux::process::default_sigpipe();
+    dmclass_linux::process::default_path();
     let cli = args::Cli::parse();
     output::set_verbosity(cli.verbose, cli.quiet);
     let (level, filter) = match cli.verbose {

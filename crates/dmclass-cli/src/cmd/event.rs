@@ -66,6 +66,7 @@ fn policy(backend: &mut Backend, degraded: bool) -> Result<Policy, CliError> {
     let facts = backend.facts(None)?;
     let mut p = Policy {
         degraded,
+        node: super::lease::node_name(backend).ok(),
         ..Policy::default()
     };
     for c in found_classes(backend)? {
@@ -264,10 +265,18 @@ fn under_class_lease<T>(
         return Ok(None);
     }
     let paths = c.present_paths();
-    let Ok(cl) = super::lease::class_leases(backend, &c.meta, &paths) else {
-        return Ok(None);
+    let cl = match super::lease::class_leases(backend, &c.meta, &paths) {
+        Ok(cl) => cl,
+        Err(e) => {
+            log::info!("class {}: not handled here: {e}", c.meta.name);
+            return Ok(None);
+        }
     };
     if !super::lease::runs_here(backend, &cl) {
+        log::info!(
+            "class {}: not handled here: no volume of it runs on this node",
+            c.meta.name
+        );
         return Ok(None);
     }
     if let Err(e) = super::lease::take(backend, &c.meta, &cl, &[], CLASS_LEASE_WAIT) {
@@ -296,12 +305,17 @@ fn shared_disk_added(
         let (_, disks) = backend.parts();
         header_label(dev, &*disks).map(|l| l.class_uuid)
     }) else {
+        log::debug!("{}: no dmclass label", dev.display());
         return Ok(None);
     };
     let Some(c) = found_classes(backend)?
         .into_iter()
         .find(|c| c.meta.uuid == uuid)
     else {
+        log::info!(
+            "{}: its class {uuid} is not found on the disks",
+            dev.display()
+        );
         return Ok(None);
     };
     let done = under_class_lease(backend, &c, |b| {

@@ -197,11 +197,17 @@ pub(super) fn take(
 pub(super) fn runs_here(backend: &mut Backend, cl: &ClassLeases<'_>) -> bool {
     let (_, client) = backend.lease_parts(cl.host_id.get());
     let ls = cl.lockspace();
-    client.status().is_ok_and(|st| {
-        st.held
+    match client.status() {
+        Ok(st) => st
+            .held
             .iter()
-            .any(|h| h.lockspace == ls && h.resource != dmclass_engine::lease::CLASS_RESOURCE)
-    })
+            .any(|h| h.lockspace == ls && h.resource != dmclass_engine::lease::CLASS_RESOURCE),
+        // Said, not swallowed: a handler that cannot ask does nothing, and must say so.
+        Err(e) => {
+            log::warn!("lockspace {ls}: cannot ask the lock manager who holds what: {e}");
+            false
+        }
+    }
 }
 
 /// Give back `volume`'s lease (`None`: the class lease) if this node holds it.

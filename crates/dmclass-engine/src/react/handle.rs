@@ -82,7 +82,14 @@ fn refuse_label(
         .map_or_else(|| dev.display().to_string(), |d| d.name.clone());
     let reactions = [Reaction::Reject { disk: name, reason }];
     // No disk to write: a rejection records nothing.
-    let carried = carry_out(&class.meta, &reactions, &BTreeMap::new(), kernel, disks)?;
+    let carried = carry_out(
+        &class.meta,
+        &reactions,
+        &BTreeMap::new(),
+        None, // a rejection loads no table
+        kernel,
+        disks,
+    )?;
     Ok(Some(Handled { class, carried }))
 }
 
@@ -163,7 +170,14 @@ pub fn disk_added(
     if !rejected {
         write = with_me; // passed the identity check: it gets the new metadata too
     }
-    let carried = carry_out(&class.meta, &reactions, &write, kernel, disks)?;
+    let carried = carry_out(
+        &class.meta,
+        &reactions,
+        &write,
+        policy.node.as_deref(),
+        kernel,
+        disks,
+    )?;
     Ok(Some(Handled { class, carried }))
 }
 
@@ -190,7 +204,14 @@ pub fn dm_event(
         if reactions.is_empty() {
             continue;
         }
-        let carried = carry_out(&class.meta, &reactions, &write, kernel, disks)?;
+        let carried = carry_out(
+            &class.meta,
+            &reactions,
+            &write,
+            policy.node.as_deref(),
+            kernel,
+            disks,
+        )?;
         out.push(Handled { class, carried });
     }
     Ok(out)

@@ -88,6 +88,10 @@ pub struct Policy {
     /// Every other shared class is left alone (its metadata changes only under its
     /// class lease).
     pub leased_class: Option<uuid::Uuid>,
+    /// This machine's node name (its host name up to the first dot), when it has one:
+    /// a netmirror leg taken back on the partner's disk keeps `write_mostly`
+    /// ([`crate::netmirror::remote_legs`]), as activation loads it.
+    pub node: Option<String>,
 }
 
 /// What a disk's label says (from its private area).

@@ -157,6 +157,7 @@ pub fn carry_out(
     meta: &ClassMeta,
     reactions: &[Reaction],
     paths: &BTreeMap<String, PathBuf>,
+    node: Option<&str>,
     kernel: &mut dyn Kernel,
     disks: &mut dyn Disks,
 ) -> Result<Carried> {
@@ -217,7 +218,7 @@ pub fn carry_out(
                 // only the bitmap's regions onto it.
                 let full = *full || !bitmap_readd_allowed(&next, volume, *leg, paths, &*disks);
                 reattach(
-                    &next, volume, *leg, full, false, paths, &numbers, kernel, disks,
+                    &next, volume, *leg, full, false, paths, &numbers, node, kernel, disks,
                 )?;
                 if full {
                     full_readds.push((volume.clone(), *leg));
@@ -232,7 +233,7 @@ pub fn carry_out(
                 volume, leg, spare, ..
             } => {
                 reattach(
-                    &next, volume, *leg, true, true, paths, &numbers, kernel, disks,
+                    &next, volume, *leg, true, true, paths, &numbers, node, kernel, disks,
                 )?;
                 out.done.push(format!(
                     "class {}: volume {volume} leg {leg} rebuilt onto spare {spare} ({})",
@@ -242,7 +243,7 @@ pub fn carry_out(
             }
             Reaction::SwapBack { volume, leg, spare } => {
                 reattach(
-                    &next, volume, *leg, true, true, paths, &numbers, kernel, disks,
+                    &next, volume, *leg, true, true, paths, &numbers, node, kernel, disks,
                 )?;
                 out.done.push(format!(
                     "class {}: volume {volume} leg {leg} back on its disk (full rebuild); \
@@ -327,6 +328,7 @@ fn reattach(
     fresh: bool,
     paths: &BTreeMap<String, PathBuf>,
     numbers: &BTreeMap<String, DevNum>,
+    node: Option<&str>,
     kernel: &mut dyn Kernel,
     disks: &mut dyn Disks,
 ) -> Result<()> {
@@ -366,6 +368,8 @@ fn reattach(
     let act = Activation {
         rebuild: if full { vec![leg] } else { Vec::new() },
         missing,
+        // As activation loads it: a netmirror's reads stay off the network.
+        write_mostly: crate::netmirror::remote_legs(meta, v, node),
         ..Activation::default()
     };
     let mut specs = volume_devices(&meta.name, meta.uuid, v, &act)?;

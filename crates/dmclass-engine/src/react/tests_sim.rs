@@ -551,3 +551,55 @@ fn a_shared_class_reacts_only_under_its_class_lease() {
         h.carried
     );
 }
+
+#[test]
+fn a_netmirror_leg_rebuilt_on_the_partners_disk_stays_write_mostly() {
+    let mut w = setup(false);
+    // d2 lies on node2: seen from node1 its leg is the remote one.
+    let mut m = meta(&w);
+    m.disks[0].node = Some("node1".into());
+    m.disks[1].node = Some("node2".into());
+    m.generation += 1;
+    let present: crate::root::undo::Present =
+        w.b.iter()
+            .map(|b| (b.name.clone(), b.path.clone()))
+            .collect();
+    crate::metadata::write_present(&m, &present, &mut w.d).unwrap();
+    let mut model = pattern(5, 4 * MIB as usize);
+    w.k.write_dev(TOP, Bytes(0), &model).unwrap();
+    let p = Policy {
+        node: Some("node1".into()),
+        ..returned()
+    };
+    w.d.remove_disk(path(&w, "d2")).unwrap();
+    scattered_writes(&mut w, 300, &mut model);
+    dm_event(&paths(&w), &mut w.k, &mut w.d, &p).unwrap();
+    w.d.reattach(path(&w, "d2")).unwrap();
+    // Its raid superblock gone (a replaced disk): rebuilt in full, the table reloaded.
+    let rmeta = m.volumes[0].layout.legs[1].rmeta.clone().unwrap();
+    w.d.zero(
+        &path(&w, "d2"),
+        rmeta.offset.to_bytes(),
+        rmeta.len.to_bytes(),
+    )
+    .unwrap();
+    let h = disk_added(&path(&w, "d2"), &paths(&w), &mut w.k, &mut w.d, &p)
+        .unwrap()
+        .unwrap();
+    assert!(
+        h.carried.done.iter().any(|d| d.contains("re-added (full")),
+        "{:?}",
+        h.carried
+    );
+    let raid: Vec<String> =
+        w.k.table("dmclass-data-v1")
+            .unwrap()
+            .into_iter()
+            .map(|l| format!("{} ", l.params))
+            .collect();
+    assert!(
+        raid.iter().any(|l| l.contains(" write_mostly 1 ")),
+        "node1's reloaded table reads the partner's leg only when its own cannot: {raid:?}"
+    );
+    assert_eq!(volume_bytes(&mut w, model.len()), model);
+}

@@ -571,8 +571,9 @@ pub fn shared_snapshot_on_owner_only() {
 /// A leg of a shared class fails on the node that runs the volume (node1 loses its
 /// path to shared2: QMP `device_del` on node1 only). node1's monitor records it
 /// INVALID under the class lease — node2 reads the record from the disks —
-/// and when the disk is back on node1, `dmclass event add` (udev's handler, run by
-/// hand here) takes it back the same way and resyncs it; the data written meanwhile is on both legs (checksums).
+/// and when the disk is back on node1, udev's handler (`dmclass event add`) takes it
+/// back by itself, the same way, and resyncs it; the data written meanwhile is on both
+/// legs (checksums).
 pub fn shared_leg_failure_recorded_under_lease() {
     let Some((mut n1, mut n2)) = bed("shared_leg") else {
         return;
@@ -609,16 +610,10 @@ pub fn shared_leg_failure_recorded_under_lease() {
     );
     n1.plug("shared2")
         .unwrap_or_else(|e| n1.fail(&format!("plug shared2: {e}"), None));
-    // What udev's rule runs for the returning disk, run again by hand once udev has
-    // settled (a no-op when udev's run took the disk back): in this VM the udev-run
-    // handler did not always take it back (not diagnosed yet: it logs nowhere here;
-    // docs/shared-class.md lists it as open).
-    n1.sh("udevadm settle --timeout=30; for i in $(seq 50); do [ -e /dev/disk/by-id/virtio-shared2 ] && break; sleep 0.2; done");
-    let added = dmclass_ok(
-        &mut n1,
-        "event add $(readlink -f /dev/disk/by-id/virtio-shared2)",
-    );
-    eprintln!("node1: event add: {}", added.stdout.trim());
+    // udev's rule runs `dmclass event add` for the returning disk: it takes the leg
+    // back under the class lease, with no command here. (It once did nothing: udev
+    // runs a program without PATH, so `sanlock` was not found and the handler saw no
+    // lease held here; dmclass now sets a PATH of its own when it has none.)
     let v = poll_volume(
         &mut n1,
         "acc",
