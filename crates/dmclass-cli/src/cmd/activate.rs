@@ -61,7 +61,7 @@ fn scan_waiting(args: &ActivateArgs, backend: &mut Backend) -> Result<Vec<ClassO
                     waited.as_secs_f64(),
                     missing.join(", ")
                 );
-            } else if !waited.is_zero() && waited >= Duration::from_millis(100) {
+            } else if missing.is_empty() && waited >= Duration::from_millis(100) {
                 eprintln!(
                     "dmclass: every disk present after {:.1} s",
                     waited.as_secs_f64()

@@ -130,6 +130,14 @@ pub fn plan(class: &ClassOnDisks, disks: &dyn Disks) -> Result<ForcePlan> {
         .collect();
     if let Some(line) = crate::plan::lease_area::relocate(&mut m, &here)? {
         lines.push(line);
+        // The old lockspace still works for a node that reaches its disk: the new one
+        // excludes nobody there.
+        lines.push(
+            "leases: only when no other node runs the class (stopped or fenced): a node \
+             that still reaches the old lease disk keeps the old lockspace and could run \
+             the same volumes at the same time"
+                .into(),
+        );
     }
     m.generation = meta.generation.saturating_add(1);
     lines.push(format!(

@@ -488,7 +488,8 @@ fn concurrent_changes(n1: &mut Vm, n2: &mut Vm) {
 /// node1 runs vol1 and loses the lease disk (d1 hot-unplugged: its host lease can no
 /// longer be renewed, while vol1 could go on writing to d2's leg): sanlock ends vol1's
 /// holder, which fences vol1 (every table `error`) before the lease can pass to
-/// another node; a write then fails. Time to fence printed.
+/// another node; a write then fails. Time to fence printed. Then the lease disk is
+/// lost for good: `activate --force` moves the lease area to d2 and runs vol1 again.
 pub fn shared_lease_loss_fences() {
     let Some(mut n1) = boot_or_skip(node("shared_loss", 1, None)) else {
         return;
@@ -497,7 +498,7 @@ pub fn shared_lease_loss_fences() {
     put_config(&mut n1, "/tmp/acc.yaml", CONFIG);
     dmclass_ok(&mut n1, "apply /tmp/acc.yaml --yes");
     let vol = vol_path("acc", "vol1");
-    write_random(&mut n1, &vol, 4, "acc");
+    let sum = write_random(&mut n1, &vol, 4, "acc");
     let top = crate::common::dmclass::dm_name("acc", "vol1");
     if let Err(e) = n1.unplug("shared1") {
         n1.fail(&format!("unplug the lease disk: {e}"), None);
@@ -527,7 +528,54 @@ pub fn shared_lease_loss_fences() {
         "a write to the fenced volume fails",
         Some(&write),
     );
+    restart_without_the_lease_disk(&mut n1, &sum);
     drop(n1);
+}
+
+/// After the lease disk is lost for good (no node reaches it): the admin stops the
+/// fenced class and starts it with `activate --force`, which moves the lease area to
+/// a disk that is there (written before any lease is taken) and runs vol1 from the
+/// other leg, with every write synced before the loss (checksum).
+fn restart_without_the_lease_disk(n1: &mut Vm, sum: &str) {
+    // The devices go; the leases cannot be given back (their disk is gone): exit 1.
+    let down = dmclass(n1, "deactivate acc");
+    n1.check(
+        down.stdout.contains("class acc: stopped")
+            && down.stderr.contains("the lease disk d1 is not present"),
+        "deactivate stops the fenced class and says the lease disk is gone",
+        Some(&down),
+    );
+    let t = Instant::now();
+    let forced = dmclass(n1, "activate --force --yes acc --wait-lease 300");
+    eprintln!(
+        "node1: activate --force without the lease disk: exit {} in {:.1} s\n{}{}",
+        forced.status,
+        t.elapsed().as_secs_f64(),
+        forced.stdout,
+        forced.stderr
+    );
+    n1.check(
+        forced.status == 0
+            && forced
+                .stderr
+                .contains("lease area: moved from disk d1 (not here) to disk d2")
+            && forced.stdout.contains("1 started"),
+        "activate --force moves the lease area to a disk that is there and starts vol1",
+        Some(&forced),
+    );
+    let read = read_sum(n1, &vol_path("acc", "vol1"), 4);
+    n1.check_eq(
+        "vol1 holds what was synced before the lease disk was lost",
+        sum,
+        &read,
+        None,
+    );
+    let st = dmclass_ok(n1, "status acc");
+    n1.check(
+        st.stdout.contains("lease held here"),
+        "vol1's lease is held here, in the moved lease area",
+        Some(&st),
+    );
 }
 
 /// Snapshots of a shared volume are made on the node that runs it: node1 (the holder)
