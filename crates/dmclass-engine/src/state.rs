@@ -96,6 +96,12 @@ pub struct VolumeStatus {
     /// which reads the legs' superblocks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_lock: Option<String>,
+    /// A running netmirror volume whose leg on the partner's disk is out (the link or
+    /// the partner down): what it waits for, naming the partner
+    /// ([`crate::netmirror::partner_wait`]); absent otherwise. Filled by the shell,
+    /// which knows the node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partner_wait: Option<String>,
     /// The top device has a live table (not in JSON: `state` says it for people;
     /// the monitor needs it to tell a failed leg from a stopped volume).
     #[serde(skip)]
@@ -319,6 +325,7 @@ fn volume(
         copy_rate: v.copy_rate.map(|r| r.0),
         slices,
         start_lock: None,
+        partner_wait: None,
         live,
     })
 }
@@ -416,7 +423,7 @@ pub fn render(classes: &[ClassStatus]) -> String {
             if let Some(r) = v.copy_rate {
                 t.note(format!("copy rate {}/s per disk", dmclass_model::Bytes(r)));
             }
-            if let Some(why) = &v.start_lock {
+            for why in [&v.start_lock, &v.partner_wait].into_iter().flatten() {
                 t.note(why.clone());
             }
         }

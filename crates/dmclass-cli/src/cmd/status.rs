@@ -50,6 +50,11 @@ fn collect_status(backend: &mut Backend, only: Option<&str>) -> Result<Vec<Class
                     v.start_lock = Some(why);
                 }
             }
+            let node = super::lease::node_name(backend).ok();
+            for v in &mut st.volumes {
+                v.partner_wait =
+                    dmclass_engine::netmirror::partner_wait(&c.meta, v, node.as_deref());
+            }
         }
         if c.meta.class_type == dmclass_engine::metadata::ClassTypeMeta::Root {
             st.boot_environment = super::bootenv::running_env(backend, c);

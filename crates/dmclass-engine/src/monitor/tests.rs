@@ -292,6 +292,7 @@ fn view_from_status_uses_recorded_legs_roles_and_ids() {
                 sync_percent: Some(100.0),
                 copy_rate: None,
                 start_lock: None,
+                partner_wait: None,
                 slices: v
                     .layout
                     .legs

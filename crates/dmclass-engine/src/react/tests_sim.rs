@@ -67,6 +67,23 @@ fn meta(w: &W) -> crate::metadata::ClassMeta {
         .meta
 }
 
+/// The class description changed by `f` and written as the next generation to every
+/// disk; returns it.
+fn rewrite(
+    w: &mut W,
+    f: impl FnOnce(&mut crate::metadata::ClassMeta),
+) -> crate::metadata::ClassMeta {
+    let mut m = meta(w);
+    f(&mut m);
+    m.generation += 1;
+    let present: crate::root::undo::Present =
+        w.b.iter()
+            .map(|b| (b.name.clone(), b.path.clone()))
+            .collect();
+    crate::metadata::write_present(&m, &present, &mut w.d).unwrap();
+    m
+}
+
 fn pattern(seed: u64, len: usize) -> Vec<u8> {
     (0..len)
         .map(|i| u8::try_from((seed * 31 + i as u64 / 512) % 251).unwrap())
@@ -474,14 +491,9 @@ fn half_built_leg_recorded_failed_is_rebuilt_in_full() {
 fn a_readded_leg_keeps_a_root_class_copy_yielding_its_links() {
     use crate::io::Visibility;
     let mut w = setup(false);
-    let mut m = meta(&w);
-    m.class_type = crate::metadata::ClassTypeMeta::Root;
-    m.generation += 1;
-    let present: crate::root::undo::Present =
-        w.b.iter()
-            .map(|b| (b.name.clone(), b.path.clone()))
-            .collect();
-    crate::metadata::write_present(&m, &present, &mut w.d).unwrap();
+    rewrite(&mut w, |m| {
+        m.class_type = crate::metadata::ClassTypeMeta::Root;
+    });
     let mut model = pattern(2, 4 * MIB as usize);
     w.k.write_dev(TOP, Bytes(0), &model).unwrap();
     let p = returned();
@@ -556,15 +568,10 @@ fn a_shared_class_reacts_only_under_its_class_lease() {
 fn a_netmirror_leg_rebuilt_on_the_partners_disk_stays_write_mostly() {
     let mut w = setup(false);
     // d2 lies on node2: seen from node1 its leg is the remote one.
-    let mut m = meta(&w);
-    m.disks[0].node = Some("node1".into());
-    m.disks[1].node = Some("node2".into());
-    m.generation += 1;
-    let present: crate::root::undo::Present =
-        w.b.iter()
-            .map(|b| (b.name.clone(), b.path.clone()))
-            .collect();
-    crate::metadata::write_present(&m, &present, &mut w.d).unwrap();
+    let m = rewrite(&mut w, |m| {
+        m.disks[0].node = Some("node1".into());
+        m.disks[1].node = Some("node2".into());
+    });
     let mut model = pattern(5, 4 * MIB as usize);
     w.k.write_dev(TOP, Bytes(0), &model).unwrap();
     let p = Policy {
@@ -573,7 +580,29 @@ fn a_netmirror_leg_rebuilt_on_the_partners_disk_stays_write_mostly() {
     };
     w.d.remove_disk(path(&w, "d2")).unwrap();
     scattered_writes(&mut w, 300, &mut model);
+    // `status` on node1 says what the volume waits for; node2's view (its own leg is
+    // the one out) waits for nothing from a partner.
+    let wait = |w: &W, node| {
+        let classes = group_classes(&scan(&paths(w), &w.d).found);
+        let c = &classes[0];
+        let v = &class_status(&c.meta, &c.present, &w.k).unwrap().volumes[0];
+        crate::netmirror::partner_wait(&c.meta, v, node)
+    };
+    let on1 = wait(&w, Some("node1")).unwrap_or_default();
+    assert!(
+        on1.contains("leg 1 on disk d2 of node2 is out") && on1.contains("by itself"),
+        "{on1}"
+    );
+    assert_eq!(wait(&w, Some("node2")), None);
+    assert_eq!(wait(&w, None), None);
+    // Recorded as departed (as a forced start records the partner's disk): it waits
+    // for the next activation instead.
     dm_event(&paths(&w), &mut w.k, &mut w.d, &p).unwrap();
+    let on1 = wait(&w, Some("node1")).unwrap_or_default();
+    assert!(
+        on1.contains("recorded stale") && on1.contains("activate data"),
+        "{on1}"
+    );
     w.d.reattach(path(&w, "d2")).unwrap();
     // Its raid superblock gone (a replaced disk): rebuilt in full, the table reloaded.
     let rmeta = m.volumes[0].layout.legs[1].rmeta.clone().unwrap();
@@ -600,6 +629,11 @@ fn a_netmirror_leg_rebuilt_on_the_partners_disk_stays_write_mostly() {
     assert!(
         raid.iter().any(|l| l.contains(" write_mostly 1 ")),
         "node1's reloaded table reads the partner's leg only when its own cannot: {raid:?}"
+    );
+    assert_eq!(
+        wait(&w, Some("node1")),
+        None,
+        "nothing waits once the leg is back"
     );
     assert_eq!(volume_bytes(&mut w, model.len()), model);
 }

@@ -397,6 +397,13 @@ pub fn netmirror_link_cut_incremental_resync() {
         "the remote leg is dropped within 90 s (fast_io_fail_tmo 15 s + the 30 s I/O timeout)",
         None,
     );
+    // `status` says what vol1 waits for.
+    let st = dmclass_ok(n1, "status nm --json").stdout;
+    n1.check(
+        st.contains("\"partner_wait\"") && st.contains("leg 1 on disk d2 of node2 is out"),
+        "status says vol1's leg waits for node2",
+        None,
+    );
     let before = n2
         .blockstats("nm2")
         .ok()
@@ -794,6 +801,13 @@ pub fn netmirror_failover() {
         "node2: node1's disk taken back and resynced in {:.1} s: {}",
         t.elapsed().as_secs_f64(),
         back.stdout.trim()
+    );
+    // The table reloaded for the rebuild keeps node2's reads on its own disk.
+    let table = n2.sh("dmsetup table dmclass-nm-vol1").stdout;
+    n2.check(
+        table.contains(" write_mostly 0 "),
+        &format!("node2's table marks node1's leg write_mostly after the take-back: {table}"),
+        None,
     );
     let sum = read_sum(n2, &vol, VOL_MIB);
     n2.check_eq("vol1 holds node2's writes", &after, &sum, None);
