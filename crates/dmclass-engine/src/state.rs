@@ -98,7 +98,7 @@ pub struct VolumeStatus {
     pub start_lock: Option<String>,
     /// A running netmirror volume whose leg on the partner's disk is out (the link or
     /// the partner down): what it waits for, naming the partner
-    /// ([`crate::netmirror::partner_wait`]); absent otherwise. Filled by the shell,
+    /// ([`partner_wait`]); absent otherwise. Filled by the shell,
     /// which knows the node.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partner_wait: Option<String>,
@@ -106,6 +106,49 @@ pub struct VolumeStatus {
     /// the monitor needs it to tell a failed leg from a stopped volume).
     #[serde(skip)]
     pub live: bool,
+}
+
+/// Why running volume `vol` of netmirror class `meta` waits for the partner, seen from
+/// node `node`: a leg on the partner's disk is out (`INVALID`) while the volume runs
+/// here. The leg comes back by itself when the partner's disk answers again (the
+/// connection reconnects, or the partner's `activate` exports it again), copying only
+/// what its write-intent bitmap marked. `None` when nothing waits.
+pub fn partner_wait(
+    meta: &crate::metadata::ClassMeta,
+    vol: &VolumeStatus,
+    node: Option<&str>,
+) -> Option<String> {
+    let node = node?;
+    if !vol.live {
+        return None;
+    }
+    let out: Vec<String> = vol
+        .slices
+        .iter()
+        .filter(|s| s.state == crate::layout::SliceState::Invalid)
+        .filter_map(|s| {
+            let d = meta.disk(&s.disk)?;
+            let partner = d.node.as_deref().filter(|n| *n != node)?;
+            // Recorded stale (a forced start): no bitmap knows what it missed.
+            let stale = meta.departed.iter().any(|x| x.disk == d.name);
+            Some(if stale {
+                format!(
+                    "leg {} on disk {} of {partner} is recorded stale; the next `dmclass \
+                     activate {}` here takes it back once {partner}'s disk is reachable \
+                     (a full copy)",
+                    s.leg, d.name, meta.name
+                )
+            } else {
+                format!(
+                    "leg {} on disk {} of {partner} is out (the mirror network or {partner} \
+                     is down); it comes back by itself when {partner}'s disk answers again, \
+                     copying only what was written meanwhile",
+                    s.leg, d.name
+                )
+            })
+        })
+        .collect();
+    (!out.is_empty()).then(|| out.join("; "))
 }
 
 /// One class.

@@ -52,8 +52,7 @@ fn collect_status(backend: &mut Backend, only: Option<&str>) -> Result<Vec<Class
             }
             let node = super::lease::node_name(backend).ok();
             for v in &mut st.volumes {
-                v.partner_wait =
-                    dmclass_engine::netmirror::partner_wait(&c.meta, v, node.as_deref());
+                v.partner_wait = dmclass_engine::state::partner_wait(&c.meta, v, node.as_deref());
             }
         }
         if c.meta.class_type == dmclass_engine::metadata::ClassTypeMeta::Root {

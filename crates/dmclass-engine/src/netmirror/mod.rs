@@ -49,49 +49,6 @@ pub fn remote_legs(meta: &ClassMeta, vol: &VolumeMeta, node: Option<&str>) -> Ve
     remote
 }
 
-/// Why running volume `vol` of netmirror class `meta` waits for the partner, seen from
-/// node `node`: a leg on the partner's disk is out (`INVALID`) while the volume runs
-/// here. The leg comes back by itself when the partner's disk answers again (the
-/// connection reconnects, or the partner's `activate` exports it again), copying only
-/// what its write-intent bitmap marked. `None` when nothing waits.
-pub fn partner_wait(
-    meta: &ClassMeta,
-    vol: &crate::state::VolumeStatus,
-    node: Option<&str>,
-) -> Option<String> {
-    let node = node?;
-    if !vol.live {
-        return None;
-    }
-    let out: Vec<String> = vol
-        .slices
-        .iter()
-        .filter(|s| s.state == crate::layout::SliceState::Invalid)
-        .filter_map(|s| {
-            let d = meta.disk(&s.disk)?;
-            let partner = d.node.as_deref().filter(|n| *n != node)?;
-            // Recorded stale (a forced start): no bitmap knows what it missed.
-            let stale = meta.departed.iter().any(|x| x.disk == d.name);
-            Some(if stale {
-                format!(
-                    "leg {} on disk {} of {partner} is recorded stale; the next `dmclass \
-                     activate {}` here takes it back once {partner}'s disk is reachable \
-                     (a full copy)",
-                    s.leg, d.name, meta.name
-                )
-            } else {
-                format!(
-                    "leg {} on disk {} of {partner} is out (the mirror network or {partner} \
-                     is down); it comes back by itself when {partner}'s disk answers again, \
-                     copying only what was written meanwhile",
-                    s.leg, d.name
-                )
-            })
-        })
-        .collect();
-    (!out.is_empty()).then(|| out.join("; "))
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

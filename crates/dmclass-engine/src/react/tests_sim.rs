@@ -586,7 +586,7 @@ fn a_netmirror_leg_rebuilt_on_the_partners_disk_stays_write_mostly() {
         let classes = group_classes(&scan(&paths(w), &w.d).found);
         let c = &classes[0];
         let v = &class_status(&c.meta, &c.present, &w.k).unwrap().volumes[0];
-        crate::netmirror::partner_wait(&c.meta, v, node)
+        crate::state::partner_wait(&c.meta, v, node)
     };
     let on1 = wait(&w, Some("node1")).unwrap_or_default();
     assert!(
