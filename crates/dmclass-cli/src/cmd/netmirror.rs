@@ -87,10 +87,12 @@ fn meta_links(
             "its recorded nodes, host ids or addresses do not fit together; not connected",
         )
     })?;
-    let secrets = match (&meta.secret_file, with_secrets) {
-        (Some(f), true) => secrets(&meta.name, Some(Path::new(f)), &nodes)?,
-        _ => None,
-    };
+    let file = meta
+        .secret_file
+        .as_deref()
+        .filter(|_| with_secrets)
+        .map(Path::new);
+    let secrets = secrets(&meta.name, file, &nodes)?;
     let mut out = Vec::new();
     for g in meta
         .groups

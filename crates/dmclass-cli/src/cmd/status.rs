@@ -39,6 +39,8 @@ fn collect_status(backend: &mut Backend, only: Option<&str>) -> Result<Vec<Class
         out.push(state::class_on_disks_status(c, &*kernel)?);
     }
     // Shared classes: who holds what, from the lock manager and the lease area.
+    // This machine's node name, read once (netmirror classes only).
+    let mut node: Option<Option<String>> = None;
     for (st, c) in out.iter_mut().zip(&chosen) {
         if super::lease::is_shared(&c.meta) {
             st.leases = Some(super::lease::status(backend, c));
@@ -50,7 +52,7 @@ fn collect_status(backend: &mut Backend, only: Option<&str>) -> Result<Vec<Class
                     v.start_lock = Some(why);
                 }
             }
-            let node = super::lease::node_name(backend).ok();
+            let node = node.get_or_insert_with(|| super::lease::node_name(backend).ok());
             for v in &mut st.volumes {
                 v.partner_wait = dmclass_engine::state::partner_wait(&c.meta, v, node.as_deref());
             }
