@@ -20,6 +20,7 @@
 mod agent;
 mod bootdisk;
 mod chan;
+mod cpu;
 mod error;
 mod image;
 mod qemu;
@@ -30,6 +31,7 @@ mod spec;
 mod vm;
 
 pub use agent::Output;
+pub use cpu::{take_qemu_cpu_time, HostTicks};
 pub use error::VmError;
 pub use image::{
     dmclass_binary, ensure_image, skip_requested, vm_dir, workspace_root, ImagePaths,

@@ -528,6 +528,7 @@ impl Vm {
         self.agent = None;
         self.qmp = None;
         if let Some(mut child) = self.child.take() {
+            crate::cpu::record(child.id());
             let _ = child.kill();
             child
                 .wait()

@@ -6,7 +6,10 @@
 //! A TCG guest keeps a core busy, so a scenario holds one of [`cpu_slots`] while it
 //! runs — except the few in [`WAITING`], which spend most of their time waiting for
 //! sanlock's lease timers with idle guests: they run on an extra test thread beside
-//! the busy ones instead of keeping a core idle.
+//! the busy ones instead of keeping a core idle. Other scenarios idle for shorter
+//! spells (lockspace joins, link timeouts): when the host has idled by most of a core
+//! for a while, one more starts ([`schedule`]). The end of the run prints every
+//! scenario's time and the CPU time its guests used.
 //!
 //! Run all: `make vm-test`. Run one: `make vm-test-one SCENARIO=<name>` (a substring
 //! of the name, as `cargo test` filters). The usual test options work after `--`:
@@ -29,10 +32,11 @@ mod redundancy;
 mod root;
 mod root_life;
 mod root_snapshot;
+mod schedule;
 mod shared;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// `module::function` pairs in the order they start: longest first (measured in CI
@@ -109,40 +113,10 @@ const WAITING: &[&str] = &[
     "shared_lease_loss_fences",
 ];
 
-/// How many busy VM scenarios run at once: one per core.
+/// How many busy VM scenarios run at once: one per core (more while the host idles,
+/// [`schedule`]).
 fn cpu_slots() -> usize {
     std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
-}
-
-/// A counting semaphore: the free CPU slots.
-struct Slots {
-    free: Mutex<usize>,
-    freed: Condvar,
-}
-
-impl Slots {
-    fn take(&self) {
-        let mut free = self
-            .free
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        while *free == 0 {
-            free = self
-                .freed
-                .wait(free)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-        }
-        *free -= 1;
-    }
-
-    fn give(&self) {
-        let mut free = self
-            .free
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *free += 1;
-        self.freed.notify_one();
-    }
 }
 
 /// Turns a panic message (the scenarios fail by panicking) into the harness's failure.
@@ -158,34 +132,38 @@ fn main() {
     let mut args = Arguments::from_args();
     let cpus = cpu_slots();
     // `--test-threads N` given: N scenarios at once, waiting ones included.
-    let slots = Arc::new(Slots {
-        free: Mutex::new(if args.test_threads.is_some() {
+    let gate = Arc::new(schedule::Gate::new(
+        if args.test_threads.is_some() {
             usize::MAX
         } else {
             cpus
-        }),
-        freed: Condvar::new(),
-    });
-    args.test_threads.get_or_insert(cpus + 1);
-    let times: Arc<Mutex<Vec<(String, Duration, bool)>>> = Arc::default();
+        },
+        cpus,
+    ));
+    // the busy ones, the extra one on an idle host, and the waiting ones beside them
+    args.test_threads.get_or_insert(cpus + schedule::EXTRA + 1);
+    let times: Arc<Mutex<Vec<Time>>> = Arc::default();
     let trials = all()
         .into_iter()
-        .map(|(module, name, run)| {
+        .enumerate()
+        .map(|(order, (module, name, run))| {
             let times = Arc::clone(&times);
-            let slots = Arc::clone(&slots);
+            let gate = Arc::clone(&gate);
             let busy = !WAITING.contains(&name);
             Trial::test(name, move || {
-                if busy {
-                    slots.take();
-                }
+                let pass = busy.then(|| gate.enter(order));
+                let _ = dmclass_vmtest::take_qemu_cpu_time();
                 let t0 = Instant::now();
                 let r = std::panic::catch_unwind(run);
                 let took = t0.elapsed();
-                if busy {
-                    slots.give();
-                }
+                drop(pass);
                 if let Ok(mut t) = times.lock() {
-                    t.push((format!("{module}::{name}"), took, r.is_ok()));
+                    t.push(Time {
+                        name: format!("{module}::{name}"),
+                        took,
+                        cpu: dmclass_vmtest::take_qemu_cpu_time(),
+                        ok: r.is_ok(),
+                    });
                 }
                 r.map_err(|p| Failed::from(message(p.as_ref())))
             })
@@ -194,29 +172,53 @@ fn main() {
         .collect();
     let t0 = Instant::now();
     let conclusion = libtest_mimic::run(&args, trials);
-    print_times(&times, t0.elapsed());
+    print_times(&times, t0.elapsed(), cpus, gate.extra_starts());
     conclusion.exit();
 }
 
-/// The tier's per-scenario times, longest first, and their sum against the wall time.
-fn print_times(times: &Mutex<Vec<(String, Duration, bool)>>, wall: Duration) {
+/// One scenario's run.
+struct Time {
+    name: String,
+    took: Duration,
+    /// CPU time of its QEMU processes.
+    cpu: Duration,
+    ok: bool,
+}
+
+/// The tier's per-scenario times, longest first, with the CPU time their guests used;
+/// their sums against the wall time. All the guests' CPU time over the cores is the
+/// least wall time any schedule could reach.
+fn print_times(times: &Mutex<Vec<Time>>, wall: Duration, cores: usize, extra: usize) {
     let Ok(mut times) = times.lock() else {
         return;
     };
     if times.is_empty() {
         return;
     }
-    times.sort_by_key(|t| std::cmp::Reverse(t.1));
-    let sum: Duration = times.iter().map(|t| t.1).sum();
-    println!("\nVM scenario times (longest first):");
-    for (name, took, ok) in times.iter() {
-        let mark = if *ok { "ok    " } else { "FAILED" };
-        println!("  {:>7.1} s  {mark}  {name}", took.as_secs_f64());
+    times.sort_by_key(|t| std::cmp::Reverse(t.took));
+    let sum: Duration = times.iter().map(|t| t.took).sum();
+    let cpu: Duration = times.iter().map(|t| t.cpu).sum();
+    println!("\nVM scenario times (longest first; CPU: what its QEMUs used):");
+    for t in times.iter() {
+        let mark = if t.ok { "ok    " } else { "FAILED" };
+        println!(
+            "  {:>7.1} s  CPU {:>7.1} s  {mark}  {}",
+            t.took.as_secs_f64(),
+            t.cpu.as_secs_f64(),
+            t.name
+        );
     }
     println!(
-        "  {:>7.1} s  sum of {} scenarios; wall time {:.1} s",
+        "  {:>7.1} s  CPU {:>7.1} s  sum of {} scenarios; wall time {:.1} s",
         sum.as_secs_f64(),
+        cpu.as_secs_f64(),
         times.len(),
         wall.as_secs_f64()
+    );
+    #[allow(clippy::cast_precision_loss)]
+    let floor = cpu.as_secs_f64() / cores as f64;
+    println!(
+        "  guests' CPU over {cores} cores: {floor:.1} s (no schedule is shorter); \
+         {extra} scenario(s) started beside the busy ones while the host idled"
     );
 }
