@@ -27,6 +27,7 @@ mod qemu;
 mod qmp;
 mod report;
 mod resume;
+pub mod schedule;
 mod spec;
 mod vm;
 

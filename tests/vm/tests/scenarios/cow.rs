@@ -398,7 +398,7 @@ pub fn cow_snapshot_refused_in_other_guest() {
     let guest_sums = |vm: &mut Vm| {
         vm.sh(&format!(
             "set -e -o pipefail; sync
-             for d in {a} {b}; do dd if=$d bs=1M iflag=direct 2>/dev/null | sha256sum; done"
+             for d in {a} {b}; do dd if=$d bs=1M iflag=direct 2>/dev/null | dmclass-vm-sum; done"
         ))
         .stdout
     };

@@ -9,7 +9,7 @@ use crate::common::dmclass::{
     check_and_apply, class_generation, class_yaml, disk_by_path, disk_states, dm_name, dm_table,
     dmclass, dmclass_ok, mirror_class, put_config, raid_health, read_sum, rimage_name,
     single_target, status, vol_path, volume_status, wait_synced, warns_degraded, write_random,
-    VolumeStatus,
+    VolumeStatus, SUM_LEN,
 };
 use crate::common::{by_id, wait_exists, wait_gone, MIB};
 use dmclass_model::{Bytes, Sectors};
@@ -317,35 +317,38 @@ const ROUNDS: usize = 10;
 /// Rounds of concurrent reads before giving up on raid1 sending one to leg 1.
 const READ_ATTEMPTS: usize = 6;
 
-/// Writes `mib` MiB of random data to `dev`; returns the sha256 of all of it and of
+/// Writes `mib` MiB of random data to `dev`; returns the checksum of all of it and of
 /// MiB `at` alone.
 fn write_random_region(vm: &mut Vm, dev: &str, mib: u64, at: u64) -> (String, String) {
     let out = vm.sh(&format!(
         "set -e; {w}
          dmclass-vm-random {mib} >/tmp/r.pat
          dd if=/tmp/r.pat of={dev} bs=1M oflag=direct conv=fsync 2>/dev/null
-         sha256sum /tmp/r.pat | cut -d' ' -f1
-         dd if=/tmp/r.pat bs=1M skip={at} count=1 2>/dev/null | sha256sum | cut -d' ' -f1
+         dmclass-vm-sum </tmp/r.pat
+         dd if=/tmp/r.pat bs=1M skip={at} count=1 2>/dev/null | dmclass-vm-sum
          rm -f /tmp/r.pat",
         w = wait_exists(dev)
     ));
     let sums: Vec<String> = out.stdout.lines().map(|l| l.trim().to_owned()).collect();
-    let ok = sums.len() >= 2 && sums.iter().rev().take(2).all(|s| s.len() == 64);
-    vm.check(ok, "sha256 of the written data and of one MiB", Some(&out));
+    let ok = sums.len() >= 2 && sums.iter().rev().take(2).all(|s| s.len() == SUM_LEN);
+    vm.check(
+        ok,
+        "checksums of the written data and of one MiB",
+        Some(&out),
+    );
     let n = sums.len();
     (sums[n - 2].clone(), sums[n - 1].clone())
 }
 
 /// `READERS` concurrent loops, each reading MiB `at` of `dev` `ROUNDS` times with one
-/// 1 MiB direct read: one sha256 per read on stdout. raid1 keeps sequential reads on
+/// 1 MiB direct read: one checksum per read on stdout. raid1 keeps sequential reads on
 /// the leg that served the previous one, so each read starts at the same sector and
 /// is a fresh choice; with the other leg busy, raid1 sends it to the idle leg.
 fn concurrent_region_reads(vm: &mut Vm, dev: &str, at: u64) -> Output {
     vm.sh(&format!(
         "for r in $(seq {READERS}); do
            ( for j in $(seq {ROUNDS}); do
-               dd if={dev} bs=1M skip={at} count=1 iflag=direct 2>/dev/null \
-                 | sha256sum | cut -d' ' -f1
+               dd if={dev} bs=1M skip={at} count=1 iflag=direct 2>/dev/null | dmclass-vm-sum
              done >/tmp/rd.$r ) &
          done; wait; cat /tmp/rd.*; rm -f /tmp/rd.*"
     ))

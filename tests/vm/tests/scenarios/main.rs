@@ -8,7 +8,7 @@
 //! sanlock's lease timers with idle guests: they run on an extra test thread beside
 //! the busy ones instead of keeping a core idle. Other scenarios idle for shorter
 //! spells (lockspace joins, link timeouts): when the host has idled by most of a core
-//! for a while, one more starts ([`schedule`]). The end of the run prints every
+//! for a while, one more starts ([`dmclass_vmtest::schedule`]). The end of the run prints every
 //! scenario's time and the CPU time its guests used.
 //!
 //! Run all: `make vm-test`. Run one: `make vm-test-one SCENARIO=<name>` (a substring
@@ -32,7 +32,6 @@ mod redundancy;
 mod root;
 mod root_life;
 mod root_snapshot;
-mod schedule;
 mod shared;
 
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -114,7 +113,7 @@ const WAITING: &[&str] = &[
 ];
 
 /// How many busy VM scenarios run at once: one per core (more while the host idles,
-/// [`schedule`]).
+/// [`dmclass_vmtest::schedule`]).
 fn cpu_slots() -> usize {
     std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
 }
@@ -132,7 +131,7 @@ fn main() {
     let mut args = Arguments::from_args();
     let cpus = cpu_slots();
     // `--test-threads N` given: N scenarios at once, waiting ones included.
-    let gate = Arc::new(schedule::Gate::new(
+    let gate = Arc::new(dmclass_vmtest::schedule::Gate::new(
         if args.test_threads.is_some() {
             usize::MAX
         } else {
@@ -141,7 +140,8 @@ fn main() {
         cpus,
     ));
     // the busy ones, the extra one on an idle host, and the waiting ones beside them
-    args.test_threads.get_or_insert(cpus + schedule::EXTRA + 1);
+    args.test_threads
+        .get_or_insert(cpus + dmclass_vmtest::schedule::EXTRA + 1);
     let times: Arc<Mutex<Vec<Time>>> = Arc::default();
     let trials = all()
         .into_iter()

@@ -6,7 +6,9 @@
 //!
 //! Run: `make vm-test-one SCENARIO=netmirror_`.
 
-use crate::common::dmclass::{dmclass, dmclass_ok, put_config, read_sum, vol_path, write_random};
+use crate::common::dmclass::{
+    dmclass, dmclass_ok, put_config, read_sum, sum_at, vol_path, write_random,
+};
 use crate::common::MIB;
 use crate::shared::start_node;
 use dmclass_model::Bytes;
@@ -68,16 +70,6 @@ fn leg_offset(vm: &mut Vm, vol: &str, dev: &str) -> u64 {
 fn devno(vm: &mut Vm, path: &str) -> String {
     let out = vm.sh(&format!(
         "cat /sys/class/block/$(basename $(readlink -f {path}))/dev"
-    ));
-    out.stdout.trim().to_string()
-}
-
-/// sha256 of `mib` MiB of `path` from sector `offset`, read with O_DIRECT.
-fn sum_at(vm: &mut Vm, path: &str, offset: u64, mib: u64) -> String {
-    let out = vm.sh(&format!(
-        "set -o pipefail; dd if={path} bs=512 skip={offset} count={} iflag=direct 2>/dev/null \
-         | sha256sum | cut -d' ' -f1",
-        mib * MIB / 512
     ));
     out.stdout.trim().to_string()
 }
@@ -575,7 +567,7 @@ fn both_legs_hold_the_volume(n1: &mut Vm, n2: &mut Vm) {
     let vol = vol_path("nm", "vol1");
     let sum = n1
         .sh(&format!(
-            "dd if={vol} bs=1M iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1"
+            "dd if={vol} bs=1M iflag=direct 2>/dev/null | dmclass-vm-sum"
         ))
         .stdout
         .trim()

@@ -1,11 +1,11 @@
-//! When a scenario may start. A TCG guest keeps a host core busy, so as many busy
+//! When a VM scenario may start (the scenarios' harness, `tests/scenarios/main.rs`). A TCG guest keeps a host core busy, so as many busy
 //! scenarios run as the host has cores; but many scenarios spend minutes with idle
 //! guests (a lockspace join, a lease expiring, a link timeout), leaving a core free.
 //! When the host has been idle by most of a core for a while, one more scenario may
 //! start beside them ([`EXTRA`]), so those waits overlap with another scenario's work.
 //! Scenarios start in the list's order (longest first), whichever thread frees up.
 
-use dmclass_vmtest::HostTicks;
+use crate::cpu::HostTicks;
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -21,6 +21,30 @@ const WINDOW: Duration = Duration::from_secs(20);
 /// After any start, how long before an extra one: the started scenario's boot and
 /// preparation must show in the load first.
 const SETTLE: Duration = Duration::from_secs(30);
+
+/// Why a scenario starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// Fewer busy scenarios than slots.
+    FreeCore,
+    /// All slots taken, but the host idles ([`EXTRA`]).
+    IdleHost,
+}
+
+/// With every slot taken: whether one more may start, `running` scenarios running,
+/// the last start `since` ago, the host's idle cores over the last [`WINDOW`]
+/// (asked only when the rest allows a start).
+fn may_start_extra(
+    running: usize,
+    slots: usize,
+    since: Option<Duration>,
+    idle_cores: impl FnOnce() -> Option<f64>,
+) -> Option<Start> {
+    (running < slots.saturating_add(EXTRA)
+        && since.is_none_or(|d| d >= SETTLE)
+        && idle_cores().is_some_and(|c| c >= IDLE_TO_START))
+    .then_some(Start::IdleHost)
+}
 
 /// The admission gate of the busy scenarios.
 pub struct Gate {
@@ -84,13 +108,16 @@ impl Gate {
         loop {
             if s.queue.first() == Some(&order) {
                 let now = Instant::now();
-                let free_core = s.running < self.slots;
-                if free_core
-                    || (s.running < self.slots.saturating_add(EXTRA)
-                        && s.last_start.is_none_or(|t| now - t >= SETTLE)
-                        && self.idle_cores(&mut s, now) >= Some(IDLE_TO_START))
-                {
-                    if !free_core {
+                let start = if s.running < self.slots {
+                    Some(Start::FreeCore)
+                } else {
+                    let since = s.last_start.map(|t| now - t);
+                    may_start_extra(s.running, self.slots, since, || {
+                        self.idle_cores(&mut s, now)
+                    })
+                };
+                if let Some(start) = start {
+                    if start == Start::IdleHost {
                         s.extra_starts += 1;
                     }
                     s.queue.remove(&order);
@@ -129,5 +156,27 @@ impl Gate {
     /// How many scenarios started beyond one per core.
     pub fn extra_starts(&self) -> usize {
         self.lock().extra_starts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_extra_scenario_starts_only_on_an_idle_settled_host() {
+        let long = Some(SETTLE + Duration::from_secs(1));
+        let idle = || Some(1.0);
+        assert_eq!(may_start_extra(2, 2, long, idle), Some(Start::IdleHost));
+        // one extra at most
+        assert_eq!(may_start_extra(2 + EXTRA, 2, long, idle), None);
+        // a scenario started just now: its boot is not in the load yet
+        assert_eq!(
+            may_start_extra(2, 2, Some(Duration::from_secs(5)), idle),
+            None
+        );
+        // busy host, or not yet sampled for a whole window
+        assert_eq!(may_start_extra(2, 2, long, || Some(0.5)), None);
+        assert_eq!(may_start_extra(2, 2, long, || None), None);
     }
 }
