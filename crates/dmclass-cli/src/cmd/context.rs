@@ -11,14 +11,20 @@ use dmclass_engine::plan::{self, Actual, DiskBinding, PlanOptions};
 use dmclass_model::{Class, Config};
 use dmclass_rules::Facts;
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Every class whose metadata is on this machine's disks.
 pub(super) fn found_classes(backend: &mut Backend) -> Result<Vec<ClassOnDisks>, CliError> {
     let facts = backend.facts(None)?;
     let paths: Vec<_> = facts.disks.iter().map(|d| d.devnode.clone()).collect();
+    Ok(found_classes_on(backend, &paths))
+}
+
+/// Every class whose metadata is on `paths` (this machine's disks, probed by the
+/// caller: [`found_classes`] without a second probe).
+pub(super) fn found_classes_on(backend: &mut Backend, paths: &[PathBuf]) -> Vec<ClassOnDisks> {
     let (_, disks) = backend.parts();
-    let scan = assemble::scan(&paths, &*disks);
+    let scan = assemble::scan(paths, &*disks);
     for (path, why) in &scan.damaged {
         eprintln!(
             "warning: {}: dmclass metadata is damaged and was not used: {why}",
@@ -39,7 +45,7 @@ pub(super) fn found_classes(backend: &mut Backend) -> Result<Vec<ClassOnDisks>, 
     for c in &mut classes {
         c.node.clone_from(&node);
     }
-    Ok(classes)
+    classes
 }
 
 fn not_found(name: &str, classes: &[ClassOnDisks]) -> CliError {

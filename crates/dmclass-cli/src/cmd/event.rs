@@ -7,7 +7,7 @@
 //! `dmclass-activate@CLASS.service` (udev kills long RUN programs); without systemd
 //! (the test VM: udevd only) it runs inline — it is the same idempotent activation.
 
-use super::context::found_classes;
+use super::context::found_classes_on;
 use crate::args::event::{EventAction, EventArgs};
 use crate::backend::Backend;
 use crate::error::CliError;
@@ -53,23 +53,25 @@ pub fn event(args: &EventArgs) -> Result<ExitCode, CliError> {
     result
 }
 
-fn all_disks(backend: &Backend) -> Result<Vec<PathBuf>, CliError> {
-    Ok(backend
-        .facts(None)?
-        .disks
-        .iter()
-        .map(|d| d.devnode.clone())
-        .collect())
+/// What an event handler looks at: this machine's disks (probed once), the classes on
+/// them (scanned once) and the reaction policy derived from both. udev runs a handler
+/// per disk event, so every extra probe or scan costs once per disk at boot.
+struct Look {
+    all: Vec<PathBuf>,
+    classes: Vec<ClassOnDisks>,
+    policy: Policy,
 }
 
-fn policy(backend: &mut Backend, degraded: bool) -> Result<Policy, CliError> {
+fn look(backend: &mut Backend, degraded: bool) -> Result<Look, CliError> {
     let facts = backend.facts(None)?;
-    let mut p = Policy {
+    let all: Vec<PathBuf> = facts.disks.iter().map(|d| d.devnode.clone()).collect();
+    let classes = found_classes_on(backend, &all);
+    let mut policy = Policy {
         degraded,
         node: super::lease::node_name(backend).ok(),
         ..Policy::default()
     };
-    for c in found_classes(backend)? {
+    for c in &classes {
         for d in &c.present {
             let ctrl = facts
                 .disks
@@ -77,11 +79,15 @@ fn policy(backend: &mut Backend, degraded: bool) -> Result<Policy, CliError> {
                 .find(|f| f.devnode == d.path)
                 .and_then(|f| f.controller.clone());
             if let Some(ctrl) = ctrl {
-                p.controllers.insert(d.name.clone(), ctrl);
+                policy.controllers.insert(d.name.clone(), ctrl);
             }
         }
     }
-    Ok(p)
+    Ok(Look {
+        all,
+        classes,
+        policy,
+    })
 }
 
 /// Print and log what was done; `to_stdout: false` (the monitor, whose stdout is
@@ -122,8 +128,9 @@ pub(super) fn readd_under_lease(
     class: uuid::Uuid,
     backend: &mut Backend,
 ) -> Result<bool, CliError> {
-    let all = all_disks(backend)?;
-    let mut p = policy(backend, false)?;
+    let Look {
+        all, policy: mut p, ..
+    } = look(backend, false)?;
     p.reappeared = true;
     p.leased_class = Some(class);
     let (kernel, disks) = backend.parts();
@@ -140,15 +147,18 @@ fn event_with(args: &EventArgs, backend: &mut Backend) -> Result<ExitCode, CliEr
             Ok(probe(&args.devnode, &*disks))
         }
         EventAction::Add | EventAction::Change => {
-            let all = all_disks(backend)?;
-            let mut p = policy(backend, args.degraded)?;
+            let Look {
+                all,
+                classes,
+                policy: mut p,
+            } = look(backend, args.degraded)?;
             p.reappeared = matches!(args.action, EventAction::Add);
             let (kernel, disks) = backend.parts();
             let h = match react::disk_added(&args.devnode, &all, kernel, disks, &p)? {
                 Some(h) => h,
                 // A shared class's disk: handled under its class lease, on the node
                 // that runs its volumes; elsewhere nothing (not ours, or not here).
-                None => match shared_disk_added(&args.devnode, &all, &p, backend)? {
+                None => match shared_disk_added(&args.devnode, &all, &classes, &p, backend)? {
                     Some(h) => h,
                     None => return Ok(ExitCode::SUCCESS),
                 },
@@ -231,12 +241,17 @@ fn start_class(c: &ClassOnDisks, degraded: bool, backend: &mut Backend) -> Resul
 /// anything was done. `to_stdout`: as [`report`]. Shared classes whose volumes run
 /// here are handled under their class lease, one at a time.
 pub(super) fn reconcile(backend: &mut Backend, to_stdout: bool) -> Result<bool, CliError> {
-    let all = all_disks(backend)?;
-    let p = policy(backend, false)?;
+    let Look {
+        all,
+        classes,
+        policy: p,
+    } = look(backend, false)?;
     let (kernel, disks) = backend.parts();
     let mut handled = react::dm_event(&all, kernel, disks, &p)?;
-    for c in found_classes(backend)? {
-        let more = under_class_lease(backend, &c, |b| {
+    // Shared classes: the local pass above leaves them alone, so the classes found
+    // before it still describe them.
+    for c in &classes {
+        let more = under_class_lease(backend, c, |b| {
             let mut p = p.clone();
             p.leased_class = Some(c.meta.uuid);
             let (kernel, disks) = b.parts();
@@ -297,6 +312,7 @@ const CLASS_LEASE_WAIT: Duration = Duration::from_secs(10);
 fn shared_disk_added(
     dev: &Path,
     all: &[PathBuf],
+    classes: &[ClassOnDisks],
     p: &Policy,
     backend: &mut Backend,
 ) -> Result<Option<Handled>, CliError> {
@@ -308,17 +324,14 @@ fn shared_disk_added(
         log::debug!("{}: no dmclass label", dev.display());
         return Ok(None);
     };
-    let Some(c) = found_classes(backend)?
-        .into_iter()
-        .find(|c| c.meta.uuid == uuid)
-    else {
+    let Some(c) = classes.iter().find(|c| c.meta.uuid == uuid) else {
         log::info!(
             "{}: its class {uuid} is not found on the disks",
             dev.display()
         );
         return Ok(None);
     };
-    let done = under_class_lease(backend, &c, |b| {
+    let done = under_class_lease(backend, c, |b| {
         let mut p = p.clone();
         p.leased_class = Some(uuid);
         let (kernel, disks) = b.parts();
