@@ -93,7 +93,8 @@ pub fn label_from_area(area: &DecodedArea) -> LabelFacts {
 
 /// The dmclass label (class, disk, UUIDs, generation) on `dev`, if it carries a valid
 /// private area. A disk that is not a member, or whose area does not decode, has none
-/// (the reason is logged; [`area_signature`] still flags a damaged area).
+/// (the reason is logged with `-vv`; [`area_signature`] flags an unreadable or damaged
+/// area).
 pub fn read_label(dev: &Path) -> Option<LabelFacts> {
     match read_device_area(dev) {
         Ok(area) => {
@@ -110,7 +111,8 @@ pub fn read_label(dev: &Path) -> Option<LabelFacts> {
         }
         Err(EngineError::NotMember { .. }) => None,
         Err(e) => {
-            log::warn!("{}: dmclass label not readable: {e}", dev.display());
+            // The class scan reads the area again and reports an unreadable one.
+            log::debug!("{}: dmclass label not readable: {e}", dev.display());
             None
         }
     }

@@ -38,7 +38,9 @@ pub fn probe_signatures(dev: &Path) -> Vec<Signature> {
         Ok(None) => {}
         Err(reason) => {
             let reason = format!("cannot read the dmclass header area: {reason}");
-            log::warn!("{reason}");
+            // The entry carries the reason to whoever reports it (one line, not three
+            // per unreadable disk: probe, label, class scan).
+            log::debug!("{reason}");
             sigs.push(unreadable(reason));
         }
     }

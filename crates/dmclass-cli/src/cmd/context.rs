@@ -27,7 +27,7 @@ pub(super) fn found_classes_on(backend: &mut Backend, paths: &[PathBuf]) -> Vec<
     let scan = assemble::scan(paths, &*disks);
     for (path, why) in &scan.damaged {
         eprintln!(
-            "warning: {}: dmclass metadata is damaged and was not used: {why}",
+            "warning: {}: its dmclass metadata was not used (unreadable or damaged; nothing is written to this disk): {why}",
             path.display()
         );
     }

@@ -11,11 +11,11 @@
 //!
 //! | kind | when (between the two snapshots) | `state` |
 //! |---|---|---|
-//! | `leg_failed` | a slice of a running volume went from `ACTIVE` or `COPY` to `INVALID` | `INVALID` |
+//! | `leg_failed` | a slice of a running volume went from `ACTIVE` or `COPY` to `INVALID` (from `COPY`: the message says the resync was interrupted and how far it had come) | `INVALID` |
 //! | `spare_took_over` | a leg of a running volume moved onto a hot spare disk (after a `leg_failed` for the original disk when the failure was not seen before) | the slice state (`COPY`) |
 //! | `spare_released` | a hot spare went from `ENABLE` (holding a slice) back to `SPARE` | `SPARE` |
 //! | `resync_started` | a slice of a running volume became `COPY` (or a leg is now copied on another disk) | `COPY` |
-//! | `resync_finished` | a slice of a running volume went from `COPY` to `ACTIVE` on the same disks | `ACTIVE` |
+//! | `resync_finished` | a slice of a running volume went from `COPY` (or `INVALID`: its copy ran between two looks) to `ACTIVE` on the same disks | `ACTIVE` |
 //! | `disk_disabled` | a disk went to `DISABLE` (missing, stale, or an untrusted label) | `DISABLE` |
 //! | `disk_readded` | a disk that was `DISABLE` is back and trusted (`ENABLE` or `SPARE`) | the disk state |
 //! | `class_closing` | the class closed (too few readable metadata copies, [`crate::closing`]) | `CLOSED` |
@@ -504,6 +504,16 @@ fn leg_events(
         );
     }
     if !moved && was_running && live(ol.state) && l.state == SliceState::Invalid {
+        // A leg that fails while it is being copied leaves a resync cut short: say
+        // how far it had come when last seen, so the admin knows the copy is not done.
+        let cut = if ol.state == SliceState::Copy {
+            ol.sync_percent.map_or_else(
+                || ", its resync interrupted".to_owned(),
+                |p| format!(", its resync interrupted (last seen {p:.1}% in sync)"),
+            )
+        } else {
+            String::new()
+        };
         e.push(
             EventKind::LegFailed,
             a,
@@ -513,7 +523,7 @@ fn leg_events(
             now,
             Some(was),
             format!(
-                "class {name}: volume {vol} leg {i} failed on disk {}: slice INVALID",
+                "class {name}: volume {vol} leg {i} failed on disk {}: slice INVALID{cut}",
                 on(&l.disks)
             ),
         );
@@ -536,8 +546,18 @@ fn leg_events(
                 on(&l.disks)
             ),
         );
-    } else if !moved && was_running && ol.state == SliceState::Copy && l.state == SliceState::Active
+    } else if !moved
+        && was_running
+        && matches!(ol.state, SliceState::Copy | SliceState::Invalid)
+        && l.state == SliceState::Active
     {
+        // From INVALID: the leg came back and its copy ran between two looks (the
+        // kernel raises no dm event when a recovery starts); it is in sync all the same.
+        let again = if ol.state == SliceState::Invalid {
+            " again"
+        } else {
+            ""
+        };
         e.push(
             EventKind::ResyncFinished,
             a,
@@ -547,11 +567,23 @@ fn leg_events(
             now,
             Some(was),
             format!(
-                "class {name}: volume {vol} leg {i} in sync on disk {}: slice ACTIVE",
+                "class {name}: volume {vol} leg {i} in sync{again} on disk {}: slice ACTIVE",
                 on(&l.disks)
             ),
         );
     }
+}
+
+/// Whether a running volume has a leg out or being copied: the monitor then looks
+/// again every few seconds, since the kernel raises no dm event when a leg returns
+/// and its recovery starts (only when it fails or finishes).
+pub fn watch_closely(s: &Snapshot) -> bool {
+    s.classes.iter().flat_map(|c| &c.volumes).any(|v| {
+        v.running
+            && v.legs
+                .iter()
+                .any(|l| matches!(l.state, SliceState::Copy | SliceState::Invalid))
+    })
 }
 
 pub use crate::time::rfc3339_utc;

@@ -125,10 +125,24 @@ fn a_failure_of_a_copying_leg_counts() {
         leg(&["a"], SliceState::Active),
         leg(&["b"], SliceState::Invalid),
     ]);
-    assert_eq!(
-        kinds(&derive(&snap(before), &snap(after), T)),
-        [EventKind::LegFailed]
+    let ev = derive(&snap(before.clone()), &snap(after), T);
+    assert_eq!(kinds(&ev), [EventKind::LegFailed]);
+    assert_eq!(ev[0].previous.as_deref(), Some("COPY"));
+    assert!(
+        ev[0]
+            .message
+            .ends_with("its resync interrupted (last seen 12.5% in sync)"),
+        "{}",
+        ev[0].message
     );
+    // A leg that was in sync: no word of a resync.
+    let ev = derive(&snap(healthy()), &snap(with_leg1_invalid(healthy())), T);
+    assert!(!ev[0].message.contains("resync"), "{}", ev[0].message);
+}
+
+fn with_leg1_invalid(mut c: ClassView) -> ClassView {
+    c.volumes[0].legs[1].state = SliceState::Invalid;
+    c
 }
 
 #[test]
@@ -349,4 +363,37 @@ fn rfc3339() {
     assert_eq!(rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
     assert_eq!(rfc3339_utc(1_798_761_599), "2026-12-31T23:59:59Z");
     assert_eq!(rfc3339_utc(1_796_533_815), "2026-12-06T05:10:15Z");
+}
+
+#[test]
+fn a_leg_back_in_sync_between_two_looks_is_reported() {
+    let out = with_leg1_invalid(healthy());
+    let ev = derive(&snap(out.clone()), &snap(healthy()), T);
+    assert_eq!(kinds(&ev), [EventKind::ResyncFinished], "{ev:#?}");
+    assert_eq!(ev[0].previous.as_deref(), Some("INVALID"));
+    assert!(
+        ev[0].message.contains("leg 1 in sync again on disk b"),
+        "{}",
+        ev[0].message
+    );
+    // A stopped volume's legs say nothing.
+    let mut stopped = out.clone();
+    stopped.volumes[0].running = false;
+    let mut stopped_now = healthy();
+    stopped_now.volumes[0].running = false;
+    assert!(derive(&snap(stopped), &snap(stopped_now), T).is_empty());
+}
+
+#[test]
+fn a_leg_out_or_copying_is_watched_closely() {
+    assert!(!watch_closely(&snap(healthy())));
+    assert!(watch_closely(&snap(with_leg1_invalid(healthy()))));
+    let copying = class(vec![
+        leg(&["a"], SliceState::Active),
+        leg(&["b"], SliceState::Copy),
+    ]);
+    assert!(watch_closely(&snap(copying.clone())));
+    let mut stopped = copying;
+    stopped.volumes[0].running = false;
+    assert!(!watch_closely(&snap(stopped)));
 }

@@ -488,6 +488,12 @@ fn interrupted_resync(n1: &mut Vm, n2: &mut Vm) {
     write_random(n1, &vol, VOL_MIB, "whole");
     let dropped = raid_status(n1).contains(" AD ");
     n1.check(dropped, "the leg dropped", None);
+    // The monitor watches from here: it sees the copy start, then the leg fail.
+    let m = n1.sh(
+        "setsid dmclass monitor --json </dev/null >/tmp/mon.json 2>/tmp/mon.err & \
+         echo $! >/tmp/mon.pid; sleep 2; kill -0 $! && echo running || cat /tmp/mon.err",
+    );
+    n1.check(m.stdout.trim() == "running", "the monitor runs", Some(&m));
     set_link(n1, true);
     // The copy starts by itself (the reconnect); cut it at about a third.
     let t = Instant::now();
@@ -521,11 +527,42 @@ fn interrupted_resync(n1: &mut Vm, n2: &mut Vm) {
         &format!("the copy stopped: {st}"),
         None,
     );
+    // The kernel's status no longer shows the cut copy (`AD 65536/65536 idle`, as for a
+    // leg that failed in sync); the monitor, which saw it copying, says so.
+    let ev = n1.sh(
+        "for i in $(seq 120); do [ $(grep -c '\"leg_failed\"' /tmp/mon.json) -ge 2 ] && break; \
+         sleep 0.5; done; echo \"waited $((i / 2)) s\" >&2; cat /tmp/mon.json; cat /tmp/mon.err >&2",
+    );
+    n1.check(
+        ev.stdout.lines().any(|l| {
+            l.contains("\"kind\":\"leg_failed\"")
+                && l.contains("\"previous\":\"COPY\"")
+                && l.contains("its resync interrupted (last seen ")
+        }),
+        "the monitor reports the leg failed while copying, its resync interrupted",
+        Some(&ev),
+    );
+    eprintln!(
+        "interrupted resync: the monitor's leg_failed after the writes: {}",
+        ev.stderr.lines().next().unwrap_or("")
+    );
     set_link(n1, true);
     let back = back_in_sync(n1);
     eprintln!(
         "interrupted resync: in sync again {:.1} s after the link returned",
         back.as_secs_f64()
+    );
+    // ... and that the leg is whole again (it looks every 5 s while a leg is out).
+    let ev = n1.sh(
+        "for i in $(seq 30); do grep -q '\"resync_finished\"' /tmp/mon.json && break; \
+         sleep 0.5; done; cat /tmp/mon.json; kill $(cat /tmp/mon.pid)",
+    );
+    n1.check(
+        ev.stdout
+            .lines()
+            .any(|l| l.contains("\"kind\":\"resync_finished\"") && l.contains("\"leg\":1")),
+        "the monitor reports the leg in sync again",
+        Some(&ev),
     );
     both_legs_hold_the_volume(n1, n2);
 }

@@ -21,7 +21,7 @@ use crate::args::event::MonitorArgs;
 use crate::backend::Backend;
 use crate::error::CliError;
 use dmclass_engine::assemble;
-use dmclass_engine::monitor::{derive, rfc3339_utc, Event, Snapshot};
+use dmclass_engine::monitor::{derive, rfc3339_utc, watch_closely, Event, Snapshot};
 use dmclass_engine::state;
 use report::Reporter;
 use sd_notify::NotifyState;
@@ -34,6 +34,9 @@ use systemd_journal_logger::JournalLog;
 /// no dm event for (a disk that vanished without I/O, a disk that came back) goes
 /// unreported.
 const MAX_WAIT: Duration = Duration::from_secs(60);
+/// The wait while a running volume has a leg out or being copied
+/// ([`watch_closely`]): a returning leg's recovery raises no dm event.
+const CLOSE_WATCH: Duration = Duration::from_secs(5);
 
 /// Every class as it is now; `None` (logged) when it cannot be read — the monitor
 /// keeps its previous look rather than stop.
@@ -177,7 +180,12 @@ pub fn run(args: &MonitorArgs) -> Result<ExitCode, CliError> {
         NotifyState::Status(&status_line(&prev_snap, last.as_ref())),
     ]);
     loop {
-        let moved = events.wait(tick)?;
+        let wait = if watch_closely(&prev_snap) {
+            tick.min(CLOSE_WATCH)
+        } else {
+            tick
+        };
+        let moved = events.wait(wait)?;
         if watchdog.is_some() {
             notify(&[NotifyState::Watchdog]);
         }
