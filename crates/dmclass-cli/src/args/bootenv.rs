@@ -45,6 +45,25 @@ pub enum BootenvAction {
     /// Rename boot environment OLD to NEW (its boot entries are labelled anew; its
     /// volumes keep their device names).
     Rename(RenameArgs),
+    /// Make boot environment NAME the primary: after an upgrade that went well in the
+    /// copy, the class's own volumes take its data.
+    ///
+    /// Run from inside NAME (the class's own volumes must not be in use: GDS restores a
+    /// proxy onto its master only then). Records the promotion and makes the next boot
+    /// start the primary. That boot, in the initramfs before anything is mounted,
+    /// copies NAME's volumes onto the class's own ones — only the regions either side
+    /// changed since the copy was parted, as `dmclass proxy restore` does — names the
+    /// class's volumes again in the root's /etc/fstab, and removes NAME (its boot
+    /// entries now). The primary then boots with NAME's data. What the class's own
+    /// volumes held is lost. A boot cut during the copy does it again at the next one.
+    /// `--cancel` takes a recorded promotion back.
+    ///
+    /// Exit status: 0 recorded (or cancelled), 1 refused or failed.
+    #[command(after_long_help = "Examples:\n  \
+        dmclass bootenv activate upgrade --once; reboot\n  \
+        (upgrade and test inside upgrade)\n  \
+        dmclass bootenv promote upgrade       then reboot: the primary has upgrade's data")]
+    Promote(PromoteArgs),
 }
 
 /// The root class, when the machine has more than one class.
@@ -97,6 +116,22 @@ pub struct RemoveArgs {
     /// Do not ask.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    #[command(flatten)]
+    pub class: ClassArg,
+}
+
+/// Arguments of `bootenv promote`.
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// The environment.
+    #[arg(value_parser = values::name)]
+    pub name: String,
+    /// Do not ask.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Take a recorded promotion back (before the reboot).
+    #[arg(long)]
+    pub cancel: bool,
     #[command(flatten)]
     pub class: ClassArg,
 }

@@ -304,6 +304,11 @@ fn activate_with(args: &ActivateArgs, backend: &mut Backend) -> Result<ExitCode,
             r.degraded.len(),
             r.skipped.len()
         );
+        // A boot environment to be made the primary (`bootenv promote`): now, while
+        // nothing has the class's volumes open (the initramfs, before the root mounts).
+        if dmclass_engine::bootenv::pending_promote(&c.meta).is_some() {
+            super::bootenv::promote_at_boot(backend, &c.meta.name)?;
+        }
     }
     let names: Vec<&str> = chosen.iter().map(|c| c.meta.name.as_str()).collect();
     super::wait::public_paths(backend, &names, args.no_udev_wait)?;

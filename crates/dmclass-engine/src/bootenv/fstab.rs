@@ -40,6 +40,28 @@ pub fn names_of(
     VolumeNames { names, replacement }
 }
 
+/// The names an environment's `/etc/fstab` gives its volumes (its proxies' paths, as
+/// `bootenv create` wrote them), each with the class volume's path instead: the
+/// fstab of a copy restored onto the class's own volumes mounts them again.
+/// `dm_name(proxy)` is the proxy's device-mapper name.
+pub fn primary_names(
+    class: &str,
+    env: &super::BootEnvMeta,
+    dm_name: impl Fn(&str) -> Option<String>,
+) -> Vec<VolumeNames> {
+    env.volumes
+        .iter()
+        .map(|v| {
+            let mut names = vec![format!("/dev/dmclass/{class}/{}", v.proxy)];
+            names.extend(dm_name(&v.proxy).map(|d| format!("/dev/mapper/{d}")));
+            VolumeNames {
+                names,
+                replacement: format!("/dev/dmclass/{class}/{}", v.volume),
+            }
+        })
+        .collect()
+}
+
 /// A quoted tag value (`UUID="…"`) compared as unquoted, as libmount reads it.
 fn unquoted(spec: &str) -> String {
     match spec.split_once('=') {
@@ -125,5 +147,40 @@ mod tests {
         // Nothing to rename: the same bytes.
         let (same, n) = rewrite(text, &[]);
         assert_eq!((same.as_str(), n), (text, 0));
+    }
+
+    #[test]
+    fn a_promoted_copy_names_the_class_volumes_again() {
+        let env = crate::bootenv::BootEnvMeta {
+            name: "up".into(),
+            created: 1,
+            volumes: vec![
+                crate::bootenv::EnvVolume {
+                    volume: "root".into(),
+                    proxy: "up-root".into(),
+                },
+                crate::bootenv::EnvVolume {
+                    volume: "var".into(),
+                    proxy: "up-var".into(),
+                },
+            ],
+            root: Some("up-root".into()),
+            state: crate::bootenv::BootEnvState::Ready,
+            promote: true,
+        };
+        let names = primary_names("sys", &env, |p| Some(format!("dmclass-sys-{p}")));
+        let text = "/dev/dmclass/sys/up-root / ext4 errors=remount-ro 0 1\n\
+                    /dev/mapper/dmclass-sys-up-var /var xfs defaults 0 2\n\
+                    UUID=ABCD-1234 /boot/efi vfat umask=0077,nofail 0 1\n";
+        let (new, n) = rewrite(text, &names);
+        assert_eq!(n, 2);
+        assert_eq!(
+            new,
+            "/dev/dmclass/sys/root / ext4 errors=remount-ro 0 1\n\
+             /dev/dmclass/sys/var /var xfs defaults 0 2\n\
+             UUID=ABCD-1234 /boot/efi vfat umask=0077,nofail 0 1\n"
+        );
+        // Again (a boot cut after the rewrite): nothing more to change.
+        assert_eq!(rewrite(&new, &names), (new.clone(), 0));
     }
 }

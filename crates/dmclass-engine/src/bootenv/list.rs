@@ -32,6 +32,9 @@ pub struct EnvRow {
     pub active_next_boot: bool,
     /// ... for one boot only (`bootenv activate --once`).
     pub next_boot_once: bool,
+    /// `bootenv promote` recorded: the next boot copies it onto the class's own
+    /// volumes and removes it.
+    pub promote_next_boot: bool,
     /// Bytes it holds on the class's disks (the primary: its volumes'; an environment:
     /// its proxies' copies and tracking metadata on the boot-environment group).
     pub space_bytes: u64,
@@ -59,6 +62,7 @@ pub fn rows(meta: &ClassMeta, running: Option<&str>, next: Option<&NextBoot>) ->
         active_now: running == Some(PRIMARY),
         active_next_boot: next_env == Some(PRIMARY),
         next_boot_once: next_env == Some(PRIMARY) && once,
+        promote_next_boot: false,
         space_bytes: meta.volumes.iter().map(|v| v.size.0 * 512).sum(),
     }];
     for e in &meta.boot_envs {
@@ -87,6 +91,7 @@ pub fn rows(meta: &ClassMeta, running: Option<&str>, next: Option<&NextBoot>) ->
             active_now: running == Some(e.name.as_str()),
             active_next_boot: next_env == Some(e.name.as_str()),
             next_boot_once: next_env == Some(e.name.as_str()) && once,
+            promote_next_boot: e.promote,
             space_bytes: space,
         });
     }

@@ -13,7 +13,11 @@
 //! * [`cmdline`]: an environment's kernel command line from the running one;
 //! * [`fstab`]: the copy's `/etc/fstab` with the masters' names replaced;
 //! * [`entries`]: the boot entries' labels, and which environment boots next;
-//! * [`list`]: what `dmclass bootenv list` shows.
+//! * [`list`]: what `dmclass bootenv list` shows;
+//! * [`promote_refusal`], [`promote_waits`]: making an environment the primary
+//!   (`bootenv promote` records it; the next boot restores its proxies onto the
+//!   masters before anything mounts them, names the masters in the root's fstab
+//!   again, and removes the environment).
 //!
 //! The CLI (`dmclass bootenv`) joins and parts the proxies through the ordinary proxy
 //! planner, freezes the file systems for the part, mounts the copy, and runs
@@ -111,6 +115,94 @@ pub fn renamed(meta: &ClassMeta, name: &str, to: &str) -> ClassMeta {
     next
 }
 
+/// Why environment `name` of `meta` cannot be made the primary now, with the system
+/// running from environment `running` (`None`: it can). GDS restores a proxy onto its
+/// master only while the master is not in use: the running root must be the
+/// environment itself, so the class's own volumes are closed at the next boot.
+pub fn promote_refusal(meta: &ClassMeta, name: &str, running: Option<&str>) -> Option<String> {
+    if name == PRIMARY {
+        return Some(format!("`{PRIMARY}` is the class's own volumes already"));
+    }
+    let Some(e) = find(meta, name) else {
+        return Some(format!(
+            "class {} has no boot environment `{name}` (`dmclass bootenv list`)",
+            meta.name
+        ));
+    };
+    if e.state != BootEnvState::Ready {
+        return Some(format!(
+            "boot environment {name} was not finished (a create was cut short): run \
+             `dmclass bootenv create {name}` again first"
+        ));
+    }
+    if let Some(other) = meta.boot_envs.iter().find(|o| o.promote && o.name != name) {
+        return Some(format!(
+            "boot environment {} is already to be made the primary at the next boot",
+            other.name
+        ));
+    }
+    match running {
+        Some(r) if r == name => None,
+        Some(PRIMARY) => Some(format!(
+            "the system runs from the class's own volumes, which the promotion overwrites: \
+             boot into {name} first (`dmclass bootenv activate {name} --once`, reboot) and \
+             run this there"
+        )),
+        Some(r) => Some(format!(
+            "the system runs from boot environment {r}: boot into {name} first \
+             (`dmclass bootenv activate {name} --once`, reboot) and run this there"
+        )),
+        None => Some(format!(
+            "cannot tell which environment runs (`/` is not on a volume of class {}): boot \
+             into {name} first",
+            meta.name
+        )),
+    }
+}
+
+/// `meta` with environment `name` to be made the primary at the next boot (or no
+/// longer, `on: false`), one generation on.
+pub fn with_promote(meta: &ClassMeta, name: &str, on: bool) -> ClassMeta {
+    let mut next = meta.clone();
+    next.generation = next.generation.saturating_add(1);
+    for e in &mut next.boot_envs {
+        e.promote = on && e.name == name;
+    }
+    next
+}
+
+/// The environment recorded to be made the primary at the next boot, if any.
+pub fn pending_promote(meta: &ClassMeta) -> Option<&BootEnvMeta> {
+    meta.boot_envs.iter().find(|e| e.promote)
+}
+
+/// Why a recorded promotion of `env` cannot run in this boot (`None`: it can):
+/// the kernel command line names one of its copies as the root (`booted`:
+/// `dmclass.root=CLASS/VOLUME`), or one of the devices it overwrites or removes is
+/// open (`open`: the class's volumes and the environment's proxies that are).
+pub fn promote_waits(
+    meta: &ClassMeta,
+    env: &BootEnvMeta,
+    booted: Option<(&str, &str)>,
+    open: &[String],
+) -> Option<String> {
+    if let Some((class, root)) = booted {
+        if class == meta.name && env.volumes.iter().any(|v| v.proxy == root) {
+            return Some(format!(
+                "this boot runs boot environment {} itself (dmclass.root={class}/{root})",
+                env.name
+            ));
+        }
+    }
+    let busy: Vec<&str> = env
+        .volumes
+        .iter()
+        .flat_map(|v| [v.volume.as_str(), v.proxy.as_str()])
+        .filter(|n| open.iter().any(|o| o == n))
+        .collect();
+    (!busy.is_empty()).then(|| format!("{} in use (mounted?)", busy.join(", ")))
+}
+
 /// The proxies named like environment `name`'s (`NAME-VOLUME`, one per volume of the
 /// class) that the class holds as proxies of those volumes: what an environment cut
 /// before it was recorded, or before its removal finished, left behind.
@@ -127,4 +219,66 @@ pub fn leftovers(meta: &ClassMeta, name: &str) -> Vec<EnvVolume> {
                 })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_env(promote: bool) -> ClassMeta {
+        let mut m = crate::testutil::sample_class();
+        m.name = "sys".into();
+        m.boot_envs.push(BootEnvMeta {
+            name: "up".into(),
+            created: 1,
+            volumes: vec![EnvVolume {
+                volume: "root".into(),
+                proxy: "up-root".into(),
+            }],
+            root: Some("up-root".into()),
+            state: BootEnvState::Ready,
+            promote,
+        });
+        m
+    }
+
+    #[test]
+    fn promotion_is_asked_for_from_inside_the_environment_only() {
+        let m = with_env(false);
+        assert_eq!(promote_refusal(&m, "up", Some("up")), None);
+        let from_primary = promote_refusal(&m, "up", Some(PRIMARY)).unwrap();
+        assert!(
+            from_primary.contains("bootenv activate up --once"),
+            "{from_primary}"
+        );
+        assert!(promote_refusal(&m, "up", None).is_some());
+        assert!(promote_refusal(&m, "nope", Some("nope"))
+            .unwrap()
+            .contains("no boot environment"));
+        assert!(promote_refusal(&m, PRIMARY, Some(PRIMARY)).is_some());
+        let mut creating = m.clone();
+        creating.boot_envs[0].state = BootEnvState::Creating;
+        assert!(promote_refusal(&creating, "up", Some("up"))
+            .unwrap()
+            .contains("not finished"));
+        // Recorded and taken back.
+        let on = with_promote(&m, "up", true);
+        assert_eq!(on.generation, m.generation + 1);
+        assert_eq!(pending_promote(&on).map(|e| e.name.as_str()), Some("up"));
+        assert!(pending_promote(&with_promote(&on, "up", false)).is_none());
+    }
+
+    #[test]
+    fn a_recorded_promotion_waits_for_a_boot_that_leaves_both_sides_closed() {
+        let m = with_env(true);
+        let e = pending_promote(&m).unwrap();
+        assert_eq!(promote_waits(&m, e, Some(("sys", "root")), &[]), None);
+        assert_eq!(promote_waits(&m, e, None, &[]), None);
+        let own = promote_waits(&m, e, Some(("sys", "up-root")), &[]).unwrap();
+        assert!(own.contains("runs boot environment up itself"), "{own}");
+        let open = promote_waits(&m, e, None, &["root".into()]).unwrap();
+        assert!(open.starts_with("root in use"), "{open}");
+        assert!(promote_waits(&m, e, None, &["up-root".into()]).is_some());
+        assert_eq!(promote_waits(&m, e, None, &["other".into()]), None);
+    }
 }

@@ -91,6 +91,10 @@ pub struct BootEnvMeta {
     /// `creating` until its proxies are parted and its file systems name them.
     #[serde(default)]
     pub state: BootEnvState,
+    /// `bootenv promote` recorded: the next boot that leaves the class's volumes
+    /// closed copies this environment onto them and removes it ([`crate::bootenv`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub promote: bool,
 }
 
 /// One volume of an environment.

@@ -509,10 +509,13 @@ pub fn plan_proxy(
         return refuse(class, &obj, "no proxy of that name");
     };
     // A boot environment's proxies are `dmclass bootenv`'s: parted by its create,
-    // broken off by its remove (after the environment is forgotten).
+    // restored onto their masters by its promotion, broken off by its remove (after
+    // the environment is forgotten).
     if let Some(e) = crate::bootenv::env_of_proxy(&old, proxy) {
         let creating = e.state == crate::bootenv::BootEnvState::Creating;
-        if !(creating && matches!(op, ProxyOp::Part { .. })) {
+        let ours = (creating && matches!(op, ProxyOp::Part { .. }))
+            || (e.promote && op == ProxyOp::Restore);
+        if !ours {
             return refuse(
                 class,
                 &obj,

@@ -288,6 +288,7 @@ fn an_environment_is_kept_by_the_file_guarded_from_proxy_commands_then_removed()
         }],
         root: Some("upgrade-root".into()),
         state: BootEnvState::Creating,
+        promote: false,
     };
     let m = recorded(&newest(&w), env.clone());
     write(&mut w, &m);
@@ -329,6 +330,82 @@ fn an_environment_is_kept_by_the_file_guarded_from_proxy_commands_then_removed()
     assert!(w.k.table("dmclass-sys-upgrade--root").is_err());
     assert!(plan_for(&w, &file, false).unwrap().is_empty());
     assert_eq!(read(&w, 0, ROOT.0, ROOT.1), before, "the root is untouched");
+}
+
+#[test]
+fn an_environment_made_the_primary_is_restored_onto_the_root_and_removed() {
+    use crate::bootenv::{forgotten, recorded, with_promote, BootEnvMeta, BootEnvState, EnvVolume};
+    let mut w = converted();
+    let joined = env_yaml_named("upgrade-root", Some("joined"));
+    let p = plan_for(&w, &joined, false).unwrap();
+    let b = w.b.clone();
+    execute(&p, &b, &mut w.k, &mut w.d, &mut |_| {}).unwrap();
+    let env = BootEnvMeta {
+        name: "upgrade".into(),
+        created: 1,
+        volumes: vec![EnvVolume {
+            volume: "root".into(),
+            proxy: "upgrade-root".into(),
+        }],
+        root: Some("upgrade-root".into()),
+        state: BootEnvState::Creating,
+        promote: false,
+    };
+    let m = recorded(&newest(&w), env.clone());
+    write(&mut w, &m);
+    proxy_op(
+        &mut w,
+        &joined,
+        "upgrade-root",
+        ProxyOp::Part { readonly: false },
+    )
+    .unwrap();
+    let m = recorded(
+        &newest(&w),
+        BootEnvMeta {
+            state: BootEnvState::Ready,
+            ..env
+        },
+    );
+    write(&mut w, &m);
+    // The upgrade, inside the environment: 1 MiB of its root changed.
+    let copy = "dmclass-sys-upgrade--root";
+    w.k.write_dev(copy, Bytes(4 * MIB), &vec![b'U'; MIB as usize])
+        .unwrap();
+    let len = ((ROOT.1 - ROOT.0) * MIB) as usize;
+    let upgraded = w.k.read_dev(copy, Bytes(0), len).unwrap();
+    assert_ne!(w.k.read_dev(TOP, Bytes(0), len).unwrap(), upgraded);
+    // Without the promotion recorded, restoring an environment's proxy is refused.
+    let e = proxy_op(&mut w, &joined, "upgrade-root", ProxyOp::Restore)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bootenv remove upgrade"), "{e}");
+    // Recorded (`bootenv promote`), then at the next boot: restored onto the root,
+    // copying what differs only.
+    let m = with_promote(&newest(&w), "upgrade", true);
+    write(&mut w, &m);
+    w.d.reset_counters();
+    proxy_op(&mut w, &joined, "upgrade-root", ProxyOp::Restore).unwrap();
+    assert_eq!(w.k.read_dev(TOP, Bytes(0), len).unwrap(), upgraded);
+    for disk in [&w.b[0].path, &w.b[1].path] {
+        let written = w.d.bytes_written(disk.display().to_string()).unwrap().0;
+        assert!(
+            written <= 2 * MIB,
+            "{}: {written} bytes written for 1 MiB changed",
+            disk.display()
+        );
+    }
+    // ... then removed as `bootenv remove` does: the root keeps the upgrade.
+    let m = forgotten(&newest(&w), "upgrade");
+    write(&mut w, &m);
+    proxy_op(&mut w, &joined, "upgrade-root", ProxyOp::Break).unwrap();
+    let p = plan_for(&w, &env_yaml(None), true).unwrap();
+    let b = w.b.clone();
+    execute(&p, &b, &mut w.k, &mut w.d, &mut |_| {}).unwrap();
+    let m = newest(&w);
+    assert!(m.boot_envs.is_empty() && m.snapshots.is_empty(), "{m:?}");
+    assert!(w.k.table(copy).is_err());
+    assert_eq!(w.k.read_dev(TOP, Bytes(0), len).unwrap(), upgraded);
 }
 
 #[test]

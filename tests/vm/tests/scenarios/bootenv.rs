@@ -267,7 +267,8 @@ fn load_options(efibootmgr_v: &str, label: &str) -> Option<String> {
 /// OVMF cannot read pvscsi disks (no `PvScsiDxe`), so QEMU hands over the kernel
 /// (as in `root_uefi_vmware_guest_boot_either_disk`); booting the environment is done
 /// the way the firmware would: with the command line its boot entry carries, read
-/// back from the UEFI variables. Then the primary again, untouched, and the removal.
+/// back from the UEFI variables. Then the primary again, untouched, and the
+/// environment made the primary (`bootenv promote`).
 pub fn bootenv_vmware_guest() {
     let spec = VmSpec::new("bootenv_vmware", Personality::VmwareGuest, Firmware::Uefi)
         .disk(DiskSpec::vmdk("sysa", "sysa", Bytes(256 * MIB)).with_root())
@@ -314,5 +315,87 @@ pub fn bootenv_vmware_guest() {
     vm.check_eq("the primary again", "primary", now.as_str(), None);
     let now = state(&mut vm);
     vm.check_eq("the original's files", &original, &now, None);
-    remove_upgrade(&mut vm);
+    promote_upgrade(&mut vm, &line);
+}
+
+/// `bootenv promote upgrade`: refused from the primary (it would overwrite the running
+/// root); from inside upgrade, recorded; the next boot of the primary takes upgrade's
+/// data onto the class's own volumes in the initramfs and removes upgrade.
+fn promote_upgrade(vm: &mut Vm, line: &str) {
+    let refused = dmclass(vm, "bootenv promote upgrade --yes");
+    vm.check(
+        refused.status == 1 && refused.stderr.contains("boot into upgrade first"),
+        "promote is refused while the primary runs",
+        Some(&refused),
+    );
+    vm.shutdown().unwrap_or_else(|e| panic!("shutdown: {e}"));
+    vm.start_with_cmdline(line)
+        .unwrap_or_else(|e| panic!("boot upgrade again: {e}"));
+    let now = running(vm);
+    vm.check_eq("upgrade runs again", "upgrade", now.as_str(), None);
+    vm.sh_contains("cat /root/pkg/version", "2.0");
+    vm.sh("cp /etc/fstab /root/env-fstab; echo promoted >>/root/marker && sync");
+    let upgraded = sums(vm, &["d1", "pkg/version", "marker"]);
+    let out = dmclass_ok(vm, "bootenv promote upgrade --yes");
+    vm.check(
+        out.stdout.contains("recorded; reboot"),
+        "promote is recorded",
+        Some(&out),
+    );
+    let (doc, _) = list(vm);
+    vm.check(
+        env(&doc, "upgrade").is_some_and(|e| e["promote_next_boot"] == true),
+        "list: upgrade to be the primary at the next boot",
+        None,
+    );
+    vm.shutdown().unwrap_or_else(|e| panic!("shutdown: {e}"));
+    let t = std::time::Instant::now();
+    vm.start()
+        .unwrap_or_else(|e| panic!("boot the primary to promote: {e}"));
+    eprintln!(
+        "bootenv promote: the boot that copied upgrade took {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    // What the initramfs said while it did the work.
+    let console = std::fs::read_to_string(vm.console_log()).unwrap_or_default();
+    let said: Vec<&str> = console
+        .lines()
+        .filter(|l| l.contains("bootenv upgrade"))
+        .collect();
+    eprintln!("bootenv promote: the initramfs said:\n{}", said.join("\n"));
+    vm.check(
+        said.iter()
+            .any(|l| l.contains("upgrade-root restored onto root")),
+        "the initramfs restored upgrade-root onto root",
+        None,
+    );
+    let now = running(vm);
+    vm.check_eq("the primary boots", "primary", now.as_str(), None);
+    let now = sums(vm, &["d1", "pkg/version", "marker"]);
+    vm.check_eq("the primary holds upgrade's files", &upgraded, &now, None);
+    let fstab = vm.sh("cat /etc/fstab").stdout;
+    vm.check(
+        fstab.starts_with("/dev/dmclass/sys/root / ext4"),
+        &format!("the promoted root's fstab names the class's root: {fstab:?}"),
+        None,
+    );
+    let (doc, _) = list(vm);
+    vm.check(
+        doc["environments"].as_array().is_some_and(|a| a.len() == 1),
+        "upgrade is gone: only the primary is left",
+        None,
+    );
+    let st = dmclass_ok(vm, "status sys --json");
+    vm.check(
+        !st.stdout.contains("upgrade-root"),
+        "nothing of upgrade is left in the class",
+        Some(&st),
+    );
+    let entries = vm.sh("efibootmgr").stdout;
+    vm.check(
+        !entries.contains("bootenv upgrade"),
+        &format!("no boot entry of upgrade is left: {entries}"),
+        None,
+    );
+    wait_synced(vm, "sys", Duration::from_secs(120));
 }

@@ -101,6 +101,7 @@ pub(in super::super) fn create(
         volumes: volumes.clone(),
         root: Some(root.proxy.clone()),
         state: BootEnvState::Creating,
+        promote: false,
     });
     if bootenv::find(&c.meta, name).is_none() {
         write(backend, &c, &bootenv::recorded(&c.meta, env.clone()))?;

@@ -5,11 +5,15 @@
 //!
 //! * [`create`]: join, wait, part, rewrite the copy's fstab, register its entries;
 //! * [`entries`]: the firmware's side (read, register, activate, delete);
-//! * [`remove`]: `remove` and `rename`.
+//! * [`remove`]: `remove` and `rename`;
+//! * [`promote`]: `promote` (recorded) and its work at the next boot.
 
 mod create;
 mod entries;
+mod promote;
 mod remove;
+
+pub(super) use promote::at_boot as promote_at_boot;
 
 use super::context::found_classes;
 use crate::args::bootenv::{BootenvAction, BootenvArgs, ListArgs};
@@ -34,6 +38,7 @@ pub fn run(args: &BootenvArgs) -> Result<ExitCode, CliError> {
         BootenvAction::Activate(a) => super::change::locked(|b| entries::activate(a, b)),
         BootenvAction::Remove(a) => super::change::locked_crash_tested(|b| remove::remove(a, b)),
         BootenvAction::Rename(a) => super::change::locked(|b| remove::rename(a, b)),
+        BootenvAction::Promote(a) => super::change::locked_crash_tested(|b| promote::promote(a, b)),
     }
 }
 
@@ -208,9 +213,14 @@ fn list(a: &ListArgs, backend: &mut Backend) -> Result<ExitCode, CliError> {
             (false, true, false) => "next",
             (false, false, _) => "-",
         };
+        let state = if r.promote_next_boot {
+            format!("{} (to be the primary at the next boot)", r.state)
+        } else {
+            r.state.to_owned()
+        };
         t.row(vec![
             r.name.clone(),
-            r.state.to_owned(),
+            state,
             active.to_owned(),
             r.created.clone().unwrap_or_else(|| "-".into()),
             output::human(dmclass_model::Bytes(r.space_bytes)),
@@ -244,6 +254,7 @@ mod tests {
             active_now: now,
             active_next_boot: !now,
             next_boot_once: !now,
+            promote_next_boot: !now,
             space_bytes: 1 << 27,
         };
         let rows = [row(PRIMARY, true), row("upgrade", false)];
@@ -262,8 +273,11 @@ mod tests {
         let mut bad = doc.clone();
         bad["environments"][1]["state"] = "weird".into();
         assert!(!v.is_valid(&bad));
-        let mut bad = doc;
+        let mut bad = doc.clone();
         bad["next_boot"]["entry"] = "5".into();
+        assert!(!v.is_valid(&bad));
+        let mut bad = doc;
+        bad["environments"][1]["promote_next_boot"] = "yes".into();
         assert!(!v.is_valid(&bad));
     }
 }

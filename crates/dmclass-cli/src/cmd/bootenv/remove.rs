@@ -74,8 +74,28 @@ pub(in super::super) fn remove(
         ),
         "remove",
     )?;
-    let copies = closed_copies(backend, &class, &all)?;
-    for n in entries::delete(&class, name)? {
+    take_away(backend, &class, name, &facts, &volumes, &all)?;
+    println!(
+        "bootenv {name}: removed ({} freed on its group)",
+        all.join(", ")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Remove environment `name` of `class` (its proxies `volumes`; `all`: those and the
+/// volumes a cut removal broke off), in the order the module's doc gives. Also the
+/// end of a promotion (its proxies joined to their masters by then).
+pub(super) fn take_away(
+    backend: &mut Backend,
+    class: &str,
+    name: &str,
+    facts: &dmclass_rules::Facts,
+    volumes: &[bootenv::EnvVolume],
+    all: &[String],
+) -> Result<(), CliError> {
+    let c = class_on_disks(backend, class)?;
+    let copies = closed_copies(backend, class, all)?;
+    for n in entries::delete(class, name)? {
         println!("bootenv {name}: boot entry Boot{n:04X} deleted");
     }
     for (p, dev) in &copies {
@@ -101,22 +121,18 @@ pub(in super::super) fn remove(
     }
     // Each proxy broken off its master becomes an ordinary volume (unless it is no
     // proxy any more: a removal cut short).
-    for v in &volumes {
-        proxy_op(backend, &class, &facts, &v.proxy, ProxyOp::Break, |p| {
+    for v in volumes {
+        proxy_op(backend, class, facts, &v.proxy, ProxyOp::Break, |p| {
             p.is_none()
         })?;
     }
-    let c = class_on_disks(backend, &class)?;
+    let c = class_on_disks(backend, class)?;
     let config = changed_config("bootenv", &c, |cl| {
         cl.volumes
             .retain(|v| !all.iter().any(|n| *n == v.name.as_str()));
     })?;
-    plan_and_run(backend, &config, &facts, true)?;
-    println!(
-        "bootenv {name}: removed ({} freed on its group)",
-        all.join(", ")
-    );
-    Ok(ExitCode::SUCCESS)
+    plan_and_run(backend, &config, facts, true)?;
+    Ok(())
 }
 
 /// The device of each of `volumes` that has one (a parted proxy, a broken-off
