@@ -269,14 +269,12 @@ fn proxy_op(w: &mut W, c: &Class, name: &str, op: ProxyOp) -> crate::Result<()> 
     Ok(())
 }
 
-#[test]
-fn an_environment_is_kept_by_the_file_guarded_from_proxy_commands_then_removed() {
-    use crate::bootenv::{forgotten, recorded, BootEnvMeta, BootEnvState, EnvVolume};
-    let mut w = converted();
-    let before = read(&w, 0, ROOT.0, ROOT.1);
-    // What `bootenv create upgrade` does: join, record, part, record ready.
+/// What `bootenv create upgrade` does: join, record `creating`, part, record `ready`.
+/// The class with the joined proxy (what the proxy operations plan against).
+fn created_upgrade(w: &mut W) -> Class {
+    use crate::bootenv::{recorded, BootEnvMeta, BootEnvState, EnvVolume};
     let joined = env_yaml_named("upgrade-root", Some("joined"));
-    let p = plan_for(&w, &joined, false).unwrap();
+    let p = plan_for(w, &joined, false).unwrap();
     let b = w.b.clone();
     execute(&p, &b, &mut w.k, &mut w.d, &mut |_| {}).unwrap();
     let mut env = BootEnvMeta {
@@ -290,18 +288,27 @@ fn an_environment_is_kept_by_the_file_guarded_from_proxy_commands_then_removed()
         state: BootEnvState::Creating,
         promote: false,
     };
-    let m = recorded(&newest(&w), env.clone());
-    write(&mut w, &m);
+    let m = recorded(&newest(w), env.clone());
+    write(w, &m);
     proxy_op(
-        &mut w,
+        w,
         &joined,
         "upgrade-root",
         ProxyOp::Part { readonly: false },
     )
     .unwrap();
     env.state = BootEnvState::Ready;
-    let m = recorded(&newest(&w), env);
-    write(&mut w, &m);
+    let m = recorded(&newest(w), env);
+    write(w, &m);
+    joined
+}
+
+#[test]
+fn an_environment_is_kept_by_the_file_guarded_from_proxy_commands_then_removed() {
+    use crate::bootenv::forgotten;
+    let mut w = converted();
+    let before = read(&w, 0, ROOT.0, ROOT.1);
+    let joined = created_upgrade(&mut w);
     let len = ((ROOT.1 - ROOT.0) * MIB) as usize;
     assert_eq!(
         w.k.read_dev("dmclass-sys-upgrade--root", Bytes(0), len)
@@ -334,40 +341,9 @@ fn an_environment_is_kept_by_the_file_guarded_from_proxy_commands_then_removed()
 
 #[test]
 fn an_environment_made_the_primary_is_restored_onto_the_root_and_removed() {
-    use crate::bootenv::{forgotten, recorded, with_promote, BootEnvMeta, BootEnvState, EnvVolume};
+    use crate::bootenv::{forgotten, with_promote};
     let mut w = converted();
-    let joined = env_yaml_named("upgrade-root", Some("joined"));
-    let p = plan_for(&w, &joined, false).unwrap();
-    let b = w.b.clone();
-    execute(&p, &b, &mut w.k, &mut w.d, &mut |_| {}).unwrap();
-    let env = BootEnvMeta {
-        name: "upgrade".into(),
-        created: 1,
-        volumes: vec![EnvVolume {
-            volume: "root".into(),
-            proxy: "upgrade-root".into(),
-        }],
-        root: Some("upgrade-root".into()),
-        state: BootEnvState::Creating,
-        promote: false,
-    };
-    let m = recorded(&newest(&w), env.clone());
-    write(&mut w, &m);
-    proxy_op(
-        &mut w,
-        &joined,
-        "upgrade-root",
-        ProxyOp::Part { readonly: false },
-    )
-    .unwrap();
-    let m = recorded(
-        &newest(&w),
-        BootEnvMeta {
-            state: BootEnvState::Ready,
-            ..env
-        },
-    );
-    write(&mut w, &m);
+    let joined = created_upgrade(&mut w);
     // The upgrade, inside the environment: 1 MiB of its root changed.
     let copy = "dmclass-sys-upgrade--root";
     w.k.write_dev(copy, Bytes(4 * MIB), &vec![b'U'; MIB as usize])

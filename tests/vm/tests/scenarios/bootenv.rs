@@ -66,6 +66,22 @@ fn remove_upgrade(vm: &mut Vm) {
     );
 }
 
+/// Neither the class (`status`) nor the firmware's entries hold anything of upgrade.
+fn nothing_of_upgrade_left(vm: &mut Vm) {
+    let st = dmclass_ok(vm, "status sys --json");
+    vm.check(
+        !st.stdout.contains("upgrade-root"),
+        "nothing of upgrade is left in the class",
+        Some(&st),
+    );
+    let entries = vm.sh("efibootmgr").stdout;
+    vm.check(
+        !entries.contains("bootenv upgrade"),
+        &format!("no boot entry of upgrade is left: {entries}"),
+        None,
+    );
+}
+
 /// `/root/pkg/version` and a copy of fstab in `/root`, checksummed with `d1`.
 fn state(vm: &mut Vm) -> String {
     vm.sh("cp /etc/fstab /root/fstab");
@@ -238,18 +254,7 @@ pub fn bootenv_create_boot_switch_back() {
     let now = state(&mut vm);
     vm.check_eq("after a removal cut: every file", &original, &now, None);
     remove_upgrade(&mut vm);
-    let st = dmclass_ok(&mut vm, "status sys --json");
-    vm.check(
-        !st.stdout.contains("upgrade-root"),
-        "nothing of upgrade is left in the class",
-        Some(&st),
-    );
-    let entries = vm.sh("efibootmgr").stdout;
-    vm.check(
-        !entries.contains("bootenv upgrade"),
-        &format!("no boot entry of upgrade is left: {entries}"),
-        None,
-    );
+    nothing_of_upgrade_left(&mut vm);
     wait_synced(&mut vm, "sys", Duration::from_secs(120));
 }
 
@@ -385,17 +390,6 @@ fn promote_upgrade(vm: &mut Vm, line: &str) {
         "upgrade is gone: only the primary is left",
         None,
     );
-    let st = dmclass_ok(vm, "status sys --json");
-    vm.check(
-        !st.stdout.contains("upgrade-root"),
-        "nothing of upgrade is left in the class",
-        Some(&st),
-    );
-    let entries = vm.sh("efibootmgr").stdout;
-    vm.check(
-        !entries.contains("bootenv upgrade"),
-        &format!("no boot entry of upgrade is left: {entries}"),
-        None,
-    );
+    nothing_of_upgrade_left(vm);
     wait_synced(vm, "sys", Duration::from_secs(120));
 }
