@@ -66,6 +66,22 @@ fn remove_upgrade(vm: &mut Vm) {
     );
 }
 
+/// `bootenv promote upgrade --yes` from inside upgrade: recorded, its entries gone.
+fn promote_recorded(vm: &mut Vm) {
+    let out = dmclass_ok(vm, "bootenv promote upgrade --yes");
+    vm.check(
+        out.stdout.contains("recorded; reboot") && out.stdout.contains("deleted"),
+        "promote is recorded; upgrade's entries are deleted",
+        Some(&out),
+    );
+    let entries = vm.sh("efibootmgr").stdout;
+    vm.check(
+        !entries.contains("bootenv upgrade"),
+        &format!("no entry boots upgrade: {entries}"),
+        None,
+    );
+}
+
 /// Neither the class (`status`) nor the firmware's entries hold anything of upgrade.
 fn nothing_of_upgrade_left(vm: &mut Vm) {
     let st = dmclass_ok(vm, "status sys --json");
@@ -341,12 +357,22 @@ fn promote_upgrade(vm: &mut Vm, line: &str) {
     vm.sh_contains("cat /root/pkg/version", "2.0");
     vm.sh("cp /etc/fstab /root/env-fstab; echo promoted >>/root/marker && sync");
     let upgraded = sums(vm, &["d1", "pkg/version", "marker"]);
-    let out = dmclass_ok(vm, "bootenv promote upgrade --yes");
+    // Recorded, taken back (the entries it deleted come back), recorded again.
+    promote_recorded(vm);
+    dmclass_ok(vm, "bootenv promote upgrade --cancel");
+    let (doc, _) = list(vm);
     vm.check(
-        out.stdout.contains("recorded; reboot"),
-        "promote is recorded",
-        Some(&out),
+        env(&doc, "upgrade").is_some_and(|e| e["promote_next_boot"] == false),
+        "list: the promotion is taken back",
+        None,
     );
+    let entries = vm.sh("efibootmgr").stdout;
+    vm.check(
+        entries.contains("dmclass sys bootenv upgrade (sys1)"),
+        &format!("upgrade's entries are back: {entries}"),
+        None,
+    );
+    promote_recorded(vm);
     let (doc, _) = list(vm);
     vm.check(
         env(&doc, "upgrade").is_some_and(|e| e["promote_next_boot"] == true),

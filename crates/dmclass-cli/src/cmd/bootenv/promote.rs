@@ -35,12 +35,23 @@ pub(in super::super) fn promote(
                 "no promotion of boot environment {name} is recorded; nothing was changed"
             )));
         }
-        let (_, disks) = backend.parts();
-        let next = bootenv::with_promote(&c.meta, name, false);
-        dmclass_engine::metadata::write_present(&next, &c.present_paths(), disks)?;
+        {
+            let (_, disks) = backend.parts();
+            let next = bootenv::with_promote(&c.meta, name, false);
+            dmclass_engine::metadata::write_present(&next, &c.present_paths(), disks)?;
+        }
+        // The promotion deleted the environment's entries: registered again.
+        let root = bootenv::find(&c.meta, name).and_then(|e| e.root.clone());
+        if let Some(root) = root.filter(|_| dmclass_linux::esp::efi_variables()) {
+            let running = read_bounded(Path::new("/proc/cmdline"))?;
+            let line = cmdline::env_cmdline(&running, &c.meta.name, &root)
+                .ok_or_else(|| refused("the kernel command line is too long".into()))?;
+            let c = class_on_disks(backend, &c.meta.name)?;
+            entries::register(&c, backend, name, &line)?;
+        }
         println!(
-            "bootenv {name}: promotion taken back; the next boot still starts the primary \
-             (`dmclass bootenv activate {name}` to boot {name} again)"
+            "bootenv {name}: promotion taken back; the next boot starts the primary, \
+             untouched"
         );
         return Ok(ExitCode::SUCCESS);
     }
