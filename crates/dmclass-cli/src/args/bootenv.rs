@@ -54,9 +54,10 @@ pub enum BootenvAction {
     /// copies NAME's volumes onto the class's own ones — only the regions either side
     /// changed since the copy was parted, as `dmclass proxy restore` does — names the
     /// class's volumes again in the root's /etc/fstab, and removes NAME (its boot
-    /// entries now). The primary then boots with NAME's data. What the class's own
-    /// volumes held is lost. A boot cut during the copy does it again at the next one.
-    /// `--cancel` takes a recorded promotion back.
+    /// entries are deleted already when the promotion is recorded). The primary then
+    /// boots with NAME's data. What the class's own volumes held is lost. A boot cut
+    /// during the work does the rest at the next one. `--cancel` takes a recorded
+    /// promotion back (and registers NAME's boot entries again).
     ///
     /// Exit status: 0 recorded (or cancelled), 1 refused or failed.
     #[command(after_long_help = "Examples:\n  \
