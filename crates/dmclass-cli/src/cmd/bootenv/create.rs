@@ -8,7 +8,7 @@
 
 use super::super::context::{changed_config, class_on_disks, plan_and_run};
 use super::super::wait;
-use super::{entries, proxy_op, read_bounded, refused, root_class, running_env};
+use super::{entries, proxy_op, read_bounded, refused, root_class, running_env, write};
 use crate::args::bootenv::CreateArgs;
 use crate::backend::Backend;
 use crate::error::CliError;
@@ -160,16 +160,6 @@ fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-fn write(
-    backend: &mut Backend,
-    c: &ClassOnDisks,
-    next: &dmclass_engine::metadata::ClassMeta,
-) -> Result<(), CliError> {
-    let (_, disks) = backend.parts();
-    dmclass_engine::metadata::write_present(next, &c.present_paths(), disks)?;
-    Ok(())
 }
 
 /// Join the proxies not there yet, through the declarative planner (as `proxy join`).

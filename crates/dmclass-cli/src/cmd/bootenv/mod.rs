@@ -134,6 +134,25 @@ pub(super) fn read_bounded(path: &Path) -> Result<String, CliError> {
     Ok(s)
 }
 
+/// Write class description `next` to `c`'s present disks.
+pub(super) fn write(
+    backend: &mut Backend,
+    c: &ClassOnDisks,
+    next: &dmclass_engine::metadata::ClassMeta,
+) -> Result<(), CliError> {
+    let (_, disks) = backend.parts();
+    dmclass_engine::metadata::write_present(next, &c.present_paths(), disks)?;
+    Ok(())
+}
+
+/// The kernel command line that boots environment `root` proxy of `class`, from this
+/// boot's.
+pub(super) fn env_line(class: &str, root: &str) -> Result<String, CliError> {
+    let running = read_bounded(Path::new("/proc/cmdline"))?;
+    bootenv::cmdline::env_cmdline(&running, class, root)
+        .ok_or_else(|| refused("the kernel command line is too long".into()))
+}
+
 /// The refusal `why`.
 pub(super) fn refused(why: String) -> CliError {
     CliError::Refused(why)

@@ -11,7 +11,9 @@
 //! "do it, or see it is done": a boot cut anywhere does the rest at the next one.
 
 use super::super::context::{class_on_disks, confirmed};
-use super::{entries, proxy_op, read_bounded, refused, remove, root_class, running_env};
+use super::{
+    entries, env_line, proxy_op, read_bounded, refused, remove, root_class, running_env, write,
+};
 use crate::args::bootenv::{ActivateArgs, ClassArg, PromoteArgs};
 use crate::backend::Backend;
 use crate::error::CliError;
@@ -35,17 +37,11 @@ pub(in super::super) fn promote(
                 "no promotion of boot environment {name} is recorded; nothing was changed"
             )));
         }
-        {
-            let (_, disks) = backend.parts();
-            let next = bootenv::with_promote(&c.meta, name, false);
-            dmclass_engine::metadata::write_present(&next, &c.present_paths(), disks)?;
-        }
+        write(backend, &c, &bootenv::with_promote(&c.meta, name, false))?;
         // The promotion deleted the environment's entries: registered again.
         let root = bootenv::find(&c.meta, name).and_then(|e| e.root.clone());
         if let Some(root) = root.filter(|_| dmclass_linux::esp::efi_variables()) {
-            let running = read_bounded(Path::new("/proc/cmdline"))?;
-            let line = cmdline::env_cmdline(&running, &c.meta.name, &root)
-                .ok_or_else(|| refused("the kernel command line is too long".into()))?;
+            let line = env_line(&c.meta.name, &root)?;
             let c = class_on_disks(backend, &c.meta.name)?;
             entries::register(&c, backend, name, &line)?;
         }
@@ -75,11 +71,7 @@ pub(in super::super) fn promote(
         ),
         "promote",
     )?;
-    {
-        let (_, disks) = backend.parts();
-        let next = bootenv::with_promote(&c.meta, name, true);
-        dmclass_engine::metadata::write_present(&next, &c.present_paths(), disks)?;
-    }
+    write(backend, &c, &bootenv::with_promote(&c.meta, name, true))?;
     // The primary's entries first in the boot order; the environment's go now (after
     // the promotion nothing may boot the copies: they are removed).
     entries::activate(

@@ -10,11 +10,11 @@
 //! cut left.
 
 use super::super::context::{changed_config, class_on_disks, confirmed, plan_and_run};
-use super::{entries, proxy_op, read_bounded, refused, root_class, running_env};
+use super::{entries, env_line, proxy_op, refused, root_class, running_env, write};
 use crate::args::bootenv::{RemoveArgs, RenameArgs};
 use crate::backend::Backend;
 use crate::error::CliError;
-use dmclass_engine::bootenv::{self, cmdline, BootEnvState, PRIMARY};
+use dmclass_engine::bootenv::{self, BootEnvState, PRIMARY};
 use dmclass_engine::names::{dm_name, Layer};
 use dmclass_engine::plan::ProxyOp;
 use std::process::ExitCode;
@@ -115,9 +115,7 @@ pub(super) fn take_away(
         }
     }
     if bootenv::find(&c.meta, name).is_some() {
-        let (_, disks) = backend.parts();
-        let next = bootenv::forgotten(&c.meta, name);
-        dmclass_engine::metadata::write_present(&next, &c.present_paths(), disks)?;
+        write(backend, &c, &bootenv::forgotten(&c.meta, name))?;
     }
     // Each proxy broken off its master becomes an ordinary volume (unless it is no
     // proxy any more: a removal cut short).
@@ -201,14 +199,8 @@ pub(in super::super) fn rename(
         return Err(refused(format!("boot environment {} has no volume", a.old)));
     };
     // Entries first under the new name (the old ones boot the same root until they go).
-    let running = read_bounded(std::path::Path::new("/proc/cmdline"))?;
-    let line = cmdline::env_cmdline(&running, &class, &root)
-        .ok_or_else(|| refused("the kernel command line is too long".into()))?;
-    {
-        let (_, disks) = backend.parts();
-        let next = bootenv::renamed(&c.meta, &a.old, &a.new);
-        dmclass_engine::metadata::write_present(&next, &c.present_paths(), disks)?;
-    }
+    let line = env_line(&class, &root)?;
+    write(backend, &c, &bootenv::renamed(&c.meta, &a.old, &a.new))?;
     if dmclass_linux::esp::efi_variables() {
         let c = class_on_disks(backend, &class)?;
         entries::register(&c, backend, &a.new, &line)?;
